@@ -1,0 +1,114 @@
+"""Which deployment this process is, and where it may write.
+
+Every environment decision goes through :func:`get_deployment`; nothing else reads
+``CDP_*`` variables for locations. Production writes under ``<lake_root>/prod/``; a
+sandbox named ``NAME`` writes only under ``<lake_root>/branches/NAME/`` and reads
+production's landing files read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LAYERS = ("landing", "domain", "stitch", "c360", "activation", "outbox", "_system")
+_SANDBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_TENANT_DIR = _PACKAGE_DIR / "examples" / "demo_tenant"
+
+
+class DeploymentError(ValueError):
+    """A deployment setting is wrong, or a write would leave the deployment's prefix."""
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def _join(base: str, *parts: str) -> str:
+    out = base.rstrip("/")
+    for part in parts:
+        part = str(part).strip("/")
+        if part:
+            out = f"{out}/{part}"
+    return out
+
+
+def _normalise_root(root: str) -> str:
+    if _is_uri(root):
+        scheme, rest = root.split("://", 1)
+        if scheme == "file":
+            return str(Path(rest).resolve())
+        return f"{scheme}://{rest.rstrip('/')}"
+    return str(Path(root).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where one deployment (production or a sandbox) keeps its data."""
+
+    lake_root: str
+    sandbox: str | None = None
+    tenant_dir: Path = field(default=DEMO_TENANT_DIR)
+    spark_master: str = "local[*]"
+
+    def __post_init__(self) -> None:
+        if self.sandbox is not None and not _SANDBOX_NAME.match(self.sandbox):
+            raise DeploymentError(
+                f"CDP_SANDBOX={self.sandbox!r} is not a valid sandbox name: use lower-case "
+                "letters, digits, '-' and '_', starting with a letter or digit."
+            )
+
+    @property
+    def name(self) -> str:
+        return self.sandbox or "prod"
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox is not None
+
+    @property
+    def prefix(self) -> str:
+        return f"branches/{self.sandbox}" if self.sandbox else "prod"
+
+    @property
+    def root(self) -> str:
+        """Everything this deployment writes lives under this path."""
+        return _join(self.lake_root, self.prefix)
+
+    def path(self, layer: str, *parts: str) -> str:
+        """A path this deployment writes to, e.g. ``path("domain", "pos_customers")``."""
+        if layer not in LAYERS:
+            raise DeploymentError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
+        for part in parts:
+            if ".." in str(part).split("/"):
+                raise DeploymentError(f"path part {part!r} may not contain '..'")
+        return _join(self.root, layer, *parts)
+
+    def landing_read_path(self, *parts: str) -> str:
+        """Where raw landed files are read from: production's landing, even in a sandbox."""
+        return _join(self.lake_root, "prod", "landing", *parts)
+
+    def check_writable(self, path: str) -> str:
+        """Return ``path`` if this deployment may write there, else raise."""
+        target = path if _is_uri(path) else str(Path(path).resolve())
+        if target != self.root and not target.startswith(self.root + "/"):
+            raise DeploymentError(
+                f"deployment {self.name!r} may only write under {self.root}, not {path}"
+            )
+        return target
+
+
+def get_deployment(env: dict[str, str] | None = None) -> Deployment:
+    """Read the deployment from the environment (``os.environ`` unless given)."""
+    env = dict(os.environ if env is None else env)
+    sandbox = env.get("CDP_SANDBOX") or None
+    tenant = env.get("CDP_TENANT_DIR")
+    return Deployment(
+        lake_root=_normalise_root(env.get("CDP_LAKE_ROOT", "./.cdp/lake")),
+        sandbox=sandbox,
+        tenant_dir=Path(tenant).expanduser().resolve() if tenant else DEMO_TENANT_DIR,
+        spark_master=env.get("CDP_SPARK_MASTER", "local[*]"),
+    )

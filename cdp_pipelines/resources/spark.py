@@ -1,0 +1,87 @@
+"""The Spark session: Delta Lake and Splink's similarity functions, started lazily.
+
+One session per process. Dagster runs use the in-process executor so the assets of a
+run share it; tests share it through a session-scoped fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from dagster import ConfigurableResource
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+_lock = threading.Lock()
+_session: "SparkSession | None" = None
+
+
+def _splink_jar() -> str | None:
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return None
+    return similarity_jar_location()
+
+
+def build_spark_session(
+    master: str = "local[*]",
+    shuffle_partitions: int = 8,
+    driver_memory: str | None = None,
+    app_name: str = "cdp-pipelines",
+    extra_conf: dict[str, str] | None = None,
+) -> "SparkSession":
+    """Build (or return the running) Spark session with Delta and Splink configured."""
+    global _session
+    with _lock:
+        if _session is not None and _session.sparkContext._jsc is not None:
+            return _session
+        from delta import configure_spark_with_delta_pip
+        from pyspark.sql import SparkSession
+
+        builder = (
+            SparkSession.builder.master(master)
+            .appName(app_name)
+            .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+            .config(
+                "spark.sql.catalog.spark_catalog",
+                "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            )
+            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.memory", driver_memory or os.environ.get(
+                "CDP_SPARK_DRIVER_MEMORY", "4g"))
+            # Delta's schema merge and MERGE on small local tables: avoid needless
+            # optimize-write shuffles.
+            .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+            .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+        )
+        jar = _splink_jar()
+        if jar:
+            builder = builder.config("spark.jars", jar)
+        for key, value in (extra_conf or {}).items():
+            builder = builder.config(key, value)
+        session = configure_spark_with_delta_pip(builder).getOrCreate()
+        session.sparkContext.setLogLevel("WARN")
+        _session = session
+        return session
+
+
+class SparkResource(ConfigurableResource):
+    """Dagster resource handing out the process's Spark session, started on first use."""
+
+    master: str = "local[*]"
+    shuffle_partitions: int = 8
+    driver_memory: str = "4g"
+
+    def get_session(self) -> "SparkSession":
+        return build_spark_session(
+            master=self.master,
+            shuffle_partitions=self.shuffle_partitions,
+            driver_memory=self.driver_memory,
+        )
