@@ -1,0 +1,259 @@
+"""Typed models of a tenant's configuration.
+
+A tenant is a directory of YAML and SQL files; :mod:`cdp_pipelines.config.loader`
+reads it into these models and runs the cross-reference checks. Models forbid unknown
+keys so a typo is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+# Semantic tags Stitch and Customer 360 understand. `fk-<namespace>` is open-ended.
+STITCH_TAGS = (
+    "given-name", "surname", "full-name", "email", "phone", "address", "address2",
+    "city", "state", "postal", "country", "birthdate", "gender", "loyalty-id", "sk",
+)
+OTHER_TAGS = (
+    "pk", "updated-at",
+    # a transaction's link to its customer record: the pk of the feed named in `references`
+    "customer-key",
+    # transactions (Customer 360)
+    "order-id", "order-date", "order-revenue", "order-quantity", "order-status",
+    "item-sku", "item-quantity", "item-revenue", "item-name", "item-category",
+    # consent and flags (customer attributes)
+    "email-opt-in", "sms-opt-in", "opt-in-date", "is-test", "is-employee",
+)
+KNOWN_TAGS = frozenset(STITCH_TAGS + OTHER_TAGS)
+# Tags whose columns are personal data unless a field says otherwise.
+PII_TAGS = frozenset({
+    "given-name", "surname", "full-name", "email", "phone", "address", "address2",
+    "birthdate", "postal",
+})
+
+FieldType = Literal["string", "int", "long", "double", "decimal", "boolean", "date", "timestamp"]
+
+
+def _check_identifier(value: str, what: str = "name") -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be lower-case letters, digits and '_', starting with a letter"
+        )
+    return value
+
+
+# A name that becomes part of a table, asset key or path.
+Name = Annotated[str, AfterValidator(_check_identifier)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Model):
+    """One column of a feed."""
+
+    name: Name
+    type: FieldType = "string"
+    tags: tuple[str, ...] = ()
+    nullable: bool = True
+    # Spark datetime pattern for date/timestamp columns given as text, e.g. "MM/dd/yyyy".
+    format: str | None = None
+    # Column name in the file when it differs from `name` (e.g. "First Name").
+    source_column: str | None = None
+    # Personal data? Defaults from the tags.
+    pii: bool | None = None
+    # Value pattern checked by the feed's expectations (e.g. email shape).
+    regex: str | None = None
+    # For a `customer-key` column: the feed whose primary key it holds.
+    references: str | None = None
+
+
+    @field_validator("tags")
+    @classmethod
+    def _known_tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        for tag in tags:
+            if tag.startswith("fk-"):
+                _check_identifier(tag[3:].replace("-", "_"), "foreign-key namespace")
+            elif tag not in KNOWN_TAGS:
+                raise ValueError(
+                    f"unknown semantic tag {tag!r}; known tags: {', '.join(sorted(KNOWN_TAGS))}, "
+                    "or fk-<namespace>"
+                )
+        return tags
+
+    @property
+    def is_pii(self) -> bool:
+        if self.pii is not None:
+            return self.pii
+        return any(tag in PII_TAGS for tag in self.tags)
+
+    @property
+    def file_column(self) -> str:
+        return self.source_column or self.name
+
+
+class FormatSpec(_Model):
+    """How a courier's files are encoded."""
+
+    type: Literal["csv", "tsv", "psv", "jsonl", "parquet"] = "csv"
+    delimiter: str | None = None
+    header: bool = True
+    quote: str = '"'
+    escape: str = '"'
+    encoding: str = "utf-8"
+    # gzip is read transparently from the file name (.gz); "auto" accepts either.
+    compression: Literal["auto", "none", "gzip"] = "auto"
+
+    @property
+    def field_delimiter(self) -> str:
+        if self.delimiter:
+            return self.delimiter
+        return {"tsv": "\t", "psv": "|"}.get(self.type, ",")
+
+
+class CourierSpec(_Model):
+    """Pulls raw files for a source and lands them unchanged."""
+
+    name: Name
+    type: Literal["local"] = "local"
+    # Directory the files are picked up from (local transport).
+    root: str
+    # Relative file pattern; `*` and `?` glob, date tokens {yyyy} {MM} {dd} {HH}.
+    pattern: str
+    format: FormatSpec = FormatSpec()
+    # What to do when no file matches: "ignore", "warn" (a warning check) or "fail".
+    when_missing: Literal["ignore", "warn", "fail"] = "warn"
+
+
+
+class FeedSpec(_Model):
+    """A feed: a courier's files typed into a domain table upserted by primary key."""
+
+    name: Name
+    courier: str
+    description: str = ""
+    primary_key: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    # Domain tables marked for Stitch take part in identity resolution.
+    stitch: bool = False
+
+
+    @model_validator(mode="after")
+    def _fields_consistent(self) -> "FeedSpec":
+        names = [f.name for f in self.fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"fields {dupes} are declared more than once")
+        if not self.primary_key:
+            raise ValueError("primary_key must name at least one field")
+        missing = [k for k in self.primary_key if k not in names]
+        if missing:
+            raise ValueError(f"primary_key names {missing}, which are not among the fields {names}")
+        updated = [f.name for f in self.fields if "updated-at" in f.tags]
+        if len(updated) > 1:
+            raise ValueError(f"only one field may be tagged updated-at, got {updated}")
+        return self
+
+    def field(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def updated_at(self) -> str | None:
+        return next((f.name for f in self.fields if "updated-at" in f.tags), None)
+
+    def fields_tagged(self, tag: str) -> list[FieldSpec]:
+        return [f for f in self.fields if tag in f.tags]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return [f.name for f in self.fields if f.is_pii]
+
+
+class SourceSpec(_Model):
+    """A source system of the tenant (e.g. point of sale), with its couriers and feeds."""
+
+    name: Name
+    description: str = ""
+    couriers: tuple[CourierSpec, ...] = ()
+    feeds: tuple[FeedSpec, ...] = ()
+    # Where this source stands when Customer 360 picks a winning value (lower wins).
+    priority: int = 100
+
+
+    @model_validator(mode="after")
+    def _feeds_name_couriers(self) -> "SourceSpec":
+        couriers = [c.name for c in self.couriers]
+        for i, feed in enumerate(self.feeds):
+            if feed.courier not in couriers:
+                raise ValueError(
+                    f"feeds[{i}] ({feed.name}) names courier {feed.courier!r}, which this source "
+                    f"does not define; its couriers are {couriers}"
+                )
+        return self
+
+
+class CustomDomainTable(_Model):
+    """A Spark SQL table built from domain tables (a `domain/*.sql` file)."""
+
+    name: Name
+    sql: str
+    path: Path
+    # Include it in Stitch (tags given in the file's `-- tags:` header).
+    stitch: bool = False
+    tags: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    primary_key: tuple[str, ...] = ()
+
+
+class StitchSpec(_Model):
+    """Identity-resolution settings (`stitch.yaml`)."""
+
+    default_region: str = "US"
+    # A value linked to more distinct given names than this is blocked automatically.
+    bad_value_thresholds: dict[str, int] = Field(
+        default_factory=lambda: {"email": 20, "phone": 20, "address": 40, "loyalty_id": 20}
+    )
+    # Values never used for matching, by semantic column (e.g. email: [info@brand.com]).
+    blocklist: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    match_threshold: float = 0.9
+    supersized_cluster_size: int = 50
+    retrain: Literal["always", "if_missing", "never"] = "if_missing"
+
+
+class TenantSpec(_Model):
+    """`tenant.yaml`: who the tenant is."""
+
+    name: Name
+    description: str = ""
+    timezone: str = "UTC"
+
+
+
+class TenantConfig(_Model):
+    """A whole tenant, validated."""
+
+    root: Path
+    tenant: TenantSpec
+    sources: tuple[SourceSpec, ...] = ()
+    custom_domain_tables: tuple[CustomDomainTable, ...] = ()
+    stitch: StitchSpec = StitchSpec()
+
+    @property
+    def feeds(self) -> list[tuple[SourceSpec, FeedSpec]]:
+        return [(s, f) for s in self.sources for f in s.feeds]
+
+    @property
+    def couriers(self) -> list[tuple[SourceSpec, CourierSpec]]:
+        return [(s, c) for s in self.sources for c in s.couriers]
+
+    def feed(self, name: str) -> FeedSpec:
+        return next(f for _, f in self.feeds if f.name == name)
+
+    def source(self, name: str) -> SourceSpec:
+        return next(s for s in self.sources if s.name == name)
