@@ -1,0 +1,33 @@
+"""Transports shared by couriers (pulling source files) and destinations (delivering).
+
+File stores (local, S3, Azure Blob, SFTP) share the :class:`FileStore` interface and are
+built with :func:`make_store`; ``http`` is a REST client, ``warehouse`` reads and writes
+SQL tables, ``pgp`` encrypts and decrypts. SDKs are imported only when a store is made.
+"""
+
+from cdp_pipelines.resources.transports.base import (
+    FileStore,
+    RemoteFile,
+    RemoteFileNotFound,
+    TransportConfigError,
+    TransportError,
+)
+from cdp_pipelines.resources.transports.credentials import (
+    MissingSecretError,
+    Secret,
+    resolve_secret,
+)
+from cdp_pipelines.resources.transports.factory import STORE_TYPES, make_store
+
+__all__ = [
+    "STORE_TYPES",
+    "FileStore",
+    "MissingSecretError",
+    "RemoteFile",
+    "RemoteFileNotFound",
+    "Secret",
+    "TransportConfigError",
+    "TransportError",
+    "make_store",
+    "resolve_secret",
+]

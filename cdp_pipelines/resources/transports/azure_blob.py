@@ -1,0 +1,142 @@
+"""An Azure Blob Storage container (or prefix of one) as a FileStore.
+
+The connection string is a secret: ``connection_string_env`` or ``connection_string_file``.
+An upload commits the blob in one step (Put Blob, or Put Block List for large files), so
+readers see either the old or the new content, never a partial one.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cdp_pipelines.resources.transports.base import (
+    ChunkReader,
+    RemoteFile,
+    RemoteFileNotFound,
+    TransportError,
+    clean_path,
+    config_fields,
+    join_key,
+    select,
+    split_pattern,
+)
+from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+
+_OPTIONAL = {
+    "prefix": "",
+    "create_container": False,
+    "connection_string_env": None,
+    "connection_string_file": None,
+}
+
+
+class AzureBlobStore:
+    def __init__(
+        self,
+        container: str,
+        connection_string: Secret,
+        prefix: str = "",
+        create_container: bool = False,
+    ) -> None:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import BlobServiceClient
+
+        self.container = container
+        self.prefix = prefix.strip("/")
+        self._service = BlobServiceClient.from_connection_string(connection_string.reveal())
+        self.account = self._service.account_name
+        self._container = self._service.get_container_client(container)
+        if create_container:
+            try:
+                self._container.create_container()
+            except ResourceExistsError:
+                pass
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> AzureBlobStore:
+        where = f"azure_blob store (container {config.get('container')!r})"
+        fields = config_fields(config, where, ("container",), _OPTIONAL)
+        return cls(
+            container=fields["container"],
+            connection_string=resolve_secret(fields, "connection_string", where=where),
+            prefix=fields["prefix"],
+            create_container=bool(fields["create_container"]),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"AzureBlobStore(account={self.account!r}, container={self.container!r}, "
+            f"prefix={self.prefix!r})"
+        )
+
+    def _name(self, path: str) -> str:
+        return join_key(self.prefix, clean_path(path))
+
+    def _fail(self, action: str, path: str, exc: Exception) -> TransportError:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if isinstance(exc, ResourceNotFoundError):
+            return RemoteFileNotFound(f"{self!r}: {path} does not exist ({exc.reason})")
+        return TransportError(f"{self!r}: {action} {path} failed: {exc}")
+
+    def list(self, pattern_or_prefix: str = "") -> list[RemoteFile]:
+        prefix, pattern = split_pattern(pattern_or_prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            found = [
+                RemoteFile(path=blob.name[strip:], size=blob.size, modified=blob.last_modified)
+                for blob in self._container.list_blobs(
+                    name_starts_with=join_key(self.prefix, prefix) or None
+                )
+            ]
+        except Exception as exc:
+            raise self._fail("listing", pattern_or_prefix or "/", exc) from exc
+        return select(found, prefix, pattern)
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            return self._container.download_blob(self._name(path)).readall()
+        except Exception as exc:
+            raise self._fail("reading", path, exc) from exc
+
+    def open_read(self, path: str) -> BinaryIO:
+        try:
+            downloader = self._container.download_blob(self._name(path))
+        except Exception as exc:
+            raise self._fail("reading", path, exc) from exc
+        return io.BufferedReader(ChunkReader(iter(downloader.chunks())))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        try:
+            self._container.upload_blob(self._name(path), data, overwrite=True)
+        except Exception as exc:
+            raise self._fail("writing", path, exc) from exc
+
+    def upload_file(self, local_path: str | Path, remote_path: str) -> None:
+        try:
+            with open(local_path, "rb") as source:
+                self._container.upload_blob(self._name(remote_path), source, overwrite=True)
+        except Exception as exc:
+            raise self._fail(f"uploading {local_path} to", remote_path, exc) from exc
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self._container.get_blob_client(self._name(path)).exists()
+        except Exception as exc:
+            raise self._fail("checking", path, exc) from exc
+
+    def delete(self, path: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._container.delete_blob(self._name(path))
+        except ResourceNotFoundError:
+            return
+        except Exception as exc:
+            raise self._fail("deleting", path, exc) from exc
+
+    def close(self) -> None:
+        self._service.close()
