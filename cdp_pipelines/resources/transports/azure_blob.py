@@ -18,6 +18,7 @@ from cdp_pipelines.resources.transports.base import (
     RemoteFileNotFound,
     TransportError,
     clean_path,
+    require_local_file,
     config_fields,
     join_key,
     select,
@@ -97,42 +98,49 @@ class AzureBlobStore:
         return select(found, prefix, pattern)
 
     def read_bytes(self, path: str) -> bytes:
+        name = self._name(path)
         try:
-            return self._container.download_blob(self._name(path)).readall()
+            return self._container.download_blob(name).readall()
         except Exception as exc:
             raise self._fail("reading", path, exc) from exc
 
     def open_read(self, path: str) -> BinaryIO:
+        name = self._name(path)
         try:
-            downloader = self._container.download_blob(self._name(path))
+            downloader = self._container.download_blob(name)
         except Exception as exc:
             raise self._fail("reading", path, exc) from exc
         return io.BufferedReader(ChunkReader(iter(downloader.chunks())))
 
     def write_bytes(self, path: str, data: bytes) -> None:
+        name = self._name(path)
         try:
-            self._container.upload_blob(self._name(path), data, overwrite=True)
+            self._container.upload_blob(name, data, overwrite=True)
         except Exception as exc:
             raise self._fail("writing", path, exc) from exc
 
     def upload_file(self, local_path: str | Path, remote_path: str) -> None:
+        source_path = require_local_file(self, local_path)
+        name = self._name(remote_path)
         try:
-            with open(local_path, "rb") as source:
-                self._container.upload_blob(self._name(remote_path), source, overwrite=True)
+            with open(source_path, "rb") as source:
+                self._container.upload_blob(name, source, overwrite=True)
         except Exception as exc:
             raise self._fail(f"uploading {local_path} to", remote_path, exc) from exc
 
     def exists(self, path: str) -> bool:
+        name = self._name(path)
         try:
-            return self._container.get_blob_client(self._name(path)).exists()
+            return self._container.get_blob_client(name).exists()
         except Exception as exc:
             raise self._fail("checking", path, exc) from exc
 
     def delete(self, path: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        name = self._name(path)
         try:
-            self._container.delete_blob(self._name(path))
+            self._container.delete_blob(name)
         except ResourceNotFoundError:
             return
         except Exception as exc:

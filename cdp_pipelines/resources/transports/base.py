@@ -72,6 +72,14 @@ def clean_path(path: str) -> str:
     return normal
 
 
+def require_local_file(store: object, local_path: str | Path) -> Path:
+    """The upload source as a Path; a missing one fails before anything remote changes."""
+    path = Path(local_path)
+    if not path.is_file():
+        raise TransportError(f"{store!r}: cannot upload {path}: no such local file")
+    return path
+
+
 def split_pattern(pattern_or_prefix: str) -> tuple[str, str | None]:
     """Return (listing prefix, glob pattern or None) for ``list``."""
     text = pattern_or_prefix.replace("\\", "/").lstrip("/")

@@ -15,6 +15,7 @@ from cdp_pipelines.resources.transports.base import (
     RemoteFileNotFound,
     TransportConfigError,
     clean_path,
+    require_local_file,
     config_fields,
     select,
     split_pattern,
@@ -87,7 +88,7 @@ class LocalStore:
         self._atomic_write(path, lambda handle: handle.write(data))
 
     def upload_file(self, local_path: str | Path, remote_path: str) -> None:
-        with open(local_path, "rb") as source:
+        with open(require_local_file(self, local_path), "rb") as source:
             self._atomic_write(remote_path, lambda handle: shutil.copyfileobj(source, handle))
 
     def exists(self, path: str) -> bool:

@@ -21,6 +21,7 @@ from cdp_pipelines.resources.transports.base import (
     TransportConfigError,
     TransportError,
     clean_path,
+    require_local_file,
     config_fields,
     join_key,
     select,
@@ -127,27 +128,32 @@ class S3Store:
     def open_read(self, path: str) -> BinaryIO:
         import io
 
+        key = self._key(path)
         try:
-            body = self._client.get_object(Bucket=self.bucket, Key=self._key(path))["Body"]
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except Exception as exc:
             raise self._fail("reading", path, exc) from exc
         return io.BufferedReader(ChunkReader(body.iter_chunks(), on_close=body.close))
 
     def write_bytes(self, path: str, data: bytes) -> None:
+        key = self._key(path)
         try:
-            self._client.put_object(Bucket=self.bucket, Key=self._key(path), Body=data)
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
         except Exception as exc:
             raise self._fail("writing", path, exc) from exc
 
     def upload_file(self, local_path: str | Path, remote_path: str) -> None:
+        source = require_local_file(self, local_path)
+        key = self._key(remote_path)
         try:
-            self._client.upload_file(str(local_path), self.bucket, self._key(remote_path))
+            self._client.upload_file(str(source), self.bucket, key)
         except Exception as exc:
             raise self._fail(f"uploading {local_path} to", remote_path, exc) from exc
 
     def exists(self, path: str) -> bool:
+        key = self._key(path)
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(path))
+            self._client.head_object(Bucket=self.bucket, Key=key)
         except Exception as exc:
             error = self._fail("checking", path, exc)
             if isinstance(error, RemoteFileNotFound):
@@ -156,8 +162,9 @@ class S3Store:
         return True
 
     def delete(self, path: str) -> None:
+        key = self._key(path)
         try:
-            self._client.delete_object(Bucket=self.bucket, Key=self._key(path))
+            self._client.delete_object(Bucket=self.bucket, Key=key)
         except Exception as exc:
             raise self._fail("deleting", path, exc) from exc
 

@@ -26,6 +26,7 @@ from cdp_pipelines.resources.transports.base import (
     TransportConfigError,
     TransportError,
     clean_path,
+    require_local_file,
     config_fields,
     select,
     split_pattern,
@@ -231,9 +232,10 @@ class SftpStore:
             return handle.read()
 
     def open_read(self, path: str) -> BinaryIO:
+        remote = self._remote(path)
         sftp = self._sftp()
         try:
-            handle = sftp.open(self._remote(path), "rb")
+            handle = sftp.open(remote, "rb")
         except Exception as exc:
             raise self._fail("reading", path, exc) from exc
         handle.prefetch()
@@ -279,11 +281,13 @@ class SftpStore:
         self._atomic_put(path, put)
 
     def upload_file(self, local_path: str | Path, remote_path: str) -> None:
-        self._atomic_put(remote_path, lambda sftp, temp: sftp.put(str(local_path), temp))
+        source = require_local_file(self, local_path)
+        self._atomic_put(remote_path, lambda sftp, temp: sftp.put(str(source), temp))
 
     def exists(self, path: str) -> bool:
+        remote = self._remote(path)
         try:
-            return stat.S_ISREG(self._sftp().stat(self._remote(path)).st_mode or 0)
+            return stat.S_ISREG(self._sftp().stat(remote).st_mode or 0)
         except TransportError:
             raise
         except OSError as exc:
@@ -292,8 +296,9 @@ class SftpStore:
             raise self._fail("checking", path, exc) from exc
 
     def delete(self, path: str) -> None:
+        remote = self._remote(path)
         try:
-            self._sftp().remove(self._remote(path))
+            self._sftp().remove(remote)
         except TransportError:
             raise
         except OSError as exc:

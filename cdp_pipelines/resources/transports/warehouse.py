@@ -1,0 +1,179 @@
+"""A SQL warehouse (PostgreSQL via psycopg2; any SQLAlchemy URL works) for incremental
+reads by an ``updated_at`` watermark and for delivering tables.
+
+Config: either ``url_env``/``url_file`` (a full SQLAlchemy URL, itself a secret), or
+``host``, ``port``, ``database``, ``username`` and ``password_env``/``password_file``
+(``drivername`` defaults to ``postgresql+psycopg2``).
+
+``write_table(mode="replace")`` writes a staging table and swaps it in within one
+transaction, so readers see the old table or the new one, never a half-loaded one. The
+swapped-in table is new: grants and indexes on the old one are not carried over.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from cdp_pipelines.resources.transports.base import (
+    TransportConfigError,
+    TransportError,
+    config_fields,
+)
+from cdp_pipelines.resources.transports.credentials import resolve_secret
+
+_OPTIONAL = {
+    "url_env": None,
+    "url_file": None,
+    "drivername": "postgresql+psycopg2",
+    "host": None,
+    "port": None,
+    "database": None,
+    "username": None,
+    "password_env": None,
+    "password_file": None,
+    "schema": None,
+    "connect_args": {},
+}
+_MODES = ("replace", "append")
+# PostgreSQL truncates identifiers longer than this.
+_MAX_IDENTIFIER = 63
+
+
+class WarehouseError(TransportError):
+    """A warehouse read or write failed; the message names the table."""
+
+
+class Warehouse:
+    def __init__(self, engine, schema: str | None = None) -> None:
+        self.engine = engine
+        self.schema = schema
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Warehouse:
+        import sqlalchemy as sa
+
+        where = f"warehouse ({config.get('host') or config.get('url_env') or config.get('url_file')})"
+        fields = config_fields(config, where, (), _OPTIONAL)
+        url_secret = resolve_secret(fields, "url", where=where, required=False)
+        if url_secret is not None:
+            try:
+                url = sa.engine.make_url(url_secret.reveal())
+            except Exception:
+                # The URL may carry a password: name its source, never its text.
+                raise TransportConfigError(
+                    f"{where}: the URL from {url_secret.source} is not a valid SQLAlchemy URL"
+                ) from None
+        else:
+            missing = [key for key in ("host", "database", "username") if not fields[key]]
+            if missing:
+                raise TransportConfigError(
+                    f"{where}: give url_env/url_file, or host, database and username "
+                    f"(missing {missing})"
+                )
+            password = resolve_secret(fields, "password", where=where)
+            url = sa.engine.URL.create(
+                fields["drivername"],
+                username=fields["username"],
+                password=password.reveal(),
+                host=fields["host"],
+                port=int(fields["port"]) if fields["port"] else None,
+                database=fields["database"],
+            )
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=fields["connect_args"])
+        return cls(engine, schema=fields["schema"])
+
+    def __repr__(self) -> str:
+        # SQLAlchemy renders the password as *** here.
+        return f"Warehouse({self.engine.url!r}, schema={self.schema!r})"
+
+    def _table(self, table: str, schema: str | None):
+        import sqlalchemy as sa
+
+        try:
+            return sa.Table(table, sa.MetaData(), schema=schema or self.schema,
+                            autoload_with=self.engine)
+        except sa.exc.NoSuchTableError as exc:
+            raise WarehouseError(
+                f"{self!r}: table {self._qualified(table, schema)} does not exist"
+            ) from exc
+
+    def _qualified(self, table: str, schema: str | None) -> str:
+        schema = schema or self.schema
+        return f"{schema}.{table}" if schema else table
+
+    def read_incremental(
+        self,
+        table: str,
+        updated_at_column: str,
+        since: Any = None,
+        schema: str | None = None,
+    ):
+        """Rows with ``updated_at_column > since`` (all rows when ``since`` is None), ordered
+        by it, as a pandas DataFrame, and the new watermark (the greatest value read, or
+        ``since`` when nothing is new).
+
+        Store the watermark only after the rows are safely landed, so a failed run
+        re-reads them.
+        """
+        import pandas as pd
+        import sqlalchemy as sa
+
+        source = self._table(table, schema)
+        if updated_at_column not in source.c:
+            raise WarehouseError(
+                f"{self!r}: table {self._qualified(table, schema)} has no column "
+                f"{updated_at_column!r} (columns: {list(source.c.keys())})"
+            )
+        column = source.c[updated_at_column]
+        query = sa.select(source).order_by(column)
+        if since is not None:
+            query = query.where(column > since)
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(query, conn)
+        if frame.empty:
+            return frame, since
+        return frame, frame[updated_at_column].max()
+
+    def write_table(
+        self,
+        df,
+        table: str,
+        mode: str = "replace",
+        schema: str | None = None,
+        chunksize: int = 10_000,
+    ) -> int:
+        """Write a pandas DataFrame to ``table``; return the number of rows written."""
+        import sqlalchemy as sa
+
+        if mode not in _MODES:
+            raise WarehouseError(f"write_table {table}: mode {mode!r} is not one of {_MODES}")
+        schema = schema or self.schema
+        target = self._qualified(table, schema)
+        preparer = self.engine.dialect.identifier_preparer
+        try:
+            with self.engine.begin() as conn:
+                if mode == "append":
+                    df.to_sql(table, conn, schema=schema, if_exists="append", index=False,
+                              chunksize=chunksize, method="multi")
+                    return len(df)
+                suffix = f"__staging_{uuid.uuid4().hex[:8]}"
+                staging = f"{table[: _MAX_IDENTIFIER - len(suffix)]}{suffix}"
+                df.to_sql(staging, conn, schema=schema, if_exists="fail", index=False,
+                          chunksize=chunksize, method="multi")
+                within = f"{preparer.quote_schema(schema)}." if schema else ""
+                # PostgreSQL DDL is transactional: readers keep the old table until commit.
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {within}{preparer.quote(table)}"))
+                conn.execute(sa.text(
+                    f"ALTER TABLE {within}{preparer.quote(staging)} RENAME TO {preparer.quote(table)}"
+                ))
+                return len(df)
+        except sa.exc.SQLAlchemyError as exc:
+            raise WarehouseError(
+                f"{self!r}: {mode} of {len(df)} rows into {target} failed and was rolled back: "
+                f"{exc.orig if getattr(exc, 'orig', None) else exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
