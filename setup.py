@@ -8,7 +8,7 @@ INSTALL_REQUIRES = [
     "dagster-aws==0.29.27",
     "dagster-azure==0.29.27",
     "pyspark==4.2.0",
-    "delta-spark==4.4.1",
+    "delta-spark==4.4.0",  # the jar of 4.4.1 is not on Maven Central
     "splink==5.0.0",
     "great-expectations==1.24.1",
     "trino==0.340.0",

@@ -1,5 +1,7 @@
 """The Spark session: Delta Lake and Splink's similarity functions, started lazily.
 
+Delta's jars come from :mod:`cdp_pipelines.resources.jars` (Maven, cached).
+
 One session per process. Dagster runs use the in-process executor so the assets of a
 run share it; tests share it through a session-scoped fixture.
 """
@@ -39,8 +41,9 @@ def build_spark_session(
     with _lock:
         if _session is not None and _session.sparkContext._jsc is not None:
             return _session
-        from delta import configure_spark_with_delta_pip
         from pyspark.sql import SparkSession
+
+        from cdp_pipelines.resources.jars import delta_jars
 
         builder = (
             SparkSession.builder.master(master)
@@ -53,6 +56,8 @@ def build_spark_session(
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
             .config("spark.sql.adaptive.enabled", "true")
             .config("spark.ui.showConsoleProgress", "false")
+            # Several Spark drivers (a run, a test session) share one small machine.
+            .config("spark.ui.enabled", os.environ.get("CDP_SPARK_UI", "false"))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.driver.memory", driver_memory or os.environ.get(
                 "CDP_SPARK_DRIVER_MEMORY", "4g"))
@@ -61,12 +66,14 @@ def build_spark_session(
             .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
             .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
         )
-        jar = _splink_jar()
-        if jar:
-            builder = builder.config("spark.jars", jar)
+        jars = [str(p) for p in delta_jars()]
+        splink_jar = _splink_jar()
+        if splink_jar:
+            jars.append(splink_jar)
+        builder = builder.config("spark.jars", ",".join(jars))
         for key, value in (extra_conf or {}).items():
             builder = builder.config(key, value)
-        session = configure_spark_with_delta_pip(builder).getOrCreate()
+        session = builder.getOrCreate()
         session.sparkContext.setLogLevel("WARN")
         _session = session
         return session

@@ -1,0 +1,69 @@
+"""JVM jars the Spark session needs, fetched once with Maven into a cache.
+
+Delta's jars are resolved with ``mvn dependency:copy`` rather than Spark's
+``spark.jars.packages`` (Ivy): Maven is the client this machine is set up to use for
+Maven Central, and a fixed jar list makes session start-up independent of Ivy's caches.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+# delta-spark's compile dependencies beyond what pyspark ships: delta-storage only.
+DELTA_VERSION = "4.4.0"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CDP_CACHE_DIR", Path.home() / ".cache" / "cdp-pipelines"))
+
+
+def _spark_major_minor() -> str:
+    import pyspark
+
+    return ".".join(pyspark.__version__.split(".")[:2])
+
+
+def delta_artifacts() -> list[str]:
+    return [
+        f"io.delta:delta-spark_{_spark_major_minor()}_2.13:{DELTA_VERSION}",
+        f"io.delta:delta-storage:{DELTA_VERSION}",
+    ]
+
+
+def maven_copy(artifacts: list[str], dest: Path) -> list[Path]:
+    """Copy Maven artifacts (``group:artifact:version[:packaging]``) into ``dest`` once."""
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for coordinate in artifacts:
+        parts = coordinate.split(":")
+        packaging = parts[3] if len(parts) > 3 else "jar"
+        target = dest / f"{parts[1]}-{parts[2]}.{packaging}"
+        if not target.exists():
+            if shutil.which("mvn") is None:
+                raise RuntimeError(
+                    f"Maven (mvn) is needed to fetch {coordinate}; install it (apt-get install maven)"
+                )
+            with tempfile.TemporaryDirectory(dir=dest) as tmp:
+                result = subprocess.run(
+                    ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={coordinate}",
+                     f"-DoutputDirectory={tmp}"],
+                    capture_output=True, text=True, cwd=tmp,
+                )
+                fetched = list(Path(tmp).glob(f"{parts[1]}-*"))
+                if result.returncode != 0 or not fetched:
+                    raise RuntimeError(
+                        f"could not fetch {coordinate} with Maven:\n{result.stdout[-2000:]}"
+                        f"{result.stderr[-2000:]}"
+                    )
+                # Rename into place last so an interrupted fetch leaves no partial jar.
+                fetched[0].replace(target)
+        paths.append(target)
+    return paths
+
+
+def delta_jars() -> list[Path]:
+    return maven_copy(delta_artifacts(), cache_dir() / "jars")
