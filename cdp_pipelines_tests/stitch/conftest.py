@@ -1,5 +1,8 @@
 """Shared fixtures for the Stitch tests: one small local Spark session per test session."""
 
+import os
+import sys
+
 import pytest
 
 
@@ -7,6 +10,8 @@ import pytest
 def spark():
     from cdp_pipelines.resources.spark import build_spark_session
 
+    # Python workers must run this interpreter (the venv with pandas/pyarrow), not `python3`.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = build_spark_session("local[2]", shuffle_partitions=2)
     yield session
     session.stop()

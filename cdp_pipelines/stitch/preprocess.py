@@ -1,0 +1,272 @@
+"""Stitch stage 1: add normalised and blocking columns to the unified input.
+
+`preprocess(df, default_region="US")` keeps every input column as it came and adds the columns
+below (always all of them, NULL where the input lacks the source column, so later stages see one
+schema whatever the tenant maps). Input columns: `source`, `pk`, any of the semantic columns
+given_name, surname, full_name, email, phone, address, address2, city, state, postal, country,
+birthdate (string, date or timestamp), gender, loyalty_id, plus `fk_<namespace>` and `sk`.
+
+Naming: `<semantic>_norm` is the cleaned value of one input column; other suffixes name a
+derived form.
+
+| column                 | from                         | example                      |
+|------------------------|------------------------------|------------------------------|
+| given_name_norm        | given_name, else full_name   | 'jose'                       |
+| given_name_canonical   | given_name_norm + nicknames  | 'bob' -> 'robert'            |
+| surname_norm           | surname, else full_name      | 'obrien smith'               |
+| full_name_norm         | given_name_norm surname_norm | 'jose obrien smith'          |
+| email_norm             | email                        | 'john.smith+x@gmail.com'     |
+| email_canonical        | email_norm                   | 'johnsmith@gmail.com'        |
+| phone_e164             | phone (+ country)            | '+12125550123'               |
+| phone_last10           | phone_e164                   | '2125550123'                 |
+| address_norm           | address                      | '123 N MAIN ST APT 4B'       |
+| address2_norm          | address2                     | 'APT 4B'                     |
+| address_full_norm      | address_norm address2_norm   | '123 N MAIN ST APT 4B'       |
+| city_norm, state_norm  | city, state                  | 'ST LOUIS', 'MO'             |
+| country_norm           | country                      | 'US'                         |
+| postal_norm            | postal (+ country)           | '02134'                      |
+| address_key            | address_full_norm|postal     | '123 N MAIN ST|02134'        |
+| birthdate_norm (date)  | birthdate                    | 1985-03-04                   |
+| gender_norm            | gender                       | 'M' / 'F' / 'O'              |
+| loyalty_id_norm        | loyalty_id                   | 'AB0012345'                  |
+| fk_<ns>_norm, sk_norm  | fk_<ns>, sk (trimmed)        |                              |
+| blocking helpers       | given_name_soundex, surname_soundex, postal3, house_number,  |
+|                        | birth_year                                                   |
+
+The rules are the ones in `normalize.py`. Emails, postal codes, birthdates, gender and loyalty ids
+run as Spark SQL built-ins on the same regexes and tables (a test holds both paths to the same
+answers); names, phones and address fields need unidecode/phonenumbers and run as Arrow
+pandas UDFs, one per group of columns.
+"""
+
+
+from typing import TYPE_CHECKING
+
+from cdp_pipelines.stitch import normalize as nz
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+SEMANTIC_COLUMNS = (
+    "given_name", "surname", "full_name", "email", "phone", "address", "address2", "city",
+    "state", "postal", "country", "birthdate", "gender", "loyalty_id",
+)
+NORMALIZED_COLUMNS = (
+    "given_name_norm", "given_name_canonical", "surname_norm", "full_name_norm", "email_norm",
+    "email_canonical", "phone_e164", "phone_last10", "address_norm", "address2_norm",
+    "address_full_norm", "city_norm", "state_norm", "country_norm", "postal_norm", "address_key",
+    "birthdate_norm", "gender_norm", "loyalty_id_norm", "given_name_soundex", "surname_soundex",
+    "postal3", "house_number", "birth_year",
+)
+
+# Python's str.strip() whitespace, as a Java regex class
+_EDGE_SPACE = r"^[\s\p{Z}\x{85}\x{1C}-\x{1F}]+|[\s\p{Z}\x{85}\x{1C}-\x{1F}]+$"
+
+
+def _strip(col: "Column") -> "Column":
+    from pyspark.sql import functions as F
+
+    return F.regexp_replace(col.cast("string"), _EDGE_SPACE, "")
+
+
+def _nullif_empty(col: "Column") -> "Column":
+    from pyspark.sql import functions as F
+
+    return F.when(col != "", col)
+
+
+def _lookup(table: dict[str, str], key: "Column") -> "Column":
+    from pyspark.sql import functions as F
+
+    pairs = [F.lit(item) for kv in sorted(table.items()) for item in kv]
+    return F.try_element_at(F.create_map(*pairs), key)
+
+
+def email_columns(raw: "Column") -> tuple["Column", "Column"]:
+    """(email_norm, email_canonical) in Spark SQL; mirrors normalize_email / canonical_email."""
+    from pyspark.sql import functions as F
+
+    email = F.lower(F.regexp_replace(_strip(raw), nz.EMAIL_STRIP_RE, ""))
+    email = F.regexp_replace(email, "^mailto:", "")
+    junk = F.lit(False)
+    for pattern in nz.EMAIL_JUNK_RES:
+        junk = junk | email.rlike(pattern)
+    email_norm = F.when(email.rlike(nz.EMAIL_SHAPE_RE) & ~junk, email)
+    local = F.regexp_replace(F.regexp_extract(email_norm, "^(.*)@", 1), r"\+.*$", "")
+    domain = F.regexp_extract(email_norm, "@([^@]*)$", 1)
+    is_gmail = domain.isin(*nz.GMAIL_DOMAINS)
+    local = F.when(is_gmail, F.translate(local, ".", "")).otherwise(local)
+    domain = F.when(is_gmail, F.lit("gmail.com")).otherwise(domain)
+    canonical = F.when(local != "", F.concat(local, F.lit("@"), domain))
+    return email_norm, canonical
+
+
+def postal_column(raw: "Column", country: "Column") -> "Column":
+    """postal_norm in Spark SQL; mirrors normalize_postal (country: effective ISO code)."""
+    from pyspark.sql import functions as F
+
+    code = F.regexp_replace(F.regexp_replace(F.upper(_strip(raw)), r"\.0+$", ""), "[^A-Z0-9]", "")
+    code = (
+        F.when(code.rlike(r"^(\d{9}|\d{5})$"), F.substring(code, 1, 5))
+        .when(code.rlike(r"^\d{4}$") & (country == "US"), F.concat(F.lit("0"), code))
+        .otherwise(code)
+    )
+    return F.when((code != "") & ~code.rlike(nz.POSTAL_JUNK_RE), code)
+
+
+def birthdate_column(raw: "Column", raw_type: str) -> "Column":
+    """birthdate_norm in Spark SQL; mirrors normalize_birthdate (today = current_date())."""
+    from pyspark.sql import functions as F
+
+    if raw_type == "date":
+        day = raw
+    elif raw_type.startswith("timestamp"):
+        day = F.to_date(raw)
+    else:
+        text = F.regexp_replace(_strip(raw), nz.BIRTHDATE_TIME_RE, "$1")
+        text = F.when(text.rlike("[A-Za-z]"), F.regexp_replace(text, r"[,.\-/]", " ")).otherwise(text)
+        text = F.regexp_replace(text, r"(?i)\bsept\b", "Sep")
+        text = F.initcap(F.lower(F.trim(F.regexp_replace(text, r"\s+", " "))))
+        day = F.coalesce(
+            *[
+                F.when(text.rlike(guard), F.try_to_date(text, spark_format))
+                for guard, _, spark_format in nz.BIRTHDATE_FORMATS
+            ]
+        )
+    placeholders = [F.lit(d) for d in sorted(nz.BIRTHDATE_PLACEHOLDERS)]
+    return F.when(
+        (day >= F.lit(nz.BIRTHDATE_MIN)) & ~day.isin(*placeholders) & (day <= F.current_date()),
+        day,
+    )
+
+
+def gender_column(raw: "Column") -> "Column":
+    from pyspark.sql import functions as F
+
+    return _lookup(nz.GENDERS, F.regexp_replace(F.upper(_strip(raw)), "[^A-Z]", ""))
+
+
+def loyalty_column(raw: "Column") -> "Column":
+    from pyspark.sql import functions as F
+
+    code = F.regexp_replace(F.regexp_replace(F.upper(_strip(raw)), r"\.0+$", ""), "[^A-Z0-9]", "")
+    junk = code.isin(*sorted(nz.LOYALTY_JUNK)) | code.rlike(nz.REPEATED_CHAR_RE)
+    return F.when((code != "") & ~junk, code)
+
+
+def _udfs(default_region: str):
+    """The three Arrow UDFs; built per call because the phone UDF closes over the region."""
+    import pandas as pd
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf(
+        "given_name_norm string, given_name_canonical string, surname_norm string, "
+        "full_name_norm string"
+    )
+    def names_udf(given: pd.Series, surname: pd.Series, full: pd.Series) -> pd.DataFrame:
+        rows = [nz.normalize_person_name(g, s, f) for g, s, f in zip(given, surname, full)]
+        return pd.DataFrame(rows, columns=["given_name_norm", "given_name_canonical", "surname_norm", "full_name_norm"], dtype=object)
+
+    @pandas_udf(
+        "address_norm string, address2_norm string, city_norm string, state_norm string, "
+        "country_norm string"
+    )
+    def address_udf(
+        address: pd.Series, address2: pd.Series, city: pd.Series, state: pd.Series, country: pd.Series
+    ) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "address_norm": [nz.normalize_address(v) for v in address],
+                "address2_norm": [nz.normalize_address(v) for v in address2],
+                "city_norm": [nz.normalize_city(v) for v in city],
+                "state_norm": [nz.normalize_state(v) for v in state],
+                "country_norm": [nz.normalize_country(v) for v in country],
+            },
+            dtype=object,
+        )
+
+    @pandas_udf("phone_e164 string, phone_last10 string")
+    def phone_udf(phone: pd.Series, country: pd.Series) -> pd.DataFrame:
+        rows = [
+            nz.normalize_phone(p, c if isinstance(c, str) and len(c) == 2 else default_region)
+            for p, c in zip(phone, country)
+        ]
+        return pd.DataFrame(rows, columns=["phone_e164", "phone_last10"], dtype=object)
+
+    return names_udf, address_udf, phone_udf
+
+
+def preprocess(df: "DataFrame", default_region: str = "US") -> "DataFrame":
+    """Add the normalised columns listed in the module docstring; input columns are kept."""
+    from pyspark.sql import functions as F
+
+    missing = [c for c in ("source", "pk") if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"Stitch preprocess: the unified input lacks required column(s) {missing}; "
+            f"it has {df.columns}. Map a pk semantic tag on every Stitch table."
+        )
+    clashes = [c for c in NORMALIZED_COLUMNS if c in df.columns]
+    if clashes:
+        raise ValueError(
+            f"Stitch preprocess: input column(s) {clashes} collide with the columns preprocess "
+            "adds; rename them in the domain table's Stitch mapping."
+        )
+    default_region = (default_region or "US").upper()
+    types = dict(df.dtypes)
+
+    def col(name: str) -> "Column":
+        return F.col(name).cast("string") if name in df.columns else F.lit(None).cast("string")
+
+    names_udf, address_udf, phone_udf = _udfs(default_region)
+    out = df.withColumn("_names", names_udf(col("given_name"), col("surname"), col("full_name")))
+    out = out.withColumn(
+        "_addr",
+        address_udf(col("address"), col("address2"), col("city"), col("state"), col("country")),
+    )
+    out = out.withColumn("_phone", phone_udf(col("phone"), F.col("_addr.country_norm")))
+    email_norm, email_canonical = email_columns(col("email"))
+    country = F.coalesce(F.col("_addr.country_norm"), F.lit(default_region))
+    birthdate = (
+        birthdate_column(F.col("birthdate"), types["birthdate"])
+        if "birthdate" in df.columns
+        else F.lit(None).cast("date")
+    )
+    out = out.select(
+        *[F.col(c) for c in df.columns],
+        "_names.*",
+        email_norm.alias("email_norm"),
+        email_canonical.alias("email_canonical"),
+        "_phone.*",
+        "_addr.*",
+        postal_column(col("postal"), country).alias("postal_norm"),
+        birthdate.alias("birthdate_norm"),
+        gender_column(col("gender")).alias("gender_norm"),
+        loyalty_column(col("loyalty_id")).alias("loyalty_id_norm"),
+        *[
+            _nullif_empty(_strip(F.col(c))).alias(f"{c}_norm")
+            for c in df.columns
+            if c.startswith("fk_") or c == "sk"
+        ],
+    )
+    address_full = F.when(
+        F.col("address_norm").isNotNull(),
+        F.concat_ws(" ", "address_norm", "address2_norm"),
+    )
+    out = (
+        out.withColumn("address_full_norm", address_full)
+        .withColumn(
+            "address_key",
+            F.when(
+                F.col("address_full_norm").isNotNull(),
+                F.concat_ws("|", "address_full_norm", F.coalesce("postal_norm", "city_norm")),
+            ),
+        )
+        .withColumn("given_name_soundex", F.soundex("given_name_canonical"))
+        .withColumn("surname_soundex", F.soundex(F.regexp_replace("surname_norm", " ", "")))
+        .withColumn("postal3", F.substring("postal_norm", 1, 3))
+        .withColumn("house_number", _nullif_empty(F.regexp_extract("address_norm", r"^(\d+)", 1)))
+        .withColumn("birth_year", F.year("birthdate_norm"))
+    )
+    extra = [c for c in out.columns if c not in df.columns and c not in NORMALIZED_COLUMNS]
+    return out.select(*df.columns, *NORMALIZED_COLUMNS, *extra)
