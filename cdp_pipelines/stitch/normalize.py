@@ -498,6 +498,7 @@ def normalize_country(value: Any) -> str | None:
 # postal codes (Spark mirrors these steps in preprocess)
 
 POSTAL_JUNK_RE = r"^(.)\1+$"
+POSTAL_REQUIRED_RE = r"[0-9]"  # every postal system in CDP data has a digit; 'NULL', 'NONE' have none
 
 
 def normalize_postal(value: Any, country: str | None = "US") -> str | None:
@@ -510,7 +511,7 @@ def normalize_postal(value: Any, country: str | None = "US") -> str | None:
         code = code[:5]
     elif re.fullmatch(r"\d{4}", code) and (country or "US") == "US":
         code = "0" + code
-    if not code or re.match(POSTAL_JUNK_RE, code):
+    if not re.search(POSTAL_REQUIRED_RE, code) or re.match(POSTAL_JUNK_RE, code):
         return None
     return code
 

@@ -111,7 +111,7 @@ def postal_column(raw: "Column", country: "Column") -> "Column":
         .when(code.rlike(r"^\d{4}$") & (country == "US"), F.concat(F.lit("0"), code))
         .otherwise(code)
     )
-    return F.when((code != "") & ~code.rlike(nz.POSTAL_JUNK_RE), code)
+    return F.when(code.rlike(nz.POSTAL_REQUIRED_RE) & ~code.rlike(nz.POSTAL_JUNK_RE), code)
 
 
 def birthdate_column(raw: "Column", raw_type: str) -> "Column":
