@@ -1,0 +1,31 @@
+"""Load the tenant's configuration and build the Dagster Definitions. Nothing else."""
+
+from __future__ import annotations
+
+from dagster import Definitions, define_asset_job, in_process_executor
+
+from cdp_pipelines.config.loader import load_tenant
+from cdp_pipelines.deployment import Deployment, get_deployment
+from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.spark import SparkResource
+from cdp_pipelines.sources.assets import build_source_assets
+
+ALL_ASSETS_JOB = "cdp_all"
+
+
+def build_definitions(deployment: Deployment | None = None) -> Definitions:
+    deployment = deployment or get_deployment()
+    config = load_tenant(deployment.tenant_dir)
+    spark = SparkResource(master=deployment.spark_master)
+    assets = build_source_assets(config, deployment)
+    return Definitions(
+        assets=assets,
+        jobs=[define_asset_job(ALL_ASSETS_JOB, selection="*",
+                               description="Materialize every asset of the tenant.")],
+        resources={"spark": spark, "lake": DeltaLake(spark=spark)},
+        # One process per run: the assets of a run share one Spark session.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()

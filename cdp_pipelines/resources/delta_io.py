@@ -1,0 +1,161 @@
+"""The one way assets read and write Delta tables of the lake.
+
+Every write goes through :meth:`DeltaLake.path_for_write`, which asks the deployment
+whether the path is its own, so a sandbox cannot write outside ``branches/<name>/``.
+Writes are Delta transactions: a failed write leaves the previous version readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+from dagster import ConfigurableResource, MetadataValue
+from pydantic import PrivateAttr
+
+from cdp_pipelines.deployment import Deployment, get_deployment
+from cdp_pipelines.resources.spark import SparkResource
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+PREVIEW_ROWS = 5
+MASK = "•••"
+
+
+@dataclass(frozen=True)
+class WriteStats:
+    rows: int
+    version: int
+    metrics: dict[str, Any]
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def table_exists(spark: "SparkSession", path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def last_commit(spark: "SparkSession", path: str) -> tuple[int, dict[str, Any]]:
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).collect()[0]
+    return int(row["version"]), dict(row["operationMetrics"] or {})
+
+
+def overwrite(df: "DataFrame", path: str) -> WriteStats:
+    """Replace a table's contents (and schema) in one Delta commit."""
+    (df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path))
+    spark = df.sparkSession
+    version, metrics = last_commit(spark, path)
+    rows = int(metrics.get("numOutputRows", spark.read.format("delta").load(path).count()))
+    return WriteStats(rows=rows, version=version, metrics=metrics)
+
+
+def merge(
+    df: "DataFrame",
+    path: str,
+    keys: Iterable[str],
+    update_condition: str | None = None,
+) -> WriteStats:
+    """Upsert ``df`` into the table at ``path`` by ``keys`` (null-safe), creating it if new.
+
+    ``update_condition`` is a SQL predicate over ``s`` (source) and ``t`` (target) rows
+    that must hold for a matched row to be replaced.
+    """
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    if not table_exists(spark, path):
+        df.limit(0).write.format("delta").mode("overwrite").save(path)
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (
+        DeltaTable.forPath(spark, path).alias("t")
+        .merge(df.alias("s"), condition)
+        .whenMatchedUpdateAll(condition=update_condition)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    version, metrics = last_commit(spark, path)
+    rows = spark.read.format("delta").load(path).count()
+    return WriteStats(rows=rows, version=version, metrics=metrics)
+
+
+def preview_markdown(df: "DataFrame", masked: Iterable[str] = (), n: int = PREVIEW_ROWS) -> str:
+    """A few rows as a Markdown table for the Dagster UI, PII columns masked."""
+    masked = set(masked)
+    cols = [c for c in df.columns if not c.startswith("_")][:12]
+    rows = df.select(*cols).limit(n).collect() if cols else []
+
+    def cell(col: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if col in masked:
+            return MASK
+        return str(value).replace("|", "\\|").replace("\n", " ")[:40]
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(c, r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def table_metadata(
+    df: "DataFrame", path: str, stats: WriteStats, masked: Iterable[str] = ()
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "dagster/row_count": MetadataValue.int(stats.rows),
+        "delta_version": MetadataValue.int(stats.version),
+        "path": MetadataValue.path(path) if _is_local(path) else MetadataValue.url(path),
+        "preview": MetadataValue.md(preview_markdown(df, masked)),
+    }
+    return meta
+
+
+class DeltaLake(ConfigurableResource):
+    """Deployment-aware access to the lake's Delta tables."""
+
+    spark: SparkResource
+    _deployment: Deployment | None = PrivateAttr(default=None)
+
+    @property
+    def deployment(self) -> Deployment:
+        if self._deployment is None:
+            self._deployment = get_deployment()
+        return self._deployment
+
+    def use_deployment(self, deployment: Deployment) -> "DeltaLake":
+        self._deployment = deployment
+        return self
+
+    @property
+    def session(self) -> "SparkSession":
+        return self.spark.get_session()
+
+    def path(self, layer: str, *parts: str) -> str:
+        return self.deployment.path(layer, *parts)
+
+    def path_for_write(self, layer: str, *parts: str) -> str:
+        return self.deployment.check_writable(self.path(layer, *parts))
+
+    def exists(self, layer: str, *parts: str) -> bool:
+        return table_exists(self.session, self.path(layer, *parts))
+
+    def read(self, layer: str, *parts: str) -> "DataFrame":
+        path = self.path(layer, *parts)
+        if not table_exists(self.session, path):
+            raise FileNotFoundError(
+                f"Delta table {'/'.join((layer,) + parts)} does not exist at {path}; "
+                "materialize the asset that builds it first"
+            )
+        return self.session.read.format("delta").load(path)
+
+    def overwrite(self, df: "DataFrame", layer: str, *parts: str) -> WriteStats:
+        return overwrite(df, self.path_for_write(layer, *parts))
+
+    def merge(self, df: "DataFrame", layer: str, *parts: str, keys: Iterable[str],
+              update_condition: str | None = None) -> WriteStats:
+        return merge(df, self.path_for_write(layer, *parts), keys, update_condition)

@@ -1,0 +1,227 @@
+"""Factories: couriers, domain tables and custom domain tables as Dagster assets.
+
+- ``landing/<source>/<courier>``: lands the courier's new files unchanged.
+- ``domain/<feed>``: types the landed files into a Delta table, upserted by key; bad rows
+  to ``domain/_quarantine``; two Great Expectations checks (keys: blocking ERROR,
+  values: WARN).
+- ``domain/<custom table>``: a tenant Spark SQL file over the tables it names.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from cdp_pipelines.config.models import (
+    CourierSpec,
+    CustomDomainTable,
+    FeedSpec,
+    SourceSpec,
+    TenantConfig,
+)
+from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.governance import expectations as gx_suites
+from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
+from cdp_pipelines.sources.couriers import land, landed_files
+from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
+
+SOURCES_GROUP = "sources"
+DOMAIN_GROUP = "domain"
+
+
+def courier_key(source: SourceSpec, courier: CourierSpec) -> AssetKey:
+    return AssetKey(["landing", source.name, courier.name])
+
+
+def domain_key(name: str) -> AssetKey:
+    return AssetKey(["domain", name])
+
+
+def build_courier_asset(source: SourceSpec, courier: CourierSpec,
+                        deployment: Deployment) -> AssetsDefinition:
+    @asset(
+        key=courier_key(source, courier),
+        group_name=SOURCES_GROUP,
+        description=f"Courier {courier.name} ({courier.type}): lands `{courier.pattern}` "
+                    f"from {courier.root} for source {source.name}.",
+        kinds={courier.type, "files"},
+        tags={"cdp/source": source.name},
+    )
+    def _courier(context: AssetExecutionContext) -> MaterializeResult:
+        if deployment.is_sandbox:
+            # A sandbox replays production's landed files and never fetches.
+            files = landed_files(courier, Path(deployment.landing_read_path(
+                source.name, courier.name)))
+            return MaterializeResult(metadata={
+                "files_available": MetadataValue.int(len(files)),
+                "note": MetadataValue.text("sandbox: reads production's landing read-only"),
+            })
+        landing = Path(deployment.check_writable(
+            deployment.path("landing", source.name, courier.name)))
+        files = land(courier, landing)
+        new = [f.relpath for f in files if f.newly_landed]
+        if not files:
+            message = f"courier {courier.name}: no file matches {courier.pattern!r} in {courier.root}"
+            if courier.when_missing == "fail":
+                raise Failure(message)
+            if courier.when_missing == "warn":
+                context.log.warning(message)
+        context.log.info(f"{courier.name}: {len(new)} new file(s), {len(files)} matching")
+        return MaterializeResult(metadata={
+            "files_matching": MetadataValue.int(len(files)),
+            "files_landed": MetadataValue.int(len(new)),
+            "bytes_landed": MetadataValue.int(sum(f.size for f in files if f.newly_landed)),
+            "new_files": MetadataValue.json(new[:50]),
+            "landing_path": MetadataValue.path(str(landing)),
+        })
+
+    return _courier
+
+
+def build_domain_asset(source: SourceSpec, feed: FeedSpec,
+                       deployment: Deployment) -> AssetsDefinition:
+    courier = next(c for c in source.couriers if c.name == feed.courier)
+    key = domain_key(feed.name)
+
+    @asset(
+        key=key,
+        deps=[courier_key(source, courier)],
+        group_name=DOMAIN_GROUP,
+        description=feed.description or f"Domain table {feed.name} from source {source.name}, "
+                                        f"upserted by {', '.join(feed.primary_key)}.",
+        kinds={"spark", "delta"},
+        tags={"cdp/source": source.name, **({"cdp/stitch": "true"} if feed.stitch else {})},
+        check_specs=[
+            AssetCheckSpec("keys_valid", asset=key, blocking=True,
+                           description="Primary key present and unique (Great Expectations)."),
+            AssetCheckSpec("values_valid", asset=key,
+                           description="Declared columns and value patterns (Great Expectations)."),
+        ],
+    )
+    def _domain(context: AssetExecutionContext, lake: DeltaLake):
+        lake.use_deployment(deployment)
+        files = landed_files(courier, Path(deployment.landing_read_path(source.name, courier.name)))
+        result = load_files(lake, feed, courier.format, files, context.run_id)
+        if not lake.exists("domain", feed.name):
+            raise Failure(f"domain table {feed.name}: no data yet; courier {courier.name} has "
+                          f"landed no file matching {courier.pattern!r}")
+        df = lake.read("domain", feed.name)
+        metrics = result.stats.metrics if result.stats else {}
+        metadata = {
+            "files_loaded": MetadataValue.int(len(result.files)),
+            "rows_read": MetadataValue.int(result.rows_read),
+            "rows_quarantined": MetadataValue.int(result.rows_quarantined),
+            "rows_inserted": MetadataValue.int(int(metrics.get("numTargetRowsInserted", 0))),
+            "rows_updated": MetadataValue.int(int(metrics.get("numTargetRowsUpdated", 0))),
+            "pii_columns": MetadataValue.json(feed.pii_columns),
+        }
+        if result.stats:
+            metadata.update(table_metadata(df, lake.path("domain", feed.name), result.stats,
+                                           masked=feed.pii_columns))
+        else:
+            metadata["dagster/row_count"] = MetadataValue.int(df.count())
+        if result.rows_quarantined:
+            context.log.warning(f"{feed.name}: {result.rows_quarantined} row(s) quarantined "
+                                f"in domain/{QUARANTINE_TABLE}")
+        yield MaterializeResult(metadata=metadata)
+        yield from _feed_checks(df, feed, key)
+
+    return _domain
+
+
+def _feed_checks(df, feed: FeedSpec, key: AssetKey):
+    for check_name, suite, severity in (
+        ("keys_valid", gx_suites.key_expectations(feed), AssetCheckSeverity.ERROR),
+        ("values_valid", gx_suites.value_expectations(feed), AssetCheckSeverity.WARN),
+    ):
+        outcomes = gx_suites.validate(df, f"{feed.name}_{check_name}", suite)
+        failed = [o for o in outcomes if not o.success]
+        yield AssetCheckResult(
+            asset_key=key,
+            check_name=check_name,
+            passed=not failed,
+            severity=severity,
+            metadata={
+                "expectations": MetadataValue.int(len(outcomes)),
+                "failed": MetadataValue.json(
+                    [{"expectation": o.expectation, "column": o.column,
+                      "unexpected_count": o.unexpected_count} for o in failed]),
+            },
+        )
+
+
+_IDENT = re.compile(r"\b([a-z][a-z0-9_]*)\b")
+
+
+def referenced_tables(sql: str, known: set[str]) -> list[str]:
+    """Table names from ``known`` that a SQL text mentions (comments ignored)."""
+    code = re.sub(r"--[^\n]*", "", sql)
+    return sorted({m for m in _IDENT.findall(code.lower()) if m in known})
+
+
+def register_views(lake: DeltaLake, names: list[str], layer: str = "domain") -> None:
+    """Make tables readable from Spark SQL by name."""
+    for name in names:
+        if lake.exists(layer, name):
+            lake.read(layer, name).createOrReplaceTempView(name)
+
+
+def run_tenant_sql(lake: DeltaLake, sql: str, where: Path):
+    """Run a tenant's SQL; an error names the file and line."""
+    from pyspark.errors import PySparkException
+
+    try:
+        # Leading comment lines are kept so Spark's line numbers match the file's.
+        return lake.session.sql(sql.rstrip().rstrip(";"))
+    except PySparkException as exc:
+        message = str(exc).strip().splitlines()[0]
+        line = re.search(r"line (\d+)", str(exc))
+        at = f"line {line.group(1)}" if line else "(line unknown)"
+        raise Failure(f"{where}: {at}: {message}") from None
+
+
+def build_custom_domain_asset(table: CustomDomainTable, known: set[str],
+                              deployment: Deployment) -> AssetsDefinition:
+    refs = [r for r in referenced_tables(table.sql, known) if r != table.name]
+
+    @asset(
+        key=domain_key(table.name),
+        deps=[domain_key(r) for r in refs],
+        group_name=DOMAIN_GROUP,
+        description=f"Custom domain table from {table.path.name} (Spark SQL over {', '.join(refs)}).",
+        kinds={"spark", "delta", "sql"},
+    )
+    def _custom(context: AssetExecutionContext, lake: DeltaLake) -> MaterializeResult:
+        lake.use_deployment(deployment)
+        register_views(lake, refs)
+        df = run_tenant_sql(lake, table.sql, table.path)
+        stats = lake.overwrite(df, "domain", table.name)
+        written = lake.read("domain", table.name)
+        return MaterializeResult(metadata=table_metadata(
+            written, lake.path("domain", table.name), stats))
+
+    return _custom
+
+
+def build_source_assets(config: TenantConfig, deployment: Deployment) -> list[AssetsDefinition]:
+    assets = []
+    for source in config.sources:
+        assets += [build_courier_asset(source, c, deployment) for c in source.couriers]
+        assets += [build_domain_asset(source, f, deployment) for f in source.feeds]
+    known = {f.name for _, f in config.feeds} | {t.name for t in config.custom_domain_tables}
+    assets += [build_custom_domain_asset(t, known, deployment)
+               for t in config.custom_domain_tables]
+    return assets
