@@ -44,8 +44,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen | None, log: Path | None, what: str,
-                  timeout: float = 30) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen | None, log: Path | None, what: str, timeout: float = 30
+) -> None:
     """Wait until something accepts connections on ``port``; fail with the server's log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -112,9 +113,21 @@ def azurite_server(workdir: Path) -> Iterator[AzuriteInfo]:
     log = location / "azurite.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [binary, "--blobHost", LOOPBACK, "--blobPort", str(port), "--location",
-             str(location), "--silent", "--skipApiVersionCheck", "--loose"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                binary,
+                "--blobHost",
+                LOOPBACK,
+                "--blobPort",
+                str(port),
+                "--location",
+                str(location),
+                "--silent",
+                "--skipApiVersionCheck",
+                "--loose",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_for_port(port, process, log, "Azurite")
@@ -164,23 +177,26 @@ def sftp_server(workdir: Path) -> Iterator[SshServerInfo]:
     port = free_port()
     config = base / "sshd_config"
     config.write_text(
-        "\n".join([
-            f"ListenAddress {LOOPBACK}",
-            f"Port {port}",
-            f"HostKey {base / 'host_key'}",
-            f"PidFile {base / 'sshd.pid'}",
-            f"AuthorizedKeysFile {authorized}",
-            # The key files live under /tmp, which StrictModes rejects for being world-writable.
-            "StrictModes no",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "PermitRootLogin prohibit-password",
-            "Subsystem sftp internal-sftp",
-            "LogLevel ERROR",
-            "",
-        ])
+        "\n".join(
+            [
+                f"ListenAddress {LOOPBACK}",
+                f"Port {port}",
+                f"HostKey {base / 'host_key'}",
+                f"PidFile {base / 'sshd.pid'}",
+                f"AuthorizedKeysFile {authorized}",
+                # The key files live under /tmp, which StrictModes rejects for being world-writable.
+                "StrictModes no",
+                "PubkeyAuthentication yes",
+                # Enabled so password logins are exercised; they fail: accounts here have none.
+                "PasswordAuthentication yes",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "PermitRootLogin prohibit-password",
+                "Subsystem sftp internal-sftp",
+                "LogLevel ERROR",
+                "",
+            ]
+        )
     )
     host_public = (base / "host_key.pub").read_text().split()
     known_hosts = base / "known_hosts"
@@ -189,13 +205,19 @@ def sftp_server(workdir: Path) -> Iterator[SshServerInfo]:
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sshd, "-D", "-e", "-f", str(config)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_for_port(port, process, log, "sshd")
         yield SshServerInfo(
-            host=LOOPBACK, port=port, username=getpass.getuser(), root=base / "files",
-            private_key_file=base / "client_key", known_hosts_file=known_hosts,
+            host=LOOPBACK,
+            port=port,
+            username=getpass.getuser(),
+            root=base / "files",
+            private_key_file=base / "client_key",
+            known_hosts_file=known_hosts,
         )
     finally:
         stop_process(process)
@@ -214,10 +236,13 @@ class PostgresInfo:
 
 
 def _postgres_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-                   key=lambda p: int(Path(p).parts[4]))
+    found = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[4])
+    )
     if not found:
-        raise RuntimeError(f"PostgreSQL {name} not found (Debian package postgresql): {INSTALL_HINT}")
+        raise RuntimeError(
+            f"PostgreSQL {name} not found (Debian package postgresql): {INSTALL_HINT}"
+        )
     return found[-1]
 
 
@@ -248,10 +273,26 @@ def postgres_server() -> Iterator[PostgresInfo]:
 
     started = False
     try:
-        run([initdb, "-D", str(data), "-U", user, f"--pwfile={pwfile}", "--auth-local=trust",
-             "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"])
-        options = (f"-p {port} -k {base} -c listen_addresses={LOOPBACK} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB")
+        run(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                user,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]
+        )
+        options = (
+            f"-p {port} -k {base} -c listen_addresses={LOOPBACK} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB"
+        )
         run([pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"])
         started = True
         yield PostgresInfo(host=LOOPBACK, port=port, user=user, password=password)
@@ -325,21 +366,26 @@ class ScriptedHttpServer:
     def _answer_get(self, path: str, query: dict[str, str]) -> ScriptedResponse:
         if path == "/items/pages":
             page, size = int(query.get("page", 1)), int(query.get("per_page", 10))
-            return ScriptedResponse(200, body={"data": self.records[(page - 1) * size: page * size]})
+            return ScriptedResponse(
+                200, body={"data": self.records[(page - 1) * size : page * size]}
+            )
         if path == "/items/cursor":
             start, size = int(query.get("cursor") or 0), int(query.get("limit", 10))
             more = start + size < len(self.records)
-            return ScriptedResponse(200, body={
-                "data": self.records[start: start + size],
-                "next_cursor": str(start + size) if more else None,
-            })
+            return ScriptedResponse(
+                200,
+                body={
+                    "data": self.records[start : start + size],
+                    "next_cursor": str(start + size) if more else None,
+                },
+            )
         if path == "/items/link":
             start, size = int(query.get("offset", 0)), int(query.get("limit", 10))
             headers = {}
             if start + size < len(self.records):
                 nxt = urlencode({"offset": start + size, "limit": size})
                 headers["Link"] = f'<{self.base_url}{path}?{nxt}>; rel="next"'
-            return ScriptedResponse(200, headers, self.records[start: start + size])
+            return ScriptedResponse(200, headers, self.records[start : start + size])
         return ScriptedResponse(404, body={"error": f"no route {path}"})
 
     def _handler_class(self):
@@ -350,9 +396,14 @@ class ScriptedHttpServer:
                 """Quiet: tests read ``server.log`` instead."""
 
             def _reply(self, response: ScriptedResponse) -> None:
-                body = b"" if response.body is None else (
-                    response.body.encode() if isinstance(response.body, str)
-                    else json.dumps(response.body).encode()
+                body = (
+                    b""
+                    if response.body is None
+                    else (
+                        response.body.encode()
+                        if isinstance(response.body, str)
+                        else json.dumps(response.body).encode()
+                    )
                 )
                 self.send_response(response.status)
                 headers = {"Content-Type": "application/json", **response.headers}

@@ -25,8 +25,11 @@ def s3_endpoint() -> str:
 
     with servers.moto_s3_server() as endpoint:
         boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1",
-            aws_access_key_id="test", aws_secret_access_key="test",
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
         ).create_bucket(Bucket="cdp-test")
         yield endpoint
 
@@ -70,19 +73,44 @@ def pgp_keys(tmp_path_factory) -> dict[str, Path | str]:
     out = tmp_path_factory.mktemp("pgp")
     passphrase = "correct horse battery staple"
     with tempfile.TemporaryDirectory(prefix="cdp-gpg-keygen-") as home:
-        gpg = ["gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback",
-               "--passphrase", passphrase]
+        gpg = [
+            "gpg",
+            "--homedir",
+            home,
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            passphrase,
+        ]
         try:
-            subprocess.run([*gpg, "--quick-gen-key", "CDP Test <cdp-test@example.invalid>",
-                            "future-default", "default", "never"], check=True, capture_output=True)
-            public = subprocess.run([*gpg, "--armor", "--export"], check=True,
-                                    capture_output=True).stdout
-            private = subprocess.run([*gpg, "--armor", "--export-secret-keys"], check=True,
-                                     capture_output=True).stdout
+            subprocess.run(
+                [
+                    *gpg,
+                    "--quick-gen-key",
+                    "CDP Test <cdp-test@example.invalid>",
+                    "future-default",
+                    "default",
+                    "never",
+                ],
+                check=True,
+                capture_output=True,
+            )
+            public = subprocess.run(
+                [*gpg, "--armor", "--export"], check=True, capture_output=True
+            ).stdout
+            private = subprocess.run(
+                [*gpg, "--armor", "--export-secret-keys"], check=True, capture_output=True
+            ).stdout
         finally:
             subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
     (out / "public.asc").write_bytes(public)
     (out / "private.asc").write_bytes(private)
     (out / "passphrase").write_text(passphrase + "\n")
-    return {"dir": out, "public": out / "public.asc", "private": out / "private.asc",
-            "passphrase_file": out / "passphrase", "passphrase": passphrase}
+    return {
+        "dir": out,
+        "public": out / "public.asc",
+        "private": out / "private.asc",
+        "passphrase_file": out / "passphrase",
+        "passphrase": passphrase,
+    }

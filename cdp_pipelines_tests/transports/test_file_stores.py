@@ -34,24 +34,35 @@ def store_config(kind: str, request, monkeypatch, tmp_path) -> dict:
         monkeypatch.setenv("TEST_S3_KEY_ID", "test-key")
         monkeypatch.setenv("TEST_S3_SECRET", "test-secret-value")
         return {
-            "type": "s3", "bucket": "cdp-test", "prefix": prefix, "endpoint_url": endpoint,
-            "region": "us-east-1", "access_key_id_env": "TEST_S3_KEY_ID",
+            "type": "s3",
+            "bucket": "cdp-test",
+            "prefix": prefix,
+            "endpoint_url": endpoint,
+            "region": "us-east-1",
+            "access_key_id_env": "TEST_S3_KEY_ID",
             "secret_access_key_env": "TEST_S3_SECRET",
         }
     if kind == "azure_blob":
         azurite = request.getfixturevalue("azurite")
         monkeypatch.setenv("TEST_AZURE_CONN", azurite.connection_string)
         return {
-            "type": "azure_blob", "container": "cdp-test", "prefix": prefix,
-            "create_container": True, "connection_string_env": "TEST_AZURE_CONN",
+            "type": "azure_blob",
+            "container": "cdp-test",
+            "prefix": prefix,
+            "create_container": True,
+            "connection_string_env": "TEST_AZURE_CONN",
         }
     sshd = request.getfixturevalue("sshd")
     root = sshd.root / prefix
     root.mkdir()
     monkeypatch.setenv("TEST_SFTP_KEY", sshd.private_key_file.read_text())
     return {
-        "type": "sftp", "host": sshd.host, "port": sshd.port, "username": sshd.username,
-        "root": str(root), "private_key_env": "TEST_SFTP_KEY",
+        "type": "sftp",
+        "host": sshd.host,
+        "port": sshd.port,
+        "username": sshd.username,
+        "root": str(root),
+        "private_key_env": "TEST_SFTP_KEY",
         "known_hosts_file": str(sshd.known_hosts_file),
     }
 
@@ -79,10 +90,13 @@ def test_write_list_with_pattern_and_read_back_exact_bytes(store):
         assert abs(remote.modified - now) < timedelta(minutes=5)
 
     assert [f.path for f in store.list("exports/")] == [
-        "exports/2026-11-01.csv", "exports/2026-11-02.csv", "exports/readme.txt",
+        "exports/2026-11-01.csv",
+        "exports/2026-11-02.csv",
+        "exports/readme.txt",
     ]
     assert [f.path for f in store.list("*/2026-11-0[23].csv")] == [
-        "exports/2026-11-02.csv", "other/2026-11-03.csv",
+        "exports/2026-11-02.csv",
+        "other/2026-11-03.csv",
     ]
     assert len(store.list()) == 4
     assert store.list("missing-dir/") == []
@@ -127,11 +141,14 @@ def test_paths_may_not_climb_out_of_the_root(store):
         store.write_bytes("../escape.csv", b"x")
 
 
-@pytest.mark.parametrize("kind,secret_key", [
-    ("s3", "secret_access_key_env"),
-    ("azure_blob", "connection_string_env"),
-    ("sftp", "private_key_env"),
-])
+@pytest.mark.parametrize(
+    "kind,secret_key",
+    [
+        ("s3", "secret_access_key_env"),
+        ("azure_blob", "connection_string_env"),
+        ("sftp", "private_key_env"),
+    ],
+)
 def test_missing_secret_names_the_variable(kind, secret_key, request, monkeypatch, tmp_path):
     config = store_config(kind, request, monkeypatch, tmp_path)
     config[secret_key] = "CDP_TEST_UNSET_SECRET"
@@ -172,8 +189,12 @@ def test_sftp_rejects_an_unknown_host_key_by_default(sshd, monkeypatch, tmp_path
     empty_known_hosts = tmp_path / "known_hosts"
     empty_known_hosts.write_text("")
     config = {
-        "type": "sftp", "host": sshd.host, "port": sshd.port, "username": sshd.username,
-        "root": str(sshd.root), "private_key_env": "TEST_SFTP_KEY",
+        "type": "sftp",
+        "host": sshd.host,
+        "port": sshd.port,
+        "username": sshd.username,
+        "root": str(sshd.root),
+        "private_key_env": "TEST_SFTP_KEY",
         "known_hosts_file": str(empty_known_hosts),
     }
     store = make_store(config)
@@ -186,6 +207,26 @@ def test_sftp_rejects_an_unknown_host_key_by_default(sshd, monkeypatch, tmp_path
         assert isinstance(trusting.list(), list)
     finally:
         trusting.close()
+
+
+def test_sftp_password_is_sent_and_a_refusal_is_clear(sshd, monkeypatch):
+    monkeypatch.setenv("TEST_SFTP_PASSWORD", "wrong-password-3f9a")
+    store = make_store(
+        {
+            "type": "sftp",
+            "host": sshd.host,
+            "port": sshd.port,
+            "username": sshd.username,
+            "password_env": "TEST_SFTP_PASSWORD",
+            "known_hosts_file": str(sshd.known_hosts_file),
+        }
+    )
+    try:
+        with pytest.raises(TransportError, match="authentication failed") as caught:
+            store.list()
+    finally:
+        store.close()
+    assert "wrong-password-3f9a" not in str(caught.value)
 
 
 @pytest.mark.parametrize("kind", ["local", "sftp"])

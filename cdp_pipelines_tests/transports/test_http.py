@@ -11,45 +11,70 @@ from cdp_pipelines_tests.transports.conftest import REST_RECORDS, REST_TOKEN
 
 
 def client_for(server, **overrides) -> RestClient:
-    config = {"base_url": server.base_url, "token_env": "REST_TOKEN", "backoff_seconds": 0.05,
-              "max_backoff_seconds": 0.2, **overrides}
+    config = {
+        "base_url": server.base_url,
+        "token_env": "REST_TOKEN",
+        "backoff_seconds": 0.05,
+        "max_backoff_seconds": 0.2,
+        **overrides,
+    }
     return RestClient.from_config(config)
 
 
 def test_page_number_pagination_stops_on_a_short_page(rest):
     client = client_for(rest)
-    records = client.get_records("/items/pages", pagination={
-        "style": "page_number", "records_field": "data", "page_size_param": "per_page",
-        "page_size": 3,
-    })
+    records = client.get_records(
+        "/items/pages",
+        pagination={
+            "style": "page_number",
+            "records_field": "data",
+            "page_size_param": "per_page",
+            "page_size": 3,
+        },
+    )
     assert records == REST_RECORDS
     assert [entry[1] for entry in rest.requests_to("/items/pages")] == [
-        "/items/pages?per_page=3&page=1", "/items/pages?per_page=3&page=2",
+        "/items/pages?per_page=3&page=1",
+        "/items/pages?per_page=3&page=2",
         "/items/pages?per_page=3&page=3",
     ]
 
 
 def test_page_number_pagination_without_size_stops_on_an_empty_page(rest):
     client = client_for(rest)
-    pages = list(client.iter_pages("/items/pages", params={"per_page": 4},
-                                   pagination={"style": "page_number", "records_field": "data"}))
+    pages = list(
+        client.iter_pages(
+            "/items/pages",
+            params={"per_page": 4},
+            pagination={"style": "page_number", "records_field": "data"},
+        )
+    )
     assert [len(page) for page in pages] == [4, 3, 0]
 
 
 def test_cursor_pagination(rest):
     client = client_for(rest)
-    pages = list(client.iter_pages("/items/cursor", params={"limit": 3}, pagination={
-        "style": "cursor", "records_field": "data", "cursor_field": "next_cursor",
-        "cursor_param": "cursor",
-    }))
+    pages = list(
+        client.iter_pages(
+            "/items/cursor",
+            params={"limit": 3},
+            pagination={
+                "style": "cursor",
+                "records_field": "data",
+                "cursor_field": "next_cursor",
+                "cursor_param": "cursor",
+            },
+        )
+    )
     assert [len(page) for page in pages] == [3, 3, 1]
     assert [r for page in pages for r in page] == REST_RECORDS
 
 
 def test_link_header_pagination(rest):
     client = client_for(rest)
-    records = client.get_records("/items/link", params={"limit": 2},
-                                 pagination={"style": "link_header"})
+    records = client.get_records(
+        "/items/link", params={"limit": 2}, pagination={"style": "link_header"}
+    )
     assert records == REST_RECORDS
     assert len(rest.requests_to("/items/link")) == 4
 
@@ -73,11 +98,17 @@ def test_429_asking_for_too_long_a_wait_is_a_clear_error(rest):
 
 
 def test_500_is_retried_then_succeeds(rest):
-    rest.script("GET", "/items/cursor", [ScriptedResponse(500, body="boom"),
-                                         ScriptedResponse(502, body="bad gateway")])
+    rest.script(
+        "GET",
+        "/items/cursor",
+        [ScriptedResponse(500, body="boom"), ScriptedResponse(502, body="bad gateway")],
+    )
     client = client_for(rest)
-    records = client.get_records("/items/cursor", params={"limit": 10},
-                                 pagination={"style": "cursor", "records_field": "data"})
+    records = client.get_records(
+        "/items/cursor",
+        params={"limit": 10},
+        pagination={"style": "cursor", "records_field": "data"},
+    )
     assert records == REST_RECORDS
     assert len(rest.requests_to("/items/cursor")) == 3
 

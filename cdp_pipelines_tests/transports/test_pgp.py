@@ -29,7 +29,9 @@ def test_round_trip(pgp_config):
 
 
 def test_armored_output_and_encrypting_with_the_public_key_alone(pgp_config):
-    encrypt_only = Pgp.from_config({"public_key_file": pgp_config["public_key_file"], "armor": True})
+    encrypt_only = Pgp.from_config(
+        {"public_key_file": pgp_config["public_key_file"], "armor": True}
+    )
     encrypted = encrypt_only.encrypt(PLAINTEXT)
     assert encrypted.startswith(b"-----BEGIN PGP MESSAGE-----")
     assert Pgp.from_config(pgp_config).decrypt(encrypted) == PLAINTEXT

@@ -12,20 +12,27 @@ from cdp_pipelines.resources.transports.warehouse import Warehouse, WarehouseErr
 @pytest.fixture
 def warehouse(postgres, monkeypatch) -> Warehouse:
     monkeypatch.setenv("TEST_PG_PASSWORD", postgres.password)
-    made = Warehouse.from_config({
-        "host": postgres.host, "port": postgres.port, "database": postgres.database,
-        "username": postgres.user, "password_env": "TEST_PG_PASSWORD",
-    })
+    made = Warehouse.from_config(
+        {
+            "host": postgres.host,
+            "port": postgres.port,
+            "database": postgres.database,
+            "username": postgres.user,
+            "password_env": "TEST_PG_PASSWORD",
+        }
+    )
     yield made
     made.close()
 
 
 def orders(ids: list[int], day: int) -> pd.DataFrame:
-    return pd.DataFrame({
-        "order_id": ids,
-        "amount": [10.5 * i for i in ids],
-        "updated_at": pd.to_datetime([f"2026-11-{day:02d} 10:{i:02d}:00" for i in ids]),
-    })
+    return pd.DataFrame(
+        {
+            "order_id": ids,
+            "amount": [10.5 * i for i in ids],
+            "updated_at": pd.to_datetime([f"2026-11-{day:02d} 10:{i:02d}:00" for i in ids]),
+        }
+    )
 
 
 def table_names(warehouse: Warehouse) -> set[str]:
@@ -58,7 +65,8 @@ def test_replace_swaps_in_the_new_table(warehouse):
     with warehouse.engine.connect() as conn:
         now = pd.read_sql("SELECT * FROM audience_out ORDER BY customer_id", conn)
     assert now.to_dict("records") == [
-        {"customer_id": "a", "segment": "vip"}, {"customer_id": "b", "segment": "vip"},
+        {"customer_id": "a", "segment": "vip"},
+        {"customer_id": "b", "segment": "vip"},
     ]
     assert not any("__staging_" in name for name in table_names(warehouse))
 
@@ -85,10 +93,15 @@ def test_missing_table_and_column_are_named(warehouse):
 def test_missing_password_env_names_the_variable(postgres, monkeypatch):
     monkeypatch.delenv("TEST_PG_UNSET", raising=False)
     with pytest.raises(MissingSecretError, match="TEST_PG_UNSET"):
-        Warehouse.from_config({
-            "host": postgres.host, "port": postgres.port, "database": "postgres",
-            "username": postgres.user, "password_env": "TEST_PG_UNSET",
-        })
+        Warehouse.from_config(
+            {
+                "host": postgres.host,
+                "port": postgres.port,
+                "database": "postgres",
+                "username": postgres.user,
+                "password_env": "TEST_PG_UNSET",
+            }
+        )
 
 
 def test_password_is_not_in_repr(warehouse, postgres):

@@ -18,10 +18,20 @@ from cdp_pipelines.resources.transports.credentials import (
     resolve_secret,
 )
 from cdp_pipelines.resources.transports.factory import STORE_TYPES, make_store
+from cdp_pipelines.resources.transports.http import HttpError, Pagination, RestClient
+from cdp_pipelines.resources.transports.pgp import Pgp, PgpError
+from cdp_pipelines.resources.transports.warehouse import Warehouse, WarehouseError
 
 __all__ = [
     "STORE_TYPES",
     "FileStore",
+    "HttpError",
+    "Pagination",
+    "Pgp",
+    "PgpError",
+    "RestClient",
+    "Warehouse",
+    "WarehouseError",
     "MissingSecretError",
     "RemoteFile",
     "RemoteFileNotFound",

@@ -18,9 +18,9 @@ from cdp_pipelines.resources.transports.base import (
     RemoteFileNotFound,
     TransportError,
     clean_path,
-    require_local_file,
     config_fields,
     join_key,
+    require_local_file,
     select,
     split_pattern,
 )

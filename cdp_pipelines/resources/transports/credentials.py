@@ -72,7 +72,9 @@ def resolve_secret(
             )
         value = path.read_text().rstrip("\r\n")
         if not value:
-            raise MissingSecretError(f"{where}: secret file {path} (named by '{key}_file') is empty")
+            raise MissingSecretError(
+                f"{where}: secret file {path} (named by '{key}_file') is empty"
+            )
         return Secret(value, f"file:{path}")
     if required:
         raise MissingSecretError(

@@ -28,8 +28,18 @@ from cdp_pipelines.resources.transports.base import (
 )
 from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
 
-_SECRET_PARAM_HINTS = ("token", "key", "secret", "password", "passwd", "signature", "sig",
-                       "auth", "credential", "code")
+_SECRET_PARAM_HINTS = (
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "sig",
+    "auth",
+    "credential",
+    "code",
+)
 _SNIPPET_CHARS = 300
 _OPTIONAL = {
     "token_env": None,
@@ -233,7 +243,11 @@ class RestClient:
             last = attempt == attempts - 1
             try:
                 response = self._session.request(
-                    method, url, params=params, data=data, headers=headers,
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
                     timeout=self.timeout_seconds,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -252,19 +266,26 @@ class RestClient:
                 wait = self._retry_after(response)
                 if wait is not None and wait > self.max_retry_after_seconds:
                     raise self._error(
-                        method, response.url, response,
+                        method,
+                        response.url,
+                        response,
                         f"asked to wait {wait:.0f}s (Retry-After), more than "
                         f"max_retry_after_seconds={self.max_retry_after_seconds:.0f}",
                     )
                 if last:
-                    raise self._error(method, response.url, response,
-                                      f"still rate-limited after {attempts} attempts")
+                    raise self._error(
+                        method,
+                        response.url,
+                        response,
+                        f"still rate-limited after {attempts} attempts",
+                    )
                 self._sleep(wait if wait is not None else self._backoff(attempt))
                 continue
             if status >= 500:
                 if last:
-                    raise self._error(method, response.url, response,
-                                      f"failed after {attempts} attempts")
+                    raise self._error(
+                        method, response.url, response, f"failed after {attempts} attempts"
+                    )
                 self._sleep(self._backoff(attempt))
                 continue
             if status >= 400:

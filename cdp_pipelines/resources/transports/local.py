@@ -15,8 +15,8 @@ from cdp_pipelines.resources.transports.base import (
     RemoteFileNotFound,
     TransportConfigError,
     clean_path,
-    require_local_file,
     config_fields,
+    require_local_file,
     select,
     split_pattern,
 )

@@ -134,8 +134,12 @@ class Pgp:
         if self._private_key is None:
             raise TransportConfigError("pgp: decrypting needs private_key_env or private_key_file")
         passphrase_args = self._passphrase_args(home)
-        self._run(home, [*passphrase_args, "--import"], self._private_key.reveal().encode(),
-                  f"importing the private key from {self._private_key.source}")
+        self._run(
+            home,
+            [*passphrase_args, "--import"],
+            self._private_key.reveal().encode(),
+            f"importing the private key from {self._private_key.source}",
+        )
         return passphrase_args
 
     def encrypt(self, data: bytes) -> bytes:
@@ -143,8 +147,12 @@ class Pgp:
             recipients = [arg for fpr in self._recipients(home) for arg in ("--recipient", fpr)]
             armor = ["--armor"] if self.armor else []
             # The keys were given explicitly in config: that is the trust decision.
-            return self._run(home, ["--trust-model", "always", *armor, *recipients, "--encrypt"],
-                             data, "encrypting")
+            return self._run(
+                home,
+                ["--trust-model", "always", *armor, *recipients, "--encrypt"],
+                data,
+                "encrypting",
+            )
 
     def decrypt(self, data: bytes) -> bytes:
         with self._home() as home:
@@ -168,12 +176,29 @@ class Pgp:
         with self._home() as home, self._replacing(target) as output:
             recipients = [arg for fpr in self._recipients(home) for arg in ("--recipient", fpr)]
             armor = ["--armor"] if self.armor else []
-            self._run(home, ["--trust-model", "always", *armor, *recipients, "--output",
-                             str(output), "--encrypt", str(source)], None, f"encrypting {source}")
+            self._run(
+                home,
+                [
+                    "--trust-model",
+                    "always",
+                    *armor,
+                    *recipients,
+                    "--output",
+                    str(output),
+                    "--encrypt",
+                    str(source),
+                ],
+                None,
+                f"encrypting {source}",
+            )
 
     def decrypt_file(self, source: str | Path, target: str | Path) -> None:
         """Decrypt a file without loading it into memory."""
         with self._home() as home, self._replacing(target) as output:
             passphrase_args = self._import_private(home)
-            self._run(home, [*passphrase_args, "--output", str(output), "--decrypt", str(source)],
-                      None, f"decrypting {source}")
+            self._run(
+                home,
+                [*passphrase_args, "--output", str(output), "--decrypt", str(source)],
+                None,
+                f"decrypting {source}",
+            )

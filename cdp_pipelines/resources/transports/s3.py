@@ -21,9 +21,9 @@ from cdp_pipelines.resources.transports.base import (
     TransportConfigError,
     TransportError,
     clean_path,
-    require_local_file,
     config_fields,
     join_key,
+    require_local_file,
     select,
     split_pattern,
 )
@@ -108,7 +108,9 @@ class S3Store:
         paginator = self._client.get_paginator("list_objects_v2")
         found = []
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=join_key(self.prefix, prefix)):
+            for page in paginator.paginate(
+                Bucket=self.bucket, Prefix=join_key(self.prefix, prefix)
+            ):
                 for item in page.get("Contents", []):
                     found.append(
                         RemoteFile(

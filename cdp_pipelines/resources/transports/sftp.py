@@ -26,8 +26,8 @@ from cdp_pipelines.resources.transports.base import (
     TransportConfigError,
     TransportError,
     clean_path,
-    require_local_file,
     config_fields,
+    require_local_file,
     select,
     split_pattern,
 )

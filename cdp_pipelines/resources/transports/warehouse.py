@@ -54,7 +54,9 @@ class Warehouse:
     def from_config(cls, config: Mapping[str, Any]) -> Warehouse:
         import sqlalchemy as sa
 
-        where = f"warehouse ({config.get('host') or config.get('url_env') or config.get('url_file')})"
+        where = (
+            f"warehouse ({config.get('host') or config.get('url_env') or config.get('url_file')})"
+        )
         fields = config_fields(config, where, (), _OPTIONAL)
         url_secret = resolve_secret(fields, "url", where=where, required=False)
         if url_secret is not None:
@@ -92,8 +94,9 @@ class Warehouse:
         import sqlalchemy as sa
 
         try:
-            return sa.Table(table, sa.MetaData(), schema=schema or self.schema,
-                            autoload_with=self.engine)
+            return sa.Table(
+                table, sa.MetaData(), schema=schema or self.schema, autoload_with=self.engine
+            )
         except sa.exc.NoSuchTableError as exc:
             raise WarehouseError(
                 f"{self!r}: table {self._qualified(table, schema)} does not exist"
@@ -155,24 +158,38 @@ class Warehouse:
         try:
             with self.engine.begin() as conn:
                 if mode == "append":
-                    df.to_sql(table, conn, schema=schema, if_exists="append", index=False,
-                              chunksize=chunksize, method="multi")
+                    df.to_sql(
+                        table,
+                        conn,
+                        schema=schema,
+                        if_exists="append",
+                        index=False,
+                        chunksize=chunksize,
+                        method="multi",
+                    )
                     return len(df)
                 suffix = f"__staging_{uuid.uuid4().hex[:8]}"
                 staging = f"{table[: _MAX_IDENTIFIER - len(suffix)]}{suffix}"
-                df.to_sql(staging, conn, schema=schema, if_exists="fail", index=False,
-                          chunksize=chunksize, method="multi")
+                df.to_sql(
+                    staging,
+                    conn,
+                    schema=schema,
+                    if_exists="fail",
+                    index=False,
+                    chunksize=chunksize,
+                    method="multi",
+                )
                 within = f"{preparer.quote_schema(schema)}." if schema else ""
                 # PostgreSQL DDL is transactional: readers keep the old table until commit.
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {within}{preparer.quote(table)}"))
-                conn.execute(sa.text(
-                    f"ALTER TABLE {within}{preparer.quote(staging)} RENAME TO {preparer.quote(table)}"
-                ))
+                staged = f"{within}{preparer.quote(staging)}"
+                conn.execute(sa.text(f"ALTER TABLE {staged} RENAME TO {preparer.quote(table)}"))
                 return len(df)
         except sa.exc.SQLAlchemyError as exc:
             raise WarehouseError(
                 f"{self!r}: {mode} of {len(df)} rows into {target} failed and was rolled back: "
-                f"{exc.orig if getattr(exc, 'orig', None) else exc}"
+                # Only the database's own message: the full error would echo row values (PII).
+                f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}"
             ) from exc
 
     def close(self) -> None:
