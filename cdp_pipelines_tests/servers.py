@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -62,13 +63,21 @@ def wait_for_port(
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
-    if process.poll() is None:
-        process.terminate()
+    """Stop a server started with ``start_new_session=True`` and every process in its group
+    (sshd forks one child per connection)."""
+
+    def signal_group(sig: int) -> None:
         try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    signal_group(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        signal_group(signal.SIGKILL)
+        process.wait(timeout=timeout)
 
 
 def _require(path: str | Path, what: str) -> str:
@@ -187,7 +196,8 @@ def sftp_server(workdir: Path) -> Iterator[SshServerInfo]:
                 # The key files live under /tmp, which StrictModes rejects for being world-writable.
                 "StrictModes no",
                 "PubkeyAuthentication yes",
-                # Enabled so password logins are exercised; they fail: accounts here have none.
+                # On so the password path is exercised; it cannot succeed: root may only
+                # use keys here, and other test users have no password.
                 "PasswordAuthentication yes",
                 "KbdInteractiveAuthentication no",
                 "UsePAM no",

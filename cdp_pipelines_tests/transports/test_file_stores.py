@@ -139,6 +139,8 @@ def test_exists_and_delete(store):
 def test_paths_may_not_climb_out_of_the_root(store):
     with pytest.raises(TransportConfigError, match=r"climbs out"):
         store.write_bytes("../escape.csv", b"x")
+    with pytest.raises(TransportConfigError, match=r"climbs out"):
+        store.list("../")
 
 
 @pytest.mark.parametrize(

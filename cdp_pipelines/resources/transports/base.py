@@ -83,6 +83,8 @@ def require_local_file(store: object, local_path: str | Path) -> Path:
 def split_pattern(pattern_or_prefix: str) -> tuple[str, str | None]:
     """Return (listing prefix, glob pattern or None) for ``list``."""
     text = pattern_or_prefix.replace("\\", "/").lstrip("/")
+    if ".." in text.split("/"):
+        raise TransportConfigError(f"listing {pattern_or_prefix!r} climbs out of the store root")
     first_glob = min((i for i, ch in enumerate(text) if ch in _GLOB_CHARS), default=None)
     if first_glob is None:
         return text, None

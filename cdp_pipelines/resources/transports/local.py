@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -46,8 +47,10 @@ class LocalStore:
 
     def list(self, pattern_or_prefix: str = "") -> list[RemoteFile]:
         prefix, pattern = split_pattern(pattern_or_prefix)
+        # Walk only the deepest directory the prefix fully names.
+        start = self.root / posixpath.dirname(prefix)
         found = []
-        for path in self.root.rglob("*"):
+        for path in start.rglob("*"):
             if path.is_file() and not path.name.startswith(TEMP_PREFIX):
                 stat = path.stat()
                 found.append(
