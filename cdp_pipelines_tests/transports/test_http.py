@@ -7,7 +7,6 @@ import pytest
 from cdp_pipelines.resources.transports import MissingSecretError
 from cdp_pipelines.resources.transports.http import HttpError, RestClient, redact_url
 from cdp_pipelines_tests.servers import ScriptedResponse, free_port
-from cdp_pipelines_tests.transports.conftest import REST_RECORDS, REST_TOKEN
 
 
 def client_for(server, **overrides) -> RestClient:
@@ -32,7 +31,7 @@ def test_page_number_pagination_stops_on_a_short_page(rest):
             "page_size": 3,
         },
     )
-    assert records == REST_RECORDS
+    assert records == rest.records
     assert [entry[1] for entry in rest.requests_to("/items/pages")] == [
         "/items/pages?per_page=3&page=1",
         "/items/pages?per_page=3&page=2",
@@ -67,7 +66,7 @@ def test_cursor_pagination(rest):
         )
     )
     assert [len(page) for page in pages] == [3, 3, 1]
-    assert [r for page in pages for r in page] == REST_RECORDS
+    assert [r for page in pages for r in page] == rest.records
 
 
 def test_link_header_pagination(rest):
@@ -75,7 +74,7 @@ def test_link_header_pagination(rest):
     records = client.get_records(
         "/items/link", params={"limit": 2}, pagination={"style": "link_header"}
     )
-    assert records == REST_RECORDS
+    assert records == rest.records
     assert len(rest.requests_to("/items/link")) == 4
 
 
@@ -83,7 +82,7 @@ def test_429_waits_for_retry_after_then_succeeds(rest):
     rest.script("GET", "/items/pages", [ScriptedResponse(429, {"Retry-After": "1"}, "slow down")])
     client = client_for(rest)
     records = client.get_records("/items/pages", pagination={"records_field": "data"})
-    assert records == REST_RECORDS[:10]
+    assert records == rest.records
     first, second = rest.requests_to("/items/pages")
     assert second[2] - first[2] >= 1.0
 
@@ -109,7 +108,7 @@ def test_500_is_retried_then_succeeds(rest):
         params={"limit": 10},
         pagination={"style": "cursor", "records_field": "data"},
     )
-    assert records == REST_RECORDS
+    assert records == rest.records
     assert len(rest.requests_to("/items/cursor")) == 3
 
 
@@ -131,7 +130,7 @@ def test_400_stops_at_once_with_status_url_and_snippet_but_no_secrets(rest):
     assert caught.value.status == 400
     assert "/items/pages" in message and "filter=x" in message and "api_key=***" in message
     assert "bad filter" in message
-    assert "sekrit-value" not in message and REST_TOKEN not in message
+    assert "sekrit-value" not in message and rest.token not in message
     assert len(rest.requests_to("/items/pages")) == 1
 
 
@@ -152,10 +151,10 @@ def test_missing_token_env_names_the_variable(rest, monkeypatch):
 def test_post_batches_in_order_with_retry_on_503(rest):
     rest.script("POST", "/audiences", [ScriptedResponse(503, body="busy")])
     client = client_for(rest)
-    sent = client.post_batches("/audiences", REST_RECORDS, batch_size=3, wrap_field="members")
+    sent = client.post_batches("/audiences", rest.records, batch_size=3, wrap_field="members")
     assert sent == 3
     assert [len(body["members"]) for body in rest.received["/audiences"]] == [3, 3, 1]
-    assert [m for body in rest.received["/audiences"] for m in body["members"]] == REST_RECORDS
+    assert [m for body in rest.received["/audiences"] for m in body["members"]] == rest.records
     assert len(rest.requests_to("/audiences")) == 4
 
 
