@@ -431,7 +431,7 @@ class _SourceRows:
         digits = landline if landline and self.noise.chance(rates["landline"]) else person.mobile
         return self.noise.phone(digits)
 
-    def address_of(self, person: Person, rates: dict[str, float]) -> Address | None:
+    def address_of(self, person: Person, rates: dict[str, float]) -> Address:
         household = person.household
         if household.old_address and self.noise.chance(rates["old_address"]):
             return household.old_address
