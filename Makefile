@@ -1,0 +1,32 @@
+# The two commands of README.md: `make demo` (the full CDP on the demo tenant) and
+# `make test`. Both set up what they need first.
+SHELL := /bin/bash
+export DAGSTER_HOME ?= $(CURDIR)/.cdp/dagster_home
+export CDP_LAKE_ROOT ?= $(CURDIR)/.cdp/lake
+export CDP_DEMO_DROP ?= $(CURDIR)/.cdp/demo/drop
+VENV := .venv/bin
+PEOPLE ?= 2000
+
+.PHONY: setup demo test ui validate clean
+
+setup:
+	@bash scripts/bootstrap.sh
+	@mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+
+demo: setup
+	@[ -d "$(CDP_DEMO_DROP)" ] || $(VENV)/cdp demo generate --people $(PEOPLE) --out "$(dir $(CDP_DEMO_DROP))"
+	$(VENV)/cdp validate
+	$(VENV)/cdp materialize
+
+test: setup
+	@bash scripts/install_test_services.sh
+	$(VENV)/pytest -q cdp_pipelines_tests
+
+ui: setup
+	$(VENV)/dagster dev -w workspace.yaml
+
+validate: setup
+	$(VENV)/dagster definitions validate -w workspace.yaml
+
+clean:
+	rm -rf .cdp
