@@ -1,0 +1,589 @@
+"""Candidate edges for Stitch: deterministic links on exact identifiers plus a Splink model.
+
+Input is the preprocessed frame (string columns `source`, `pk`, the `*_norm` columns a
+tenant happens to have, `fk_<namespace>` columns and an optional separation key `sk`).
+Everything here is derived from the columns present, so no tenant needs code of its own.
+
+Edges come out as one frame: record_id_l < record_id_r, match_probability, match_weight,
+match_type ('deterministic' | 'probabilistic'), match_key (the identifiers a deterministic
+edge shares) and explanation (comparison name -> match weight, i.e. log2 Bayes factor,
+including term-frequency adjustments: why two records linked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+logger = logging.getLogger(__name__)
+
+MODEL_FORMAT = "cdp-splink-model/1"
+
+# Pairs at or above this probability are accepted into clusters (score 3 "good" or better).
+DEFAULT_THRESHOLD = 0.9
+
+# Name similarity under which two names contradict each other (Jaro-Winkler): "jon" vs
+# "john" is 0.93, "john" vs "mary" 0.0, "smith" vs "smyth" 0.89, "smith" vs "jones" 0.47.
+NAME_CONTRADICTION_JW = 0.7
+
+# A deterministic identifier shared by more records than this is not trusted pairwise:
+# it would create a quadratic number of edges and is almost certainly a shared/bad value
+# that the blocklist stage missed.
+DEFAULT_MAX_DETERMINISTIC_GROUP = 100
+
+STRONG_ID_COLUMNS = ("email_norm", "phone_norm", "loyalty_id_norm")
+NAME_COLUMNS = ("given_name_norm", "surname_norm", "full_name_norm")
+MODEL_COLUMNS = (
+    "given_name_norm",
+    "surname_norm",
+    "full_name_norm",
+    "email_norm",
+    "phone_norm",
+    "address_norm",
+    "address2_norm",
+    "city_norm",
+    "state_norm",
+    "postal_norm",
+    "country_norm",
+    "birthdate_norm",
+    "gender_norm",
+    "loyalty_id_norm",
+)
+
+# (min probability, score, category): documented cut-offs for unified_scores.
+SCORE_BANDS = (
+    (0.9999, 5, "exact"),
+    (0.99, 4, "strong"),
+    (0.9, 3, "good"),
+    (0.5, 2, "weak"),
+    (0.1, 1, "poor"),
+    (0.0, 0, "none"),
+)
+
+
+# ---------------------------------------------------------------- columns and ids
+
+
+def fk_columns(columns: Iterable[str]) -> list[str]:
+    return sorted(c for c in columns if c.startswith("fk_"))
+
+
+def strong_id_columns(columns: Iterable[str]) -> list[str]:
+    """Exact identifiers that link two records on their own (subject to the guards)."""
+    cols = list(columns)
+    return [c for c in STRONG_ID_COLUMNS if c in cols] + fk_columns(cols)
+
+
+def with_record_id(df: "DataFrame") -> "DataFrame":
+    """Add `record_id` = source:pk, the unique node id of Stitch."""
+    from pyspark.sql import functions as F
+
+    missing = [c for c in ("source", "pk") if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"Stitch input is missing column(s) {missing}; preprocess must emit "
+            f"'source' and 'pk' (columns found: {df.columns})"
+        )
+    if "record_id" in df.columns:
+        return df
+    return df.withColumn(
+        "record_id", F.concat(F.col("source").cast("string"), F.lit(":"),
+                              F.col("pk").cast("string"))
+    )
+
+
+def splink_db_api(spark: "SparkSession"):
+    """Splink's Spark backend; registers the similarity UDFs (jaro_winkler, ...) as a side
+    effect. Intermediate tables are written as parquet so long iterative jobs (EM,
+    connected components) keep short query plans."""
+    from splink import SparkAPI
+
+    jsc = spark.sparkContext._jsc
+    if jsc.sc().getCheckpointDir().isEmpty():
+        spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="cdp-splink-"))
+    return SparkAPI(spark_session=spark, break_lineage_method="persist")
+
+
+# ---------------------------------------------------------------- deterministic
+
+
+def _both(col: str) -> str:
+    return f"(l.{col} IS NOT NULL AND r.{col} IS NOT NULL)"
+
+
+def _name_dissimilar(col: str) -> str:
+    # A prefix is not a contradiction: initials ("j" vs "john") and truncations agree.
+    return (
+        f"({_both(col)} AND jaro_winkler(l.{col}, r.{col}) < {NAME_CONTRADICTION_JW}"
+        f" AND NOT startswith(l.{col}, r.{col}) AND NOT startswith(r.{col}, l.{col}))"
+    )
+
+
+def contradiction_sql(columns: Iterable[str]) -> str:
+    """SQL (over aliases l, r) that is true when two records clearly are different people.
+
+    - separation key: both present and different (e.g. two distinct customer numbers of
+      one source that the business says are never the same person);
+    - birthdate: both present and different;
+    - names: given names both present and dissimilar (Jaro-Winkler < 0.7, neither a
+      prefix of the other) and the surnames do not confirm the match (not both present
+      and similar). So "John Smith"/"Mary Jones" and "John"/"Mary" contradict, while
+      "Mary Smith"/"Mary Jones" (a name change) and "Bob Smith"/"Robert Smith" (nickname)
+      do not. With only a full name, the full names contradict when they share no token
+      and are dissimilar.
+    """
+    cols = set(columns)
+    parts: list[str] = []
+    if "sk" in cols:
+        parts.append(f"({_both('sk')} AND l.sk <> r.sk)")
+    if "birthdate_norm" in cols:
+        parts.append(f"({_both('birthdate_norm')} AND l.birthdate_norm <> r.birthdate_norm)")
+    if "given_name_norm" in cols:
+        given = _name_dissimilar("given_name_norm")
+        if "surname_norm" in cols:
+            surname_confirms = (
+                f"({_both('surname_norm')} AND "
+                f"jaro_winkler(l.surname_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW})"
+            )
+            parts.append(f"({given} AND NOT {surname_confirms})")
+        else:
+            parts.append(given)
+    elif "full_name_norm" in cols:
+        parts.append(
+            f"({_name_dissimilar('full_name_norm')} AND NOT arrays_overlap("
+            "split(l.full_name_norm, ' '), split(r.full_name_norm, ' ')))"
+        )
+    return " OR ".join(parts) if parts else "FALSE"
+
+
+def deterministic_edges(
+    df: "DataFrame",
+    spark: "SparkSession",
+    max_group_size: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
+) -> "DataFrame":
+    """Pairs sharing an exact strong identifier (email, phone, loyalty id, each fk_*),
+    minus guarded contradictions (see `contradiction_sql`).
+
+    Returns record_id_l, record_id_r (l < r), match_key (comma-separated identifier
+    columns the pair shares). Values shared by more than `max_group_size` records are
+    skipped and logged: such a value is shared, not identifying.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    splink_db_api(spark)  # registers jaro_winkler
+    df = with_record_id(df)
+    id_cols = strong_id_columns(df.columns)
+    schema = "record_id_l string, record_id_r string, match_key string"
+    if not id_cols:
+        return spark.createDataFrame([], schema)
+
+    guard_cols = [c for c in ("sk", "birthdate_norm", *NAME_COLUMNS) if c in df.columns]
+    guard = contradiction_sql(df.columns)
+    pieces = []
+    for col in id_cols:
+        # ids are compared as trimmed strings so a numeric fk and its string form agree
+        keyed = (
+            df.select("record_id", F.trim(F.col(col).cast("string")).alias("_key"),
+                      *guard_cols)
+            .where(F.col("_key").isNotNull() & (F.col("_key") != ""))
+            .withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy("_key")))
+        )
+        oversized = keyed.where(F.col("_n") > max_group_size).select("_key").distinct()
+        n_oversized = oversized.count()
+        if n_oversized:
+            logger.warning(
+                "deterministic edges: %d value(s) of %s are shared by more than %d records "
+                "and were not used (examples: %s); consider adding them to the blocklist",
+                n_oversized, col, max_group_size,
+                [r._key for r in oversized.limit(5).collect()],
+            )
+        keyed = keyed.where(F.col("_n") <= max_group_size).drop("_n")
+        pair = (
+            keyed.alias("l")
+            .join(keyed.alias("r"), (F.col("l._key") == F.col("r._key"))
+                  & (F.col("l.record_id") < F.col("r.record_id")))
+            .where(f"NOT ({guard})")
+            .select(F.col("l.record_id").alias("record_id_l"),
+                    F.col("r.record_id").alias("record_id_r"),
+                    F.lit(col).alias("match_key"))
+        )
+        pieces.append(pair)
+    edges = pieces[0]
+    for piece in pieces[1:]:
+        edges = edges.unionByName(piece)
+    return edges.groupBy("record_id_l", "record_id_r").agg(
+        F.array_join(F.array_sort(F.collect_set("match_key")), ",").alias("match_key")
+    )
+
+
+# ---------------------------------------------------------------- model settings
+
+
+def _model_columns(columns: Iterable[str]) -> list[str]:
+    cols = set(columns)
+    return [c for c in MODEL_COLUMNS if c in cols] + fk_columns(cols)
+
+
+def _comparisons(cols: set[str]) -> list:
+    import splink.comparison_library as cl
+
+    comps: list = []
+    for name_col in ("given_name_norm", "surname_norm"):
+        if name_col in cols:
+            comps.append(cl.NameComparison(name_col).configure(
+                term_frequency_adjustments=True))
+    if "full_name_norm" in cols and not {"given_name_norm", "surname_norm"} <= cols:
+        comps.append(cl.JaroWinklerAtThresholds("full_name_norm", [0.92, 0.8]).configure(
+            term_frequency_adjustments=True))
+    if "birthdate_norm" in cols:
+        comps.append(cl.DateOfBirthComparison(
+            "birthdate_norm", input_is_string=True, datetime_format="yyyy-MM-dd"))
+    if "email_norm" in cols:
+        comps.append(cl.EmailComparison("email_norm"))
+    if "phone_norm" in cols:
+        comps.append(cl.DamerauLevenshteinAtThresholds("phone_norm", [1]).configure(
+            term_frequency_adjustments=True))
+    if "address_norm" in cols:
+        comps.append(cl.JaroWinklerAtThresholds("address_norm", [0.92, 0.8]).configure(
+            term_frequency_adjustments=True))
+    if "address2_norm" in cols:
+        comps.append(cl.JaroWinklerAtThresholds("address2_norm", [0.9]).configure(
+            term_frequency_adjustments=True))
+    if "postal_norm" in cols:
+        comps.append(cl.DamerauLevenshteinAtThresholds("postal_norm", [1]).configure(
+            term_frequency_adjustments=True))
+    if "city_norm" in cols:
+        comps.append(cl.JaroWinklerAtThresholds("city_norm", [0.92]).configure(
+            term_frequency_adjustments=True))
+    for exact_col in ("state_norm", "country_norm", "gender_norm"):
+        if exact_col in cols:
+            comps.append(cl.ExactMatch(exact_col))
+    if "loyalty_id_norm" in cols:
+        comps.append(cl.DamerauLevenshteinAtThresholds("loyalty_id_norm", [1]))
+    for fk in fk_columns(cols):
+        comps.append(cl.ExactMatch(fk))
+    return comps
+
+
+def _prediction_blocking_rules(cols: set[str]) -> list:
+    """Blocking rules: each is selective on its own (an identifier, or two attributes)
+    so the number of candidate pairs stays near-linear; together they tolerate an error
+    in any single field."""
+    from splink import block_on
+
+    def have(*names: str) -> bool:
+        return all(n in cols for n in names)
+
+    rules = [block_on(c) for c in strong_id_columns(cols)]
+    given, surname, dob = "given_name_norm", "surname_norm", "birthdate_norm"
+    if have(given, surname):
+        rules.append(block_on(given, surname))
+    if have("full_name_norm") and not have(given, surname):
+        rules.append(block_on("full_name_norm"))
+    if have(dob):
+        for name in (given, surname, "full_name_norm"):
+            if have(name):
+                rules.append(block_on(name, dob))
+        if have("postal_norm"):
+            rules.append(block_on(dob, "postal_norm"))
+    if have("postal_norm"):
+        for name in (given, surname):
+            if have(name):
+                rules.append(block_on(name, "postal_norm"))
+    if have("address_norm"):
+        rules.append(block_on("address_norm", "postal_norm") if have("postal_norm")
+                     else block_on("address_norm"))
+        for name in (given, surname):
+            if have(name):
+                rules.append(block_on(name, "address_norm"))
+    if have("city_norm", given, surname):
+        rules.append(block_on("city_norm", f"substr({given}, 1, 1)",
+                              f"substr({surname}, 1, 1)"))
+    # The same person with given name and surname swapped.
+    if have(given, surname):
+        rules.append(f"l.{given} = r.{surname} AND l.{surname} = r.{given}")
+    return rules
+
+
+def build_settings(columns_present: Iterable[str]) -> dict[str, Any]:
+    """Splink 5 settings (plain JSON data, Spark dialect) for a dedupe over the columns
+    present: comparisons and blocking rules are chosen by which columns exist."""
+    from splink import SettingsCreator
+
+    cols = set(columns_present)
+    comps = _comparisons(cols)
+    if not comps:
+        raise ValueError(
+            "Stitch model: no comparable column among "
+            f"{sorted(cols)}; expected some of {list(MODEL_COLUMNS)} or fk_* columns"
+        )
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=comps,
+        blocking_rules_to_generate_predictions=_prediction_blocking_rules(cols),
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=["sk"] if "sk" in cols else [],
+        max_iterations=20,
+    )
+    return json.loads(json.dumps(settings.create_settings_dict("spark")))
+
+
+# ---------------------------------------------------------------- training
+
+
+def _deterministic_training_rules(cols: set[str]) -> list:
+    from splink import block_on
+
+    rules: list = [block_on(c) for c in strong_id_columns(cols)]
+    name_sets = [("given_name_norm", "surname_norm"), ("full_name_norm",)]
+    for names in name_sets:
+        if all(n in cols for n in names):
+            for extra in ("birthdate_norm", "postal_norm", "address_norm"):
+                if extra in cols:
+                    rules.append(block_on(*names, extra))
+            break
+    return rules
+
+
+def _em_blocking_rules(cols: set[str]) -> list:
+    """Two or three EM passes whose blocking columns differ, so every comparison is
+    estimated in at least one pass (a pass cannot estimate what it blocks on)."""
+    from splink import block_on
+
+    rules: list = []
+    if {"given_name_norm", "surname_norm"} <= cols:
+        rules.append(block_on("given_name_norm", "surname_norm"))
+    elif "full_name_norm" in cols:
+        rules.append(block_on("full_name_norm"))
+    for other in ("birthdate_norm", "email_norm", "phone_norm", "postal_norm",
+                  "address_norm"):
+        if other in cols:
+            rules.append(block_on(other))
+            if len(rules) == 2:
+                break
+    if len(rules) < 2:
+        rules.extend(block_on(c) for c in strong_id_columns(cols))
+    if "birthdate_norm" in cols and "postal_norm" in cols and len(rules) < 3:
+        rules.append(block_on("substr(birthdate_norm, 1, 4)", "postal_norm"))
+    return rules[:3]
+
+
+def _register(df: "DataFrame", settings: dict, spark: "SparkSession"):
+    from splink import Linker
+
+    db_api = splink_db_api(spark)
+    df = with_record_id(df)
+    needed = ["record_id", *_model_columns(df.columns)]
+    if "sk" in df.columns:
+        needed.append("sk")
+    compared = {c["output_column_name"] for c in settings["comparisons"]}
+    missing = sorted(compared - set(df.columns))
+    if missing:
+        raise ValueError(
+            f"Stitch model expects column(s) {missing} that the input does not have; "
+            "the tenant's columns changed since the model was trained: retrain it"
+        )
+    sdf = db_api.register(df.select(*needed))
+    return Linker(sdf, settings, log_level=logging.WARNING)
+
+
+def train(
+    settings: dict[str, Any],
+    df: "DataFrame",
+    spark: "SparkSession",
+    recall: float = 0.7,
+    u_max_pairs: float = 1e7,
+    em_max_pairs: float = 5e6,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """Estimate the model: lambda from deterministic rules, u by random sampling, m by EM
+    on differently blocked samples. Returns the trained Splink settings dict."""
+    cols = set(df.columns)
+    linker = _register(df, settings, spark)
+    det_rules = _deterministic_training_rules(cols)
+    if det_rules:
+        linker.training.estimate_probability_two_random_records_match(
+            det_rules, recall=recall)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+    for rule in _em_blocking_rules(cols):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=em_max_pairs, record_sample_proportion=0.05)
+    return json.loads(json.dumps(linker.misc.save_model_to_json()))
+
+
+# ---------------------------------------------------------------- prediction
+
+
+def _explanation_column(edges: "DataFrame", settings: dict) -> "Column":
+    from pyspark.sql import functions as F
+
+    keys, values = [], []
+    for comp in settings["comparisons"]:
+        name = comp["output_column_name"]
+        mw = F.col(f"mw_{name}")
+        if f"mw_tf_adj_{name}" in edges.columns:
+            mw = mw + F.coalesce(F.col(f"mw_tf_adj_{name}"), F.lit(0.0))
+        keys.append(F.lit(name))
+        values.append(mw.cast("double"))
+    return F.map_from_arrays(F.array(*keys), F.array(*values))
+
+
+def predict(
+    settings_json: dict[str, Any] | str,
+    df: "DataFrame",
+    spark: "SparkSession",
+    threshold: float = DEFAULT_THRESHOLD,
+    max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
+) -> "DataFrame":
+    """All edges of a run: deterministic ones plus Splink pairs with probability >=
+    `threshold` (lower it to keep weak pairs for review). A pair found both ways is
+    reported once as deterministic, keeping the model's weights as its explanation.
+    Probabilistic pairs across different separation keys are dropped."""
+    from pyspark.sql import functions as F
+
+    settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
+    linker = _register(df, settings, spark)
+    scored = linker.inference.predict(
+        threshold_match_probability=threshold, warning_mode="never"
+    ).as_spark_dataframe()
+    if "sk_l" in scored.columns:
+        scored = scored.where(
+            F.col("sk_l").isNull() | F.col("sk_r").isNull() | (F.col("sk_l") == F.col("sk_r")))
+    # Splink puts the smaller id on the left already; normalise anyway for a stable key.
+    lo = F.least("record_id_l", "record_id_r")
+    hi = F.greatest("record_id_l", "record_id_r")
+    prob = scored.select(
+        lo.alias("record_id_l"), hi.alias("record_id_r"),
+        F.col("match_probability").cast("double").alias("match_probability"),
+        F.col("match_weight").cast("double").alias("match_weight"),
+        _explanation_column(scored, settings).alias("explanation"),
+    )
+    det = deterministic_edges(df, spark, max_deterministic_group)
+    joined = det.join(prob, ["record_id_l", "record_id_r"], "full_outer")
+    is_det = F.col("match_key").isNotNull()
+    return joined.select(
+        "record_id_l",
+        "record_id_r",
+        F.when(is_det, F.lit(1.0)).otherwise(F.col("match_probability"))
+        .alias("match_probability"),
+        "match_weight",
+        F.when(is_det, F.lit("deterministic")).otherwise(F.lit("probabilistic"))
+        .alias("match_type"),
+        "match_key",
+        F.coalesce("explanation", F.create_map().cast("map<string,double>"))
+        .alias("explanation"),
+    )
+
+
+# ---------------------------------------------------------------- scores
+
+
+def score_0_5(match_probability: float | None) -> tuple[int, str]:
+    """Score and category of a pair (see SCORE_BANDS): >= 0.9999 5 exact (deterministic
+    edges are 1.0), >= 0.99 4 strong, >= 0.9 3 good, >= 0.5 2 weak, >= 0.1 1 poor,
+    else 0 none."""
+    if match_probability is None or math.isnan(match_probability):
+        return 0, "none"
+    for cutoff, score, category in SCORE_BANDS:
+        if match_probability >= cutoff:
+            return score, category
+    return 0, "none"
+
+
+def with_scores(edges: "DataFrame") -> "DataFrame":
+    """Add `score` (0-5) and `match_category` to an edges frame, same cut-offs as
+    `score_0_5`."""
+    from pyspark.sql import functions as F
+
+    p = F.col("match_probability")
+    score = category = None
+    for cutoff, s, c in SCORE_BANDS:
+        cond = p >= F.lit(cutoff)
+        score = F.when(cond, F.lit(s)) if score is None else score.when(cond, F.lit(s))
+        category = (F.when(cond, F.lit(c)) if category is None
+                    else category.when(cond, F.lit(c)))
+    return edges.withColumn("score", score.otherwise(F.lit(0))).withColumn(
+        "match_category", category.otherwise(F.lit("none")))
+
+
+# ---------------------------------------------------------------- model artifact
+
+
+class Model(NamedTuple):
+    settings: dict[str, Any]
+    version: str
+    content_hash: str
+    created_at: str
+
+
+def _content_hash(settings: dict[str, Any]) -> str:
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def save_model(settings_dict: dict[str, Any], path: str | Path) -> str:
+    """Write trained Splink settings with a version (content hash + UTC timestamp);
+    returns the version. Written to a temporary file then renamed, so a failed write
+    never leaves a half model behind."""
+    import splink
+
+    path = Path(path)
+    created = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    digest = _content_hash(settings_dict)
+    version = f"{digest[:12]}-{created}"
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": version,
+        "content_hash": digest,
+        "created_at": created,
+        "splink_version": splink.__version__,
+        "settings": settings_dict,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return version
+
+
+def load_model(path: str | Path) -> Model:
+    """Read a model written by `save_model`, checking its format and content hash."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Stitch model file {path} does not exist: train first") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"Stitch model file {path} is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise ValueError(
+            f"Stitch model file {path} is not a {MODEL_FORMAT} artifact "
+            f"(format={payload.get('format') if isinstance(payload, dict) else None!r})"
+        )
+    settings = payload["settings"]
+    if _content_hash(settings) != payload["content_hash"]:
+        raise ValueError(
+            f"Stitch model file {path}: settings do not match their content hash "
+            "(edited by hand or corrupted); retrain or restore the file"
+        )
+    return Model(settings, payload["version"], payload["content_hash"], payload["created_at"])
+
+
+def model_fits_columns(settings: dict[str, Any], columns_present: Iterable[str]) -> bool:
+    """True when a stored model compares exactly what `build_settings` would choose for
+    these columns, i.e. it can be reused rather than retrained."""
+    wanted = [c["output_column_name"] for c in build_settings(columns_present)["comparisons"]]
+    have = [c["output_column_name"] for c in settings.get("comparisons", [])]
+    return wanted == have
