@@ -107,7 +107,7 @@ class _ArtifactMissing(TrinoServerError):
 
 def _mvn_copy(artifact: str, output_dir: Path) -> Path:
     """Fetch one Maven artifact into ``output_dir`` (skipped when already there)."""
-    group, name, version, packaging = artifact.split(":")
+    _, name, version, packaging = artifact.split(":")
     target = output_dir / f"{name}-{version}.{packaging}"
     if target.exists():
         return target
@@ -118,18 +118,25 @@ def _mvn_copy(artifact: str, output_dir: Path) -> Path:
             f"{output_dir}. Install it (Debian: apt-get install maven) or put the file there."
         )
     output_dir.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={artifact}",
-         f"-DoutputDirectory={output_dir}"],
-        capture_output=True, text=True, cwd=output_dir,
-    )
-    if result.returncode != 0 or not target.exists():
-        output = (result.stdout + result.stderr).strip()
-        errors = [line for line in output.splitlines() if "ERROR" in line][:3]
-        message = f"mvn could not fetch {artifact}: " + (" | ".join(errors) or output[-800:])
-        if "Could not find artifact" in output or "was not found" in output:
-            raise _ArtifactMissing(message)
-        raise TrinoServerError(message)
+    # Copied into a scratch directory first: an interrupted copy never looks complete.
+    scratch = Path(tempfile.mkdtemp(dir=output_dir, prefix=".mvn-"))
+    try:
+        result = subprocess.run(
+            [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={artifact}",
+             f"-DoutputDirectory={scratch}"],
+            capture_output=True, text=True, cwd=scratch,
+        )
+        fetched = scratch / target.name
+        if result.returncode != 0 or not fetched.exists():
+            output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).strip()
+            errors = [line for line in output.splitlines() if "ERROR" in line][:3]
+            message = f"mvn could not fetch {artifact}: " + (" | ".join(errors) or output[-800:])
+            if "Could not find artifact" in output or "was not found" in output:
+                raise _ArtifactMissing(message)
+            raise TrinoServerError(message)
+        fetched.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
@@ -531,6 +538,8 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the JVM does: closed connections in TIME_WAIT do not make a port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -631,6 +640,7 @@ def start(
     last_error = "no answer yet"
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            _children.pop(process.pid, None)
             _forget(home)
             raise TrinoServerError(
                 f"Trino server in {home} exited with code {process.returncode} while "
@@ -658,6 +668,13 @@ def _forget(home: Path) -> None:
     paths["state"].unlink(missing_ok=True)
 
 
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def stop(home: Path, timeout: float = 60.0) -> bool:
     """Stop the server of ``home``; True if one was running. Kills it after ``timeout``."""
     paths = _paths(home)
@@ -670,12 +687,14 @@ def stop(home: Path, timeout: float = 60.0) -> bool:
         _children.pop(pid, None)
         _forget(home)
         return False
-    os.killpg(pid, signal.SIGTERM)
+    # Trino shuts down cleanly on SIGTERM; the whole process group goes (start() made
+    # the server a session leader).
+    _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+        _signal_group(pid, signal.SIGKILL)
         while _alive(pid):
             time.sleep(0.2)
     child = _children.pop(pid, None)

@@ -22,6 +22,7 @@ def test_status_and_idempotent_start(trino_server):
 
 def test_server_listens_on_loopback_only(trino_server):
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         with pytest.raises(OSError):
             sock.bind(("127.0.0.1", trino_server.port))
     config = (trino_server.home / "etc" / "node.properties").read_text()
@@ -57,8 +58,9 @@ def test_broken_catalog_fails_with_the_reason_then_start_stop_cycle(tmp_path):
     broken = home / "etc" / "catalog" / "broken.properties"
     broken.parent.mkdir(parents=True)
     broken.write_text("connector.name=no_such_connector\n")
-    with pytest.raises(TrinoServerError, match="exited .*\n(.|\n)*no_such_connector"):
+    with pytest.raises(TrinoServerError, match="exited .*\n(.|\n)*no_such_connector") as failed:
         ts.start(home, port=port)
+    assert "server.log" in str(failed.value)
     assert ts.status(home) is None
 
     broken.unlink()
@@ -70,4 +72,5 @@ def test_broken_catalog_fails_with_the_reason_then_start_stop_cycle(tmp_path):
     assert ts.status(home) is None
     assert ts.stop(home) is False
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
