@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -102,14 +102,26 @@ class FieldSpec(_Model):
 class FormatSpec(_Model):
     """How a courier's files are encoded."""
 
-    type: Literal["csv", "tsv", "psv", "jsonl", "parquet"] = "csv"
+    type: Literal["csv", "tsv", "psv", "jsonl", "parquet", "avro"] = "csv"
     delimiter: str | None = None
     header: bool = True
     quote: str = '"'
     escape: str = '"'
     encoding: str = "utf-8"
-    # gzip is read transparently from the file name (.gz); "auto" accepts either.
-    compression: Literal["auto", "none", "gzip"] = "auto"
+    # "auto" picks from the file name: .gz, .zip, .tar, .tgz/.tar.gz; else none.
+    compression: Literal["auto", "none", "gzip", "zip", "tar", "tgz"] = "auto"
+    # Which archive members to read (glob on the member's path); None reads every file.
+    member_pattern: str | None = None
+    # Decrypt before reading: a pgp transport config (private_key_env/_file,
+    # passphrase_env/_file); secrets are named, never written here.
+    pgp: dict[str, Any] | None = None
+
+    @field_validator("pgp")
+    @classmethod
+    def _pgp_names_secrets(cls, pgp: dict[str, Any] | None) -> dict[str, Any] | None:
+        if pgp is not None:
+            _refuse_inline_secrets(pgp, ("private_key", "passphrase"))
+        return pgp
 
     @property
     def field_delimiter(self) -> str:
@@ -118,19 +130,128 @@ class FormatSpec(_Model):
         return {"tsv": "\t", "psv": "|"}.get(self.type, ",")
 
 
+def _refuse_inline_secrets(options: dict[str, Any], keys: tuple[str, ...]) -> None:
+    inline = sorted(k for k in options if k in keys)
+    if inline:
+        raise ValueError(
+            f"{inline} must not hold secrets in tenant files; name an environment variable "
+            f"('<key>_env') or a file ('<key>_file') instead"
+        )
+
+
+# Couriers whose options go to a FileStore of the same type (resources/transports).
+FILE_STORE_COURIERS = ("s3", "azure_blob", "sftp")
+# Secret option names refused in plain form for every courier type.
+_SECRET_OPTIONS = ("password", "token", "private_key", "private_key_passphrase",
+                   "connection_string", "access_key_id", "secret_access_key",
+                   "session_token", "url")
+
+
 class CourierSpec(_Model):
-    """Pulls raw files for a source and lands them unchanged."""
+    """Pulls raw files (or pulls records into files) for a source and lands them unchanged.
+
+    ``type``: ``local`` (``root``), ``s3`` / ``azure_blob`` / ``sftp`` (``options`` is the
+    store config: bucket, container, host, prefix, ...), ``rest`` (``options``: base_url,
+    path, params, pagination, token_env, ...) or ``warehouse`` (``options``: connection
+    keys, table, updated_at_column, output ``parquet``|``jsonl``). Secrets only as
+    ``*_env`` / ``*_file`` names.
+    """
 
     name: Name
-    type: Literal["local"] = "local"
+    type: Literal["local", "s3", "azure_blob", "sftp", "rest", "warehouse"] = "local"
     # Directory the files are picked up from (local transport).
-    root: str
-    # Relative file pattern; `*` and `?` glob, date tokens {yyyy} {MM} {dd} {HH}.
-    pattern: str
+    root: str | None = None
+    # Relative file pattern; `*` and `?` glob, date tokens {yyyy} {MM} {dd} {HH} {mm} {ss}.
+    # REST and warehouse couriers name their pulls themselves (default: a timestamped name).
+    pattern: str = ""
     format: FormatSpec = FormatSpec()
+    options: dict[str, Any] = Field(default_factory=dict)
     # What to do when no file matches: "ignore", "warn" (a warning check) or "fail".
     when_missing: Literal["ignore", "warn", "fail"] = "warn"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pull_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") in ("rest", "warehouse"):
+            data = dict(data)
+            output = "jsonl"
+            if data["type"] == "warehouse":
+                output = (data.get("options") or {}).get("output", "parquet")
+            data.setdefault("pattern", f"{data.get('name')}-{{yyyy}}{{MM}}{{dd}}T{{HH}}{{mm}}"
+                                       f"{{ss}}Z.{output}")
+            data.setdefault("format", {"type": output})
+        return data
+
+    @model_validator(mode="after")
+    def _transport_options(self) -> "CourierSpec":
+        if not self.pattern:
+            raise ValueError(f"courier {self.name}: 'pattern' is required for type {self.type}")
+        if self.type == "local" and not self.root:
+            raise ValueError(f"courier {self.name}: a local courier needs 'root' (a directory)")
+        if self.type != "local" and self.root is not None:
+            raise ValueError(f"courier {self.name}: 'root' is for local couriers; put the "
+                             f"{self.type} location in 'options'")
+        _refuse_inline_secrets(self.options, _SECRET_OPTIONS)
+        needed = {"s3": ("bucket",), "azure_blob": ("container",), "sftp": ("host", "username"),
+                  "rest": ("base_url", "path"), "warehouse": ("table", "updated_at_column")}
+        missing = [k for k in needed.get(self.type, ()) if not self.options.get(k)]
+        if missing:
+            raise ValueError(f"courier {self.name} ({self.type}): options {missing} are required")
+        if self.type == "warehouse" and self.options.get("output", "parquet") not in (
+                "parquet", "jsonl"):
+            raise ValueError(f"courier {self.name}: options.output must be 'parquet' or 'jsonl'")
+        return self
+
+
+class CourierGroupMember(_Model):
+    """One courier of a courier group."""
+
+    courier: str
+    # Keep polling the source this long for a file before calling it missing.
+    wait_minutes: int = Field(default=0, ge=0)
+    when_missing: Literal["ignore", "warn", "fail"] = "warn"
+
+
+class CourierGroupSpec(_Model):
+    """A courier group (`courier_groups.yaml`): couriers run together on a cron schedule,
+    then everything downstream of them."""
+
+    name: Name
+    cron: str
+    timezone: str = "UTC"
+    couriers: tuple[CourierGroupMember, ...]
+    description: str = ""
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_valid(cls, cron: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(cron):
+            raise ValueError(f"cron {cron!r} is not a valid cron expression (e.g. '0 6 * * *')")
+        return cron
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_known(cls, tz: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {tz!r} is not an IANA time zone (e.g. 'America/New_York')"
+                             ) from None
+        return tz
+
+    @model_validator(mode="after")
+    def _members_unique(self) -> "CourierGroupSpec":
+        names = [m.courier for m in self.couriers]
+        if not names:
+            raise ValueError("couriers must list at least one courier")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"couriers {dupes} are listed more than once")
+        return self
 
 
 class FeedSpec(_Model):

@@ -1,6 +1,6 @@
 """File patterns with date tokens: ``exports/{yyyy}/{MM}/{dd}/customers-*.csv``.
 
-Tokens: ``{yyyy}`` ``{MM}`` ``{dd}`` ``{HH}``; ``*`` and ``?`` glob within one path
+Tokens: ``{yyyy}`` ``{MM}`` ``{dd}`` ``{HH}`` ``{mm}`` ``{ss}``; ``*`` and ``?`` glob within one path
 segment. A matched file's date (from its tokens) orders loads: older files first.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 _TOKENS = {"yyyy": r"(?P<yyyy>\d{4})", "MM": r"(?P<MM>\d{2})", "dd": r"(?P<dd>\d{2})",
-           "HH": r"(?P<HH>\d{2})"}
-_PIECE = re.compile(r"\{(yyyy|MM|dd|HH)\}|\*|\?|[^{*?]+|\{")
+           "HH": r"(?P<HH>\d{2})", "mm": r"(?P<mm>\d{2})", "ss": r"(?P<ss>\d{2})"}
+_PIECE = re.compile(r"\{(yyyy|MM|dd|HH|mm|ss)\}|\*|\?|[^{*?]+|\{")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class FilePattern:
     @property
     def glob(self) -> str:
         """A glob that finds every candidate (tokens become wildcards)."""
-        return re.sub(r"\*+", "*", re.sub(r"\{(yyyy|MM|dd|HH)\}", "*", self.pattern))
+        return re.sub(r"\*+", "*", re.sub(r"\{(yyyy|MM|dd|HH|mm|ss)\}", "*", self.pattern))
 
     def match(self, relpath: str) -> bool:
         return self.regex.match(relpath) is not None
@@ -58,6 +58,14 @@ class FilePattern:
         g = m.groupdict()
         try:
             return datetime(int(g["yyyy"]), int(g.get("MM") or 1), int(g.get("dd") or 1),
-                            int(g.get("HH") or 0))
+                            int(g.get("HH") or 0), int(g.get("mm") or 0), int(g.get("ss") or 0))
         except ValueError:
             return None
+
+    def render(self, when: datetime) -> str:
+        """The file name this pattern gives a pull made at ``when`` (pattern without globs)."""
+        if "*" in self.pattern or "?" in self.pattern:
+            raise ValueError(f"file pattern {self.pattern!r} has wildcards; cannot name a file")
+        values = {"yyyy": f"{when.year:04d}", "MM": f"{when.month:02d}", "dd": f"{when.day:02d}",
+                  "HH": f"{when.hour:02d}", "mm": f"{when.minute:02d}", "ss": f"{when.second:02d}"}
+        return re.sub(r"\{(yyyy|MM|dd|HH|mm|ss)\}", lambda m: values[m.group(1)], self.pattern)

@@ -1,20 +1,36 @@
 """Couriers fetch a source's raw files and land them, unchanged, under ``landing/``.
 
-Each transport is one module exposing a class with ``list()`` and ``fetch()``; adding a
-transport is adding a module and one entry in :data:`COURIER_TYPES`.
+Each transport is one module exposing a class with ``list()`` and ``fetch()`` (and
+optionally ``commit()``, called once everything listed has landed, and ``close()``);
+adding a transport is adding a module and one entry in :data:`COURIER_TYPES`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from cdp_pipelines.config.models import CourierSpec
 from cdp_pipelines.sources.patterns import FilePattern
+
+# type -> (module, class); a module is imported only when its courier is made (SDKs).
+COURIER_TYPES = {
+    "local": ("cdp_pipelines.sources.couriers.local", "LocalCourier"),
+    "s3": ("cdp_pipelines.sources.couriers.s3", "S3Courier"),
+    "azure_blob": ("cdp_pipelines.sources.couriers.azure_blob", "AzureBlobCourier"),
+    "sftp": ("cdp_pipelines.sources.couriers.sftp", "SftpCourier"),
+    "rest": ("cdp_pipelines.sources.couriers.rest", "RestCourier"),
+    "warehouse": ("cdp_pipelines.sources.couriers.warehouse", "WarehouseCourier"),
+}
+# Couriers that watch a remote file store (file-arrival sensors poll these).
+REMOTE_FILE_TYPES = ("s3", "azure_blob", "sftp")
 
 
 @dataclass(frozen=True)
@@ -40,11 +56,11 @@ class Courier(Protocol):
     def fetch(self, relpath: str, dest: Path) -> None: ...
 
 
-def make_courier(spec: CourierSpec) -> Courier:
-    from cdp_pipelines.sources.couriers.local import LocalCourier
-
-    types = {"local": LocalCourier}
-    return types[spec.type](spec)
+def make_courier(spec: CourierSpec, state_dir: Path | None = None) -> Courier:
+    """The courier for ``spec``; ``state_dir`` holds watermarks of incremental couriers."""
+    module_name, class_name = COURIER_TYPES[spec.type]
+    cls = getattr(import_module(module_name), class_name)
+    return cls(spec, state_dir=state_dir) if spec.type == "warehouse" else cls(spec)
 
 
 def sha256_of(path: Path) -> str:
@@ -55,27 +71,62 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def land(spec: CourierSpec, landing_dir: Path) -> list[LandedFile]:
-    """Copy every matching file not yet landed (same name and bytes) into ``landing_dir``."""
-    courier = make_courier(spec)
+def _close(courier: Courier) -> None:
+    close = getattr(courier, "close", None)
+    if close is not None:
+        close()
+
+
+def _list_waiting(courier: Courier, pattern: FilePattern, wait_minutes: float,
+                  poll_seconds: float, sleep: Callable[[float], None]) -> list[FoundFile]:
+    """List matching files; when none is there, poll until ``wait_minutes`` have passed."""
+    deadline = time.monotonic() + wait_minutes * 60
+    while True:
+        found = [f for f in courier.list() if pattern.match(f.relpath)]
+        if found or time.monotonic() >= deadline:
+            return found
+        sleep(min(poll_seconds, max(deadline - time.monotonic(), 0)))
+
+
+def land(spec: CourierSpec, landing_dir: Path, *, wait_minutes: float = 0,
+         poll_seconds: float = 30.0, state_dir: Path | None = None,
+         only: Callable[[FoundFile], bool] | None = None, force: bool = False,
+         sleep: Callable[[float], None] = time.sleep) -> list[LandedFile]:
+    """Copy every matching file not yet landed (same name and bytes) into ``landing_dir``.
+
+    ``wait_minutes``: poll the source that long for a file before returning none.
+    ``only`` limits the files (a backfill's date range); ``force`` re-fetches them even if
+    a copy of the same size is landed (a changed file is replaced, an identical one kept).
+    """
+    courier = make_courier(spec, state_dir=state_dir)
     pattern = FilePattern(spec.pattern)
     landed = []
-    for found in sorted(courier.list(), key=lambda f: (pattern.file_date(f.relpath) or
-                                                        datetime.min, f.relpath)):
-        dest = landing_dir / found.relpath
-        fresh = not dest.exists() or dest.stat().st_size != found.size
-        if fresh:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.partial")
-            courier.fetch(found.relpath, tmp)
-            if dest.exists() and sha256_of(dest) == sha256_of(tmp):
-                tmp.unlink()
-                fresh = False
-            else:
-                # Rename last: a reader never sees a half-copied file.
-                tmp.replace(dest)
-        landed.append(LandedFile(found.relpath, dest, dest.stat().st_size, sha256_of(dest),
-                                 pattern.file_date(found.relpath), fresh))
+    try:
+        found = _list_waiting(courier, pattern, wait_minutes, poll_seconds, sleep)
+        if only is not None:
+            found = [f for f in found if only(f)]
+        for item in sorted(found, key=lambda f: (pattern.file_date(f.relpath) or datetime.min,
+                                                 f.relpath)):
+            dest = landing_dir / item.relpath
+            fresh = force or not dest.exists() or dest.stat().st_size != item.size
+            if fresh:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(f".{dest.name}.partial")
+                courier.fetch(item.relpath, tmp)
+                if dest.exists() and sha256_of(dest) == sha256_of(tmp):
+                    tmp.unlink()
+                    fresh = False
+                else:
+                    # Rename last: a reader never sees a half-copied file.
+                    tmp.replace(dest)
+            landed.append(LandedFile(item.relpath, dest, dest.stat().st_size, sha256_of(dest),
+                                     pattern.file_date(item.relpath), fresh))
+        commit = getattr(courier, "commit", None)
+        if commit is not None:
+            # Only now that every file is landed may an incremental courier move on.
+            commit()
+    finally:
+        _close(courier)
     return landed
 
 
@@ -95,3 +146,9 @@ def landed_files(spec: CourierSpec, landing_dir: Path) -> list[LandedFile]:
 
 def copy_file(src: Path, dest: Path) -> None:
     shutil.copyfile(src, dest)
+
+
+def copy_stream(source: BinaryIO, dest: Path) -> None:
+    """Write a binary stream to ``dest`` in 1 MiB chunks (never the whole file in memory)."""
+    with dest.open("wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)

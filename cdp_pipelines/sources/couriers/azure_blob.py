@@ -1,0 +1,9 @@
+"""Courier for files in an Azure Blob container (options: container, prefix, connection_string_env)."""
+
+from __future__ import annotations
+
+from cdp_pipelines.sources.couriers._store import StoreCourier
+
+
+class AzureBlobCourier(StoreCourier):
+    """Lands files from the store configured in the courier's ``options``."""

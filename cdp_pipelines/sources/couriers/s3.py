@@ -1,0 +1,9 @@
+"""Courier for files in an S3 bucket (options: bucket, prefix, region, endpoint_url, access_key_id_env, ...)."""
+
+from __future__ import annotations
+
+from cdp_pipelines.sources.couriers._store import StoreCourier
+
+
+class S3Courier(StoreCourier):
+    """Lands files from the store configured in the courier's ``options``."""
