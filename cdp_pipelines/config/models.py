@@ -177,8 +177,9 @@ class CourierSpec(_Model):
             output = "jsonl"
             if data["type"] == "warehouse":
                 output = (data.get("options") or {}).get("output", "parquet")
+            # `*` takes the pull's microseconds: two pulls in one second get two files.
             data.setdefault("pattern", f"{data.get('name')}-{{yyyy}}{{MM}}{{dd}}T{{HH}}{{mm}}"
-                                       f"{{ss}}Z.{output}")
+                                       f"{{ss}}Z-*.{output}")
             data.setdefault("format", {"type": output})
         return data
 

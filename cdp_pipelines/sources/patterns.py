@@ -62,10 +62,12 @@ class FilePattern:
         except ValueError:
             return None
 
-    def render(self, when: datetime) -> str:
-        """The file name this pattern gives a pull made at ``when`` (pattern without globs)."""
-        if "*" in self.pattern or "?" in self.pattern:
-            raise ValueError(f"file pattern {self.pattern!r} has wildcards; cannot name a file")
+    def render(self, when: datetime, fill: str = "") -> str:
+        """The file name this pattern gives a pull made at ``when``; ``fill`` replaces ``*``."""
+        if "?" in self.pattern or self.pattern.count("*") > 1:
+            raise ValueError(f"file pattern {self.pattern!r} has more than one '*' or a '?'; "
+                             "cannot name a file with it")
         values = {"yyyy": f"{when.year:04d}", "MM": f"{when.month:02d}", "dd": f"{when.day:02d}",
                   "HH": f"{when.hour:02d}", "mm": f"{when.minute:02d}", "ss": f"{when.second:02d}"}
-        return re.sub(r"\{(yyyy|MM|dd|HH|mm|ss)\}", lambda m: values[m.group(1)], self.pattern)
+        named = re.sub(r"\{(yyyy|MM|dd|HH|mm|ss)\}", lambda m: values[m.group(1)], self.pattern)
+        return named.replace("*", fill)

@@ -39,9 +39,9 @@ class RestCourier:
         return f"RestCourier({self.spec.name!r}, {self.client!r}{self.request['path']})"
 
     def _pull(self) -> list[FoundFile]:
-        pulled_at = datetime.now(timezone.utc).replace(microsecond=0)
+        pulled_at = datetime.now(timezone.utc)
         self._staging = Path(tempfile.mkdtemp(prefix=f"cdp-rest-{self.spec.name}-"))
-        relpath = self.pattern.render(pulled_at)
+        relpath = self.pattern.render(pulled_at, fill=f"{pulled_at.microsecond:06d}")
         target = self._staging / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         count = 0

@@ -77,9 +77,9 @@ class WarehouseCourier:
         frame, newest = self.warehouse.read_incremental(self.table, self.updated_at, since)
         if frame.empty:
             return []
-        pulled_at = datetime.now(timezone.utc).replace(microsecond=0)
+        pulled_at = datetime.now(timezone.utc)
         self._staging = Path(tempfile.mkdtemp(prefix=f"cdp-warehouse-{self.spec.name}-"))
-        relpath = self.pattern.render(pulled_at)
+        relpath = self.pattern.render(pulled_at, fill=f"{pulled_at.microsecond:06d}")
         target = self._staging / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         if self.output == "parquet":
