@@ -9,6 +9,7 @@ from cdp_pipelines.deployment import Deployment, get_deployment
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.sources.assets import build_source_assets
+from cdp_pipelines.stitch.assets import build_stitch_assets
 
 ALL_ASSETS_JOB = "cdp_all"
 
@@ -17,7 +18,7 @@ def build_definitions(deployment: Deployment | None = None) -> Definitions:
     deployment = deployment or get_deployment()
     config = load_tenant(deployment.tenant_dir)
     spark = SparkResource(master=deployment.spark_master)
-    assets = build_source_assets(config, deployment)
+    assets = [*build_source_assets(config, deployment), *build_stitch_assets(config, deployment)]
     return Definitions(
         assets=assets,
         jobs=[define_asset_job(ALL_ASSETS_JOB, selection="*",

@@ -47,12 +47,19 @@ def last_commit(spark: "SparkSession", path: str) -> tuple[int, dict[str, Any]]:
     return int(row["version"]), dict(row["operationMetrics"] or {})
 
 
+def append(df: "DataFrame", path: str) -> None:
+    df.write.format("delta").mode("append").save(path)
+
+
 def overwrite(df: "DataFrame", path: str) -> WriteStats:
     """Replace a table's contents (and schema) in one Delta commit."""
     (df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path))
     spark = df.sparkSession
     version, metrics = last_commit(spark, path)
-    rows = int(metrics.get("numOutputRows", spark.read.format("delta").load(path).count()))
+    if "numOutputRows" in metrics:
+        rows = int(metrics["numOutputRows"])
+    else:
+        rows = spark.read.format("delta").load(path).count()
     return WriteStats(rows=rows, version=version, metrics=metrics)
 
 
@@ -71,7 +78,11 @@ def merge(
 
     spark = df.sparkSession
     if not table_exists(spark, path):
-        df.limit(0).write.format("delta").mode("overwrite").save(path)
+        # First load: the upsert of a batch into nothing is the batch (keys deduplicated
+        # by the caller), written in one commit.
+        stats = overwrite(df, path)
+        return WriteStats(stats.rows, stats.version,
+                          {**stats.metrics, "numTargetRowsInserted": str(stats.rows)})
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     (
         DeltaTable.forPath(spark, path).alias("t")
@@ -155,6 +166,9 @@ class DeltaLake(ConfigurableResource):
 
     def overwrite(self, df: "DataFrame", layer: str, *parts: str) -> WriteStats:
         return overwrite(df, self.path_for_write(layer, *parts))
+
+    def append(self, df: "DataFrame", layer: str, *parts: str) -> None:
+        append(df, self.path_for_write(layer, *parts))
 
     def merge(self, df: "DataFrame", layer: str, *parts: str, keys: Iterable[str],
               update_condition: str | None = None) -> WriteStats:

@@ -7,7 +7,6 @@
 - ``domain/<custom table>``: a tenant Spark SQL file over the tables it names.
 """
 
-from __future__ import annotations
 
 import re
 from pathlib import Path

@@ -1,0 +1,372 @@
+"""Stitch stages as Dagster assets (group ``stitch``).
+
+    unified_preprocessed_raw > stitch_blocklist_values > unified_scores (edges + model)
+    > unified_coalesced, unified_changes_clusters, unified_changes_pks (clusters, stable IDs)
+    > unified_transactions, unified_itemized_transactions
+
+Each stage writes a Delta table under ``stitch/``; the trained Splink model is kept as a
+versioned JSON artifact under ``stitch/models/``.
+"""
+
+import io
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from cdp_pipelines.config.models import TenantConfig
+from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
+from cdp_pipelines.sources.assets import domain_key
+from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
+
+GROUP = "stitch"
+# unified_coalesced column -> the preprocessed column it carries.
+COALESCED_COLUMNS = {
+    "given_name": "given_name_norm", "surname": "surname_norm", "full_name": "full_name_norm",
+    "email": "email_norm", "phone": "phone_e164", "address": "address_norm",
+    "address2": "address2_norm", "city": "city_norm", "state": "state_norm",
+    "postal": "postal_norm", "country": "country_norm", "birthdate": "birthdate_norm",
+    "gender": "gender_norm", "loyalty_id": "loyalty_id_norm",
+}
+PII_OUTPUT_COLUMNS = ("given_name", "surname", "full_name", "email", "phone", "address",
+                      "address2", "city", "state", "postal", "birthdate")
+
+
+def stitch_key(name: str) -> AssetKey:
+    return AssetKey(["stitch", name])
+
+
+def _matching_frame(pre):
+    """Adapt preprocess output to the matching stage's column names."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.matching import with_record_id
+
+    renames = {"phone_e164": "phone_norm", "address_full_norm": "address_norm"}
+    cols = []
+    for c in pre.columns:
+        if c in ("address_norm", "address2_norm"):
+            continue  # the full address (street + unit) is compared as one
+        if c in renames:
+            cols.append(F.col(c).alias(renames[c]))
+        elif c == "birthdate_norm":
+            cols.append(F.date_format(F.col(c), "yyyy-MM-dd").alias(c))
+        elif c.endswith("_norm") or c.startswith("fk_") or c in ("source", "pk", "sk") or c in (
+                "given_name_canonical", "email_canonical", "phone_last10", "address_key",
+                "given_name_soundex", "surname_soundex", "postal3", "house_number",
+                "birth_year"):
+            cols.append(F.col(c))
+    df = pre.select(*cols)
+    # Drop columns that are NULL everywhere: the model is derived from the columns present.
+    counts = df.select([F.count(F.col(c)).alias(c) for c in df.columns]).collect()[0]
+    keep = [c for c in df.columns if c in ("source", "pk") or counts[c] > 0]
+    return with_record_id(df.select(*keep))
+
+
+def _histogram_png(sizes: dict[int, int]) -> str:
+    """Cluster-size distribution as a base64 PNG in Markdown."""
+    import base64
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    xs = sorted(sizes)
+    ax.bar([str(x) for x in xs], [sizes[x] for x in xs])
+    ax.set_xlabel("records per customer")
+    ax.set_ylabel("customers")
+    ax.set_yscale("log")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return f"![cluster sizes](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+
+
+def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
+    tables = stitch_tables(config)
+    if not tables:
+        return []
+    settings = config.stitch
+
+    @asset(key=stitch_key("unified_preprocessed_raw"), group_name=GROUP,
+           deps=[domain_key(t.name) for t in tables], kinds={"spark", "delta"},
+           description="Every Stitch record with its PII normalised (names, emails, phones, "
+                       "addresses, postal codes, birthdates).")
+    def unified_preprocessed_raw(context: AssetExecutionContext, lake: DeltaLake):
+        from cdp_pipelines.stitch.preprocess import preprocess
+
+        lake.use_deployment(deployment)
+        df = preprocess(unified_input(lake, tables), default_region=settings.default_region)
+        stats = lake.overwrite(df, "stitch", "unified_preprocessed_raw")
+        out = lake.read("stitch", "unified_preprocessed_raw")
+        return MaterializeResult(metadata=table_metadata(
+            out, lake.path("stitch", "unified_preprocessed_raw"), stats,
+            masked=[c for c in out.columns if c.split("_")[0] in
+                    ("given", "surname", "full", "email", "phone", "address", "birthdate")]))
+
+    @asset(key=stitch_key("stitch_blocklist_values"), group_name=GROUP,
+           deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},
+           description="Values that take no part in matching: shared by too many distinct "
+                       "names (automatic) or configured in stitch.yaml.")
+    def stitch_blocklist_values(context: AssetExecutionContext, lake: DeltaLake):
+        from cdp_pipelines.stitch.badvalues import find_bad_values
+
+        lake.use_deployment(deployment)
+        pre = lake.read("stitch", "unified_preprocessed_raw")
+        configured = [(column, value) for column, values in settings.blocklist.items()
+                      for value in values]
+        bad = find_bad_values(pre, thresholds=dict(settings.bad_value_thresholds),
+                              configured=configured, default_region=settings.default_region)
+        stats = lake.overwrite(bad, "stitch", "stitch_blocklist_values")
+        out = lake.read("stitch", "stitch_blocklist_values")
+        by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
+        return MaterializeResult(metadata={
+            **table_metadata(out, lake.path("stitch", "stitch_blocklist_values"), stats,
+                             masked=["value"]),
+            "automatic": MetadataValue.int(int(by_reason.get("automatic", 0))),
+            "configured": MetadataValue.int(int(by_reason.get("configured", 0))),
+        })
+
+    @asset(key=stitch_key("unified_scores"), group_name=GROUP,
+           deps=[stitch_key("stitch_blocklist_values")], kinds={"spark", "splink", "delta"},
+           description="Accepted and candidate pairs: deterministic links on exact "
+                       "identifiers and Splink probabilities, with a 0-5 score, category and "
+                       "per-comparison weights.")
+    def unified_scores(context: AssetExecutionContext, lake: DeltaLake):
+        from cdp_pipelines.stitch import matching
+        from cdp_pipelines.stitch.badvalues import apply_blocklist
+
+        lake.use_deployment(deployment)
+        spark = lake.session
+        pre = lake.read("stitch", "unified_preprocessed_raw")
+        blocked = apply_blocklist(pre, lake.read("stitch", "stitch_blocklist_values"))
+        df = _matching_frame(blocked).cache()
+        model_dir = Path(lake.path_for_write("stitch", "models"))
+        current = model_dir / "current.json"
+        model_settings = matching.build_settings(df.columns)
+        if (settings.retrain == "never" or settings.retrain == "if_missing") and current.exists():
+            loaded = matching.load_model(current)
+            if matching.model_fits_columns(loaded.settings, df.columns):
+                model_settings, version = loaded.settings, loaded.version
+            else:
+                model_settings = matching.train(model_settings, df, spark)
+                version = matching.save_model(model_settings, current)
+        else:
+            model_settings = matching.train(model_settings, df, spark)
+            version = matching.save_model(model_settings, current)
+        edges = matching.with_scores(matching.predict(
+            model_settings, df, spark, threshold=min(settings.match_threshold, 0.5)))
+        stats = lake.overwrite(edges, "stitch", "unified_scores")
+        df.unpersist()
+        out = lake.read("stitch", "unified_scores")
+        kinds = {r["match_type"]: r["count"] for r in out.groupBy("match_type").count().collect()}
+        return MaterializeResult(metadata={
+            **table_metadata(out, lake.path("stitch", "unified_scores"), stats),
+            "model_version": MetadataValue.text(str(version)),
+            "deterministic_pairs": MetadataValue.int(int(kinds.get("deterministic", 0))),
+            "probabilistic_pairs": MetadataValue.int(int(kinds.get("probabilistic", 0))),
+        })
+
+    coalesced_key = stitch_key("unified_coalesced")
+
+    @multi_asset(
+        specs=[
+            AssetSpec(coalesced_key, group_name=GROUP, deps=[stitch_key("unified_scores")],
+                      kinds={"spark", "delta"},
+                      description="One row per Stitch record with its stable amperity_id."),
+            AssetSpec(stitch_key("unified_changes_clusters"), group_name=GROUP,
+                      deps=[stitch_key("unified_scores")], kinds={"spark", "delta"},
+                      description="How each amperity_id changed in this run."),
+            AssetSpec(stitch_key("unified_changes_pks"), group_name=GROUP,
+                      deps=[stitch_key("unified_scores")], kinds={"spark", "delta"},
+                      description="Every record whose amperity_id changed in this run."),
+        ],
+        check_specs=[
+            AssetCheckSpec("every_record_has_an_id", asset=coalesced_key, blocking=True,
+                           description="No Stitch record is left without an amperity_id."),
+            AssetCheckSpec("no_supersized_clusters", asset=coalesced_key,
+                           description="Clusters above the configured size are reviewed."),
+        ],
+    )
+    def stitch_clusters(context: AssetExecutionContext, lake: DeltaLake):
+        from pyspark.sql import functions as F
+
+        from cdp_pipelines.stitch.clustering import cluster_records, flag_supersized
+        from cdp_pipelines.stitch.matching import with_record_id
+        from cdp_pipelines.stitch.stable_ids import assign_stable_ids
+
+        lake.use_deployment(deployment)
+        spark = lake.session
+        pre = with_record_id(lake.read("stitch", "unified_preprocessed_raw"))
+        edges = lake.read("stitch", "unified_scores")
+        clusters = cluster_records(pre.select("record_id"), edges, spark,
+                                   settings.match_threshold).cache()
+        previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")
+                    if lake.exists("stitch", "unified_coalesced") else None)
+        assignments, changes_clusters, changes_pks = assign_stable_ids(clusters, previous)
+        flagged = flag_supersized(clusters, settings.supersized_cluster_size)
+        coalesced = (
+            pre.join(assignments, "record_id", "left")
+            .join(flagged.select("record_id", "supersized"), "record_id", "left")
+            .select(
+                "amperity_id", "record_id", "source", "source_system", "pk",
+                *[F.col(src).alias(out) for out, src in COALESCED_COLUMNS.items()],
+                F.coalesce(F.col("supersized"), F.lit(False)).alias("supersized"),
+                "_updated",
+            )
+        )
+        run = F.lit(context.run_id)
+        stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
+        lake.overwrite(changes_clusters.withColumn("run_id", run),
+                       "stitch", "unified_changes_clusters")
+        lake.overwrite(changes_pks.withColumn("run_id", run), "stitch", "unified_changes_pks")
+        clusters.unpersist()
+
+        out = lake.read("stitch", "unified_coalesced")
+        missing = out.where(F.col("amperity_id").isNull()).count()
+        sizes = {r["size"]: r["customers"] for r in out.groupBy("amperity_id").count()
+                 .groupBy(F.col("count").alias("size")).agg(F.count("*").alias("customers"))
+                 .collect()}
+        supersized = out.where("supersized").select("amperity_id").distinct().count()
+        customers = sum(sizes.values())
+        yield MaterializeResult(asset_key=coalesced_key, metadata={
+            **table_metadata(out, lake.path("stitch", "unified_coalesced"), stats,
+                             masked=PII_OUTPUT_COLUMNS),
+            "customers": MetadataValue.int(customers),
+            "records_per_customer": MetadataValue.float(
+                round(stats.rows / customers, 3) if customers else 0.0),
+            "cluster_size_distribution": MetadataValue.md(_histogram_png(sizes)),
+            "supersized_clusters": MetadataValue.int(supersized),
+        })
+        for name in ("unified_changes_clusters", "unified_changes_pks"):
+            changed = lake.read("stitch", name)
+            yield MaterializeResult(asset_key=stitch_key(name), metadata={
+                "dagster/row_count": MetadataValue.int(changed.count())})
+        yield AssetCheckResult(asset_key=coalesced_key, check_name="every_record_has_an_id",
+                               passed=missing == 0, severity=AssetCheckSeverity.ERROR,
+                               metadata={"records_without_id": MetadataValue.int(missing)})
+        yield AssetCheckResult(asset_key=coalesced_key, check_name="no_supersized_clusters",
+                               passed=supersized == 0, severity=AssetCheckSeverity.WARN,
+                               metadata={"supersized_clusters": MetadataValue.int(supersized),
+                                         "max_size": MetadataValue.int(
+                                             settings.supersized_cluster_size)})
+
+    return [unified_preprocessed_raw, stitch_blocklist_values, unified_scores, stitch_clusters,
+            *build_transaction_assets(config, deployment)]
+
+
+def _transaction_feeds(config: TenantConfig, item_level: bool):
+    """Feeds holding orders (order-id + customer-key) or order items (item-sku)."""
+    out = []
+    for _, feed in config.feeds:
+        tags = {t for f in feed.fields for t in f.tags}
+        if item_level and "item-sku" in tags:
+            out.append(feed)
+        elif not item_level and "order-id" in tags and "customer-key" in tags \
+                and "item-sku" not in tags:
+            out.append(feed)
+    return out
+
+
+def _tagged(feed, tag: str):
+    from pyspark.sql import functions as F
+
+    fields = feed.fields_tagged(tag)
+    return F.col(fields[0].name) if fields else F.lit(None)
+
+
+def build_transaction_assets(config: TenantConfig, deployment: Deployment) -> list:
+    orders = _transaction_feeds(config, item_level=False)
+    items = _transaction_feeds(config, item_level=True)
+    coalesced = stitch_key("unified_coalesced")
+    assets = []
+
+    def _orders_frame(lake: DeltaLake):
+        from pyspark.sql import functions as F
+
+        ids = lake.read("stitch", "unified_coalesced").select(
+            F.col("source").alias("_customer_feed"), F.col("pk").alias("_customer_pk"),
+            "amperity_id")
+        frames = []
+        for feed in orders:
+            key_field = feed.fields_tagged("customer-key")[0]
+            df = lake.read("domain", feed.name).select(
+                F.lit(feed.name).alias("source"),
+                F.col(key_field.name).cast("string").alias("_customer_pk"),
+                F.lit(key_field.references).alias("_customer_feed"),
+                _tagged(feed, "order-id").cast("string").alias("order_id"),
+                _tagged(feed, "order-date").cast("date").alias("order_date"),
+                _tagged(feed, "order-revenue").cast("decimal(18,2)").alias("order_revenue"),
+                _tagged(feed, "order-quantity").cast("int").alias("order_quantity"),
+            )
+            frames.append(df)
+        out = frames[0]
+        for f in frames[1:]:
+            out = out.unionByName(f)
+        return out.join(ids, ["_customer_feed", "_customer_pk"], "left").select(
+            "amperity_id", "source", "order_id", "order_date", "order_revenue",
+            "order_quantity", F.col("_customer_pk").alias("customer_pk"))
+
+    if orders:
+        @asset(key=stitch_key("unified_transactions"), group_name=GROUP,
+               deps=[coalesced, *[domain_key(f.name) for f in orders]],
+               kinds={"spark", "delta"},
+               description="Orders of every source with the customer's amperity_id.")
+        def unified_transactions(context: AssetExecutionContext, lake: DeltaLake):
+            lake.use_deployment(deployment)
+            stats = lake.overwrite(_orders_frame(lake), "stitch", "unified_transactions")
+            out = lake.read("stitch", "unified_transactions")
+            unlinked = out.where("amperity_id IS NULL").count()
+            return MaterializeResult(metadata={
+                **table_metadata(out, lake.path("stitch", "unified_transactions"), stats),
+                "orders_without_customer": MetadataValue.int(unlinked)})
+
+        assets.append(unified_transactions)
+
+    if orders and items:
+        @asset(key=stitch_key("unified_itemized_transactions"), group_name=GROUP,
+               deps=[stitch_key("unified_transactions"), *[domain_key(f.name) for f in items]],
+               kinds={"spark", "delta"},
+               description="Order lines of every source with the customer's amperity_id.")
+        def unified_itemized_transactions(context: AssetExecutionContext, lake: DeltaLake):
+            from pyspark.sql import functions as F
+
+            lake.use_deployment(deployment)
+            txn = lake.read("stitch", "unified_transactions").select(
+                "order_id", "amperity_id", "order_date", F.col("source").alias("order_source"))
+            frames = [lake.read("domain", feed.name).select(
+                F.lit(feed.name).alias("source"),
+                _tagged(feed, "order-id").cast("string").alias("order_id"),
+                _tagged(feed, "item-sku").cast("string").alias("item_sku"),
+                _tagged(feed, "item-name").cast("string").alias("item_name"),
+                _tagged(feed, "item-category").cast("string").alias("item_category"),
+                _tagged(feed, "item-quantity").cast("int").alias("item_quantity"),
+                _tagged(feed, "item-revenue").cast("decimal(18,2)").alias("item_revenue"),
+            ) for feed in items]
+            lines = frames[0]
+            for f in frames[1:]:
+                lines = lines.unionByName(f)
+            df = lines.join(txn, "order_id", "left").select(
+                "amperity_id", "source", "order_id", "order_date", "item_sku", "item_name",
+                "item_category", "item_quantity", "item_revenue")
+            stats = lake.overwrite(df, "stitch", "unified_itemized_transactions")
+            out = lake.read("stitch", "unified_itemized_transactions")
+            return MaterializeResult(metadata=table_metadata(
+                out, lake.path("stitch", "unified_itemized_transactions"), stats))
+
+        assets.append(unified_itemized_transactions)
+    return assets

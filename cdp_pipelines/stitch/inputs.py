@@ -1,0 +1,87 @@
+"""The unified Stitch input: every Stitch table's records mapped onto semantic columns.
+
+Columns come from the feeds' semantic tags, never from tenant code: a field tagged
+``email`` becomes ``email``, ``fk-<ns>`` becomes ``fk_<ns>``, and so on. A feed with two
+fields of one tag contributes the first. ``source`` is the feed (domain table) name,
+``source_system`` the tenant source it belongs to, ``pk`` its primary key (joined with
+``|`` when compound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cdp_pipelines.config.models import STITCH_TAGS, TenantConfig
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+from cdp_pipelines.resources.delta_io import DeltaLake
+
+PK_SEPARATOR = "|"
+
+
+@dataclass(frozen=True)
+class StitchTable:
+    name: str
+    source_system: str
+    primary_key: tuple[str, ...]
+    # semantic column -> table column
+    columns: dict[str, str]
+
+
+def semantic_column(tag: str) -> str:
+    return tag.replace("-", "_")
+
+
+def stitch_tables(config: TenantConfig) -> list[StitchTable]:
+    tables = []
+    for source, feed in config.feeds:
+        if not feed.stitch:
+            continue
+        columns: dict[str, str] = {}
+        for field in feed.fields:
+            for tag in field.tags:
+                if tag in STITCH_TAGS or tag.startswith("fk-"):
+                    columns.setdefault(semantic_column(tag), field.name)
+        tables.append(StitchTable(feed.name, source.name, feed.primary_key, columns))
+    for table in config.custom_domain_tables:
+        if table.stitch:
+            columns = {semantic_column(tag): column for column, tags in table.tags.items()
+                       for tag in tags if tag in STITCH_TAGS or tag.startswith("fk-")}
+            tables.append(StitchTable(table.name, "custom", table.primary_key, columns))
+    return tables
+
+
+def pk_column(primary_key: tuple[str, ...]):
+    from pyspark.sql import functions as F
+
+    if len(primary_key) == 1:
+        return F.col(primary_key[0]).cast("string")
+    return F.concat_ws(PK_SEPARATOR, *[F.col(k).cast("string") for k in primary_key])
+
+
+def unified_input(lake: DeltaLake, tables: list[StitchTable]) -> "DataFrame":
+    """One frame of every Stitch table's records, all semantic columns as strings."""
+    from pyspark.sql import functions as F
+
+    semantic = sorted({c for t in tables for c in t.columns})
+    frames = []
+    for table in tables:
+        df = lake.read("domain", table.name)
+        updated = F.col("_updated") if "_updated" in df.columns else F.current_timestamp()
+        frames.append(df.select(
+            F.lit(table.name).alias("source"),
+            F.lit(table.source_system).alias("source_system"),
+            pk_column(table.primary_key).alias("pk"),
+            *[(F.col(table.columns[c]).cast("string") if c in table.columns
+               else F.lit(None).cast("string")).alias(c) for c in semantic],
+            updated.alias("_updated"),
+        ))
+    if not frames:
+        raise ValueError("no domain table is marked for Stitch (feeds need `stitch: true`)")
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out.where(F.col("pk").isNotNull())
