@@ -1,0 +1,157 @@
+"""Stitch matching: guarded deterministic edges, derived Splink settings, explained
+probabilistic links, scores and the model artifact."""
+
+import json
+
+import pytest
+
+from cdp_pipelines.stitch import matching
+
+COLS = ("source string, pk string, given_name_norm string, surname_norm string, "
+        "email_norm string, phone_norm string, birthdate_norm string, "
+        "postal_norm string, sk string")
+
+
+def _frame(spark, rows):
+    return spark.createDataFrame(rows, COLS)
+
+
+def _pairs(edges):
+    return {(r.record_id_l, r.record_id_r): r for r in edges.collect()}
+
+
+def test_deterministic_edges_and_guards(spark):
+    rows = [
+        # same email, same person: linked
+        ("crm", "1", "anna", "berg", "anna@x.io", None, "1980-01-02", "2000", None),
+        ("web", "1", "anna", "berg", "anna@x.io", None, None, None, None),
+        # same phone, names clearly contradict (given AND surname): not linked
+        ("crm", "2", "alice", "brown", None, "+61400000001", None, None, None),
+        ("pos", "2", "zoe", "green", None, "+61400000001", None, None, None),
+        # same email, nickname with a confirming surname: linked
+        ("crm", "3", "bob", "smith", "bs@x.io", None, None, None, None),
+        ("pos", "3", "robert", "smith", "bs@x.io", None, None, None, None),
+        # same email, different separation keys: not linked
+        ("crm", "4", "peter", "pan", "pp@x.io", None, None, None, "A"),
+        ("web", "4", "peter", "pan", "pp@x.io", None, None, None, "B"),
+        # same email, different birthdates: not linked
+        ("crm", "5", "kim", "lee", "kl@x.io", None, "1990-01-01", None, None),
+        ("web", "5", "kim", "lee", "kl@x.io", None, "1991-02-02", None, None),
+        # same email and phone: one edge naming both identifiers
+        ("crm", "6", "li", "wu", "lw@x.io", "+61400000006", None, None, None),
+        ("web", "6", "li", "wu", "lw@x.io", "+61400000006", None, None, None),
+    ]
+    edges = _pairs(matching.deterministic_edges(_frame(spark, rows), spark))
+    assert set(edges) == {("crm:1", "web:1"), ("crm:3", "pos:3"), ("crm:6", "web:6")}
+    assert edges[("crm:1", "web:1")].match_key == "email_norm"
+    assert edges[("crm:6", "web:6")].match_key == "email_norm,phone_norm"
+
+
+def test_oversized_identifier_group_is_skipped(spark):
+    rows = [("pos", str(i), f"name{i}", None, "shared@x.io", None, None, None, None)
+            for i in range(4)]
+    edges = matching.deterministic_edges(_frame(spark, rows), spark, max_group_size=3)
+    assert edges.count() == 0
+
+
+def test_build_settings_follows_columns():
+    settings = matching.build_settings(
+        ["source", "pk", "given_name_norm", "surname_norm", "postal_norm", "fk_crm"])
+    names = [c["output_column_name"] for c in settings["comparisons"]]
+    assert names == ["given_name_norm", "surname_norm", "postal_norm", "fk_crm"]
+    rules = json.dumps(settings["blocking_rules_to_generate_predictions"])
+    assert "fk_crm" in rules and "email_norm" not in rules
+    assert settings["unique_id_column_name"] == "record_id"
+    json.dumps(settings)  # plain data
+    with pytest.raises(ValueError, match="no comparable column"):
+        matching.build_settings(["source", "pk", "sk"])
+
+
+def _with_fixed_parameters(settings):
+    """Hand-set m/u: exact agreement strong evidence, fuzzy weaker, else against."""
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for i, level in enumerate(levels):
+            if i == len(levels) - 1:
+                level["m_probability"], level["u_probability"] = 0.05, 0.9
+            elif i == 0:
+                level["m_probability"], level["u_probability"] = 0.8, 0.01
+            else:
+                level["m_probability"], level["u_probability"] = 0.15 / (len(levels) - 2), 0.09
+    settings["probability_two_random_records_match"] = 0.01
+    return settings
+
+
+def test_predict_probabilistic_link_is_explained(spark):
+    rows = [
+        ("crm", "1", "jonathan", "smith", "js@x.io", None, "1980-01-02", "2000", None),
+        ("web", "1", "jonathon", "smith", "other@y.io", None, "1980-01-02", "2000", None),
+        ("crm", "2", "mary", "jones", None, "+61400000002", "1975-05-05", "3000", None),
+        ("pos", "2", "mary", "jones", None, "+61400000002", "1975-05-05", "3000", None),
+        ("crm", "3", "peter", "pan", None, None, "1960-03-03", "4000", "A"),
+        ("web", "3", "peter", "pan", None, None, "1960-03-03", "4000", "B"),
+        ("crm", "4", "jane", "doe", None, None, "1990-09-09", "5000", None),
+    ]
+    df = _frame(spark, rows)
+    settings = _with_fixed_parameters(matching.build_settings(df.columns))
+    edges = _pairs(matching.predict(settings, df, spark, threshold=0.5))
+
+    assert set(edges) == {("crm:1", "web:1"), ("crm:2", "pos:2")}
+    prob = edges[("crm:1", "web:1")]
+    assert prob.match_type == "probabilistic"
+    assert prob.match_key is None
+    assert 0.5 <= prob.match_probability < 1.0
+    weights = prob.explanation
+    assert set(weights) == {"given_name_norm", "surname_norm", "email_norm", "phone_norm",
+                            "birthdate_norm", "postal_norm"}
+    assert weights["surname_norm"] > 0 and weights["birthdate_norm"] > 0
+    assert weights["email_norm"] < 0  # different emails count against the match
+    assert weights["phone_norm"] == 0  # both missing: no evidence
+    assert sum(weights.values()) == pytest.approx(prob.match_weight - _prior_weight(0.01))
+
+    det = edges[("crm:2", "pos:2")]
+    assert (det.match_type, det.match_key, det.match_probability) == (
+        "deterministic", "phone_norm", 1.0)
+    assert det.explanation["phone_norm"] > 0  # the model's view is kept as explanation
+
+
+def _prior_weight(p):
+    import math
+
+    return math.log2(p / (1 - p))
+
+
+def test_score_bands():
+    assert matching.score_0_5(1.0) == (5, "exact")
+    assert matching.score_0_5(0.995) == (4, "strong")
+    assert matching.score_0_5(0.9) == (3, "good")
+    assert matching.score_0_5(0.6) == (2, "weak")
+    assert matching.score_0_5(0.2) == (1, "poor")
+    assert matching.score_0_5(0.01) == (0, "none")
+    assert matching.score_0_5(None) == (0, "none")
+
+
+def test_with_scores_matches_python_bands(spark):
+    probs = [1.0, 0.995, 0.9, 0.6, 0.2, 0.01]
+    df = spark.createDataFrame([(p,) for p in probs], "match_probability double")
+    got = [(r.score, r.match_category) for r in matching.with_scores(df).collect()]
+    assert got == [matching.score_0_5(p) for p in probs]
+
+
+def test_model_artifact_roundtrip(tmp_path):
+    settings = matching.build_settings(["source", "pk", "email_norm", "surname_norm"])
+    path = tmp_path / "models" / "stitch.json"
+    version = matching.save_model(settings, path)
+    model = matching.load_model(path)
+    assert model.settings == settings
+    assert model.version == version and version.startswith(model.content_hash[:12])
+    assert matching.model_fits_columns(model.settings, ["email_norm", "surname_norm"])
+    assert not matching.model_fits_columns(model.settings, ["email_norm"])
+
+    payload = json.loads(path.read_text())
+    payload["settings"]["probability_two_random_records_match"] = 0.5
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="content hash"):
+        matching.load_model(path)
+    with pytest.raises(FileNotFoundError, match="train first"):
+        matching.load_model(tmp_path / "missing.json")
