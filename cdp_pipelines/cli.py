@@ -3,6 +3,8 @@
     cdp demo generate [--people N] [--seed S] [--days D] [--out DIR]
     cdp validate                      load and check the tenant configuration
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
+    cdp trino start|stop|status       the embedded local Trino server
+    cdp query "SQL" [--user U]        run SQL on Trino and print the rows
 """
 
 from __future__ import annotations
@@ -63,6 +65,37 @@ def _materialize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trino(args: argparse.Namespace) -> int:
+    from cdp_pipelines.deployment import get_deployment
+    from cdp_pipelines.resources import trino_server
+
+    deployment = get_deployment()
+    home = deployment.trino_home
+    if args.action == "start":
+        server = trino_server.start(home, port=deployment.trino_port,
+                                    lake_root=deployment.lake_root)
+        print(f"trino running at {server.url} (home {home})")
+    elif args.action == "stop":
+        print("stopped" if trino_server.stop(home) else "not running")
+    else:
+        server = trino_server.status(home)
+        print(f"running at {server.url}" if server else "not running")
+        return 0 if server else 3
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from cdp_pipelines.deployment import get_deployment
+    from cdp_pipelines.resources.trino import TrinoResource
+
+    deployment = get_deployment()
+    trino = TrinoResource(host=deployment.trino_host, port=deployment.trino_port,
+                          user=args.user or deployment.trino_user)
+    df = trino.query_df(args.sql)
+    print(df.to_string(index=False, max_rows=args.max_rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="cdp-pipelines command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("materialize", help="materialize assets (all by default)")
     mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. 'domain/*'")
     mat.set_defaults(func=_materialize)
+
+    trino = sub.add_parser("trino", help="the embedded local Trino server")
+    trino.add_argument("action", choices=["start", "stop", "status"])
+    trino.set_defaults(func=_trino)
+
+    query = sub.add_parser("query", help="run SQL on Trino")
+    query.add_argument("sql")
+    query.add_argument("--user", help="Trino user (default CDP_TRINO_USER or admin)")
+    query.add_argument("--max-rows", type=int, default=100)
+    query.set_defaults(func=_query)
     return parser
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dagster import Definitions, define_asset_job, in_process_executor
 
 from cdp_pipelines.config.loader import load_tenant
+from cdp_pipelines.customer360.assets import build_c360_assets
 from cdp_pipelines.deployment import Deployment, get_deployment
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
+from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import build_source_assets
 from cdp_pipelines.stitch.assets import build_stitch_assets
 
@@ -18,12 +20,20 @@ def build_definitions(deployment: Deployment | None = None) -> Definitions:
     deployment = deployment or get_deployment()
     config = load_tenant(deployment.tenant_dir)
     spark = SparkResource(master=deployment.spark_master)
-    assets = [*build_source_assets(config, deployment), *build_stitch_assets(config, deployment)]
+    assets = [
+        *build_source_assets(config, deployment),
+        *build_stitch_assets(config, deployment),
+        *build_c360_assets(config, deployment),
+    ]
+    local_trino = deployment.trino_host in ("127.0.0.1", "localhost")
+    trino = TrinoResource(host=deployment.trino_host, port=deployment.trino_port,
+                          user=deployment.trino_user,
+                          server_home=str(deployment.trino_home) if local_trino else "")
     return Definitions(
         assets=assets,
         jobs=[define_asset_job(ALL_ASSETS_JOB, selection="*",
                                description="Materialize every asset of the tenant.")],
-        resources={"spark": spark, "lake": DeltaLake(spark=spark)},
+        resources={"spark": spark, "lake": DeltaLake(spark=spark), "trino": trino},
         # One process per run: the assets of a run share one Spark session.
         executor=in_process_executor,
     )

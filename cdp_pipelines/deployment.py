@@ -53,6 +53,11 @@ class Deployment:
     sandbox: str | None = None
     tenant_dir: Path = field(default=DEMO_TENANT_DIR)
     spark_master: str = "local[*]"
+    # Trino that analysts query; the embedded default is started by `cdp trino start`.
+    trino_host: str = "127.0.0.1"
+    trino_port: int = 8088
+    trino_user: str = "admin"
+    trino_home: Path = field(default=Path(".cdp/trino").resolve())
 
     def __post_init__(self) -> None:
         if self.sandbox is not None and not _SANDBOX_NAME.match(self.sandbox):
@@ -111,4 +116,8 @@ def get_deployment(env: dict[str, str] | None = None) -> Deployment:
         sandbox=sandbox,
         tenant_dir=Path(tenant).expanduser().resolve() if tenant else DEMO_TENANT_DIR,
         spark_master=env.get("CDP_SPARK_MASTER", "local[*]"),
+        trino_host=env.get("CDP_TRINO_HOST", "127.0.0.1"),
+        trino_port=int(env.get("CDP_TRINO_PORT", "8088")),
+        trino_user=env.get("CDP_TRINO_USER", "admin"),
+        trino_home=Path(env.get("CDP_TRINO_HOME", ".cdp/trino")).expanduser().resolve(),
     )

@@ -69,6 +69,13 @@ class TrinoResource(ConfigurableResource):
     user: str = "admin"
     catalog: str = "delta"
     http_scheme: str = "http"
+    # Home of the embedded local server (`cdp trino start`), whose access rules publication
+    # refreshes; empty for an external Trino whose rules are managed elsewhere.
+    server_home: str = ""
+
+    @property
+    def server_home_path(self) -> Path:
+        return Path(self.server_home)
 
     def connect(self, schema: str | None = None) -> "Connection":
         """A trino DB-API connection; the caller closes it."""

@@ -1,0 +1,272 @@
+"""Customer 360 tables as assets (group ``c360``) and their publication to Trino.
+
+Standard tables go to the ``c360`` database; each ``databases/<db>/*.sql`` file of the
+tenant is a custom table of database ``<db>`` that may read every domain, Stitch and
+Customer 360 table by name. ``trino_publication`` registers every Customer 360 and
+Stitch output table in Trino (one schema per database) and refreshes the access rules
+that mask PII for analysts.
+"""
+
+from datetime import date
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from cdp_pipelines.config.models import PII_TAGS, TenantConfig
+from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
+from cdp_pipelines.resources.trino import TrinoResource
+from cdp_pipelines.sources.assets import domain_key, referenced_tables
+from cdp_pipelines.stitch.assets import stitch_key
+
+GROUP = "c360"
+STANDARD_DB = "c360"
+PII_COLUMNS = ("given_name", "surname", "full_name", "email", "phone", "address", "address2",
+               "postal", "birthdate")
+CONSENT_TAGS = {"email-opt-in": "email_opt_in", "sms-opt-in": "sms_opt_in",
+                "opt-in-date": "opt_in_date", "is-test": "is_test", "is-employee": "is_employee"}
+STITCH_PUBLISHED = ("unified_coalesced", "unified_scores", "unified_transactions",
+                    "unified_itemized_transactions", "unified_changes_clusters",
+                    "unified_changes_pks", "stitch_blocklist_values")
+
+
+def c360_key(database: str, name: str) -> AssetKey:
+    return AssetKey(["c360", database, name])
+
+
+def _consent_frame(lake: DeltaLake, config: TenantConfig):
+    """Consent and flag statements of every feed that has them, keyed to amperity_id."""
+    from pyspark.sql import functions as F
+
+    ids = lake.read("stitch", "unified_coalesced").select("source", "pk", "amperity_id")
+    frames = []
+    for _, feed in config.feeds:
+        tagged = {CONSENT_TAGS[t]: f.name for f in feed.fields for t in f.tags if t in CONSENT_TAGS}
+        if not tagged or not feed.stitch or not lake.exists("domain", feed.name):
+            continue
+        from cdp_pipelines.stitch.inputs import pk_column
+
+        df = lake.read("domain", feed.name)
+        frames.append(df.select(
+            F.lit(feed.name).alias("source"), pk_column(feed.primary_key).alias("pk"),
+            *[(F.col(tagged[c]) if c in tagged else F.lit(None)).cast(
+                "date" if c == "opt_in_date" else "boolean").alias(c)
+              for c in CONSENT_TAGS.values()],
+            F.col("_updated")))
+    schema = ("source string, pk string, email_opt_in boolean, sms_opt_in boolean, "
+              "opt_in_date date, is_test boolean, is_employee boolean, _updated timestamp")
+    out = lake.session.createDataFrame([], schema)
+    for frame in frames:
+        out = out.unionByName(frame)
+    return out.join(ids, ["source", "pk"], "inner")
+
+
+def _write(lake: DeltaLake, df, name: str, database: str = STANDARD_DB, masked=PII_COLUMNS):
+    stats = lake.overwrite(df, "c360", database, name)
+    out = lake.read("c360", database, name)
+    return MaterializeResult(metadata={
+        **table_metadata(out, lake.path("c360", database, name), stats, masked=masked),
+        "pii_columns": MetadataValue.json([c for c in out.columns if c in masked]),
+    })
+
+
+def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
+    from cdp_pipelines.stitch.assets import build_transaction_assets
+
+    transaction_assets = build_transaction_assets(config, deployment)
+    has_transactions = bool(transaction_assets)
+    has_items = len(transaction_assets) > 1
+    consent_feeds = [f.name for _, f in config.feeds if f.stitch and any(
+        t in CONSENT_TAGS for field in f.fields for t in field.tags)]
+    priorities = {s.name: s.priority for s in config.sources}
+
+    @asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=GROUP,
+           deps=[stitch_key("unified_coalesced")], kinds={"spark", "delta"},
+           description="One row per customer; each field group from the winning record "
+                       "(source priority, completeness, recency), with the winner named.")
+    def merged_customers(context: AssetExecutionContext, lake: DeltaLake):
+        from cdp_pipelines.customer360.merged_customers import merged_customers as rollup
+
+        lake.use_deployment(deployment)
+        return _write(lake, rollup(lake.read("stitch", "unified_coalesced"), priorities),
+                      "merged_customers")
+
+    assets = [merged_customers]
+    standard = ["merged_customers"]
+    if has_transactions:
+        @asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=GROUP,
+               deps=[stitch_key("unified_transactions"),
+                     *([stitch_key("unified_itemized_transactions")] if has_items else [])],
+               kinds={"spark", "delta"},
+               description="Order history per customer: first/second/latest order, lifetime "
+                           "and L12M revenue and frequency, AOV, RFM deciles.")
+        def transaction_attributes(context: AssetExecutionContext, lake: DeltaLake):
+            from cdp_pipelines.customer360.attributes import transaction_attributes as build
+
+            lake.use_deployment(deployment)
+            items = lake.read("stitch", "unified_itemized_transactions") if has_items else None
+            df = build(lake.read("stitch", "unified_transactions"), items, date.today())
+            return _write(lake, df, "transaction_attributes")
+
+        assets.append(transaction_attributes)
+        standard.append("transaction_attributes")
+
+    @asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=GROUP,
+           deps=[c360_key(STANDARD_DB, "merged_customers"),
+                 *[domain_key(name) for name in consent_feeds]],
+           kinds={"spark", "delta"},
+           description="Contactability, email/SMS opt-in (latest statement wins), "
+                       "test and employee flags.")
+    def customer_attributes(context: AssetExecutionContext, lake: DeltaLake):
+        from cdp_pipelines.customer360.attributes import customer_attributes as build
+
+        lake.use_deployment(deployment)
+        df = build(lake.read("c360", STANDARD_DB, "merged_customers"),
+                   _consent_frame(lake, config))
+        return _write(lake, df, "customer_attributes")
+
+    assets.append(customer_attributes)
+    standard.append("customer_attributes")
+
+    @asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=GROUP,
+           deps=[c360_key(STANDARD_DB, t) for t in standard], kinds={"spark", "delta"},
+           description="The analyst-facing customer profile.")
+    def customer_360(context: AssetExecutionContext, lake: DeltaLake):
+        from cdp_pipelines.customer360.attributes import customer_360 as build
+
+        lake.use_deployment(deployment)
+        merged = lake.read("c360", STANDARD_DB, "merged_customers")
+        tx = (lake.read("c360", STANDARD_DB, "transaction_attributes") if has_transactions
+              else merged.select("amperity_id").limit(0))
+        df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"))
+        return _write(lake, df, "customer_360")
+
+    assets.append(customer_360)
+    standard.append("customer_360")
+
+    tables = {STANDARD_DB: list(standard)}
+    custom = build_custom_tables(config, deployment, standard, tables)
+    assets += custom
+    assets.append(build_publication_asset(config, deployment, tables))
+    return assets
+
+
+def _table_layers(config: TenantConfig, standard: list[str]) -> dict[str, tuple[str, ...]]:
+    """Every table tenant SQL may read, by name, with its lake location."""
+    names: dict[str, tuple[str, ...]] = {f.name: ("domain", f.name) for _, f in config.feeds}
+    names.update({t.name: ("domain", t.name) for t in config.custom_domain_tables})
+    names.update({t: ("stitch", t) for t in STITCH_PUBLISHED + ("unified_preprocessed_raw",)})
+    names.update({t: ("c360", STANDARD_DB, t) for t in standard})
+    return names
+
+
+def _asset_key_of(location: tuple[str, ...]) -> AssetKey:
+    if location[0] == "domain":
+        return domain_key(location[1])
+    if location[0] == "stitch":
+        name = location[1]
+        # Changes tables are produced together with unified_coalesced.
+        return stitch_key(name)
+    return c360_key(location[1], location[2])
+
+
+def build_custom_tables(config: TenantConfig, deployment: Deployment, standard: list[str],
+                        tables: dict[str, list[str]]) -> list:
+    from cdp_pipelines.customer360.custom_sql import run_custom_table
+
+    known = _table_layers(config, standard)
+    assets = []
+    for database_dir in sorted((config.root / "databases").glob("*")):
+        if not database_dir.is_dir():
+            continue
+        database = database_dir.name
+        for sql_file in sorted(database_dir.glob("*.sql")):
+            sql = sql_file.read_text(encoding="utf-8")
+            name = sql_file.stem
+            refs = [r for r in referenced_tables(sql, set(known)) if r != name]
+            tables.setdefault(database, []).append(name)
+
+            @asset(key=c360_key(database, name), group_name=GROUP,
+                   deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
+                   description=f"Custom table from databases/{database}/{sql_file.name}.",
+                   name=f"{database}__{name}")
+            def _custom(context: AssetExecutionContext, lake: DeltaLake, _sql=sql,
+                        _path=sql_file, _refs=refs, _database=database, _name=name):
+                from cdp_pipelines.customer360.custom_sql import CustomSqlError
+
+                lake.use_deployment(deployment)
+                views = {r: lake.read(*known[r]) for r in _refs}
+                try:
+                    df = run_custom_table(lake.session, _sql, _path, views)
+                except CustomSqlError as exc:
+                    raise Failure(str(exc)) from None
+                return _write(lake, df, _name, database=_database)
+
+            assets.append(_custom)
+    return assets
+
+
+def build_publication_asset(config: TenantConfig, deployment: Deployment,
+                            tables: dict[str, list[str]]):
+    c360_deps = [c360_key(db, t) for db, names in tables.items() for t in names]
+    stitch_deps = [stitch_key(t) for t in STITCH_PUBLISHED
+                   if t not in ("unified_transactions", "unified_itemized_transactions")
+                   or any("order-id" in f.tags for _, feed in config.feeds for f in feed.fields)]
+    pii_by_tag = {f.name for _, feed in config.feeds for f in feed.fields
+                  if any(t in PII_TAGS for t in f.tags)}
+
+    @asset(key=AssetKey(["c360", "trino_publication"]), group_name=GROUP,
+           deps=c360_deps + stitch_deps, kinds={"trino"},
+           description="Registers every Customer 360 and Stitch table in Trino (one schema "
+                       "per database) and refreshes the PII access rules.")
+    def trino_publication(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
+        from cdp_pipelines.resources import trino_server
+
+        lake.use_deployment(deployment)
+        prefix = "" if not deployment.is_sandbox else f"{deployment.sandbox}_"
+        published: dict[str, list[str]] = {}
+        pii: dict[tuple[str, str], dict[str, str]] = {}
+        targets = [(db, ("c360", db, t), t) for db, names in tables.items() for t in names]
+        targets += [("stitch", ("stitch", t), t) for t in STITCH_PUBLISHED]
+        for database, location, name in targets:
+            if not lake.exists(*location):
+                continue
+            schema = f"{prefix}{database}"
+            path = lake.path(*location)
+            try:
+                trino.register_delta_table(schema, name, path)
+            except Exception as exc:  # noqa: BLE001 - say which server and what to do
+                raise Failure(
+                    f"could not publish {schema}.{name} to Trino at {trino.host}:{trino.port}: "
+                    f"{exc}. Is the server running? (`cdp trino start`)") from None
+            published.setdefault(schema, []).append(name)
+            columns = lake.read(*location).dtypes
+            masked = {c: t for c, t in columns
+                      if c in PII_COLUMNS or c in pii_by_tag or c == "value" and
+                      name == "stitch_blocklist_values"}
+            if masked:
+                pii[(schema, name)] = {c: _trino_type(t) for c, t in masked.items()}
+        if trino.server_home:
+            trino_server.write_access_rules(trino.server_home_path, pii)
+        return MaterializeResult(metadata={
+            "schemas": MetadataValue.json(published),
+            "tables": MetadataValue.int(sum(len(v) for v in published.values())),
+            "pii_columns_masked": MetadataValue.int(sum(len(v) for v in pii.values())),
+            "trino": MetadataValue.text(f"{trino.host}:{trino.port} catalog {trino.catalog}"),
+        })
+
+    return trino_publication
+
+
+def _trino_type(spark_type: str) -> str:
+    mapping = {"string": "varchar", "int": "integer", "bigint": "bigint", "double": "double",
+               "boolean": "boolean", "date": "date", "timestamp": "timestamp(3) with time zone"}
+    if spark_type.startswith("decimal"):
+        return spark_type
+    return mapping.get(spark_type, "varchar")
