@@ -310,6 +310,48 @@ class Phone(NamedTuple):
     last10: str | None
 
 
+_NANP_REGIONS = frozenset({"US", "CA"})
+_NANP_SHAPE_RE = r"^\+?[\d\s().-]+$"
+
+
+def _phone_result(national: str, e164_digits: str) -> Phone:
+    if national in JUNK_NATIONAL_NUMBERS or len(set(national)) == 1:
+        return Phone(None, None)
+    return Phone("+" + e164_digits, e164_digits[-10:])
+
+
+def _nanp_national(text: str) -> str | None:
+    """The 10-digit national number of a plain North American number, else None.
+
+    The common case ('(212) 555-0123', '1-212-555-0123', '+1 212 555 0123') needs no parser;
+    anything else (extensions, letters, other country codes) goes to phonenumbers.
+    """
+    if not re.match(_NANP_SHAPE_RE, text) or ("+" in text and not text.startswith("+1")):
+        return None
+    digits = re.sub(r"\D", "", text)
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    return digits if len(digits) == 10 and digits[0] in "23456789" else None
+
+
+def parse_phone(text: str, region: str) -> Phone:
+    """The phonenumbers path of normalize_phone (region: a supported ISO region code)."""
+    import phonenumbers
+
+    digits = re.sub(r"\D", "", text)
+    # '0012125550123' style international prefixes parse as national numbers otherwise
+    if text.startswith("00") and len(digits) > 11:
+        text = "+" + digits[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return Phone(None, None)
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return Phone(None, None)
+    national = phonenumbers.national_significant_number(number)
+    return _phone_result(national, f"{number.country_code}{national}")
+
+
 def normalize_phone(value: Any, region: str | None = "US") -> Phone:
     """'(212) 555-0123 x45' -> Phone('+12125550123', '2125550123'); junk -> Phone(None, None).
 
@@ -326,21 +368,10 @@ def normalize_phone(value: Any, region: str | None = "US") -> Phone:
     region = (region or "US").upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
         region = "US"
-    digits = re.sub(r"\D", "", text)
-    # '0012125550123' style international prefixes parse as national numbers otherwise
-    if text.lstrip().startswith("00") and len(digits) > 11:
-        text = "+" + digits[2:]
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return Phone(None, None)
-    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
-        return Phone(None, None)
-    national = phonenumbers.national_significant_number(number)
-    if national in JUNK_NATIONAL_NUMBERS or len(set(national)) == 1:
-        return Phone(None, None)
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return Phone(e164, e164[1:][-10:])
+    national = _nanp_national(text) if region in _NANP_REGIONS else None
+    if national is not None:
+        return _phone_result(national, "1" + national)
+    return parse_phone(text, region)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ derived form.
 
 The rules are the ones in `normalize.py`. Emails, postal codes, birthdates, gender and loyalty ids
 run as Spark SQL built-ins on the same regexes and tables (a test holds both paths to the same
-answers); names, phones and address fields need unidecode/phonenumbers and run as Arrow
-pandas UDFs, one per group of columns.
+answers); names, phones and address fields need unidecode/phonenumbers and run in one Arrow
+pandas UDF (one trip through Python per batch, repeated values computed once per batch).
 """
 
 
@@ -154,46 +154,78 @@ def loyalty_column(raw: "Column") -> "Column":
     return F.when((code != "") & ~junk, code)
 
 
-def _udfs(default_region: str):
-    """The three Arrow UDFs; built per call because the phone UDF closes over the region."""
+PYTHON_FIELDS = (
+    "given_name_norm", "given_name_canonical", "surname_norm", "full_name_norm", "address_norm",
+    "address2_norm", "city_norm", "state_norm", "country_norm", "phone_e164", "phone_last10",
+)
+_PYTHON_INPUTS = (
+    "given_name", "surname", "full_name", "address", "address2", "city", "state", "country", "phone",
+)
+
+
+def _memo(fn):
+    """Per-batch cache: names, cities, states and countries repeat heavily within a batch."""
+    cache: dict = {}
+
+    def call(*args):
+        if args not in cache:
+            cache[args] = fn(*args)
+        return cache[args]
+
+    return call
+
+
+def normalise_python_columns(columns: dict, default_region: str = "US"):
+    """The library-backed columns for one batch: {input name: pandas Series} -> pandas DataFrame.
+
+    `columns` holds the series named in _PYTHON_INPUTS; the result has PYTHON_FIELDS.
+    """
+    import pandas as pd
+
+    person, street = _memo(nz.normalize_person_name), _memo(nz.normalize_address)
+    town, region = _memo(nz.normalize_city), _memo(nz.normalize_state)
+    countries = [_memo(nz.normalize_country)(v) for v in columns["country"]]
+    names = [
+        person(g, s, f)
+        for g, s, f in zip(columns["given_name"], columns["surname"], columns["full_name"])
+    ]
+    phones = [
+        nz.normalize_phone(p, c if c is not None and len(c) == 2 else default_region)
+        for p, c in zip(columns["phone"], countries)
+    ]
+    return pd.DataFrame(
+        {
+            "given_name_norm": [n.given for n in names],
+            "given_name_canonical": [n.given_canonical for n in names],
+            "surname_norm": [n.surname for n in names],
+            "full_name_norm": [n.full for n in names],
+            "address_norm": [street(v) for v in columns["address"]],
+            "address2_norm": [street(v) for v in columns["address2"]],
+            "city_norm": [town(v) for v in columns["city"]],
+            "state_norm": [region(v) for v in columns["state"]],
+            "country_norm": countries,
+            "phone_e164": [p.e164 for p in phones],
+            "phone_last10": [p.last10 for p in phones],
+        },
+        dtype=object,
+    )
+
+
+def _python_udf(default_region: str):
+    """One Arrow UDF for every column that needs a Python library: one trip through Python."""
     import pandas as pd
     from pyspark.sql.functions import pandas_udf
 
-    @pandas_udf(
-        "given_name_norm string, given_name_canonical string, surname_norm string, "
-        "full_name_norm string"
-    )
-    def names_udf(given: pd.Series, surname: pd.Series, full: pd.Series) -> pd.DataFrame:
-        rows = [nz.normalize_person_name(g, s, f) for g, s, f in zip(given, surname, full)]
-        return pd.DataFrame(rows, columns=["given_name_norm", "given_name_canonical", "surname_norm", "full_name_norm"], dtype=object)
-
-    @pandas_udf(
-        "address_norm string, address2_norm string, city_norm string, state_norm string, "
-        "country_norm string"
-    )
-    def address_udf(
-        address: pd.Series, address2: pd.Series, city: pd.Series, state: pd.Series, country: pd.Series
+    @pandas_udf(", ".join(f"{f} string" for f in PYTHON_FIELDS))
+    def normalise_batch(
+        given_name: pd.Series, surname: pd.Series, full_name: pd.Series, address: pd.Series,
+        address2: pd.Series, city: pd.Series, state: pd.Series, country: pd.Series,
+        phone: pd.Series,
     ) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "address_norm": [nz.normalize_address(v) for v in address],
-                "address2_norm": [nz.normalize_address(v) for v in address2],
-                "city_norm": [nz.normalize_city(v) for v in city],
-                "state_norm": [nz.normalize_state(v) for v in state],
-                "country_norm": [nz.normalize_country(v) for v in country],
-            },
-            dtype=object,
-        )
+        series = (given_name, surname, full_name, address, address2, city, state, country, phone)
+        return normalise_python_columns(dict(zip(_PYTHON_INPUTS, series)), default_region)
 
-    @pandas_udf("phone_e164 string, phone_last10 string")
-    def phone_udf(phone: pd.Series, country: pd.Series) -> pd.DataFrame:
-        rows = [
-            nz.normalize_phone(p, c if isinstance(c, str) and len(c) == 2 else default_region)
-            for p, c in zip(phone, country)
-        ]
-        return pd.DataFrame(rows, columns=["phone_e164", "phone_last10"], dtype=object)
-
-    return names_udf, address_udf, phone_udf
+    return normalise_batch
 
 
 def preprocess(df: "DataFrame", default_region: str = "US") -> "DataFrame":
@@ -218,15 +250,10 @@ def preprocess(df: "DataFrame", default_region: str = "US") -> "DataFrame":
     def col(name: str) -> "Column":
         return F.col(name).cast("string") if name in df.columns else F.lit(None).cast("string")
 
-    names_udf, address_udf, phone_udf = _udfs(default_region)
-    out = df.withColumn("_names", names_udf(col("given_name"), col("surname"), col("full_name")))
-    out = out.withColumn(
-        "_addr",
-        address_udf(col("address"), col("address2"), col("city"), col("state"), col("country")),
-    )
-    out = out.withColumn("_phone", phone_udf(col("phone"), F.col("_addr.country_norm")))
+    normalise_batch = _python_udf(default_region)
+    out = df.withColumn("_py", normalise_batch(*[col(c) for c in _PYTHON_INPUTS]))
     email_norm, email_canonical = email_columns(col("email"))
-    country = F.coalesce(F.col("_addr.country_norm"), F.lit(default_region))
+    country = F.coalesce(F.col("_py.country_norm"), F.lit(default_region))
     birthdate = (
         birthdate_column(F.col("birthdate"), types["birthdate"])
         if "birthdate" in df.columns
@@ -234,11 +261,9 @@ def preprocess(df: "DataFrame", default_region: str = "US") -> "DataFrame":
     )
     out = out.select(
         *[F.col(c) for c in df.columns],
-        "_names.*",
+        "_py.*",
         email_norm.alias("email_norm"),
         email_canonical.alias("email_canonical"),
-        "_phone.*",
-        "_addr.*",
         postal_column(col("postal"), country).alias("postal_norm"),
         birthdate.alias("birthdate_norm"),
         gender_column(col("gender")).alias("gender_norm"),

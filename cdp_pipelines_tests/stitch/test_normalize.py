@@ -264,3 +264,14 @@ def test_gender(raw, expected):
 )
 def test_loyalty_id(raw, expected):
     assert nz.normalize_loyalty_id(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["(212) 555-0123", "1-212-555-0123", "+1 212 555 0123", "2125550123", "212.555.0123",
+     "(012) 555-0123", "1 (800) 555 0199", "0000000000", "1234567890", "2222222222",
+     "11 212 555 0123", "+1-416-555-0199", "(212) 555-01234"],
+)
+@pytest.mark.parametrize("region", ["US", "CA"])
+def test_phone_shortcut_agrees_with_phonenumbers(raw, region):
+    assert nz.normalize_phone(raw, region) == nz.parse_phone(raw, region)
