@@ -16,6 +16,7 @@ setup:
 demo: setup
 	@[ -d "$(CDP_DEMO_DROP)" ] || $(VENV)/cdp demo generate --people $(PEOPLE) --out "$(dir $(CDP_DEMO_DROP))"
 	$(VENV)/cdp validate
+	$(VENV)/cdp trino start
 	$(VENV)/cdp materialize
 
 test: setup

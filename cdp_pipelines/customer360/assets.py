@@ -178,8 +178,6 @@ def _asset_key_of(location: tuple[str, ...]) -> AssetKey:
 
 def build_custom_tables(config: TenantConfig, deployment: Deployment, standard: list[str],
                         tables: dict[str, list[str]]) -> list:
-    from cdp_pipelines.customer360.custom_sql import run_custom_table
-
     known = _table_layers(config, standard)
     assets = []
     for database_dir in sorted((config.root / "databases").glob("*")):
@@ -192,24 +190,28 @@ def build_custom_tables(config: TenantConfig, deployment: Deployment, standard: 
             refs = [r for r in referenced_tables(sql, set(known)) if r != name]
             tables.setdefault(database, []).append(name)
 
-            @asset(key=c360_key(database, name), group_name=GROUP,
-                   deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
-                   description=f"Custom table from databases/{database}/{sql_file.name}.",
-                   name=f"{database}__{name}")
-            def _custom(context: AssetExecutionContext, lake: DeltaLake, _sql=sql,
-                        _path=sql_file, _refs=refs, _database=database, _name=name):
-                from cdp_pipelines.customer360.custom_sql import CustomSqlError
-
-                lake.use_deployment(deployment)
-                views = {r: lake.read(*known[r]) for r in _refs}
-                try:
-                    df = run_custom_table(lake.session, _sql, _path, views)
-                except CustomSqlError as exc:
-                    raise Failure(str(exc)) from None
-                return _write(lake, df, _name, database=_database)
-
-            assets.append(_custom)
+            assets.append(_custom_table_asset(database, name, sql, sql_file, refs, known,
+                                              deployment))
     return assets
+
+
+def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str],
+                        known: dict[str, tuple[str, ...]], deployment: Deployment):
+    @asset(key=c360_key(database, name), group_name=GROUP,
+           deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
+           description=f"Custom table from databases/{database}/{path.name}.")
+    def _custom(context: AssetExecutionContext, lake: DeltaLake):
+        from cdp_pipelines.customer360.custom_sql import CustomSqlError, run_custom_table
+
+        lake.use_deployment(deployment)
+        views = {r: lake.read(*known[r]) for r in refs}
+        try:
+            df = run_custom_table(lake.session, sql, path, views)
+        except CustomSqlError as exc:
+            raise Failure(str(exc)) from None
+        return _write(lake, df, name, database=database)
+
+    return _custom
 
 
 def build_publication_asset(config: TenantConfig, deployment: Deployment,
