@@ -142,6 +142,15 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
 
 
 def _feed_checks(df, feed: FeedSpec, key: AssetKey):
+    # Each expectation is a Spark query: read the table once for all of them.
+    df = df.cache()
+    try:
+        yield from _run_feed_suites(df, feed, key)
+    finally:
+        df.unpersist()
+
+
+def _run_feed_suites(df, feed: FeedSpec, key: AssetKey):
     for check_name, suite, severity in (
         ("keys_valid", gx_suites.key_expectations(feed), AssetCheckSeverity.ERROR),
         ("values_valid", gx_suites.value_expectations(feed), AssetCheckSeverity.WARN),

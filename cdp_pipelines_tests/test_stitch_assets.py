@@ -1,0 +1,69 @@
+"""Stitch end to end through Dagster on a tiny tenant with hand-made duplicates."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import DagsterInstance, materialize
+
+from cdp_pipelines.definitions import build_definitions
+from cdp_pipelines.deployment import get_deployment
+from cdp_pipelines_tests.conftest import TINY_TENANT
+
+HEADER = "customer_id,First Name,Last Name,email,birthdate,points,updated_at\n"
+CUSTOMERS = HEADER + "\n".join([
+    "s1,Robert,Smith,bob.smith@mail.com,03/04/1980,1,2026-11-01 09:00:00",
+    "s2,Bob,Smith,BOB.SMITH@MAIL.COM ,03/04/1980,1,2026-11-01 09:00:00",  # same person
+    "s3,Alice,Jones,alice.j@mail.com,07/08/1990,1,2026-11-01 09:00:00",
+    "s4,Mary,Brown,test@test.com,01/01/1970,1,2026-11-01 09:00:00",     # junk email
+    "s5,Peter,Green,test@test.com,02/02/1971,1,2026-11-01 09:00:00",    # junk email
+    "s6,Zoe,White,shared@family.com,05/05/1985,1,2026-11-01 09:00:00",
+    "s7,Adam,Black,shared@family.com,06/06/1960,1,2026-11-01 09:00:00",  # contradiction
+]) + "\n"
+MEMBERS = "member_id|full_name|email|loyalty_number\n" + "\n".join([
+    "m1|Robert Smith|bob.smith@mail.com|L1",
+    "m2|Alice Jones|alice.j@mail.com|L2",
+    "m3|Carl King|carl@king.com|L3",
+]) + "\n"
+
+
+def _clusters(spark, lake: Path) -> dict[str, set[str]]:
+    rows = spark.read.format("delta").load(f"{lake}/prod/stitch/unified_coalesced").collect()
+    by_id: dict[str, set[str]] = {}
+    for r in rows:
+        by_id.setdefault(r["amperity_id"], set()).add(r["pk"])
+    return by_id
+
+
+def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
+    drop = tmp_path / "drop"
+    (drop / "shop").mkdir(parents=True)
+    (drop / "club").mkdir(parents=True)
+    (drop / "shop" / "customers_20261101.csv").write_text(CUSTOMERS)
+    (drop / "club" / "members_1.psv").write_text(MEMBERS)
+    env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / "lake"),
+           "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)}
+    defs = build_definitions(get_deployment(env))
+    selection = ("landing/shop/shop_customers,landing/club/club_members,domain/shop_customers,"
+                 "domain/club_members,stitch/*")
+    result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success
+    clusters = sorted(sorted(pks) for pks in _clusters(spark, tmp_path / "lake").values())
+    assert clusters == sorted([
+        ["m1", "s1", "s2"], ["m2", "s3"], ["m3"], ["s4"], ["s5"], ["s6"], ["s7"]])
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["every_record_has_an_id"] is True
+    first = {frozenset(v): k for k, v in _clusters(spark, tmp_path / "lake").items()}
+
+    # A second run with one new record keeps every existing amperity_id.
+    (drop / "club" / "members_2.psv").write_text(
+        "member_id|full_name|email|loyalty_number\nm4|Dana Fox|dana@fox.com|L4\n")
+    again = materialize(list(defs.assets), resources=defs.resources, selection=selection,
+                        instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert again.success
+    second = {frozenset(v): k for k, v in _clusters(spark, tmp_path / "lake").items()}
+    for members, amperity_id in first.items():
+        assert second[members] == amperity_id
+    assert frozenset({"m4"}) in second
