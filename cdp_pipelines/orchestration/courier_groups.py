@@ -13,8 +13,7 @@ the missing pattern and nothing downstream runs. ``warn`` is a WARN check (the r
 on); ``ignore`` passes.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads the context annotations.
 import json
 from collections.abc import Sequence
 from datetime import datetime

@@ -6,8 +6,7 @@ that is new or changed triggers one run of that courier and everything downstrea
 The run key is derived from the new files, so a repeated tick never starts a second run.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads the context annotations.
 import hashlib
 import json
 

@@ -1,0 +1,177 @@
+"""Courier groups as schedules and checks, and file-arrival sensors, on a real Dagster
+instance (and moto, Azurite, sshd for the sensors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterInstance,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+    RunRequest,
+    SkipReason,
+    build_sensor_context,
+    materialize,
+)
+from pydantic import ValidationError
+
+from cdp_pipelines.config.loader import load_tenant
+from cdp_pipelines.config.models import (
+    CourierGroupSpec,
+    CourierSpec,
+    SourceSpec,
+    TenantConfig,
+    TenantSpec,
+)
+from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.orchestration import (
+    build_courier_group_checks,
+    build_schedules,
+    build_sensors,
+    wait_minutes_for,
+)
+from cdp_pipelines.orchestration.courier_groups import GROUP_TAG, SCHEDULED_TAG
+from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.spark import SparkResource
+from cdp_pipelines.resources.transports import make_store
+from cdp_pipelines.sources.assets import build_courier_asset, build_source_assets
+from cdp_pipelines_tests.conftest import TINY_TENANT
+from cdp_pipelines_tests.sources.conftest import REMOTE_TYPES, store_options
+
+
+def group(when_missing: str = "fail", courier: str = "shop_customers", **extra):
+    return CourierGroupSpec(name="morning", cron="0 6 * * *", timezone="America/New_York",
+                            couriers=[{"courier": courier, "wait_minutes": 30,
+                                       "when_missing": when_missing},
+                                      {"courier": "club_members", "when_missing": "ignore"}],
+                            **extra)
+
+
+def test_group_schedule_runs_its_couriers_and_downstream(tmp_path) -> None:
+    config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(tmp_path)})
+    prod = Deployment(lake_root=str(tmp_path / "lake"), tenant_dir=TINY_TENANT)
+    sandbox = Deployment(lake_root=str(tmp_path / "lake"), sandbox="try", tenant_dir=TINY_TENANT)
+    (schedule,) = build_schedules(config, prod, groups=[group()])
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.execution_timezone == "America/New_York"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    assert build_schedules(config, sandbox, groups=[group()])[0].default_status == (
+        DefaultScheduleStatus.STOPPED)
+
+    spark = SparkResource()
+    defs = Definitions(assets=build_source_assets(config, prod), schedules=[schedule],
+                       resources={"spark": spark, "lake": DeltaLake(spark=spark)})
+    job = defs.resolve_job_def("courier_group_morning")
+    keys = {"/".join(k.path) for k in job.asset_layer.selected_asset_keys}
+    assert {"landing/shop/shop_customers", "landing/club/club_members",
+            "domain/shop_customers", "domain/club_members"} <= keys
+    assert "landing/shop/shop_orders" not in keys and "domain/shop_orders" not in keys
+    assert job.tags[GROUP_TAG] == "morning"
+    assert wait_minutes_for(job.tags, "shop_customers") == 30
+    assert wait_minutes_for({}, "shop_customers") == 0
+
+
+def test_group_config_errors_name_the_field(tmp_path) -> None:
+    with pytest.raises(ValidationError, match="not a valid cron"):
+        CourierGroupSpec(name="g", cron="every morning", couriers=[{"courier": "a"}])
+    with pytest.raises(ValidationError, match="not an IANA time zone"):
+        CourierGroupSpec(name="g", cron="0 6 * * *", timezone="Mars/Olympus",
+                         couriers=[{"courier": "a"}])
+    config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(tmp_path)})
+    prod = Deployment(lake_root=str(tmp_path / "lake"), tenant_dir=TINY_TENANT)
+    with pytest.raises(ValueError, match=r"groups\[0\] \(morning\)\.couriers\[0\] names "
+                                         r"courier 'nope'"):
+        build_schedules(config, prod, groups=[group(courier="nope")])
+
+
+def one_courier_tenant(root: Path, pattern: str) -> tuple[TenantConfig, SourceSpec]:
+    courier = CourierSpec(name="shop_customers", root=str(root), pattern=pattern,
+                          when_missing="ignore")
+    club = CourierSpec(name="club_members", root=str(root), pattern="club_*.psv")
+    source = SourceSpec(name="shop", couriers=(courier, club))
+    return TenantConfig(root=root, tenant=TenantSpec(name="t"), sources=(source,)), source
+
+
+def run_group(config, source, deployment, groups, tags):
+    assets = [build_courier_asset(source, c, deployment) for c in source.couriers]
+    checks = build_courier_group_checks(config, deployment, groups=groups)
+    result = materialize([*assets, *checks], instance=DagsterInstance.ephemeral(),
+                         tags={GROUP_TAG: "morning", **tags}, raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.asset_key == AssetKey(["landing", "shop", "shop_customers"])
+    return result, evaluation
+
+
+def test_stop_when_missing_fails_the_run_naming_the_pattern(tmp_path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    config, source = one_courier_tenant(drop, "customers_*.csv")
+    deployment = Deployment(lake_root=str(tmp_path / "lake"))
+    result, evaluation = run_group(config, source, deployment, [group("fail")], {})
+    assert not result.success
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+    assert evaluation.description == ("courier group morning: courier shop_customers landed "
+                                       "no new file matching 'customers_*.csv' in this run")
+
+    (drop / "customers_a.csv").write_text("id\n1\n")
+    result, evaluation = run_group(config, source, deployment, [group("fail")], {})
+    assert result.success and evaluation.passed
+
+
+def test_notify_when_missing_warns_for_the_scheduled_day(tmp_path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "customers_20261101.csv").write_text("id\n1\n")
+    config, source = one_courier_tenant(drop, "customers_{yyyy}{MM}{dd}.csv")
+    deployment = Deployment(lake_root=str(tmp_path / "lake"))
+    # 06:00 in New York on 2 Nov is 11:00 UTC: the file expected is the 2 Nov one.
+    tags = {SCHEDULED_TAG: "2026-11-02T11:00:00+00:00"}
+    result, evaluation = run_group(config, source, deployment, [group("warn")], tags)
+    assert result.success
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
+    assert "'customers_{yyyy}{MM}{dd}.csv' dated 2026-11-02" in evaluation.description
+
+    (drop / "customers_20261102.csv").write_text("id\n2\n")
+    result, evaluation = run_group(config, source, deployment, [group("warn")], tags)
+    assert result.success and evaluation.passed
+
+
+@pytest.mark.parametrize("kind", REMOTE_TYPES)
+def test_file_arrival_sensor_runs_on_new_files_only(kind, request, monkeypatch,
+                                                    tmp_path) -> None:
+    options = store_options(kind, request, monkeypatch)
+    courier = CourierSpec(name="drops", type=kind, pattern="in/*.csv", options=options)
+    local = CourierSpec(name="local_drops", root=str(tmp_path), pattern="*.csv")
+    config = TenantConfig(root=tmp_path, tenant=TenantSpec(name="t"), sources=(
+        SourceSpec(name="partner", couriers=(courier, local)),))
+    (sensor,) = build_sensors(config, Deployment(lake_root=str(tmp_path / "lake")))
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    sandbox = Deployment(lake_root=str(tmp_path / "lake"), sandbox="try")
+    assert build_sensors(config, sandbox)[0].default_status == DefaultSensorStatus.STOPPED
+
+    store = make_store({"type": kind, **options})
+    instance = DagsterInstance.ephemeral()
+    try:
+        context = build_sensor_context(instance=instance)
+        assert isinstance(sensor(context), SkipReason)
+        store.write_bytes("in/a.csv", b"id\n1\n")
+        store.write_bytes("in/notes.txt", b"not a match\n")
+        first = sensor(context)
+        assert isinstance(first, RunRequest) and first.tags["cdp/courier"] == "drops"
+        assert list(json.loads(context.cursor)) == ["in/a.csv"]
+
+        # A restarted daemon gets the stored cursor back: nothing new, no run.
+        restarted = build_sensor_context(instance=instance, cursor=context.cursor)
+        assert isinstance(sensor(restarted), SkipReason)
+        store.write_bytes("in/b.csv", b"id\n2\n")
+        second = sensor(restarted)
+        assert isinstance(second, RunRequest) and second.run_key != first.run_key
+        assert sorted(json.loads(restarted.cursor)) == ["in/a.csv", "in/b.csv"]
+    finally:
+        store.close()
