@@ -64,18 +64,26 @@ def _present(name: str) -> "Column":
     return F.col(name).isNotNull() & (F.trim(F.col(name)) != "")
 
 
-def _decile(metric: str, best_first: "Column", eligible: str) -> "Column":
-    """ntile(10) ordered best first, flipped so 10 is best; ties share their best decile."""
+def _decile(best_first: "Column", eligible: str) -> "Column":
+    """ntile(10) ordered best first, flipped so 10 is best; ties share their best decile.
+
+    The tile is computed from the rank (the position of the first row of a tie group) with
+    ntile's own arithmetic: n rows make buckets of n // 10, the first n % 10 buckets one row
+    larger. One window partitioning for all three metrics, so only one shuffle.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    tile = F.ntile(10).over(
-        Window.partitionBy(eligible).orderBy(best_first, F.col("amperity_id"))
+    population = Window.partitionBy(eligible)
+    position = F.rank().over(population.orderBy(best_first))
+    n = F.count(F.lit(1)).over(population)
+    size, remainder = F.floor(n / 10), n % 10
+    in_large_buckets = remainder * (size + 1)
+    tile = F.when(position <= in_large_buckets, F.ceil(position / (size + 1))).otherwise(
+        # greatest(): with fewer than 10 rows every row is in a large bucket; never divide by 0.
+        remainder + F.ceil((position - in_large_buckets) / F.greatest(size, F.lit(1)))
     )
-    return F.when(
-        F.col(eligible),
-        11 - F.min(tile).over(Window.partitionBy(eligible, metric)),
-    )
+    return F.when(F.col(eligible), (11 - tile).cast("int"))
 
 
 def transaction_attributes(
@@ -163,15 +171,15 @@ def transaction_attributes(
     result = (
         result.withColumn(
             "recency_decile",
-            _decile("days_since_last_order", F.col("days_since_last_order").asc(), "_has_orders"),
+            _decile(F.col("days_since_last_order").asc(), "_has_orders"),
         )
         .withColumn(
             "frequency_decile",
-            _decile("lifetime_order_count", F.col("lifetime_order_count").desc(), "_has_orders"),
+            _decile(F.col("lifetime_order_count").desc(), "_has_orders"),
         )
         .withColumn(
             "monetary_decile",
-            _decile("lifetime_revenue", F.col("lifetime_revenue").desc(), "_has_orders"),
+            _decile(F.col("lifetime_revenue").desc(), "_has_orders"),
         )
     )
     return result.withColumn(
