@@ -108,7 +108,8 @@ def transaction_attributes(
         )
         .withColumn(
             "order_quantity",
-            F.col("order_quantity") if "order_quantity" in transactions.columns else F.lit(None),
+            F.col("order_quantity") if "order_quantity" in transactions.columns
+            else F.lit(None).cast("long"),
         )
     )
     if items is not None:

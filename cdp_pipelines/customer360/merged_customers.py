@@ -125,7 +125,7 @@ def merged_customers(
 
     rolled = df.groupBy("amperity_id").agg(
         *aggregates,
-        F.countDistinct("source").alias("source_count"),
+        F.count_distinct("source").alias("source_count"),
         F.count(F.lit(1)).alias("record_count"),
         F.min("_updated").alias("first_seen"),
         F.max("_updated").alias("last_seen"),

@@ -25,7 +25,10 @@ def test_runs_sql_over_named_views(spark, views, tmp_path):
 
 
 def test_parse_error_names_file_line_and_column(spark, views, tmp_path):
-    sql = "-- repeat buyers\nSELECT amperity_id\nFROM customer_360\nWHERE lifetime_order_count > > 1\n"
+    sql = (
+        "-- repeat buyers\nSELECT amperity_id\nFROM customer_360\n"
+        "WHERE lifetime_order_count > > 1\n"
+    )
     path = write(tmp_path, sql)
     with pytest.raises(CustomSqlError) as info:
         run_custom_table(spark, sql, path, views)

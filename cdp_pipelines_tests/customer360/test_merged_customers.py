@@ -48,7 +48,8 @@ ROWS = [
 @pytest.fixture(scope="module")
 def merged(spark):
     frame = spark.createDataFrame(ROWS, SCHEMA)
-    return {row["amperity_id"]: row.asDict() for row in merged_customers(frame, PRIORITIES).collect()}
+    rows = merged_customers(frame, PRIORITIES).collect()
+    return {row["amperity_id"]: row.asDict() for row in rows}
 
 
 def pick(row, *columns):
