@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from dagster import Definitions, define_asset_job, in_process_executor
 
 from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.customer360.assets import build_c360_assets
-from cdp_pipelines.deployment import Deployment, get_deployment
+from cdp_pipelines.deployment import get_deployment
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.resources.trino import TrinoResource
@@ -16,9 +19,11 @@ from cdp_pipelines.stitch.assets import build_stitch_assets
 ALL_ASSETS_JOB = "cdp_all"
 
 
-def build_definitions(deployment: Deployment | None = None) -> Definitions:
-    deployment = deployment or get_deployment()
-    config = load_tenant(deployment.tenant_dir)
+def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
+    """Definitions for the deployment and tenant that ``env`` (default: os.environ) names."""
+    env = dict(os.environ if env is None else env)
+    deployment = get_deployment(env)
+    config = load_tenant(deployment.tenant_dir, env=env)
     spark = SparkResource(master=deployment.spark_master)
     assets = [
         *build_source_assets(config, deployment),

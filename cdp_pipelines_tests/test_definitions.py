@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cdp_pipelines.definitions import build_definitions
-from cdp_pipelines.deployment import DEMO_TENANT_DIR, get_deployment
+from cdp_pipelines.deployment import DEMO_TENANT_DIR
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -37,7 +37,7 @@ def test_definitions_load_and_match_snapshot(tmp_path, tenant, name, sandbox) ->
     env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path), "CDP_TENANT_DIR": str(tenant)}
     if sandbox:
         env["CDP_SANDBOX"] = sandbox
-    defs = build_definitions(get_deployment(env))
+    defs = build_definitions(env)
     assert defs.resolve_job_def("cdp_all") is not None
     graph = _graph(defs)
     snapshot = SNAPSHOTS / f"asset_graph_{name}.txt"

@@ -8,7 +8,6 @@ from pathlib import Path
 from dagster import DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
-from cdp_pipelines.deployment import get_deployment
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
 CUSTOMERS = (
@@ -25,7 +24,7 @@ MEMBERS = "member_id|full_name|email|loyalty_number\nm1|Ann Lee|ann@x.com|L1\n"
 
 
 def _run(env: dict[str, str], tmp_path: Path, selection: str = "*"):
-    defs = build_definitions(get_deployment(env))
+    defs = build_definitions(env)
     return materialize(list(defs.assets), resources=defs.resources, selection=selection,
                        instance=DagsterInstance.ephemeral(), raise_on_error=False)
 

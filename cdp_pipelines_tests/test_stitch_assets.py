@@ -8,7 +8,6 @@ from pathlib import Path
 from dagster import DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
-from cdp_pipelines.deployment import get_deployment
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
 HEADER = "customer_id,First Name,Last Name,email,birthdate,points,updated_at\n"
@@ -44,7 +43,7 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     (drop / "club" / "members_1.psv").write_text(MEMBERS)
     env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / "lake"),
            "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)}
-    defs = build_definitions(get_deployment(env))
+    defs = build_definitions(env)
     selection = ("landing/shop/shop_customers,landing/club/club_members,domain/shop_customers,"
                  "domain/club_members,stitch/*")
     result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
