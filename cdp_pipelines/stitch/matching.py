@@ -275,42 +275,45 @@ def _comparisons(cols: set[str]) -> list:
     return comps
 
 
+# Attributes that are selective in pairs; (city, postal) and (city, address2) are
+# left out because they say the same thing twice.
+_PAIRED_BLOCKING_COLUMNS = (
+    "given_name_norm",
+    "surname_norm",
+    "full_name_norm",
+    "birthdate_norm",
+    "postal_norm",
+    "address_norm",
+    "address2_norm",
+    "city_norm",
+)
+_REDUNDANT_PAIRS = {
+    frozenset(p) for p in (
+        ("city_norm", "postal_norm"),
+        ("city_norm", "address2_norm"),
+        ("given_name_norm", "full_name_norm"),
+        ("surname_norm", "full_name_norm"),
+    )
+}
+
+
 def _prediction_blocking_rules(cols: set[str]) -> list:
-    """Blocking rules: each is selective on its own (an identifier, or two attributes)
-    so the number of candidate pairs stays near-linear; together they tolerate an error
-    in any single field."""
+    """Blocking rules: every strong identifier alone, then every pair of the selective
+    attributes present. Each rule is selective on its own so candidate pairs stay
+    near-linear, and a true match with errors in all but two of these fields is still
+    compared."""
+    from itertools import combinations
+
     from splink import block_on
 
-    def have(*names: str) -> bool:
-        return all(n in cols for n in names)
-
     rules = [block_on(c) for c in strong_id_columns(cols)]
-    given, surname, dob = "given_name_norm", "surname_norm", "birthdate_norm"
-    if have(given, surname):
-        rules.append(block_on(given, surname))
-    if have("full_name_norm") and not have(given, surname):
-        rules.append(block_on("full_name_norm"))
-    if have(dob):
-        for name in (given, surname, "full_name_norm"):
-            if have(name):
-                rules.append(block_on(name, dob))
-        if have("postal_norm"):
-            rules.append(block_on(dob, "postal_norm"))
-    if have("postal_norm"):
-        for name in (given, surname):
-            if have(name):
-                rules.append(block_on(name, "postal_norm"))
-    if have("address_norm"):
-        rules.append(block_on("address_norm", "postal_norm") if have("postal_norm")
-                     else block_on("address_norm"))
-        for name in (given, surname):
-            if have(name):
-                rules.append(block_on(name, "address_norm"))
-    if have("city_norm", given, surname):
-        rules.append(block_on("city_norm", f"substr({given}, 1, 1)",
-                              f"substr({surname}, 1, 1)"))
+    present = [c for c in _PAIRED_BLOCKING_COLUMNS if c in cols]
+    for a, b in combinations(present, 2):
+        if frozenset((a, b)) not in _REDUNDANT_PAIRS:
+            rules.append(block_on(a, b))
+    given, surname = "given_name_norm", "surname_norm"
     # The same person with given name and surname swapped.
-    if have(given, surname):
+    if given in cols and surname in cols:
         rules.append(f"l.{given} = r.{surname} AND l.{surname} = r.{given}")
     return rules
 
@@ -404,7 +407,7 @@ def train(
     df: "DataFrame",
     spark: "SparkSession",
     recall: float = 0.7,
-    u_max_pairs: float = 1e7,
+    u_max_pairs: float = 5e6,
     em_max_pairs: float = 5e6,
     seed: int = 42,
 ) -> dict[str, Any]:
