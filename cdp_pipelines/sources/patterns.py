@@ -1,7 +1,7 @@
 """File patterns with date tokens: ``exports/{yyyy}/{MM}/{dd}/customers-*.csv``.
 
-Tokens: ``{yyyy}`` ``{MM}`` ``{dd}`` ``{HH}`` ``{mm}`` ``{ss}``; ``*`` and ``?`` glob within one path
-segment. A matched file's date (from its tokens) orders loads: older files first.
+Tokens: ``{yyyy}`` ``{MM}`` ``{dd}`` ``{HH}`` ``{mm}`` ``{ss}``; ``*`` and ``?`` glob within
+one path segment. A matched file's date (from its tokens) orders loads: older files first.
 """
 
 from __future__ import annotations

@@ -36,12 +36,13 @@ def store_options(kind: str, request, monkeypatch) -> dict:
         monkeypatch.setenv("SRC_AZURE_CONN", request.getfixturevalue("azurite").connection_string)
         return {"container": "cdp-sources", "prefix": prefix, "create_container": True,
                 "connection_string_env": "SRC_AZURE_CONN"}
-    sshd = request.getfixturevalue("sshd")
-    root = sshd.root / prefix
+    server = request.getfixturevalue("sshd")
+    root = server.root / prefix
     root.mkdir()
-    monkeypatch.setenv("SRC_SFTP_KEY", sshd.private_key_file.read_text())
-    return {"host": sshd.host, "port": sshd.port, "username": sshd.username, "root": str(root),
-            "private_key_env": "SRC_SFTP_KEY", "known_hosts_file": str(sshd.known_hosts_file)}
+    monkeypatch.setenv("SRC_SFTP_KEY", server.private_key_file.read_text())
+    return {"host": server.host, "port": server.port, "username": server.username,
+            "root": str(root), "private_key_env": "SRC_SFTP_KEY",
+            "known_hosts_file": str(server.known_hosts_file)}
 
 
 @pytest.fixture

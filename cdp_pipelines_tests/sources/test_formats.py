@@ -17,7 +17,8 @@ from cdp_pipelines.sources.formats import CORRUPT, LINE, READ_ERROR, UnreadableF
 FEED = FeedSpec(name="people", courier="c", primary_key=("id",),
                 fields=(FieldSpec(name="id"), FieldSpec(name="name")))
 NESTED = FeedSpec(name="nested", courier="c", primary_key=("id",),
-                  fields=(FieldSpec(name="id"), FieldSpec(name="city", source_column="address.city"),
+                  fields=(FieldSpec(name="id"),
+                          FieldSpec(name="city", source_column="address.city"),
                           FieldSpec(name="zip", type="int", source_column="address.zip")))
 
 

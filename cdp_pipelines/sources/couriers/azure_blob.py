@@ -1,4 +1,7 @@
-"""Courier for files in an Azure Blob container (options: container, prefix, connection_string_env)."""
+"""Courier for files in an Azure Blob Storage container.
+
+Options: ``container``, ``prefix``, ``connection_string_env`` (or ``_file``).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Courier for files in an S3 bucket (options: bucket, prefix, region, endpoint_url, access_key_id_env, ...)."""
+"""Courier for files in an S3 bucket.
+
+Options: ``bucket``, ``prefix``, ``region``, ``endpoint_url``, ``access_key_id_env`` and
+``secret_access_key_env`` (or ``_file``; else boto3's own credential chain).
+"""
 
 from __future__ import annotations
 

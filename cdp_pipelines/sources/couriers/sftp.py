@@ -1,4 +1,8 @@
-"""Courier for files in a directory on an SFTP server (options: host, port, username, root, private_key_env or password_env, known_hosts_file, ...)."""
+"""Courier for files in a directory on an SFTP server.
+
+Options: ``host``, ``port``, ``username``, ``root``, ``private_key_env``/``_file`` and/or
+``password_env``/``_file``, ``known_hosts_file``, ``host_key_policy``.
+"""
 
 from __future__ import annotations
 
