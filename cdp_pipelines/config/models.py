@@ -163,7 +163,7 @@ class CourierSpec(_Model):
     root: str | None = None
     # Relative file pattern; `*` and `?` glob, date tokens {yyyy} {MM} {dd} {HH} {mm} {ss}.
     # REST and warehouse couriers name their pulls themselves (default: a timestamped name).
-    pattern: str = ""
+    pattern: str
     format: FormatSpec = FormatSpec()
     options: dict[str, Any] = Field(default_factory=dict)
     # What to do when no file matches: "ignore", "warn" (a warning check) or "fail".
@@ -185,8 +185,6 @@ class CourierSpec(_Model):
 
     @model_validator(mode="after")
     def _transport_options(self) -> "CourierSpec":
-        if not self.pattern:
-            raise ValueError(f"courier {self.name}: 'pattern' is required for type {self.type}")
         if self.type == "local" and not self.root:
             raise ValueError(f"courier {self.name}: a local courier needs 'root' (a directory)")
         if self.type != "local" and self.root is not None:
