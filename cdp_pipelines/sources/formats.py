@@ -63,7 +63,7 @@ class _Part:
     """One readable piece of a landed file: the file itself or one archive member."""
 
     path: Path
-    # Opens the (decompressed) bytes; gzip is decompressed while streaming.
+    # gzip-compressed: decompressed while streaming, so a truncated tail loses only itself.
     gzip: bool
     member: str | None
 
