@@ -384,6 +384,7 @@ def _em_blocking_rules(cols: set[str]) -> list:
 
 
 def _register(df: "DataFrame", settings: dict, spark: "SparkSession"):
+    from pyspark.sql import functions as F
     from splink import Linker
 
     db_api = splink_db_api(spark)
@@ -398,7 +399,9 @@ def _register(df: "DataFrame", settings: dict, spark: "SparkSession"):
             f"Stitch model expects column(s) {missing} that the input does not have; "
             "the tenant's columns changed since the model was trained: retrain it"
         )
-    sdf = db_api.register(df.select(*needed))
+    # Comparisons work on strings (dates as ISO yyyy-MM-dd), whatever the input types.
+    sdf = db_api.register(df.select(
+        "record_id", *[F.col(c).cast("string").alias(c) for c in needed[1:]]))
     return Linker(sdf, settings, log_level=logging.WARNING)
 
 
