@@ -17,6 +17,8 @@ INSTALL_REQUIRES = [
     "phonenumbers>=8.13",
     "unidecode>=1.3",
     "matplotlib>=3.8",
+    "pandas>=2",
+    "pyarrow>=15",
     # transports (some also arrive through dagster-aws/-azure; the code uses them directly)
     "boto3>=1.34",
     "azure-storage-blob>=12",

@@ -9,6 +9,7 @@ run share it; tests share it through a session-scoped fixture.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,9 @@ def build_spark_session(
             # optimize-write shuffles.
             .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
             .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+            # Python workers (Arrow UDFs) must run this interpreter, with its packages.
+            .config("spark.pyspark.python", sys.executable)
+            .config("spark.pyspark.driver.python", sys.executable)
         )
         jars = [str(p) for p in delta_jars()]
         splink_jar = _splink_jar()
