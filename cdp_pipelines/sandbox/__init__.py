@@ -1,0 +1,1 @@
+"""Sandboxes: branches of the tenant configuration run as their own Dagster deployments."""
