@@ -110,7 +110,7 @@ def splink_db_api(spark: "SparkSession"):
     jsc = spark.sparkContext._jsc
     if jsc.sc().getCheckpointDir().isEmpty():
         spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="cdp-splink-"))
-    return SparkAPI(spark_session=spark, break_lineage_method="persist")
+    return SparkAPI(spark_session=spark, break_lineage_method="parquet")
 
 
 # ---------------------------------------------------------------- deterministic
@@ -275,8 +275,8 @@ def _comparisons(cols: set[str]) -> list:
     return comps
 
 
-# Attributes that are selective in pairs; (city, postal) and (city, address2) are
-# left out because they say the same thing twice.
+# Attributes that are selective in pairs. Pairs saying the same thing twice (city and
+# postal) or weak and often empty (address2 with anything but the street) are left out.
 _PAIRED_BLOCKING_COLUMNS = (
     "given_name_norm",
     "surname_norm",
@@ -291,6 +291,10 @@ _REDUNDANT_PAIRS = {
     frozenset(p) for p in (
         ("city_norm", "postal_norm"),
         ("city_norm", "address2_norm"),
+        ("given_name_norm", "address2_norm"),
+        ("surname_norm", "address2_norm"),
+        ("birthdate_norm", "address2_norm"),
+        ("postal_norm", "address2_norm"),
         ("given_name_norm", "full_name_norm"),
         ("surname_norm", "full_name_norm"),
     )
