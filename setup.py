@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "pandas>=2",
     "pyarrow>=15",
+    "fastavro>=1.9",
     # transports (some also arrive through dagster-aws/-azure; the code uses them directly)
     "boto3>=1.34",
     "azure-storage-blob>=12",

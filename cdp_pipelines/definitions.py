@@ -10,6 +10,8 @@ from dagster import Definitions, define_asset_job, in_process_executor
 from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.customer360.assets import build_c360_assets
 from cdp_pipelines.deployment import get_deployment
+from cdp_pipelines.orchestration.courier_groups import build_courier_group_checks, build_schedules
+from cdp_pipelines.orchestration.sensors import build_sensors
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.resources.trino import TrinoResource
@@ -38,6 +40,9 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         assets=assets,
         jobs=[define_asset_job(ALL_ASSETS_JOB, selection="*",
                                description="Materialize every asset of the tenant.")],
+        asset_checks=build_courier_group_checks(config, deployment),
+        schedules=build_schedules(config, deployment),
+        sensors=build_sensors(config, deployment),
         resources={"spark": spark, "lake": DeltaLake(spark=spark), "trino": trino},
         # One process per run: the assets of a run share one Spark session.
         executor=in_process_executor,

@@ -6,6 +6,7 @@ Layout::
     sources/*.yaml         one source each: couriers and feeds
     domain/*.sql           custom domain tables (Spark SQL; the file name is the table name)
     stitch.yaml            identity-resolution settings (optional)
+    courier_groups.yaml    schedules that run couriers and what depends on them (optional)
 
 Strings may use ``${VAR}`` or ``${VAR:-default}`` to read the environment. Every error
 names the file and the field, e.g. ``sources/pos.yaml: feeds[0].primary_key: ...``.
@@ -22,6 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from cdp_pipelines.config.models import (
+    CourierGroupSpec,
     CustomDomainTable,
     SourceSpec,
     StitchSpec,
@@ -125,11 +127,22 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
         _validate(StitchSpec, _read_yaml(stitch_file, root, env), stitch_file, root)
         if stitch_file.is_file() else StitchSpec()
     )
+    groups_file = root / "courier_groups.yaml"
+    groups = tuple(
+        _validate(CourierGroupSpec, g, groups_file, root)
+        for g in _read_yaml(groups_file, root, env).get("groups", [])
+    ) if groups_file.is_file() else ()
     config = TenantConfig(
         root=root, tenant=tenant, sources=tuple(sources),
-        custom_domain_tables=tuple(custom), stitch=stitch,
+        custom_domain_tables=tuple(custom), stitch=stitch, courier_groups=groups,
     )
     _check_references(config, [f.relative_to(root) for f in source_files])
+    from cdp_pipelines.orchestration.courier_groups import validate_courier_groups
+
+    try:
+        validate_courier_groups(config)
+    except ValueError as exc:
+        raise ConfigError(f"courier_groups.yaml: {exc}") from None
     return config
 
 

@@ -363,6 +363,7 @@ class TenantConfig(_Model):
     sources: tuple[SourceSpec, ...] = ()
     custom_domain_tables: tuple[CustomDomainTable, ...] = ()
     stitch: StitchSpec = StitchSpec()
+    courier_groups: tuple[CourierGroupSpec, ...] = ()
 
     @property
     def feeds(self) -> list[tuple[SourceSpec, FeedSpec]]:

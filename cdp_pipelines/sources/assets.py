@@ -33,6 +33,7 @@ from cdp_pipelines.config.models import (
 )
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.governance import expectations as gx_suites
+from cdp_pipelines.orchestration.courier_groups import wait_minutes_for
 from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
 from cdp_pipelines.sources.couriers import land, landed_files
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
@@ -55,7 +56,7 @@ def build_courier_asset(source: SourceSpec, courier: CourierSpec,
         key=courier_key(source, courier),
         group_name=SOURCES_GROUP,
         description=f"Courier {courier.name} ({courier.type}): lands `{courier.pattern}` "
-                    f"from {courier.root} for source {source.name}.",
+                    f"from {courier.root or courier.options} for source {source.name}.",
         kinds={courier.type, "files"},
         tags={"cdp/source": source.name},
     )
@@ -70,10 +71,12 @@ def build_courier_asset(source: SourceSpec, courier: CourierSpec,
             })
         landing = Path(deployment.check_writable(
             deployment.path("landing", source.name, courier.name)))
-        files = land(courier, landing)
+        files = land(courier, landing,
+                     wait_minutes=wait_minutes_for(context.run.tags, courier.name))
         new = [f.relpath for f in files if f.newly_landed]
         if not files:
-            message = f"courier {courier.name}: no file matches {courier.pattern!r} in {courier.root}"
+            message = (f"courier {courier.name}: no file matches {courier.pattern!r} in "
+                       f"{courier.root or courier.type}")
             if courier.when_missing == "fail":
                 raise Failure(message)
             if courier.when_missing == "warn":

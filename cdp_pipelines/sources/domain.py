@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from cdp_pipelines.config.models import FeedSpec, FieldSpec, FormatSpec
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import LandedFile
-from cdp_pipelines.sources.formats import CORRUPT, read_raw
+from cdp_pipelines.sources.formats import CORRUPT, LINE, READ_ERROR, read_raw
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -70,7 +70,8 @@ def type_rows(raw: "DataFrame", feed: FeedSpec) -> "DataFrame":
     # Raw columns are kept beside the typed ones for the quarantine record.
     df = raw.select(*[F.col(f"`{c}`").alias(f"_raw_{c}") for c in raw.columns], *typed)
     reasons = [F.when(F.col(f"_raw_{CORRUPT}").isNotNull(),
-                      F.lit("malformed record: could not be parsed"))]
+                      F.coalesce(F.col(f"_raw_{READ_ERROR}"),
+                                 F.lit("malformed record: could not be parsed")))]
     for f in feed.fields:
         raw_col = F.col(f"`_raw_{f.file_column}`")
         has_text = raw_col.isNotNull() & (F.trim(raw_col) != "")
@@ -152,6 +153,7 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
         quarantined = bad.select(
             F.lit(feed.name).alias("feed"),
             F.col("_source_file").alias("source_file"),
+            F.col(f"_raw_{LINE}").alias("line"),
             F.col("_file_sha").alias("file_sha256"),
             F.col("_reason").alias("reason"),
             _record_json(raw_columns).alias("record"),
