@@ -5,6 +5,8 @@
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
     cdp trino start|stop|status       the embedded local Trino server
     cdp query "SQL" [--user U]        run SQL on Trino and print the rows
+    cdp sandbox create|list|ui|pull|diff|promote|delete NAME
+    cdp audit show [--csv FILE]
 """
 
 from __future__ import annotations
@@ -125,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--user", help="Trino user (default CDP_TRINO_USER or admin)")
     query.add_argument("--max-rows", type=int, default=100)
     query.set_defaults(func=_query)
+
+    from cdp_pipelines.sandbox.cli import register as register_sandbox
+
+    register_sandbox(sub)
     return parser
 
 
