@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines_tests.conftest import TINY_TENANT
@@ -23,7 +23,10 @@ ORDERS = (
 MEMBERS = "member_id|full_name|email|loyalty_number\nm1|Ann Lee|ann@x.com|L1\n"
 
 
-def _run(env: dict[str, str], tmp_path: Path, selection: str = "*"):
+SOURCES = AssetSelection.groups("sources", "domain")
+
+
+def _run(env: dict[str, str], tmp_path: Path, selection=SOURCES):
     defs = build_definitions(env)
     return materialize(list(defs.assets), resources=defs.resources, selection=selection,
                        instance=DagsterInstance.ephemeral(), raise_on_error=False)

@@ -44,6 +44,10 @@ def build_spark_session(
             return _session
         from pyspark.sql import SparkSession
 
+        # PySpark picks the workers' interpreter from this variable when it starts the
+        # context; without it workers run whatever `python3` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
         from cdp_pipelines.resources.jars import delta_jars
 
         builder = (
