@@ -221,7 +221,8 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
         flagged = flag_supersized(clusters, settings.supersized_cluster_size)
         coalesced = (
             pre.join(assignments, "record_id", "left")
-            .join(flagged.select("record_id", "supersized"), "record_id", "left")
+            .join(flagged.select("record_id", F.col("is_supersized").alias("supersized")),
+                  "record_id", "left")
             .select(
                 "amperity_id", "record_id", "source", "source_system", "pk",
                 *[F.col(src).alias(out) for out, src in COALESCED_COLUMNS.items()],
