@@ -135,11 +135,12 @@ def contradiction_sql(columns: Iterable[str]) -> str:
       one source that the business says are never the same person);
     - birthdate: both present and different;
     - names: given names both present and dissimilar (Jaro-Winkler < 0.7, neither a
-      prefix of the other) and the surnames do not confirm the match (not both present
-      and similar). So "John Smith"/"Mary Jones" and "John"/"Mary" contradict, while
-      "Mary Smith"/"Mary Jones" (a name change) and "Bob Smith"/"Robert Smith" (nickname)
-      do not. With only a full name, the full names contradict when they share no token
-      and are dissimilar.
+      prefix of the other, different canonical forms) and not simply swapped with the
+      surname. So "John Smith"/"Mary Smith" (a household sharing an email) and
+      "John"/"Mary" contradict, while "Mary Smith"/"Mary Jones" (a name change),
+      "Bob Smith"/"Robert Smith" (nickname) and "Smith John"/"John Smith" do not. With
+      only a full name, the full names contradict when they share no token and are
+      dissimilar.
     """
     cols = set(columns)
     parts: list[str] = []
@@ -149,14 +150,29 @@ def contradiction_sql(columns: Iterable[str]) -> str:
         parts.append(f"({_both('birthdate_norm')} AND l.birthdate_norm <> r.birthdate_norm)")
     if "given_name_norm" in cols:
         given = _name_dissimilar("given_name_norm")
-        if "surname_norm" in cols:
-            surname_confirms = (
-                f"({_both('surname_norm')} AND "
-                f"jaro_winkler(l.surname_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW})"
-            )
-            parts.append(f"({given} AND NOT {surname_confirms})")
-        else:
+        if "given_name_canonical" not in cols:
+            # Without canonical given names a nickname looks like another name: let a
+            # similar surname confirm the match instead.
+            if "surname_norm" in cols:
+                given = (f"({given} AND NOT ({_both('surname_norm')} AND jaro_winkler("
+                         f"l.surname_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}))")
             parts.append(given)
+            return " OR ".join(parts)
+        # Nicknames agree once canonical: "bob" and "robert" are one given name.
+        given = (f"({given} AND NOT ({_both('given_name_canonical')} AND "
+                 "l.given_name_canonical = r.given_name_canonical))")
+        if "surname_norm" in cols:
+            # First and last name swapped between the two records is the same person.
+            swapped = (
+                f"({_both('surname_norm')} AND "
+                f"jaro_winkler(l.given_name_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}"
+                f" AND jaro_winkler(l.surname_norm, r.given_name_norm) >= "
+                f"{NAME_CONTRADICTION_JW})"
+            )
+            given = f"({given} AND NOT {swapped})"
+        # A shared surname does not rescue different given names: household members
+        # share addresses, phones and emails.
+        parts.append(given)
     elif "full_name_norm" in cols:
         parts.append(
             f"({_name_dissimilar('full_name_norm')} AND NOT arrays_overlap("
@@ -187,7 +203,8 @@ def deterministic_edges(
     if not id_cols:
         return spark.createDataFrame([], schema)
 
-    guard_cols = [c for c in ("sk", "birthdate_norm", *NAME_COLUMNS) if c in df.columns]
+    guard_cols = [c for c in ("sk", "birthdate_norm", "given_name_canonical", *NAME_COLUMNS)
+                  if c in df.columns]
     guard = contradiction_sql(df.columns)
     pieces = []
     for col in id_cols:

@@ -156,3 +156,25 @@ def test_model_artifact_roundtrip(tmp_path):
         matching.load_model(path)
     with pytest.raises(FileNotFoundError, match="train first"):
         matching.load_model(tmp_path / "missing.json")
+
+
+def test_household_sharing_an_email_does_not_link_deterministically(spark) -> None:
+    from cdp_pipelines.stitch.matching import deterministic_edges, with_record_id
+
+    rows = [
+        # a household: same surname and email, different given names
+        ("crm", "1", "john", "john", "smith", "fam@x.io"),
+        ("pos", "1", "mary", "mary", "smith", "fam@x.io"),
+        # a nickname, known by its canonical form
+        ("crm", "2", "bob", "robert", "stone", "bob@x.io"),
+        ("pos", "2", "robert", "robert", "stone", "bob@x.io"),
+        # given name and surname swapped between the two records
+        ("crm", "3", "green", "green", "alice", "ag@x.io"),
+        ("pos", "3", "alice", "alice", "green", "ag@x.io"),
+    ]
+    df = with_record_id(spark.createDataFrame(
+        rows, "source string, pk string, given_name_norm string, given_name_canonical string,"
+              " surname_norm string, email_norm string"))
+    edges = {(r["record_id_l"], r["record_id_r"])
+             for r in deterministic_edges(df, spark).collect()}
+    assert edges == {("crm:2", "pos:2"), ("crm:3", "pos:3")}
