@@ -64,14 +64,15 @@ def pairwise(predicted: dict[str, str], truth: dict[str, str]) -> dict[str, floa
 
 
 def run_stitch(env: dict[str, str]) -> None:
-    from dagster import DagsterInstance, materialize
+    from dagster import AssetSelection, DagsterInstance, materialize
 
     from cdp_pipelines.definitions import build_definitions
 
     defs = build_definitions(env)
-    selection = "landing/*,domain/*,stitch/unified_preprocessed_raw," \
-                "stitch/stitch_blocklist_values,stitch/unified_scores,stitch/unified_coalesced," \
-                "stitch/unified_changes_clusters,stitch/unified_changes_pks"
+    selection = AssetSelection.groups("sources", "domain") | AssetSelection.assets(
+        *[["stitch", name] for name in (
+            "unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
+            "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")])
     result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
                          instance=DagsterInstance.ephemeral(), raise_on_error=True)
     assert result.success

@@ -100,7 +100,10 @@ def test_bad_rows_are_quarantined_with_reasons(env) -> None:
          for r in lake.read("domain", QUARANTINE_TABLE).collect()}
     assert "field birthdate: cannot read '31/31/1980' as date (MM/dd/yyyy)" in q["c2"]
     assert q[None] == "primary key field customer_id is missing"
-    assert "malformed record" in q["c4"]
+    assert "malformed CSV row: wrong number of fields" in q["c4"]
+    lines = {json.loads(r["record"]).get("customer_id"): r["line"]
+             for r in lake.read("domain", QUARANTINE_TABLE).collect()}
+    assert lines["c2"] == 3 and lines["c4"] == 5  # file line numbers, header is line 1
     assert "field points: cannot read 'lots' as int" in q["c5"]
     # A re-run after a failure between steps must not duplicate quarantine rows.
     from cdp_pipelines.sources.domain import INGEST_LOG_TABLE

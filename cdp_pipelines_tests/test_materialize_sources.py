@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines_tests.conftest import TINY_TENANT
@@ -69,7 +69,8 @@ def test_tiny_tenant_sources_materialize(tmp_path: Path, spark) -> None:
         "c1": (2, 15.5), "c2": (0, 0.0)}
 
     # A second run lands and loads nothing new and changes no row.
-    again = _run(env, tmp_path, selection="landing/shop/shop_customers,domain/shop_customers")
+    again = _run(env, tmp_path, selection=[AssetKey(["landing", "shop", "shop_customers"]),
+                                           AssetKey(["domain", "shop_customers"])])
     meta2 = {e.asset_key.to_user_string(): e.materialization.metadata
              for e in again.get_asset_materialization_events()}
     assert meta2["landing/shop/shop_customers"]["files_landed"].value == 0
@@ -82,7 +83,7 @@ def test_sandbox_run_writes_only_under_its_prefix(tmp_path: Path, spark) -> None
     (drop / "club" / "members_1.psv").write_text(MEMBERS)
     base = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / "lake"),
             "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)}
-    selection = "landing/club/club_members,domain/club_members"
+    selection = [AssetKey(["landing", "club", "club_members"]), AssetKey(["domain", "club_members"])]
     assert _run(base, tmp_path, selection).success
     prod_files = sorted(p for p in (tmp_path / "lake" / "prod").rglob("*") if p.is_file())
     stamp = {p: p.stat().st_mtime_ns for p in prod_files}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines_tests.conftest import TINY_TENANT
@@ -44,8 +44,10 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / "lake"),
            "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)}
     defs = build_definitions(env)
-    selection = ("landing/shop/shop_customers,landing/club/club_members,domain/shop_customers,"
-                 "domain/club_members,stitch/*")
+    selection = AssetSelection.assets(
+        ["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
+        ["domain", "shop_customers"], ["domain", "club_members"],
+    ) | AssetSelection.groups("stitch")
     result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
                          instance=DagsterInstance.ephemeral(), raise_on_error=False)
     assert result.success
