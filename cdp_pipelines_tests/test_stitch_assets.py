@@ -47,7 +47,10 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     selection = AssetSelection.assets(
         ["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
         ["domain", "shop_customers"], ["domain", "club_members"],
-    ) | AssetSelection.groups("stitch")
+        *[["stitch", name] for name in (
+            "unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
+            "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")],
+    )
     result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
                          instance=DagsterInstance.ephemeral(), raise_on_error=False)
     assert result.success
