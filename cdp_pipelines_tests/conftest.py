@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,8 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 TESTS_DIR = Path(__file__).resolve().parent
 TINY_TENANT = TESTS_DIR / "tenants" / "tiny"
+# Columns the session Trino masks for analysts (the trino/ tests publish this table).
+TRINO_PII = {("c360", "customers"): {"email": "varchar", "birthdate": "date"}}
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +33,47 @@ def spark():
 @pytest.fixture
 def lake_root(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+# One real Trino 476 server for the whole test session (started on first use).
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trino_lake(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("trino-lake")
+
+
+@pytest.fixture(scope="session")
+def trino_server(tmp_path_factory, trino_lake):
+    from cdp_pipelines.resources import trino_server
+
+    home = tmp_path_factory.mktemp("trino-home")
+    trino_server.write_access_rules(home, TRINO_PII)
+    server = trino_server.start(home, port=free_port(), lake_root=trino_lake)
+    yield server
+    assert trino_server.stop(home)
+
+
+def _user(server, name: str):
+    from cdp_pipelines.resources.trino import TrinoResource
+
+    return TrinoResource(host=server.host, port=server.port, user=name)
+
+
+@pytest.fixture(scope="session")
+def admin(trino_server):
+    return _user(trino_server, "admin")
+
+
+@pytest.fixture(scope="session")
+def analyst(trino_server):
+    return _user(trino_server, "analyst")
+
+
+@pytest.fixture(scope="session")
+def restricted(trino_server):
+    return _user(trino_server, "restricted")

@@ -9,7 +9,7 @@ import pytest
 from cdp_pipelines.resources import trino_server as ts
 from cdp_pipelines.resources.trino_server import TrinoServerError
 
-from .conftest import free_port
+from cdp_pipelines_tests.conftest import free_port
 
 
 def test_status_and_idempotent_start(trino_server):
