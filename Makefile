@@ -4,6 +4,8 @@ SHELL := /bin/bash
 export DAGSTER_HOME ?= $(CURDIR)/.cdp/dagster_home
 export CDP_LAKE_ROOT ?= $(CURDIR)/.cdp/lake
 export CDP_DEMO_DROP ?= $(CURDIR)/.cdp/demo/drop
+export CDP_DEMO_SERVICES ?= $(CURDIR)/.cdp/demo/services
+export CDP_DEMO_SFTP_USER ?= $(shell id -un)
 VENV := .venv/bin
 PEOPLE ?= 2000
 
@@ -15,6 +17,8 @@ setup:
 
 demo: setup
 	@[ -d "$(CDP_DEMO_DROP)" ] || $(VENV)/cdp demo generate --people $(PEOPLE) --out "$(dir $(CDP_DEMO_DROP))"
+	$(VENV)/cdp demo services start
+	$(VENV)/cdp demo publish
 	$(VENV)/cdp validate
 	$(VENV)/cdp trino start
 	$(VENV)/cdp materialize

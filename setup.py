@@ -1,4 +1,4 @@
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 # Pinned to a set that resolves together (see ../shared/STACK-NOTES.md).
 INSTALL_REQUIRES = [
@@ -34,7 +34,7 @@ setup(
     name="cdp_pipelines",
     version="0.1.0",
     description="Open-source customer data platform on Dagster, Spark, Delta, Splink and Trino",
-    packages=find_packages(exclude=["cdp_pipelines_tests*"]),
+    packages=find_namespace_packages(include=["cdp_pipelines", "cdp_pipelines.*"]),
     include_package_data=True,
     package_data={"cdp_pipelines": ["examples/demo_tenant/**/*"]},
     python_requires=">=3.11",
@@ -45,7 +45,9 @@ setup(
             "pytest-timeout",
             "recordlinkage>=0.16",
             "moto[server]>=5",
-        ]
+        ],
+        # `make demo`: the S3 stand-in the demo tenant pulls from and delivers to.
+        "demo": ["moto[server]>=5"],
     },
     entry_points={"console_scripts": ["cdp=cdp_pipelines.cli:main"]},
 )

@@ -1,6 +1,8 @@
 """The ``cdp`` command.
 
     cdp demo generate [--people N] [--seed S] [--days D] [--out DIR]
+    cdp demo services start|stop|status   the demo's S3 and SFTP stand-ins
+    cdp demo publish [--drop DIR]         copy the generated remote sources onto them
     cdp validate                      load and check the tenant configuration
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
     cdp trino start|stop|status       the embedded local Trino server
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -21,6 +24,33 @@ def _demo_generate(args: argparse.Namespace) -> int:
     argv = ["--people", str(args.people), "--seed", str(args.seed), "--days", str(args.days),
             "--out", args.out]
     return generator.main(argv)
+
+
+def _demo_services(args: argparse.Namespace) -> int:
+    from cdp_pipelines.examples import standins
+
+    if args.action == "start":
+        running = standins.start()
+        print(f"demo stand-ins running: S3 at {running.s3_endpoint}, SFTP at "
+              f"{standins.LOOPBACK}:{running.sftp_port} (home {running.home})")
+    elif args.action == "stop":
+        stopped = standins.stop()
+        print(f"stopped {stopped}" if stopped else "not running")
+    else:
+        up = standins.status()
+        print(", ".join(f"{name} {'up' if ok else 'down'}" for name, ok in up.items()))
+        return 0 if all(up.values()) else 3
+    return 0
+
+
+def _demo_publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cdp_pipelines.examples import standins
+
+    counts = standins.publish(Path(args.drop))
+    print("published " + ", ".join(f"{n} files to {where}" for where, n in counts.items()))
+    return 0
 
 
 def _validate(_: argparse.Namespace) -> int:
@@ -110,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=int, default=2)
     gen.add_argument("--out", default=".cdp/demo")
     gen.set_defaults(func=_demo_generate)
+    services = demo.add_parser("services", help="the demo's local S3 and SFTP stand-ins")
+    services.add_argument("action", choices=["start", "stop", "status"])
+    services.set_defaults(func=_demo_services)
+    publish = demo.add_parser("publish", help="copy the generated remote sources onto the "
+                                              "stand-ins")
+    publish.add_argument("--drop", default=os.environ.get("CDP_DEMO_DROP", ".cdp/demo/drop"))
+    publish.set_defaults(func=_demo_publish)
 
     sub.add_parser("validate", help="validate the tenant configuration").set_defaults(
         func=_validate)

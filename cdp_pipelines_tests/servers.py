@@ -169,48 +169,13 @@ class SshServerInfo:
 @contextmanager
 def sftp_server(workdir: Path) -> Iterator[SshServerInfo]:
     """OpenSSH's sshd on loopback with a fresh host key and one authorized client key."""
+    from cdp_pipelines.examples.standins import write_sshd_config
+
     sshd = _require("/usr/sbin/sshd", "OpenSSH sshd (Debian package openssh-server)")
     base = Path(workdir) / "sshd"
-    (base / "files").mkdir(parents=True, exist_ok=True)
-    for name in ("host_key", "client_key"):
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(base / name)],
-            check=True,
-        )
-    authorized = base / "authorized_keys"
-    shutil.copy(base / "client_key.pub", authorized)
-    authorized.chmod(0o600)
-    if os.geteuid() == 0:
-        # sshd refuses to start as root without its privilege separation directory.
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     port = free_port()
-    config = base / "sshd_config"
-    config.write_text(
-        "\n".join(
-            [
-                f"ListenAddress {LOOPBACK}",
-                f"Port {port}",
-                f"HostKey {base / 'host_key'}",
-                f"PidFile {base / 'sshd.pid'}",
-                f"AuthorizedKeysFile {authorized}",
-                # The key files live under /tmp, which StrictModes rejects for being world-writable.
-                "StrictModes no",
-                "PubkeyAuthentication yes",
-                # On so the password path is exercised; it cannot succeed: root may only
-                # use keys here, and other test users have no password.
-                "PasswordAuthentication yes",
-                "KbdInteractiveAuthentication no",
-                "UsePAM no",
-                "PermitRootLogin prohibit-password",
-                "Subsystem sftp internal-sftp",
-                "LogLevel ERROR",
-                "",
-            ]
-        )
-    )
-    host_public = (base / "host_key.pub").read_text().split()
+    config = write_sshd_config(base, port)
     known_hosts = base / "known_hosts"
-    known_hosts.write_text(f"[{LOOPBACK}]:{port} {host_public[0]} {host_public[1]}\n")
     log = base / "sshd.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

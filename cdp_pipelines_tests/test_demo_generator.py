@@ -133,11 +133,26 @@ def test_tenant_loads_with_sources_feeds_and_custom_table(tenant: TenantConfig) 
     assert tenant.stitch.blocklist == {"email": ("noemail@demoretail.com",), "address": ("N/A",)}
 
 
-def test_courier_root_defaults_and_reads_the_environment() -> None:
+def test_courier_locations_default_and_read_the_environment() -> None:
     default = load_tenant(TENANT_DIR, env={})
-    assert {c.root for _, c in default.couriers} == {".cdp/demo/drop"}
-    moved = load_tenant(TENANT_DIR, env={"CDP_DEMO_DROP": "/data/drop"})
-    assert {c.root for _, c in moved.couriers} == {"/data/drop"}
+    by_type: dict[str, list] = defaultdict(list)
+    for _, courier in default.couriers:
+        by_type[courier.type].append(courier)
+    # One source on each remote stand-in, the others from the local drop.
+    assert {t: sorted(c.name for c in cs) for t, cs in by_type.items() if t != "local"} == {
+        "s3": ["ecom_customer_files", "ecom_order_files", "ecom_order_item_files"],
+        "sftp": ["email_subscriber_files"]}
+    assert {c.root for c in by_type["local"]} == {".cdp/demo/drop"}
+    assert {c.options["endpoint_url"] for c in by_type["s3"]} == {"http://127.0.0.1:9574"}
+    (sftp,) = by_type["sftp"]
+    assert sftp.options["private_key_file"] == ".cdp/demo/services/sshd/client_key"
+    moved = load_tenant(TENANT_DIR, env={"CDP_DEMO_DROP": "/data/drop", "CDP_DEMO_S3_PORT": "1",
+                                         "CDP_DEMO_SERVICES": "/srv", "CDP_DEMO_SFTP_USER": "u"})
+    couriers = {c.name: c for _, c in moved.couriers}
+    assert couriers["pos_transaction_files"].root == "/data/drop"
+    assert couriers["ecom_order_files"].options["endpoint_url"] == "http://127.0.0.1:1"
+    assert couriers["email_subscriber_files"].options["username"] == "u"
+    assert couriers["email_subscriber_files"].options["root"] == "/srv/sshd/files"
 
 
 # --- the generated files -------------------------------------------------------------

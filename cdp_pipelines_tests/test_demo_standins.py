@@ -1,0 +1,57 @@
+"""The demo's S3 and SFTP stand-ins: started by the project, fed by `cdp demo publish`, and
+read by the demo tenant's own courier configuration (the path `make demo` takes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdp_pipelines.config.loader import load_tenant
+from cdp_pipelines.deployment import DEMO_TENANT_DIR
+from cdp_pipelines.examples import standins
+from cdp_pipelines.examples.demo_tenant import generator
+from cdp_pipelines.sources.couriers import land
+from cdp_pipelines_tests.servers import free_port
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    home = tmp_path_factory.mktemp("standins")
+    ins = standins.StandIns(home=home, s3_port=free_port(), sftp_port=free_port())
+    standins.start(ins)
+    yield ins
+    assert sorted(standins.stop(ins)) == ["s3", "sftp"]
+
+
+def _env(ins: standins.StandIns, drop: Path) -> dict[str, str]:
+    return {"CDP_DEMO_DROP": str(drop), "CDP_DEMO_SERVICES": str(ins.home),
+            "CDP_DEMO_S3_PORT": str(ins.s3_port), "CDP_DEMO_SFTP_PORT": str(ins.sftp_port),
+            "CDP_DEMO_SFTP_USER": ins.sftp_store_config()["username"]}
+
+
+def test_publish_then_the_tenant_couriers_land_the_same_bytes(running, tmp_path: Path) -> None:
+    generator.generate(tmp_path / "demo", people=30, seed=5, days=2)
+    drop = tmp_path / "demo" / "drop"
+    counts = standins.publish(drop, running)
+    assert counts == {"s3:ecom": 6, "sftp:email": 2}
+    # Starting again is a no-op while both answer; publishing again re-uploads harmlessly.
+    assert standins.start(running) == running
+    assert standins.status(running) == {"s3": True, "sftp": True}
+
+    tenant = load_tenant(DEMO_TENANT_DIR, env=_env(running, drop))
+    remote = [c for _, c in tenant.couriers if c.type in ("s3", "sftp")]
+    assert {c.type for c in remote} == {"s3", "sftp"}
+    for courier in remote:
+        landed = land(courier, tmp_path / "landing" / courier.name)
+        assert len(landed) == 2 and all(f.newly_landed for f in landed), courier.name
+        for item in landed:
+            assert item.path.read_bytes() == (drop / item.relpath).read_bytes()
+        # Incremental: nothing new on the second pull.
+        assert not any(f.newly_landed for f in land(courier, tmp_path / "landing" / courier.name))
+
+
+def test_publish_refuses_when_a_stand_in_is_down(tmp_path: Path) -> None:
+    down = standins.StandIns(home=tmp_path, s3_port=free_port(), sftp_port=free_port())
+    with pytest.raises(standins.StandInError, match=r"not running: `cdp demo services start`"):
+        standins.publish(tmp_path, down)
