@@ -1,0 +1,126 @@
+"""Data templates: how an audience's columns become the fields a destination expects.
+
+A tenant file (``activation/templates.yaml`` by convention) lists templates::
+
+    templates:
+      - name: email_vendor
+        fields:                 # destination field -> source column
+          Email Address: email
+          First Name: given_name
+        static:                 # destination field -> constant
+          List: spring_promo
+        required: [Email Address]
+
+Rows whose required fields are empty are not sent: :func:`apply_template` returns them
+as rejects, each with the reason, so nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pydantic import Field, model_validator
+
+from cdp_pipelines.config.models import Name, _Model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REJECT_REASON = "_reject_reason"
+SOURCE_ROW = "_source_row"
+
+
+class TemplateError(ValueError):
+    """A template does not fit the rows given to it; the message names template and column."""
+
+
+class TemplateSpec(_Model):
+    name: Name
+    description: str = ""
+    fields: dict[str, str] = Field(min_length=1)
+    static: dict[str, Any] = Field(default_factory=dict)
+    required: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TemplateSpec":
+        both = sorted(set(self.fields) & set(self.static))
+        if both:
+            raise ValueError(f"template {self.name}: {both} are in both 'fields' and 'static'")
+        unknown = [f for f in self.required if f not in self.fields and f not in self.static]
+        if unknown:
+            raise ValueError(
+                f"template {self.name}: required {unknown} are not destination fields of this "
+                f"template (fields: {list(self.fields)}, static: {list(self.static)})"
+            )
+        return self
+
+    @property
+    def output_columns(self) -> list[str]:
+        return [*self.fields, *self.static]
+
+
+class TemplatedRows(NamedTuple):
+    """What a template made of a frame: rows to send, and rows held back with a reason."""
+
+    rows: "pd.DataFrame"
+    rejects: "pd.DataFrame"
+
+
+def _empty(series: "pd.Series") -> "pd.Series":
+    text = series.astype("string").str.strip()
+    return series.isna() | text.eq("").fillna(True)
+
+
+def apply_template(frame: "pd.DataFrame", template: TemplateSpec) -> TemplatedRows:
+    """Map ``frame`` to the template's fields; rows missing a required field become rejects.
+
+    ``rejects`` has the template's fields plus ``_source_row`` (the row's index label in
+    ``frame``) and ``_reject_reason``.
+    """
+    import pandas as pd
+
+    missing = [column for column in template.fields.values() if column not in frame.columns]
+    if missing:
+        raise TemplateError(
+            f"template {template.name}: source column(s) {missing} are not in the rows "
+            f"(available: {list(frame.columns)}); fix the template's 'fields' or select "
+            "those columns in the audience"
+        )
+    mapped = pd.DataFrame(
+        {target: frame[source].to_numpy() for target, source in template.fields.items()},
+        index=frame.index,
+    )
+    for target, value in template.static.items():
+        mapped[target] = value
+    mapped = mapped[template.output_columns]
+
+    reasons = pd.Series("", index=mapped.index, dtype="object")
+    for field in template.required:
+        empty = _empty(mapped[field])
+        reasons[empty] = reasons[empty] + f"; required field {field!r} is empty"
+    failed = reasons.ne("")
+    rejects = mapped[failed].copy()
+    rejects.insert(0, SOURCE_ROW, rejects.index)
+    rejects[REJECT_REASON] = reasons[failed].str.removeprefix("; ")
+    return TemplatedRows(mapped[~failed].reset_index(drop=True), rejects.reset_index(drop=True))
+
+
+class _TemplatesFile(_Model):
+    templates: list[TemplateSpec] = Field(default_factory=list)
+
+
+def load_templates(file: Path, root: Path, env: dict[str, str]) -> dict[str, TemplateSpec]:
+    """Read ``templates:`` from a tenant YAML file; errors name the file and the field."""
+    from cdp_pipelines.config.loader import ConfigError, _read_yaml, _validate
+
+    parsed = _validate(_TemplatesFile, _read_yaml(file, root, env), file, root)
+    out: dict[str, TemplateSpec] = {}
+    for i, template in enumerate(parsed.templates):
+        if template.name in out:
+            raise ConfigError(
+                f"{file.relative_to(root)}: templates[{i}].name: template {template.name!r} "
+                "is defined twice"
+            )
+        out[template.name] = template
+    return out
