@@ -1,0 +1,393 @@
+"""Segments: a small condition language compiled to one Trino SELECT of amperity_id.
+
+``activation/segments.yaml``::
+
+    segments:
+      - name: lapsed_vips
+        description: High spenders who have not ordered for 90 days
+        condition:
+          all:
+            - {attribute: lifetime_revenue, operator: ">=", value: 500}
+            - {attribute: latest_order_date, operator: not_in_last, value: "90 days"}
+            - any:
+                - {attribute: state, operator: in, value: [WA, OR]}
+                - {attribute: customer_attributes.contactable_email, operator: "=", value: true}
+      - name: hand_written
+        sql: SELECT amperity_id FROM c360.customer_360 WHERE lifetime_order_count > 3
+
+A condition is a group (``all``: every member holds, ``any``: at least one holds; groups
+nest) or a leaf ``{attribute, operator, value}``. Attributes are columns of
+``customer_360``, ``transaction_attributes`` or ``customer_attributes``, written
+``table.column`` or as a bare name; a bare name resolves to ``customer_360`` (which holds
+the other two tables' columns) and otherwise to the one table that has it.
+
+Operators and NULLs: a NULL value never matches a comparison, ``in``, ``between``,
+``contains``, ``starts_with``, ``in_last``, ``before`` or ``after``; the negative
+operators ``!=``, ``not_in`` and ``not_in_last`` do match NULL (a customer without a
+state is "not in WA"; one who never ordered has "not ordered in the last 90 days").
+``in_last: "N days|weeks|months|years"`` holds for dates in (today - N, today];
+``before``/``after`` compare the value's date part, strictly. Values are bound as query
+parameters, never pasted into SQL text.
+
+Operators and value types are checked when the file is loaded; attributes and their
+column types are checked when the segment is compiled, against the columns Trino reports
+(:func:`read_columns`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import field_validator, model_validator
+
+from cdp_pipelines.config.models import Name, _Model
+
+if TYPE_CHECKING:
+    from cdp_pipelines.resources.trino import TrinoResource
+
+SEGMENTS_FILE = "activation/segments.yaml"
+ATTRIBUTE_TABLES = ("customer_360", "transaction_attributes", "customer_attributes")
+COMPARISONS = ("=", "!=", ">", ">=", "<", "<=")
+OPERATORS = COMPARISONS + (
+    "in", "not_in", "between", "is_null", "not_null", "contains", "starts_with",
+    "in_last", "not_in_last", "before", "after",
+)
+_PERIOD = re.compile(r"^\s*(\d+)\s+(day|week|month|year)s?\s*$")
+_ATTRIBUTE = re.compile(r"^(?:([a-z][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$")
+_NUMERIC = ("tinyint", "smallint", "integer", "bigint", "real", "double", "decimal")
+
+
+class SegmentError(ValueError):
+    """A segment cannot be compiled (unknown attribute, operator on the wrong column type)."""
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+@dataclass(frozen=True)
+class Leaf:
+    attribute: str
+    operator: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Group:
+    kind: str  # "all" | "any"
+    members: tuple["Leaf | Group", ...]
+
+
+Condition = Leaf | Group
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool, date))
+
+
+def _as_date(value: Any, where: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{where}.value: expected a date (YYYY-MM-DD), got {value!r}")
+
+
+def parse_period(text: str) -> tuple[int, str]:
+    """``"90 days"`` -> ``(90, "day")``."""
+    match = _PERIOD.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"expected a period such as '90 days', '6 weeks', '3 months' or "
+                         f"'1 year', got {text!r}")
+    return int(match.group(1)), match.group(2)
+
+
+def _check_value(operator: str, value: Any, where: str) -> Any:
+    """The leaf's value, checked (and dates normalised) for its operator."""
+    if operator in ("is_null", "not_null"):
+        if value is not None:
+            raise ValueError(f"{where}.value: operator {operator!r} takes no value")
+        return None
+    if value is None:
+        raise ValueError(f"{where}.value: operator {operator!r} needs a value")
+    if operator in COMPARISONS:
+        if not _scalar(value):
+            raise ValueError(f"{where}.value: operator {operator!r} needs a single value "
+                             f"(text, number, true/false or date), got {value!r}")
+        return value
+    if operator in ("in", "not_in"):
+        if not isinstance(value, (list, tuple)) or not value or not all(map(_scalar, value)):
+            raise ValueError(f"{where}.value: operator {operator!r} needs a non-empty list of "
+                             f"values, got {value!r}")
+        return tuple(value)
+    if operator == "between":
+        if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(map(_scalar, value)):
+            raise ValueError(f"{where}.value: 'between' needs [low, high], got {value!r}")
+        return tuple(value)
+    if operator in ("contains", "starts_with"):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{where}.value: operator {operator!r} needs non-empty text, "
+                             f"got {value!r}")
+        return value
+    if operator in ("in_last", "not_in_last"):
+        try:
+            parse_period(value)
+        except ValueError as exc:
+            raise ValueError(f"{where}.value: {exc}") from None
+        return value
+    return _as_date(value, where)  # before / after
+
+
+def parse_condition(data: Any, where: str = "condition") -> Condition:
+    """A condition from its YAML form; errors name the field, e.g. ``condition.all[1].operator``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping ({{all: [...]}}, {{any: [...]}} or "
+                         f"{{attribute, operator, value}}), got {data!r}")
+    groups = [k for k in ("all", "any") if k in data]
+    if groups:
+        if len(data) != 1:
+            raise ValueError(f"{where}: a group has exactly one key, 'all' or 'any'; got "
+                             f"{sorted(data)}")
+        kind = groups[0]
+        members = data[kind]
+        if not isinstance(members, list) or not members:
+            raise ValueError(f"{where}.{kind}: expected a non-empty list of conditions")
+        return Group(kind, tuple(parse_condition(m, f"{where}.{kind}[{i}]")
+                                 for i, m in enumerate(members)))
+    unknown = sorted(set(data) - {"attribute", "operator", "value"})
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; a condition is {{all: [...]}}, "
+                         "{any: [...]} or {attribute, operator, value}")
+    for key in ("attribute", "operator"):
+        if key not in data:
+            raise ValueError(f"{where}.{key}: required")
+    attribute, operator = data["attribute"], data["operator"]
+    if not isinstance(attribute, str) or not _ATTRIBUTE.match(attribute):
+        raise ValueError(f"{where}.attribute: {attribute!r} is not a column name "
+                         "('column' or 'table.column')")
+    if operator not in OPERATORS:
+        raise ValueError(f"{where}.operator: unknown operator {operator!r}; use one of "
+                         f"{', '.join(OPERATORS)}")
+    return Leaf(attribute, operator, _check_value(operator, data.get("value"), where))
+
+
+def leaves(condition: Condition) -> list[Leaf]:
+    if isinstance(condition, Leaf):
+        return [condition]
+    return [leaf for member in condition.members for leaf in leaves(member)]
+
+
+class SegmentSpec(_Model):
+    """One segment of ``activation/segments.yaml``: a condition or hand-written SQL."""
+
+    name: Name
+    description: str = ""
+    sql: str | None = None
+    condition: Any = None
+    # Column of customer_360 the insights plot breaks the segment down by.
+    dimension: str = "state"
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if value is None or isinstance(value, (Leaf, Group)):
+            return value
+        return parse_condition(value)
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> "SegmentSpec":
+        if (self.sql is None) == (self.condition is None):
+            raise ValueError(f"segment {self.name}: give exactly one of 'sql' or 'condition'")
+        return self
+
+
+# --------------------------------------------------------------------------- compiling
+
+Columns = dict[str, dict[str, str]]  # table -> column -> Trino type
+
+
+def read_columns(trino: "TrinoResource", schema: str) -> Columns:
+    """The attribute tables' columns as Trino reports them (tables not published are left out)."""
+    from cdp_pipelines.resources.trino import quote_identifier
+
+    catalog = quote_identifier(trino.catalog, "catalog")
+    rows = trino.execute(
+        f"SELECT table_name, column_name, data_type FROM {catalog}.information_schema.columns "
+        f"WHERE table_schema = ? AND table_name IN ({', '.join('?' * len(ATTRIBUTE_TABLES))}) "
+        "ORDER BY table_name, ordinal_position",
+        [schema.lower(), *ATTRIBUTE_TABLES],
+    )
+    out: Columns = {}
+    for table, column, data_type in rows:
+        out.setdefault(table, {})[column] = data_type
+    return out
+
+
+def _family(data_type: str) -> str:
+    base = data_type.split("(")[0].strip()
+    if base in _NUMERIC:
+        return "number"
+    if base in ("varchar", "char"):
+        return "text"
+    if base == "date" or base.startswith("timestamp"):
+        return "date"
+    if base == "boolean":
+        return "boolean"
+    return "other"
+
+
+def _value_family(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, date):
+        return "date"
+    return "text"
+
+
+def _minus(today: date, amount: int, unit: str) -> date:
+    if unit == "day":
+        return today - timedelta(days=amount)
+    if unit == "week":
+        return today - timedelta(weeks=amount)
+    months = amount * (12 if unit == "year" else 1)
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    month += 1
+    # Clamp to the month's last day (31 March minus one month is 28/29 February).
+    return date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass
+class _Compiler:
+    columns: Columns
+    today: date
+    segment: str
+    file: str = SEGMENTS_FILE
+
+    def __post_init__(self) -> None:
+        self.params: list[Any] = []
+        self.tables: set[str] = set()
+
+    def _fail(self, message: str) -> SegmentError:
+        return SegmentError(f"{self.file}: segment {self.segment!r}: {message}")
+
+    def resolve(self, attribute: str) -> tuple[str, str, str]:
+        """(table, column, Trino type) of an attribute."""
+        table, column = _ATTRIBUTE.match(attribute).groups()
+        if table is not None:
+            if table not in ATTRIBUTE_TABLES:
+                raise self._fail(f"unknown attribute {attribute!r}: table {table!r} is not one "
+                                 f"of {', '.join(ATTRIBUTE_TABLES)}")
+            if column not in self.columns.get(table, {}):
+                raise self._fail(f"unknown attribute {attribute!r}: {table} has no column "
+                                 f"{column!r} (published columns: "
+                                 f"{', '.join(self.columns.get(table, {})) or 'none'})")
+            return table, column, self.columns[table][column]
+        if column in self.columns.get("customer_360", {}):
+            return "customer_360", column, self.columns["customer_360"][column]
+        having = [t for t in ATTRIBUTE_TABLES if column in self.columns.get(t, {})]
+        if not having:
+            known = sorted({c for cols in self.columns.values() for c in cols})
+            raise self._fail(f"unknown attribute {attribute!r}; known attributes: "
+                             f"{', '.join(known) or 'none (is Customer 360 published?)'}")
+        if len(having) > 1:
+            raise self._fail(f"attribute {attribute!r} is ambiguous: it is a column of "
+                             f"{' and '.join(having)}; write table.column")
+        return having[0], column, self.columns[having[0]][column]
+
+    def bind(self, value: Any) -> str:
+        self.params.append(value)
+        return "?"
+
+    def leaf(self, leaf: Leaf) -> str:
+        table, column, data_type = self.resolve(leaf.attribute)
+        self.tables.add(table)
+        col = f'{_ALIASES[table]}."{column}"'
+        family = _family(data_type)
+        op, value = leaf.operator, leaf.value
+
+        def need(*families: str) -> None:
+            if family not in families:
+                raise self._fail(f"operator {op!r} needs a {' or '.join(families)} attribute; "
+                                 f"{leaf.attribute!r} is {data_type}")
+
+        def check(v: Any) -> Any:
+            kind = _value_family(v)
+            if family == "date" and kind == "text":
+                return _as_date(v, f"attribute {leaf.attribute!r}")
+            if family != "other" and kind != family:
+                raise self._fail(f"attribute {leaf.attribute!r} is {data_type}, but the value "
+                                 f"{v!r} of operator {op!r} is {kind}")
+            return v
+
+        if op == "is_null":
+            return f"{col} IS NULL"
+        if op == "not_null":
+            return f"{col} IS NOT NULL"
+        if op in COMPARISONS:
+            sql_op = "<>" if op == "!=" else op
+            text = f"{col} {sql_op} {self.bind(check(value))}"
+            return f"({col} IS NULL OR {text})" if op == "!=" else text
+        if op in ("in", "not_in"):
+            marks = ", ".join(self.bind(check(v)) for v in value)
+            if op == "in":
+                return f"{col} IN ({marks})"
+            return f"({col} IS NULL OR {col} NOT IN ({marks}))"
+        if op == "between":
+            low, high = (check(v) for v in value)
+            return f"{col} BETWEEN {self.bind(low)} AND {self.bind(high)}"
+        if op in ("contains", "starts_with"):
+            need("text")
+            # strpos/starts_with, not LIKE: '%' and '_' in a value are plain characters.
+            if op == "contains":
+                return f"strpos({col}, {self.bind(value)}) > 0"
+            return f"starts_with({col}, {self.bind(value)})"
+        need("date")
+        day = f"CAST({col} AS date)"
+        if op in ("in_last", "not_in_last"):
+            start = _minus(self.today, *parse_period(value))
+            inside = f"{day} > {self.bind(start)} AND {day} <= {self.bind(self.today)}"
+            return f"({inside})" if op == "in_last" else f"({col} IS NULL OR NOT ({inside}))"
+        return f"{day} {'<' if op == 'before' else '>'} {self.bind(value)}"
+
+    def condition(self, condition: Condition) -> str:
+        if isinstance(condition, Leaf):
+            return self.leaf(condition)
+        joiner = " AND " if condition.kind == "all" else " OR "
+        return "(" + joiner.join(self.condition(m) for m in condition.members) + ")"
+
+
+_ALIASES = {"customer_360": "c", "transaction_attributes": "t", "customer_attributes": "a"}
+
+
+def compile_condition(
+    condition: Condition, columns: Columns, schema: str, today: date, segment: str,
+    catalog: str = "delta",
+) -> tuple[str, list[Any]]:
+    """``(sql, params)``: one Trino SELECT of the distinct amperity_ids that satisfy ``condition``.
+
+    ``schema`` holds the attribute tables (``c360``, or ``<sandbox>_c360``); ``today``
+    anchors relative dates; ``segment`` names the segment in error messages.
+    """
+    compiler = _Compiler(columns, today, segment)
+    where = compiler.condition(condition)
+    if "customer_360" not in columns:
+        raise compiler._fail(f"table {schema}.customer_360 is not published in Trino; "
+                             "materialize c360/trino_publication first")
+    joins = "".join(
+        f' LEFT JOIN "{catalog}"."{schema}"."{t}" {_ALIASES[t]} '
+        f"ON {_ALIASES[t]}.amperity_id = c.amperity_id"
+        for t in ATTRIBUTE_TABLES[1:] if t in compiler.tables
+    )
+    sql = (f'SELECT DISTINCT c.amperity_id FROM "{catalog}"."{schema}"."customer_360" c{joins} '
+           f"WHERE c.amperity_id IS NOT NULL AND {where}")
+    return sql, compiler.params
