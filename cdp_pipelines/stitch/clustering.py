@@ -4,11 +4,22 @@ Uses Splink's own connected-components solver on Spark (iterative min-label prop
 whose intermediate tables are written as parquet, so lineage stays short at ~1M nodes /
 ~2M edges on a small machine). Every record is a node, so a record without an accepted
 edge is a singleton cluster of its own.
+
+Transitive links can join two records that clearly are different people (a record with
+only an email shared by a couple links to both partners). Components holding such a
+contradiction are re-clustered greedily: strongest edges first (deterministic, then by
+match weight), two groups join only if no record of one contradicts a record of the
+other. Components without contradictions, the vast majority, are left as they are.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING
+
+# Components larger than this are not searched for contradictions (the pairwise check
+# grows with the square of the size); they are flagged supersized for review instead.
+MAX_COMPONENT_TO_SPLIT = 1000
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -36,6 +47,8 @@ def cluster_records(
     `edges` has record_id_l, record_id_r, match_probability (and match_type). The
     cluster_id is the smallest record_id of the cluster (Splink's convention), so it is
     stable for a given set of records; the customer-facing id comes from stable_ids.
+    When `nodes` carries the guard columns of `matching.contradiction_sql`, components
+    holding a contradiction are split (see the module docstring).
     """
     from pyspark.sql import functions as F
     from splink.clustering import cluster_pairwise_predictions_at_threshold
@@ -63,10 +76,108 @@ def cluster_records(
         edge_id_column_name_right="record_id_r",
         threshold_match_probability=None,
     ).as_spark_dataframe()
-    return clusters.select(
+    clusters = clusters.select(
         F.col("record_id").cast("string").alias("record_id"),
         F.col("cluster_id").cast("string").alias("cluster_id"),
     )
+    return split_contradictions(clusters, nodes, edges, threshold)
+
+
+def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame") -> "DataFrame":
+    """(cluster_id, a, b): records of one component that contradict each other."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.matching import contradiction_sql, guard_columns
+
+    sizes = cluster_sizes(clusters).where(
+        (F.col("size") > 1) & (F.col("size") <= MAX_COMPONENT_TO_SPLIT))
+    side = (clusters.join(sizes.select("cluster_id"), "cluster_id")
+            .join(records.select("record_id", *guard_columns(records.columns)), "record_id"))
+    return (
+        side.alias("l")
+        .join(side.alias("r"), (F.col("l.cluster_id") == F.col("r.cluster_id"))
+              & (F.col("l.record_id") < F.col("r.record_id")))
+        .where(contradiction_sql(records.columns))
+        .select(F.col("l.cluster_id").alias("cluster_id"), F.col("l.record_id").alias("a"),
+                F.col("r.record_id").alias("b"))
+    )
+
+
+def constrained_groups(members: list[str], edges: list[tuple], cannot_link: list[tuple]
+                       ) -> dict[str, str]:
+    """Greedy clustering of one component: record -> group id (its smallest record).
+
+    `edges` are (record_l, record_r, sort_key) taken in ascending sort_key order (the
+    strongest first); a union that would put a `cannot_link` pair in one group is skipped.
+    """
+    parent = {m: m for m in members}
+    groups = {m: {m} for m in members}
+    cannot = defaultdict(set)
+    for a, b in cannot_link:
+        cannot[a].add(b)
+        cannot[b].add(a)
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for left, right, _ in sorted(edges, key=lambda e: (e[2], e[0], e[1])):
+        a, b = find(left), find(right)
+        if a == b:
+            continue
+        small, big = (a, b) if len(groups[a]) <= len(groups[b]) else (b, a)
+        if any(find(other) == big for m in groups[small] for other in cannot[m]):
+            continue
+        parent[small] = big
+        groups[big] |= groups.pop(small)
+    return {m: min(groups[find(m)]) for m in members}
+
+
+def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "DataFrame",
+                         threshold: float) -> "DataFrame":
+    """Re-cluster the components that hold a contradiction; others pass through."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.matching import guard_columns
+
+    if not guard_columns(records.columns):
+        return clusters
+    conflicts = _contradicting_pairs(clusters, records).collect()
+    if not conflicts:
+        return clusters
+    spark = clusters.sparkSession
+    conflicted = spark.createDataFrame(
+        sorted({(r.cluster_id,) for r in conflicts}), "cluster_id string")
+    members = clusters.join(F.broadcast(conflicted), "cluster_id").collect()
+    strength = [F.when(F.col("match_type") == "deterministic", 0).otherwise(1)
+                if "match_type" in edges.columns else F.lit(1),
+                -F.coalesce(F.col("match_weight"), F.lit(0.0))
+                if "match_weight" in edges.columns else -F.col("match_probability")]
+    accepted = edges.where(
+        (F.col("match_probability") >= F.lit(threshold))
+        | ((F.col("match_type") == "deterministic") if "match_type" in edges.columns
+           else F.lit(False)))
+    component_edges = (
+        accepted.join(clusters.withColumnRenamed("record_id", "record_id_l"), "record_id_l")
+        .join(F.broadcast(conflicted), "cluster_id")
+        .select("cluster_id", "record_id_l", "record_id_r", *[
+            s.alias(f"k{i}") for i, s in enumerate(strength)])
+        .collect())
+    by_component: dict[str, tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
+    for row in members:
+        by_component[row.cluster_id][0].append(row.record_id)
+    for row in component_edges:
+        by_component[row.cluster_id][1].append((row.record_id_l, row.record_id_r,
+                                                (row.k0, row.k1)))
+    for row in conflicts:
+        by_component[row.cluster_id][2].append((row.a, row.b))
+    reassigned = [(record, group) for parts in by_component.values()
+                  for record, group in constrained_groups(*parts).items()]
+    fixes = spark.createDataFrame(reassigned, "record_id string, new_cluster_id string")
+    return (clusters.join(F.broadcast(fixes), "record_id", "left")
+            .select("record_id", F.coalesce("new_cluster_id", "cluster_id").alias("cluster_id")))
 
 
 def cluster_sizes(clusters: "DataFrame") -> "DataFrame":

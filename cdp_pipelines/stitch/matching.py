@@ -128,26 +128,33 @@ def _name_dissimilar(col: str) -> str:
     )
 
 
+def _dates_agree(col: str) -> str:
+    # One typo (a changed or transposed digit) is the same date keyed twice.
+    return f"({_both(col)} AND damerau_levenshtein(l.{col}, r.{col}) <= 1)"
+
+
 def contradiction_sql(columns: Iterable[str]) -> str:
     """SQL (over aliases l, r) that is true when two records clearly are different people.
 
     - separation key: both present and different (e.g. two distinct customer numbers of
       one source that the business says are never the same person);
-    - birthdate: both present and different;
+    - birthdate: both present and more than one typo apart;
     - names: given names both present and dissimilar (Jaro-Winkler < 0.7, neither a
-      prefix of the other, different canonical forms) and not simply swapped with the
-      surname. So "John Smith"/"Mary Smith" (a household sharing an email) and
-      "John"/"Mary" contradict, while "Mary Smith"/"Mary Jones" (a name change),
-      "Bob Smith"/"Robert Smith" (nickname) and "Smith John"/"John Smith" do not. With
-      only a full name, the full names contradict when they share no token and are
-      dissimilar.
+      prefix of the other, different canonical forms), not simply swapped with the
+      surname, and not vouched for by an agreeing birthdate. So "John Smith"/"Mary Smith"
+      with no common birthdate (a household sharing an address, phone or email)
+      contradict, while "Mary Smith"/"Mary Jones" (a name change), "Bob Smith"/"Robert
+      Smith" (nickname), "Smith John"/"John Smith" (swapped) and "James Smith"/"Robert
+      Smith" born the same day (a middle name used as first name) do not. With only a
+      full name, the full names contradict when they share no token and are dissimilar.
     """
     cols = set(columns)
     parts: list[str] = []
     if "sk" in cols:
         parts.append(f"({_both('sk')} AND l.sk <> r.sk)")
-    if "birthdate_norm" in cols:
-        parts.append(f"({_both('birthdate_norm')} AND l.birthdate_norm <> r.birthdate_norm)")
+    has_birthdate = "birthdate_norm" in cols
+    if has_birthdate:
+        parts.append(f"({_both('birthdate_norm')} AND NOT {_dates_agree('birthdate_norm')})")
     if "given_name_norm" in cols:
         given = _name_dissimilar("given_name_norm")
         if "given_name_canonical" not in cols:
@@ -156,22 +163,23 @@ def contradiction_sql(columns: Iterable[str]) -> str:
             if "surname_norm" in cols:
                 given = (f"({given} AND NOT ({_both('surname_norm')} AND jaro_winkler("
                          f"l.surname_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}))")
-            parts.append(given)
-            return " OR ".join(parts)
-        # Nicknames agree once canonical: "bob" and "robert" are one given name.
-        given = (f"({given} AND NOT ({_both('given_name_canonical')} AND "
-                 "l.given_name_canonical = r.given_name_canonical))")
-        if "surname_norm" in cols:
-            # First and last name swapped between the two records is the same person.
-            swapped = (
-                f"({_both('surname_norm')} AND "
-                f"jaro_winkler(l.given_name_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}"
-                f" AND jaro_winkler(l.surname_norm, r.given_name_norm) >= "
-                f"{NAME_CONTRADICTION_JW})"
-            )
-            given = f"({given} AND NOT {swapped})"
-        # A shared surname does not rescue different given names: household members
-        # share addresses, phones and emails.
+        else:
+            # Nicknames agree once canonical: "bob" and "robert" are one given name.
+            given = (f"({given} AND NOT ({_both('given_name_canonical')} AND "
+                     "l.given_name_canonical = r.given_name_canonical))")
+            if "surname_norm" in cols:
+                # First and last name swapped between the two records is the same person.
+                swapped = (
+                    f"({_both('surname_norm')} AND "
+                    f"jaro_winkler(l.given_name_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}"
+                    f" AND jaro_winkler(l.surname_norm, r.given_name_norm) >= "
+                    f"{NAME_CONTRADICTION_JW})"
+                )
+                given = f"({given} AND NOT {swapped})"
+        # A shared surname does not rescue different given names (household members
+        # share addresses, phones and emails); the same birthdate does.
+        if has_birthdate:
+            given = f"({given} AND NOT {_dates_agree('birthdate_norm')})"
         parts.append(given)
     elif "full_name_norm" in cols:
         parts.append(
@@ -179,6 +187,32 @@ def contradiction_sql(columns: Iterable[str]) -> str:
             "split(l.full_name_norm, ' '), split(r.full_name_norm, ' ')))"
         )
     return " OR ".join(parts) if parts else "FALSE"
+
+
+GUARD_COLUMNS = ("sk", "birthdate_norm", "given_name_canonical", *NAME_COLUMNS)
+
+
+def guard_columns(columns: Iterable[str]) -> list[str]:
+    """The columns `contradiction_sql` reads, among those present."""
+    present = set(columns)
+    return [c for c in GUARD_COLUMNS if c in present]
+
+
+def drop_contradictions(pairs: "DataFrame", records: "DataFrame") -> "DataFrame":
+    """`pairs` (record_id_l, record_id_r, ...) without those whose records contradict;
+    `records` has record_id and the guard columns."""
+    from pyspark.sql import functions as F
+
+    cols = guard_columns(records.columns)
+    if not cols:
+        return pairs
+    side = records.select("record_id", *cols)
+    joined = (
+        pairs.alias("p")
+        .join(side.alias("l"), F.col("p.record_id_l") == F.col("l.record_id"))
+        .join(side.alias("r"), F.col("p.record_id_r") == F.col("r.record_id"))
+    )
+    return joined.where(f"NOT ({contradiction_sql(records.columns)})").select("p.*")
 
 
 def deterministic_edges(
@@ -203,8 +237,7 @@ def deterministic_edges(
     if not id_cols:
         return spark.createDataFrame([], schema)
 
-    guard_cols = [c for c in ("sk", "birthdate_norm", "given_name_canonical", *NAME_COLUMNS)
-                  if c in df.columns]
+    guard_cols = guard_columns(df.columns)
     guard = contradiction_sql(df.columns)
     pieces = []
     for col in id_cols:
@@ -477,7 +510,7 @@ def predict(
     """All edges of a run: deterministic ones plus Splink pairs with probability >=
     `threshold` (lower it to keep weak pairs for review). A pair found both ways is
     reported once as deterministic, keeping the model's weights as its explanation.
-    Probabilistic pairs across different separation keys are dropped."""
+    Probabilistic pairs that contradict (`contradiction_sql`) are dropped."""
     from pyspark.sql import functions as F
 
     settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
@@ -485,9 +518,9 @@ def predict(
     scored = linker.inference.predict(
         threshold_match_probability=threshold, warning_mode="never"
     ).as_spark_dataframe()
-    if "sk_l" in scored.columns:
-        scored = scored.where(
-            F.col("sk_l").isNull() | F.col("sk_r").isNull() | (F.col("sk_l") == F.col("sk_r")))
+    # The model scores pairs; the guard has the last word, as for deterministic edges:
+    # a household member who agrees on everything but the given name is not a match.
+    scored = drop_contradictions(scored, with_record_id(df))
     # Splink puts the smaller id on the left already; normalise anyway for a stable key.
     lo = F.least("record_id_l", "record_id_r")
     hi = F.greatest("record_id_l", "record_id_r")

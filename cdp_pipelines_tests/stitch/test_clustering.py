@@ -26,3 +26,67 @@ def test_chain_singleton_and_rejected_edge(spark):
                for r in flag_supersized(clusters, max_size=2).collect()}
     assert flagged["a"] == (3, True)
     assert flagged["f"] == (1, False)
+
+
+GUARDED = ("record_id string, given_name_norm string, given_name_canonical string, "
+           "surname_norm string, birthdate_norm string")
+
+
+def test_a_shared_email_does_not_bridge_two_people(spark):
+    """An email-only record links to both partners who share the address; they must not
+    end up as one customer. The greedy split keeps the strongest link first."""
+    nodes = spark.createDataFrame([
+        ("alan1", "alan", "alan", "alvarez", None),
+        ("alan2", "alan", "alan", "alvarez", "1970-01-02"),
+        ("sarah", "sarah", "sarah", "black", None),
+        ("email_only", None, None, None, None),
+        ("x", "xena", "xena", "x", None),
+    ], GUARDED)
+    edges = spark.createDataFrame(
+        [
+            ("alan1", "alan2", 0.99, "probabilistic", 20.0),
+            ("alan1", "email_only", 1.0, "deterministic", None),
+            ("email_only", "sarah", 1.0, "deterministic", None),
+        ],
+        EDGES + ", match_weight double",
+    )
+    got = {r.record_id: r.cluster_id
+           for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}
+    assert got["alan1"] == got["alan2"]
+    assert got["sarah"] != got["alan1"]
+    # Deterministic ties break by record id: ("alan1", "email_only") comes first.
+    assert got["email_only"] == got["alan1"] == "alan1"
+    assert got["sarah"] == "sarah" and got["x"] == "x"
+
+
+def test_components_without_contradictions_are_untouched(spark):
+    nodes = spark.createDataFrame([
+        ("a", "robert", "robert", "smith", None), ("b", "bob", "robert", "smith", None),
+        ("c", "rob", "robert", "smith", "1980-05-06"),
+        ("d", "robert", "robert", "smith", "1980-05-07"),
+    ], GUARDED)
+    edges = spark.createDataFrame(
+        [("a", "b", 0.95, "probabilistic"), ("b", "d", 0.97, "probabilistic"),
+         ("c", "d", 0.99, "probabilistic")], EDGES)
+    got = {r.record_id: r.cluster_id
+           for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}
+    # "bob", "rob" and "robert" are one canonical name and the birthdates are one typo
+    # apart: nothing contradicts, so the chain stays one customer.
+    assert set(got.values()) == {"a"}
+
+
+def test_a_contradicted_chain_splits_at_its_weakest_link(spark):
+    nodes = spark.createDataFrame([
+        ("a", "robert", "robert", "smith", None), ("b", "bob", "robert", "smith", None),
+        ("c", "james", "james", "smith", "1980-05-06"),
+        ("d", "robert", "robert", "smith", "1980-05-06"),
+    ], GUARDED)
+    edges = spark.createDataFrame(
+        [("a", "b", 0.95, "probabilistic"), ("b", "d", 0.97, "probabilistic"),
+         ("c", "d", 0.99, "probabilistic")], EDGES)
+    got = {r.record_id: r.cluster_id
+           for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}
+    # James and Robert born the same day may be one person going by a middle name, but
+    # James cannot also be the Robert of a and b, who has no birthdate to vouch for it:
+    # the strongest link (c-d) is kept and b-d, which would join them, is not.
+    assert got == {"a": "a", "b": "a", "c": "c", "d": "c"}
