@@ -77,11 +77,9 @@ def _write(lake: DeltaLake, df, name: str, database: str = STANDARD_DB, masked=P
 
 
 def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
-    from cdp_pipelines.stitch.assets import build_transaction_assets
+    from cdp_pipelines.stitch.assets import transaction_tables
 
-    transaction_assets = build_transaction_assets(config, deployment)
-    has_transactions = bool(transaction_assets)
-    has_items = len(transaction_assets) > 1
+    has_transactions, has_items = transaction_tables(config)
     consent_feeds = [f.name for _, f in config.feeds if f.stitch and any(
         t in CONSENT_TAGS for field in f.fields for t in field.tags)]
     priorities = {s.name: s.priority for s in config.sources}
@@ -170,9 +168,7 @@ def _asset_key_of(location: tuple[str, ...]) -> AssetKey:
     if location[0] == "domain":
         return domain_key(location[1])
     if location[0] == "stitch":
-        name = location[1]
-        # Changes tables are produced together with unified_coalesced.
-        return stitch_key(name)
+        return stitch_key(location[1])
     return c360_key(location[1], location[2])
 
 

@@ -116,7 +116,7 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
     def _domain(context: AssetExecutionContext, lake: DeltaLake):
         lake.use_deployment(deployment)
         files = landed_files(courier, Path(deployment.landing_read_path(source.name, courier.name)))
-        result = load_files(lake, feed, courier.format, files, context.run_id)
+        result = load_files(lake, feed, courier.format, files, context.run.run_id)
         if not lake.exists("domain", feed.name):
             raise Failure(f"domain table {feed.name}: no data yet; courier {courier.name} has "
                           f"landed no file matching {courier.pattern!r}")

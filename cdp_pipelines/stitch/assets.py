@@ -205,6 +205,7 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
     def stitch_clusters(context: AssetExecutionContext, lake: DeltaLake):
         from pyspark.sql import functions as F
 
+        from cdp_pipelines.stitch.badvalues import apply_blocklist
         from cdp_pipelines.stitch.clustering import cluster_records, flag_supersized
         from cdp_pipelines.stitch.matching import with_record_id
         from cdp_pipelines.stitch.stable_ids import assign_stable_ids
@@ -213,8 +214,11 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
         spark = lake.session
         pre = with_record_id(lake.read("stitch", "unified_preprocessed_raw"))
         edges = lake.read("stitch", "unified_scores")
-        clusters = cluster_records(pre.select("record_id"), edges, spark,
-                                   settings.match_threshold).cache()
+        # Records as matching saw them (blocked values removed): the guard that splits
+        # contradictory components must agree with the one that filtered the edges.
+        nodes = _matching_frame(apply_blocklist(pre, lake.read("stitch",
+                                                               "stitch_blocklist_values")))
+        clusters = cluster_records(nodes, edges, spark, settings.match_threshold).cache()
         previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")
                     if lake.exists("stitch", "unified_coalesced") else None)
         assignments, changes_clusters, changes_pks = assign_stable_ids(clusters, previous)
@@ -230,7 +234,7 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
                 "_updated",
             )
         )
-        run = F.lit(context.run_id)
+        run = F.lit(context.run.run_id)
         stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
         lake.overwrite(changes_clusters.withColumn("run_id", run),
                        "stitch", "unified_changes_clusters")
@@ -281,6 +285,12 @@ def _transaction_feeds(config: TenantConfig, item_level: bool):
                 and "item-sku" not in tags:
             out.append(feed)
     return out
+
+
+def transaction_tables(config: TenantConfig) -> tuple[bool, bool]:
+    """Whether the tenant has unified_transactions and unified_itemized_transactions."""
+    orders = bool(_transaction_feeds(config, item_level=False))
+    return orders, orders and bool(_transaction_feeds(config, item_level=True))
 
 
 def _tagged(feed, tag: str):
