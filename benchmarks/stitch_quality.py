@@ -18,6 +18,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 FEBRL_FEED = """name: {source}
@@ -108,9 +110,12 @@ def febrl(name: str, work: Path) -> tuple[dict[str, str], dict[str, str]]:
     return {"CDP_TENANT_DIR": str(tenant)}, truth
 
 
-def demo(people: int, work: Path) -> tuple[dict[str, str], dict[str, str]]:
+@contextmanager
+def demo(people: int, work: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+    """The demo tenant as `make demo` runs it: its S3 and SFTP sources on local stand-ins."""
     import csv
 
+    from cdp_pipelines.examples import standins
     from cdp_pipelines.examples.demo_tenant.generator import generate
 
     generate(work / "demo", people=people, seed=11)
@@ -118,7 +123,12 @@ def demo(people: int, work: Path) -> tuple[dict[str, str], dict[str, str]]:
     with open(work / "demo" / "ground_truth.csv") as fh:
         for row in csv.DictReader(fh):
             truth[f"{row['feed']}:{row['pk']}"] = row["person_id"]
-    return {"CDP_DEMO_DROP": str(work / "demo" / "drop")}, truth
+    ins = standins.start(standins.StandIns.on_free_ports(work / "services"))
+    try:
+        standins.publish(work / "demo" / "drop", ins)
+        yield {"CDP_DEMO_DROP": str(work / "demo" / "drop"), **ins.env()}, truth
+    finally:
+        standins.stop(ins)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,11 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets.split(","):
         with tempfile.TemporaryDirectory(prefix=f"cdp-quality-{name}-") as tmp:
             work = Path(tmp)
-            extra, truth = demo(args.people, work) if name == "demo" else febrl(name, work)
-            env = {**os.environ, **extra, "CDP_LAKE_ROOT": str(work / "lake")}
-            started = time.perf_counter()
-            run_stitch(env)
-            seconds = time.perf_counter() - started
+            with (demo(args.people, work) if name == "demo" else
+                  nullcontext(febrl(name, work))) as (extra, truth):
+                env = {**os.environ, **extra, "CDP_LAKE_ROOT": str(work / "lake")}
+                started = time.perf_counter()
+                run_stitch(env)
+                seconds = time.perf_counter() - started
             m = pairwise(clusters(spark, work / "lake"), truth)
             print(f"{name:8} {m['records']:>8} {m['true_pairs']:>7} {m['predicted_pairs']:>7} "
                   f"{m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f} {seconds:>8.1f}",

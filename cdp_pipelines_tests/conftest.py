@@ -77,3 +77,14 @@ def analyst(trino_server):
 @pytest.fixture(scope="session")
 def restricted(trino_server):
     return _user(trino_server, "restricted")
+
+
+@pytest.fixture(scope="session")
+def demo_standins(tmp_path_factory):
+    """The demo tenant's S3 (moto server) and SFTP (sshd) stand-ins, as `make demo` runs
+    them, on free ports."""
+    from cdp_pipelines.examples import standins
+
+    ins = standins.start(standins.StandIns.on_free_ports(tmp_path_factory.mktemp("standins")))
+    yield ins
+    assert sorted(standins.stop(ins)) == ["s3", "sftp"]

@@ -12,34 +12,20 @@ from cdp_pipelines.deployment import DEMO_TENANT_DIR
 from cdp_pipelines.examples import standins
 from cdp_pipelines.examples.demo_tenant import generator
 from cdp_pipelines.sources.couriers import land
-from cdp_pipelines_tests.servers import free_port
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory):
-    home = tmp_path_factory.mktemp("standins")
-    ins = standins.StandIns(home=home, s3_port=free_port(), sftp_port=free_port())
-    standins.start(ins)
-    yield ins
-    assert sorted(standins.stop(ins)) == ["s3", "sftp"]
-
-
-def _env(ins: standins.StandIns, drop: Path) -> dict[str, str]:
-    return {"CDP_DEMO_DROP": str(drop), "CDP_DEMO_SERVICES": str(ins.home),
-            "CDP_DEMO_S3_PORT": str(ins.s3_port), "CDP_DEMO_SFTP_PORT": str(ins.sftp_port),
-            "CDP_DEMO_SFTP_USER": ins.sftp_store_config()["username"]}
-
-
-def test_publish_then_the_tenant_couriers_land_the_same_bytes(running, tmp_path: Path) -> None:
+def test_publish_then_the_tenant_couriers_land_the_same_bytes(demo_standins,
+                                                              tmp_path: Path) -> None:
     generator.generate(tmp_path / "demo", people=30, seed=5, days=2)
     drop = tmp_path / "demo" / "drop"
-    counts = standins.publish(drop, running)
+    counts = standins.publish(drop, demo_standins)
     assert counts == {"s3:ecom": 6, "sftp:email": 2}
     # Starting again is a no-op while both answer; publishing again re-uploads harmlessly.
-    assert standins.start(running) == running
-    assert standins.status(running) == {"s3": True, "sftp": True}
+    assert standins.start(demo_standins) == demo_standins
+    assert standins.status(demo_standins) == {"s3": True, "sftp": True}
 
-    tenant = load_tenant(DEMO_TENANT_DIR, env=_env(running, drop))
+    tenant = load_tenant(DEMO_TENANT_DIR,
+                         env={"CDP_DEMO_DROP": str(drop), **demo_standins.env()})
     remote = [c for _, c in tenant.couriers if c.type in ("s3", "sftp")]
     assert {c.type for c in remote} == {"s3", "sftp"}
     for courier in remote:
@@ -52,6 +38,6 @@ def test_publish_then_the_tenant_couriers_land_the_same_bytes(running, tmp_path:
 
 
 def test_publish_refuses_when_a_stand_in_is_down(tmp_path: Path) -> None:
-    down = standins.StandIns(home=tmp_path, s3_port=free_port(), sftp_port=free_port())
+    down = standins.StandIns.on_free_ports(tmp_path)
     with pytest.raises(standins.StandInError, match=r"not running: `cdp demo services start`"):
         standins.publish(tmp_path, down)

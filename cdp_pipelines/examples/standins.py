@@ -42,6 +42,22 @@ class StandIns:
     s3_port: int
     sftp_port: int
 
+    @classmethod
+    def on_free_ports(cls, home: Path) -> "StandIns":
+        """Stand-ins on ports nothing listens on (tests and benchmarks run beside a demo)."""
+        ports = []
+        for _ in range(2):
+            with socket.socket() as sock:
+                sock.bind((LOOPBACK, 0))
+                ports.append(sock.getsockname()[1])
+        return cls(home=Path(home), s3_port=ports[0], sftp_port=ports[1])
+
+    def env(self) -> dict[str, str]:
+        """The variables the demo tenant's YAML reads to reach these stand-ins."""
+        return {"CDP_DEMO_SERVICES": str(self.home), "CDP_DEMO_S3_PORT": str(self.s3_port),
+                "CDP_DEMO_SFTP_PORT": str(self.sftp_port),
+                "CDP_DEMO_SFTP_USER": getpass.getuser()}
+
     @property
     def s3_endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self.s3_port}"
