@@ -58,6 +58,14 @@ class LogEntry:
     part: int | None = None
 
 
+@dataclass(frozen=True)
+class DeliveryState:
+    # The ``complete`` row, or None if the delivery never fully landed.
+    completed: LogEntry | None
+    # REST batches the API already accepted.
+    acknowledged_parts: frozenset[int]
+
+
 def _schema():
     from pyspark.sql import types as T
 
@@ -85,7 +93,11 @@ class DeliveryLog:
     """Read and append the deployment's delivery log (Spark + Delta)."""
 
     def __init__(self, spark: "SparkSession", deployment: Deployment) -> None:
-        self.spark = spark
+        # Own SQL settings on the shared context: the log is small, and Delta's default 50
+        # partitions for rebuilding a table snapshot cost seconds per read on a busy machine.
+        self.spark = spark.newSession()
+        self.spark.conf.set("spark.databricks.delta.snapshotPartitions", "1")
+        self.spark.conf.set("spark.sql.shuffle.partitions", "1")
         self.deployment = deployment
         self.path = deployment.check_writable(deployment.path("activation", "delivery_log"))
 
@@ -103,20 +115,21 @@ class DeliveryLog:
         table = self.spark.read.format("delta").load(self.path)
         if key is not None:
             table = table.where(F.col("batch_key") == key)
-        rows = table.orderBy("finished_at", "part").collect()
-        return [LogEntry(**row.asDict()) for row in rows]
+        entries = [LogEntry(**row.asDict()) for row in table.collect()]
+        return sorted(entries, key=lambda e: (e.finished_at, -1 if e.part is None else e.part))
 
-    def completed(self, key: str) -> LogEntry | None:
-        """The ``complete`` row of a delivery, or None if it never fully landed."""
-        done = [entry for entry in self.entries(key) if entry.status == COMPLETE]
-        return done[0] if done else None
-
-    def acknowledged_parts(self, key: str) -> set[int]:
-        return {
-            entry.part
-            for entry in self.entries(key)
-            if entry.status == ACKNOWLEDGED and entry.part is not None
-        }
+    def state(self, key: str) -> DeliveryState:
+        """What is logged for one delivery (one read of the table)."""
+        entries = self.entries(key)
+        done = [entry for entry in entries if entry.status == COMPLETE]
+        return DeliveryState(
+            completed=done[0] if done else None,
+            acknowledged_parts=frozenset(
+                entry.part
+                for entry in entries
+                if entry.status == ACKNOWLEDGED and entry.part is not None
+            ),
+        )
 
     def record(self, entry: LogEntry) -> None:
         """Append one row in its own Delta commit (durable before the next batch is sent)."""

@@ -277,7 +277,8 @@ def deliver(
         key=batch_key(orchestration, destination.name, treatment, delivery_date, content_sha),
         log=log,
     )
-    done = log.completed(job.key)
+    state = log.state(job.key)
+    done = state.completed
     if done is not None:
         return DeliveryResult(
             status="skipped",
@@ -291,8 +292,11 @@ def deliver(
             ),
             rejects=rejects,
         )
-    sender = _send_file if spec.is_file else _send_rest if spec.type == "rest" else _send_table
-    return replace(sender(rows, job), rejected=len(rejects), rejects=rejects)
+    if spec.type == "rest":
+        result = _send_rest(rows, job, state.acknowledged_parts)
+    else:
+        result = (_send_file if spec.is_file else _send_table)(rows, job)
+    return replace(result, rejected=len(rejects), rejects=rejects)
 
 
 def _effective(destination: DestinationSpec, deployment: Deployment) -> DestinationSpec:
@@ -371,7 +375,7 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
         store.write_bytes(name, data)
         if spec.done_marker:
             store.write_bytes(marker, b"")
-    except TransportError as exc:
+    except (TransportError, OSError) as exc:
         raise DeliveryError(f"{job.describe()}: uploading {name} failed: {exc}") from exc
     finally:
         store.close()
@@ -395,7 +399,7 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
     )
 
 
-def _send_rest(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
+def _send_rest(rows: "pd.DataFrame", job: _Job, done: frozenset[int]) -> DeliveryResult:
     from cdp_pipelines.resources.transports import RestClient, TransportError
     from cdp_pipelines.resources.transports.http import redact_url
 
@@ -405,7 +409,6 @@ def _send_rest(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
     size = spec.batch_size
     parts = math.ceil(len(records) / size)
     started = utc_now()
-    done = job.log.acknowledged_parts(job.key)
     sent = 0
     try:
         client = RestClient.from_config(spec.options)
