@@ -1,0 +1,376 @@
+"""Stitch at scale: wall time, throughput, peak memory and pairwise F1, against plain Splink.
+
+For about N generated demo-tenant records (the demo generator, ~2.1 records per person):
+
+1. cdp Stitch through the real Dagster assets on the demo tenant (ecom from an S3 stand-in,
+   email from SFTP): first land + load the domain tables (timed and printed apart, not
+   Stitch), then materialize the Stitch stages (unified_preprocessed_raw,
+   stitch_blocklist_values, unified_scores, unified_coalesced + changes tables). Prints
+   seconds, records/s, peak RSS of this process and its children (the Spark JVM; the
+   stand-ins are left out) and pairwise precision/recall/F1 against ground_truth.csv.
+2. Plain Splink 5 on DuckDB over the same records, read from unified_preprocessed_raw's
+   Delta table (Spark writes the normalised columns to Parquet, untimed; DuckDB reads
+   that Parquet inside the timed part). Hand-written settings as in Splink's examples, no
+   blocklist, no contradiction guard. Runs in a child process so that its peak memory is
+   its own, not the idle Spark JVM's.
+3. --churn: a further day at the tills (pos) with 1% new customers and 1% existing ones who
+   moved (newer row, new address and phone), domain + Stitch again; prints the share of
+   untouched records that kept their amperity_id (target >= 99.9%) and the run's time.
+
+    python benchmarks/stitch_scale.py --records 3000 [--churn] [--skip-splink-duckdb]
+        [--work DIR] [--driver-memory 4g] [--shuffle-partitions 4]
+
+Spark: CDP_SPARK_MASTER (default local[*]); driver memory from --driver-memory, else
+CDP_SPARK_DRIVER_MEMORY, else sized from N (2 GiB + 1 GiB per 250k records, at most 70%
+of RAM). Peak memory is sampled every 0.5 s, so it can miss a shorter spike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+# The shared helpers next to this file (the peak-memory sampler, stitch_quality.pairwise).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _measure import GIB, PeakMemory  # noqa: E402
+
+RECORDS_PER_PERSON = 2.1
+SEED = 11
+DOMAIN_GROUPS = ("sources", "domain")
+STITCH_ASSETS = ("unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
+                 "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")
+MATCH_THRESHOLD = 0.9
+CHURN_SHARE = 0.01
+NEW_GIVEN = ("Ines", "Oskar", "Priya", "Tomasz", "Yuki", "Lena", "Rafael", "Anouk")
+# Normalised preprocess column -> the plain name the Splink settings use.
+SPLINK_COLUMNS = {"given_name_norm": "first_name", "surname_norm": "surname",
+                  "birthdate_norm": "dob", "email_norm": "email", "phone_e164": "phone",
+                  "address_full_norm": "address", "postal_norm": "postal"}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def driver_memory_for(records: int) -> str:
+    import psutil
+
+    ceiling = max(1, int(psutil.virtual_memory().total * 0.7 / GIB))
+    return f"{min(ceiling, 2 + records // 250_000)}g"
+
+
+def shuffle_partitions_for(records: int) -> int:
+    # Adaptive query execution coalesces small partitions; this is an upper bound per shuffle.
+    return max(4, min(512, records // 20_000))
+
+
+def load_truth(path: Path) -> dict[str, str]:
+    if not path.exists():
+        raise SystemExit(f"stitch_scale: ground truth {path} missing: the generator did not "
+                         "write it")
+    with open(path, newline="") as fh:
+        return {f"{row['feed']}:{row['pk']}": row["person_id"] for row in csv.DictReader(fh)}
+
+
+def materialize_assets(defs, selection, phase: str) -> None:
+    from dagster import DagsterInstance, materialize
+
+    try:
+        result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
+                             instance=DagsterInstance.ephemeral(), raise_on_error=True)
+    except Exception as exc:
+        raise RuntimeError(f"stitch_scale: {phase} failed: {exc}") from exc
+    if not result.success:
+        raise RuntimeError(f"stitch_scale: {phase} did not succeed (no exception raised)")
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    if "every_record_has_an_id" in failed:
+        raise RuntimeError(f"stitch_scale: {phase}: check every_record_has_an_id failed")
+
+
+def timed(work, exclude: set[int]) -> dict[str, float]:
+    with PeakMemory(exclude=exclude) as peak:
+        started = time.perf_counter()
+        work()
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_gib": peak.peak_gib}
+
+
+def run_domain_and_stitch(env: dict[str, str], exclude: set[int]) -> tuple[dict, dict]:
+    from dagster import AssetSelection
+
+    from cdp_pipelines.definitions import build_definitions
+
+    defs = build_definitions(env)
+    domain = AssetSelection.groups(*DOMAIN_GROUPS)
+    stitch = AssetSelection.assets(*[["stitch", name] for name in STITCH_ASSETS])
+    land = timed(lambda: materialize_assets(defs, domain, "land + domain"),
+                 exclude)
+    matched = timed(lambda: materialize_assets(defs, stitch, "stitch"), exclude)
+    return land, matched
+
+
+def stitch_ids(spark, lake: Path) -> dict[str, str]:
+    rows = (spark.read.format("delta").load(f"{lake}/prod/stitch/unified_coalesced")
+            .select("record_id", "amperity_id").collect())
+    return {r["record_id"]: r["amperity_id"] for r in rows}
+
+
+def print_phases(title: str, records: int, phases: dict[str, dict[str, float]]) -> None:
+    say(f"== {title}")
+    say(f"  {'phase':16} {'seconds':>9} {'records/s':>10} {'peak GiB':>9}")
+    for name, m in phases.items():
+        rate = f"{records / m['seconds']:>10.0f}" if name != "land + domain" else f"{'-':>10}"
+        say(f"  {name:16} {m['seconds']:>9.1f} {rate} {m['peak_gib']:>9.2f}")
+
+
+def print_quality(m: dict[str, float]) -> None:
+    say(f"  pairwise vs truth: records {m['records']}  true pairs {m['true_pairs']}  "
+        f"predicted pairs {m['predicted_pairs']}  precision {m['precision']:.4f}  "
+        f"recall {m['recall']:.4f}  f1 {m['f1']:.4f}")
+
+
+def export_for_splink(spark, lake: Path, out: Path) -> int:
+    """The normalised records of unified_preprocessed_raw as Parquet, in Splink's names."""
+    from pyspark.sql import functions as F
+
+    pre = spark.read.format("delta").load(f"{lake}/prod/stitch/unified_preprocessed_raw")
+    missing = sorted((set(SPLINK_COLUMNS) | {"source", "pk"}) - set(pre.columns))
+    if missing:
+        raise RuntimeError(f"stitch_scale: unified_preprocessed_raw lacks column(s) {missing} "
+                           f"the Splink baseline reads (it has {pre.columns})")
+    columns = [F.concat_ws(":", "source", "pk").alias("record_id")]
+    for source, name in SPLINK_COLUMNS.items():
+        value = (F.date_format(source, "yyyy-MM-dd") if source == "birthdate_norm"
+                 else F.col(source).cast("string"))
+        columns.append(value.alias(name))
+    frame = pre.select(*columns)
+    frame.write.mode("overwrite").parquet(str(out))
+    return spark.read.parquet(str(out)).count()
+
+
+def splink_settings():
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=[
+            cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
+            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("dob", input_is_string=True, datetime_format="%Y-%m-%d"),
+            cl.EmailComparison("email"),
+            cl.DamerauLevenshteinAtThresholds("phone", [1, 2]),
+            cl.JaroWinklerAtThresholds("address", [0.95, 0.88]).configure(
+                term_frequency_adjustments=True),
+            # US ZIP codes: UK-style PostcodeComparison levels (sector, district) do not apply.
+            cl.LevenshteinAtThresholds("postal", [1]),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name", "surname"),
+            block_on("surname", "dob"),
+            block_on("first_name", "dob"),
+            block_on("email"),
+            block_on("phone"),
+            block_on("postal", "surname"),
+            block_on("postal", "first_name"),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+
+
+def splink_duckdb(parquet_dir: str, truth_file: str) -> dict:
+    """Run in a child process: plain Splink on DuckDB, timed and memory-sampled on its own."""
+    import logging
+
+    import duckdb
+    from splink import DuckDBAPI, Linker, block_on
+
+    from stitch_quality import pairwise
+
+    with PeakMemory() as peak:
+        started = time.perf_counter()
+        con = duckdb.connect()
+        con.execute(f"CREATE TABLE records AS SELECT * FROM read_parquet('{parquet_dir}/*.parquet')")
+        db_api = DuckDBAPI(connection=con)
+        linker = Linker(db_api.register("records"), splink_settings(), log_level=logging.WARNING)
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("email"), block_on("first_name", "surname", "dob")], recall=0.7)
+        linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=SEED)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("first_name", "surname"))
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on("email"))
+        predictions = linker.inference.predict(threshold_match_probability=MATCH_THRESHOLD)
+        clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, MATCH_THRESHOLD)
+        rows = con.execute(
+            f"SELECT record_id, cluster_id FROM {clustered.physical_name}").fetchall()
+        seconds = time.perf_counter() - started
+    quality = pairwise({record: str(cluster) for record, cluster in rows},
+                       load_truth(Path(truth_file)))
+    return {"seconds": seconds, "peak_gib": peak.peak_gib, "records": len(rows),
+            "quality": quality}
+
+
+def write_churn_day(drop: Path, before: dict[str, str], days: int) -> tuple[set[str], list[str]]:
+    """Day `days`+1 at the tills: 1% new customers and 1% known ones who moved (a newer
+    row for an existing customer_id with another address and phone). Returns the moved
+    record ids and the new record ids."""
+    from cdp_pipelines.examples.demo_tenant.generator import START_DATE
+
+    n = max(2, round(len(before) * CHURN_SHARE))
+    latest: dict[str, dict[str, str]] = {}
+    columns: list[str] = []
+    for path in sorted((drop / "pos").glob("customers_*.csv")):
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            columns = list(reader.fieldnames or [])
+            for row in reader:
+                # Rows Stitch saw only: quarantined ones (no pk, untypable) never got an id.
+                if f"pos_customers:{row['customer_id']}" in before:
+                    latest[row["customer_id"]] = row
+    if len(latest) < n:
+        raise RuntimeError(f"stitch_scale: churn needs {n} stitched pos customers, "
+                           f"found {len(latest)} in {drop / 'pos'}")
+    day = START_DATE + timedelta(days=days)
+    stamp = f"{day:%Y-%m-%d} 10:00:00"
+    moved = [latest[k] for k in sorted(latest)[:n]]
+    rows = [{**row, "address": f"{900 + i} Harbour View Rd", "city": "Portland", "state": "OR",
+             "zip": "97201", "phone": f"503-{555 + i // 10_000:03d}-{i % 10_000:04d}",
+             "updated_at": stamp} for i, row in enumerate(moved)]
+    new_ids = [f"99{i:08d}" for i in range(n)]
+    for i, customer_id in enumerate(new_ids):
+        rows.append({c: "" for c in columns} | {
+            "customer_id": customer_id, "first_name": NEW_GIVEN[i % len(NEW_GIVEN)],
+            "last_name": f"Newcomb{i}", "email": f"newcomer{i}@example.org",
+            "address": f"{i + 1} Quay St", "city": "Boston", "state": "MA", "zip": "02110",
+            "updated_at": stamp})
+    with open(drop / "pos" / f"customers_{day:%Y%m%d}.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return ({f"pos_customers:{r['customer_id']}" for r in moved},
+            [f"pos_customers:{c}" for c in new_ids])
+
+
+def run_splink_child(parquet: Path, truth_file: Path) -> dict:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(splink_duckdb, str(parquet), str(truth_file)).result()
+
+
+def benchmark(args: argparse.Namespace, work: Path) -> None:
+    import psutil
+
+    from cdp_pipelines.examples import standins
+    from cdp_pipelines.examples.demo_tenant.generator import generate
+    from cdp_pipelines.resources.spark import build_spark_session
+    from stitch_quality import clusters, pairwise
+
+    people = max(1, round(args.records / RECORDS_PER_PERSON))
+    started = time.perf_counter()
+    counts = generate(work / "demo", people=people, seed=SEED, days=args.days)
+    generated = sum(counts["records"].values())
+    say(f"generator: {people} people, {generated} customer records "
+        f"({', '.join(f'{k} {v}' for k, v in counts['records'].items())}), "
+        f"{counts['ground_truth']} truth rows, {time.perf_counter() - started:.1f} s")
+    drop = work / "demo" / "drop"
+    truth_file = work / "demo" / "ground_truth.csv"
+    truth = load_truth(truth_file)
+
+    master = os.environ.get("CDP_SPARK_MASTER", "local[*]")
+    memory = args.driver_memory or os.environ.get("CDP_SPARK_DRIVER_MEMORY") or \
+        driver_memory_for(generated)
+    partitions = args.shuffle_partitions or shuffle_partitions_for(generated)
+    ins = standins.start(standins.StandIns.on_free_ports(work / "services"))
+    spark = None
+    try:
+        # Before Spark starts, every child is a stand-in: their memory is not Stitch's.
+        exclude = {child.pid for child in psutil.Process().children()}
+        standins.publish(drop, ins)
+        lake = work / "lake"
+        env = {**os.environ, **ins.env(), "CDP_DEMO_DROP": str(drop),
+               "CDP_LAKE_ROOT": str(lake), "CDP_SPARK_MASTER": master}
+        started = time.perf_counter()
+        # Started here so that the Dagster Spark resource reuses this session (one per
+        # process) with the driver memory and shuffle partitions sized for N.
+        spark = build_spark_session(master, partitions, driver_memory=memory)
+        say(f"spark: {master}, driver memory {memory}, {partitions} shuffle partitions, "
+            f"started in {time.perf_counter() - started:.1f} s")
+
+        land, matched = run_domain_and_stitch(env, exclude)
+        before = stitch_ids(spark, lake)
+        print_phases(f"cdp Stitch (Dagster assets, Spark {master})", len(before),
+                     {"land + domain": land, "stitch": matched})
+        print_quality(pairwise(clusters(spark, lake), truth))
+
+        if not args.skip_splink_duckdb:
+            parquet = work / "splink_input"
+            exported = export_for_splink(spark, lake, parquet)
+            result = run_splink_child(parquet, truth_file)
+            print_phases("plain Splink 5 on DuckDB (input: unified_preprocessed_raw)",
+                         exported, {"splink": result})
+            print_quality(result["quality"])
+
+        if args.churn:
+            moved, added = write_churn_day(drop, before, args.days)
+            land2, matched2 = run_domain_and_stitch(env, exclude)
+            after = stitch_ids(spark, lake)
+            untouched = [r for r in before if r not in moved]
+            kept = sum(after.get(r) == before[r] for r in untouched)
+            share = kept / len(untouched)
+            print_phases(f"churn: +{len(added)} new pos customers, {len(moved)} moved",
+                         len(after), {"land + domain": land2, "stitch": matched2})
+            known = set(before.values())
+            new_ids = sum(after.get(r) not in known for r in added)
+            say(f"  untouched records keeping their amperity_id: {kept}/{len(untouched)} = "
+                f"{share:.4%} (target >= 99.9%: {'met' if share >= 0.999 else 'MISSED'}); "
+                f"new customers with a new id: {new_ids}/{len(added)}")
+    finally:
+        if spark is not None:
+            spark.stop()
+        standins.stop(ins)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, required=True,
+                        help="about how many customer records to generate")
+    parser.add_argument("--churn", action="store_true",
+                        help="then 1%% new + 1%% moved pos customers, and Stitch again")
+    parser.add_argument("--skip-splink-duckdb", action="store_true")
+    parser.add_argument("--work", type=Path,
+                        help="work directory, kept afterwards (default: a temporary one)")
+    parser.add_argument("--days", type=int, default=2, help="days of generated files")
+    parser.add_argument("--driver-memory", help="Spark driver memory, e.g. 8g")
+    parser.add_argument("--shuffle-partitions", type=int)
+    args = parser.parse_args(argv)
+    if args.records < 10:
+        parser.error("--records must be at least 10")
+    if args.work is not None:
+        if args.work.exists() and any(args.work.iterdir()):
+            parser.error(f"--work {args.work} is not empty: a previous lake would be reused")
+        args.work.mkdir(parents=True, exist_ok=True)
+        benchmark(args, args.work.resolve())
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="cdp-stitch-scale-"))
+    try:
+        benchmark(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
