@@ -62,8 +62,8 @@ class LogEntry:
 class DeliveryState:
     # The ``complete`` row, or None if the delivery never fully landed.
     completed: LogEntry | None
-    # REST batches the API already accepted.
-    acknowledged_parts: frozenset[int]
+    # REST batches the API already accepted: part index -> sha256 of the body sent.
+    acknowledged: dict[int, str]
 
 
 def _schema():
@@ -124,11 +124,11 @@ class DeliveryLog:
         done = [entry for entry in entries if entry.status == COMPLETE]
         return DeliveryState(
             completed=done[0] if done else None,
-            acknowledged_parts=frozenset(
-                entry.part
+            acknowledged={
+                entry.part: entry.sha256
                 for entry in entries
                 if entry.status == ACKNOWLEDGED and entry.part is not None
-            ),
+            },
         )
 
     def record(self, entry: LogEntry) -> None:

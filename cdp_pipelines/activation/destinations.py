@@ -68,6 +68,7 @@ _SECRET_OPTIONS = (
     "password", "token", "private_key", "private_key_passphrase", "passphrase",
     "connection_string", "access_key_id", "secret_access_key", "session_token", "url",
 )
+_SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "signature", "cookie")
 _REQUIRED_OPTIONS = {
     "s3": ("bucket",),
     "azure_blob": ("container",),
@@ -122,6 +123,15 @@ class DestinationSpec(_Model):
     @classmethod
     def _options_name_secrets(cls, options: dict[str, Any]) -> dict[str, Any]:
         _refuse_inline_secrets(options, _SECRET_OPTIONS)
+        secret_headers = sorted(
+            name for name in options.get("headers") or {}
+            if any(hint in name.lower() for hint in _SECRET_HEADER_HINTS)
+        )
+        if secret_headers:
+            raise ValueError(
+                f"headers {secret_headers} look like credentials and must not be written in "
+                "tenant files; use token_env/token_file with auth_header and auth_scheme"
+            )
         if "type" in options:
             raise ValueError("'type' belongs on the destination, not in its options")
         return options
@@ -293,7 +303,7 @@ def deliver(
             rejects=rejects,
         )
     if spec.type == "rest":
-        result = _send_rest(rows, job, state.acknowledged_parts)
+        result = _send_rest(rows, job, state.acknowledged)
     else:
         result = (_send_file if spec.is_file else _send_table)(rows, job)
     return replace(result, rejected=len(rejects), rejects=rejects)
@@ -337,7 +347,8 @@ def _file_target(spec: DestinationSpec, name: str) -> str:
         return f"azure_blob://{options['container']}/{key}"
     if spec.type == "sftp":
         root = str(options.get("root", ".")).rstrip("/")
-        return f"sftp://{options['username']}@{options['host']}:{options.get('port', 22)}/{root}/{name}"
+        where = f"{options['username']}@{options['host']}:{options.get('port', 22)}"
+        return f"sftp://{where}/{root.lstrip('/')}/{name}".replace(f"{where}//", f"{where}/")
     return str(Path(options["root"]).expanduser() / name)
 
 
@@ -399,7 +410,7 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
     )
 
 
-def _send_rest(rows: "pd.DataFrame", job: _Job, done: frozenset[int]) -> DeliveryResult:
+def _send_rest(rows: "pd.DataFrame", job: _Job, done: dict[int, str]) -> DeliveryResult:
     from cdp_pipelines.resources.transports import RestClient, TransportError
     from cdp_pipelines.resources.transports.http import redact_url
 
@@ -416,10 +427,17 @@ def _send_rest(rows: "pd.DataFrame", job: _Job, done: frozenset[int]) -> Deliver
         raise DeliveryError(f"{job.describe()}: {exc}") from exc
     try:
         for part in range(parts):
-            if part in done:
-                continue
             batch = records[part * size : (part + 1) * size]
             body = {spec.wrap_field: batch} if spec.wrap_field else batch
+            if part in done:
+                if done[part] != _json_sha(body):
+                    raise DeliveryError(
+                        f"{job.describe()}: batch {part + 1} was acknowledged with other "
+                        "content than it has now (batch_size or wrap_field changed since the "
+                        "interrupted delivery); restore them to resume, so that no batch is "
+                        "posted twice"
+                    )
+                continue
             part_started = utc_now()
             try:
                 client.request(spec.method, spec.path, json_body=body)

@@ -18,7 +18,7 @@ as rejects, each with the reason, so nothing is silently dropped.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -39,7 +39,7 @@ class TemplateSpec(_Model):
     name: Name
     description: str = ""
     fields: dict[str, str] = Field(min_length=1)
-    static: dict[str, Any] = Field(default_factory=dict)
+    static: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     required: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -78,6 +78,7 @@ def apply_template(frame: "pd.DataFrame", template: TemplateSpec) -> TemplatedRo
     ``rejects`` has the template's fields plus ``_source_row`` (the row's index label in
     ``frame``) and ``_reject_reason``.
     """
+    import numpy as np
     import pandas as pd
 
     missing = [column for column in template.fields.values() if column not in frame.columns]
@@ -87,23 +88,23 @@ def apply_template(frame: "pd.DataFrame", template: TemplateSpec) -> TemplatedRo
             f"(available: {list(frame.columns)}); fix the template's 'fields' or select "
             "those columns in the audience"
         )
+    # Positional from here on: the caller's index may repeat labels.
     mapped = pd.DataFrame(
-        {target: frame[source].to_numpy() for target, source in template.fields.items()},
-        index=frame.index,
+        {target: frame[source].to_numpy() for target, source in template.fields.items()}
     )
     for target, value in template.static.items():
         mapped[target] = value
     mapped = mapped[template.output_columns]
 
-    reasons = pd.Series("", index=mapped.index, dtype="object")
+    reasons = [[] for _ in range(len(mapped))]
     for field in template.required:
-        empty = _empty(mapped[field])
-        reasons[empty] = reasons[empty] + f"; required field {field!r} is empty"
-    failed = reasons.ne("")
-    rejects = mapped[failed].copy()
-    rejects.insert(0, SOURCE_ROW, rejects.index)
-    rejects[REJECT_REASON] = reasons[failed].str.removeprefix("; ")
-    return TemplatedRows(mapped[~failed].reset_index(drop=True), rejects.reset_index(drop=True))
+        for position in _empty(mapped[field]).to_numpy().nonzero()[0]:
+            reasons[position].append(f"required field {field!r} is empty")
+    failed = np.array([bool(reason) for reason in reasons], dtype=bool)
+    rejects = mapped.loc[failed].reset_index(drop=True)
+    rejects.insert(0, SOURCE_ROW, frame.index[failed])
+    rejects[REJECT_REASON] = ["; ".join(reason) for reason in reasons if reason]
+    return TemplatedRows(mapped.loc[~failed].reset_index(drop=True), rejects)
 
 
 class _TemplatesFile(_Model):

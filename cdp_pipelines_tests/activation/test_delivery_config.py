@@ -81,6 +81,9 @@ def test_destinations_load_with_defaults_and_tenant_relative_key(tmp_path):
          "destination r (rest): 'path' is required"),
         ("- {name: a, type: azure_blob, options: {prefix: out}}",
          "destination a (azure_blob): options ['container'] are required"),
+        ("- {name: r, type: rest, path: /p, options: {base_url: 'http://x', "
+         "headers: {X-Api-Key: abc}}}",
+         "destinations[0].options: Value error, headers ['X-Api-Key'] look like credentials"),
         ("- {name: s, type: ftp, options: {}}", "destinations[0].type: Input should be"),
         ("- {name: s, type: s3, options: {bucket: b}, compression: bzip2}",
          "destinations[0].compression: Input should be 'none', 'gzip' or 'zip'"),
@@ -88,7 +91,8 @@ def test_destinations_load_with_defaults_and_tenant_relative_key(tmp_path):
          "destinations[0].colour: Extra inputs are not permitted"),
         ("- {name: s, type: s3, options: {bucket: b}, pgp: {public_key_file: nope.asc}}",
          "destinations[0].pgp.public_key_file: "),
-        ("- {name: s, type: s3, options: {bucket: b}}\n  - {name: s, type: s3, options: {bucket: c}}",
+        ("- {name: s, type: s3, options: {bucket: b}}\n"
+         "  - {name: s, type: s3, options: {bucket: c}}",
          "destinations[1].name: destination 's' is defined twice"),
     ],
 )

@@ -67,6 +67,12 @@ def test_a_failure_mid_way_resumes_after_the_acknowledged_batches(rest, audience
     assert "1 acknowledged batches are logged" in message
     assert [(e.status, e.part) for e in log.entries()] == [("acknowledged", 0)]
 
+    # Other batch boundaries would re-post acknowledged rows: refused before sending.
+    resized = destination.model_copy(update={"batch_size": 3})
+    with pytest.raises(DeliveryError, match="batch 1 was acknowledged with other content"):
+        run(audience, resized, template, deployment, log)
+    assert len(rest.requests_to("/members")) == 2
+
     result = run(audience, destination, template, deployment, log)
 
     assert (result.status, result.parts_sent) == ("sent", 2)

@@ -49,6 +49,21 @@ def test_rows_failing_required_fields_are_rejected_with_the_reason():
     assert len(zero.rows) == 1 and zero.rejects.empty
 
 
+def test_repeated_index_labels_and_empty_frames(template):
+    frame = pd.DataFrame(
+        {"amperity_id": ["x", "y", "z"], "email": [None, "y@e.com", "z@e.com"],
+         "given_name": ["X", "Y", "Z"], "lifetime_revenue": [1.0, 2.0, 3.0]},
+        index=[5, 5, 6],
+    )
+    rows, rejects = apply_template(frame, template)
+    assert rows["customer_id"].tolist() == ["y", "z"]
+    assert rejects[[SOURCE_ROW, "customer_id"]].values.tolist() == [[5, "x"]]
+
+    rows, rejects = apply_template(frame.iloc[:0], template)
+    assert rows.empty and list(rows.columns) == template.output_columns
+    assert rejects.empty
+
+
 def test_a_missing_source_column_names_the_template_and_the_column(audience):
     template = TemplateSpec(name="crm", fields={"Email": "email", "Loyalty": "loyalty_id"})
     with pytest.raises(TemplateError) as error:
