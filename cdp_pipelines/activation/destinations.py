@@ -273,6 +273,11 @@ def deliver(
     ``status="skipped"``. Raises :class:`DeliveryError` on failure, after which nothing
     is logged as complete and no ``.DONE`` marker exists for the file.
     """
+    if log.deployment.root != deployment.root:
+        raise DeliveryError(
+            f"destination {destination.name!r}: the delivery log belongs to deployment "
+            f"{log.deployment.name!r}, not {deployment.name!r}; each deployment keeps its own"
+        )
     rows, rejects = apply_template(frame, template)
     rows = files.canonical_order(rows)
     content_sha = files.content_sha256(rows)

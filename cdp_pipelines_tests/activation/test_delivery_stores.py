@@ -197,7 +197,7 @@ def test_changed_rows_the_same_day_are_a_new_delivery(tmp_path, audience, templa
 
 
 def test_sandbox_delivers_to_its_outbox_unless_allowed(tmp_path, spark, audience, template, rest,
-                                                       monkeypatch):
+                                                       log):
     from cdp_pipelines.activation.delivery_log import DeliveryLog
     from cdp_pipelines.deployment import Deployment
 
@@ -210,6 +210,8 @@ def test_sandbox_delivers_to_its_outbox_unless_allowed(tmp_path, spark, audience
         options={"base_url": rest.base_url, "token_env": "DELIVERY_REST_TOKEN"},
     )
 
+    with pytest.raises(DeliveryError, match="log belongs to deployment 'prod', not 'try-it'"):
+        run(audience, disk, template, sandbox, log)
     to_disk = run(audience, disk, template, sandbox, sandbox_log)
     to_api = run(audience, api, template, sandbox, sandbox_log)
 
