@@ -39,6 +39,8 @@ NAME_CONTRADICTION_JW = 0.7
 # it would create a quadratic number of edges and is almost certainly a shared/bad value
 # that the blocklist stage missed.
 DEFAULT_MAX_DETERMINISTIC_GROUP = 100
+# EM samples records on big inputs, never fewer than this many.
+EM_MIN_SAMPLED_RECORDS = 200_000
 
 STRONG_ID_COLUMNS = ("email_norm", "phone_norm", "loyalty_id_norm")
 NAME_COLUMNS = ("given_name_norm", "surname_norm", "full_name_norm")
@@ -477,9 +479,19 @@ def train(
         linker.training.estimate_probability_two_random_records_match(
             det_rules, recall=recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+    # Sample records for EM on big inputs only: a small tenant needs all of its records
+    # for every comparison level to be observed among the pairs.
+    n_records = df.count()
+    proportion = min(1.0, max(EM_MIN_SAMPLED_RECORDS / max(n_records, 1), 0.05))
     for rule in _em_blocking_rules(cols):
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=em_max_pairs, record_sample_proportion=0.05)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=em_max_pairs, record_sample_proportion=proportion)
+        except ValueError as exc:
+            # A level no pair of this pass reaches drives its m to 0, which Splink refuses;
+            # the other passes still estimate it, so this pass is skipped, not fatal.
+            logger.warning("Stitch model: EM pass blocked on %s skipped: %s",
+                           getattr(rule, "blocking_rule_sql", rule), exc)
     return json.loads(json.dumps(linker.misc.save_model_to_json()))
 
 
