@@ -48,6 +48,8 @@ DOMAIN_GROUPS = ("sources", "domain")
 STITCH_ASSETS = ("unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
                  "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")
 MATCH_THRESHOLD = 0.9
+# Dagster's per-step DEBUG events would bury the tables; warnings and errors still show.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 CHURN_SHARE = 0.01
 NEW_GIVEN = ("Ines", "Oskar", "Priya", "Tomasz", "Yuki", "Lena", "Rafael", "Anouk")
 # Normalised preprocess column -> the plain name the Splink settings use.
@@ -85,7 +87,8 @@ def materialize_assets(defs, selection, phase: str) -> None:
 
     try:
         result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
-                             instance=DagsterInstance.ephemeral(), raise_on_error=True)
+                             instance=DagsterInstance.ephemeral(), raise_on_error=True,
+                             run_config=QUIET_RUN)
     except Exception as exc:
         raise RuntimeError(f"stitch_scale: {phase} failed: {exc}") from exc
     if not result.success:
@@ -338,9 +341,12 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
                 f"{share:.4%} (target >= 99.9%: {'met' if share >= 0.999 else 'MISSED'}); "
                 f"new customers with a new id: {new_ids}/{len(added)}")
     finally:
-        if spark is not None:
-            spark.stop()
-        standins.stop(ins)
+        try:
+            if spark is not None:
+                spark.stop()
+        finally:
+            # Also when the JVM is already gone and stop() raises.
+            standins.stop(ins)
 
 
 def main(argv: list[str] | None = None) -> int:
