@@ -49,6 +49,7 @@ GROUP_TAG = "cdp/courier_group"
 WAIT_TAG = "cdp/wait_minutes"
 SCHEDULED_TAG = "dagster/scheduled_execution_time"
 CHECK_NAME = "files_arrived"
+DELIVERIES_GROUP = "deliveries"
 
 
 Groups = Sequence[CourierGroupSpec] | None
@@ -87,7 +88,8 @@ def job_name(group: CourierGroupSpec) -> str:
 
 def build_schedules(config: TenantConfig, deployment: Deployment,
                     groups: Groups = None) -> list[ScheduleDefinition]:
-    """One schedule per courier group: its couriers' assets and everything downstream."""
+    """One schedule per courier group: its couriers' assets and everything downstream
+    except deliveries."""
     validate_courier_groups(config, groups)
     status = DefaultScheduleStatus.STOPPED if deployment.is_sandbox else (
         DefaultScheduleStatus.RUNNING)
@@ -97,7 +99,9 @@ def build_schedules(config: TenantConfig, deployment: Deployment,
         tags = {GROUP_TAG: group.name,
                 WAIT_TAG: json.dumps({m.courier: m.wait_minutes for m in group.couriers})}
         job = define_asset_job(
-            job_name(group), selection=AssetSelection.assets(*keys).downstream(), tags=tags,
+            job_name(group), selection=AssetSelection.assets(*keys).downstream()
+            # Deliveries belong to orchestrations (schedules or after-group sensors).
+            - AssetSelection.groups(DELIVERIES_GROUP), tags=tags,
             description=group.description or f"Courier group {group.name}: "
                         f"{', '.join(m.courier for m in group.couriers)} and downstream.")
         schedules.append(ScheduleDefinition(
