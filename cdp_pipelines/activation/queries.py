@@ -67,16 +67,19 @@ class SavedQuery(SavedQuerySettings):
         return re.sub(r"[;\s]+$", "", self.sql)
 
 
-def rewrite_schemas(sql: str, prefix: str, schemas: tuple[str, ...] | list[str]) -> str:
+def rewrite_schemas(sql: str, prefix: str, schemas: tuple[str, ...] | list[str],
+                    catalog: str = "delta") -> str:
     """Point ``schema.table`` references at the sandbox's schemas (``<prefix><schema>``).
 
-    Only names followed by a dot are touched, and not inside quoted strings, so a column
-    or a literal that happens to read 'c360' stays as it is.
+    Only names followed by a dot, and preceded by nothing or by the catalog, are touched,
+    and not inside string literals, so a column or a literal reading 'c360' stays as it is.
     """
     if not prefix or not schemas:
         return sql
     names = "|".join(sorted((re.escape(s) for s in schemas), key=len, reverse=True))
-    reference = re.compile(rf'(?<![\w."])("?)({names})\1(?=\s*\.)', re.IGNORECASE)
+    cat = re.escape(catalog)
+    start = rf'(?:(?<=\b{cat}\.)|(?<="{cat}"\.)|(?<![\w."]))'
+    reference = re.compile(rf'{start}("?)({names})\1(?=\s*\.)', re.IGNORECASE)
     parts = re.split(r"('(?:[^']|'')*')", sql)
     for i in range(0, len(parts), 2):
         parts[i] = reference.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}{m.group(1)}",
@@ -95,4 +98,6 @@ def trino_error_message(exc: BaseException, file: str, line_offset: int = 0) -> 
     location = getattr(cause, "error_location", None)
     if location and location[0] > 0:
         where += f" line {location[0] - line_offset}, column {location[1]}"
-    return f"{where}: {cause.message}"
+    # Trino's own "line L:C: " counts lines of the statement it ran, not of the file.
+    message = re.sub(r"^line \d+:\d+: ", "", cause.message)
+    return f"{where}: {message}"

@@ -1,3 +1,3 @@
 SELECT amperity_id,
-       lifetime_revenue
-FROM c360.no_such_table
+       no_such_column
+FROM c360.customer_360
