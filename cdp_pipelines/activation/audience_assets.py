@@ -92,9 +92,6 @@ class AudienceConfig:
     # Tenant databases (databases/<db>/), whose schema names sandboxes rewrite too.
     databases: tuple[str, ...] = ()
 
-    def segment(self, name: str) -> SegmentSpec:
-        return next(s for s in self.segments if s.name == name)
-
 
 # --------------------------------------------------------------------------- loading
 

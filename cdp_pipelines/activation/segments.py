@@ -179,12 +179,6 @@ def parse_condition(data: Any, where: str = "condition") -> Condition:
     return Leaf(attribute, operator, _check_value(operator, data.get("value"), where))
 
 
-def leaves(condition: Condition) -> list[Leaf]:
-    if isinstance(condition, Leaf):
-        return [condition]
-    return [leaf for member in condition.members for leaf in leaves(member)]
-
-
 class SegmentSpec(_Model):
     """One segment of ``activation/segments.yaml``: a condition or hand-written SQL."""
 
@@ -193,7 +187,7 @@ class SegmentSpec(_Model):
     sql: str | None = None
     condition: Any = None
     # Column of customer_360 the insights plot breaks the segment down by.
-    dimension: str = "state"
+    dimension: Name = "state"
 
     @field_validator("condition", mode="before")
     @classmethod
