@@ -7,10 +7,20 @@ from collections.abc import Mapping
 
 from dagster import Definitions, define_asset_job, in_process_executor
 
+from cdp_pipelines.activation.audience_assets import build_audience_assets
 from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.customer360.assets import build_c360_assets
 from cdp_pipelines.deployment import get_deployment
-from cdp_pipelines.orchestration.courier_groups import build_courier_group_checks, build_schedules
+from cdp_pipelines.orchestration.courier_groups import (
+    build_courier_group_checks,
+    build_schedules,
+    job_name,
+)
+from cdp_pipelines.orchestration.orchestrations import (
+    build_delivery_assets,
+    build_orchestration_triggers,
+    load_activation,
+)
 from cdp_pipelines.orchestration.sensors import build_sensors
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
@@ -26,12 +36,21 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     env = dict(os.environ if env is None else env)
     deployment = get_deployment(env)
     config = load_tenant(deployment.tenant_dir, env=env)
+    activation = load_activation(config, env)
     spark = SparkResource(master=deployment.spark_master)
     assets = [
         *build_source_assets(config, deployment),
         *build_stitch_assets(config, deployment),
         *build_c360_assets(config, deployment),
+        *build_audience_assets(activation.audiences, deployment),
+        *build_delivery_assets(activation, deployment, config.tenant.timezone),
     ]
+    group_schedules = build_schedules(config, deployment)
+    group_jobs = {group.name: next(s.job for s in group_schedules
+                                   if s.job_name == job_name(group))
+                  for group in config.courier_groups}
+    jobs, orchestration_schedules, orchestration_sensors = build_orchestration_triggers(
+        activation, deployment, group_jobs)
     local_trino = deployment.trino_host in ("127.0.0.1", "localhost")
     trino = TrinoResource(host=deployment.trino_host, port=deployment.trino_port,
                           user=deployment.trino_user,
@@ -39,10 +58,10 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     return Definitions(
         assets=assets,
         jobs=[define_asset_job(ALL_ASSETS_JOB, selection="*",
-                               description="Materialize every asset of the tenant.")],
+                               description="Materialize every asset of the tenant."), *jobs],
         asset_checks=build_courier_group_checks(config, deployment),
-        schedules=build_schedules(config, deployment),
-        sensors=build_sensors(config, deployment),
+        schedules=[*group_schedules, *orchestration_schedules],
+        sensors=[*build_sensors(config, deployment), *orchestration_sensors],
         resources={"spark": spark, "lake": DeltaLake(spark=spark), "trino": trino},
         # One process per run: the assets of a run share one Spark session.
         executor=in_process_executor,

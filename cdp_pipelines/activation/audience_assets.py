@@ -579,7 +579,7 @@ def _campaign_asset(campaign: CampaignSpec, cfg: AudienceConfig, deployment: Dep
         where = f"{CAMPAIGNS_FILE} (campaign {campaign.name})"
         try:
             sql, params = campaign_sql(campaign, cfg, deployment, trino, date.today(),
-                                       context.run_id)
+                                       context.run.run_id)
             stats = store_result(trino, lake, deployment, sql, params, "campaign",
                                  campaign.name, where)
         except (SegmentError, StoreError) as exc:
