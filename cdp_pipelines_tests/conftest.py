@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from cdp_pipelines_tests import servers
 
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="cdp-tests-"))
 # Set before any test module imports cdp_pipelines.definitions (which reads them).
@@ -88,3 +91,97 @@ def demo_standins(tmp_path_factory):
     ins = standins.start(standins.StandIns.on_free_ports(tmp_path_factory.mktemp("standins")))
     yield ins
     assert sorted(standins.stop(ins)) == ["s3", "sftp"]
+
+
+# Real servers for transports and deliveries (cdp_pipelines_tests/servers.py), shared by
+# the whole session; each starts only if a test uses it.
+S3_TEST_BUCKETS = ("cdp-test", "cdp-delivery")
+
+
+@pytest.fixture(scope="session")
+def service_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    import boto3
+
+    with servers.moto_s3_server() as endpoint:
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        for bucket in S3_TEST_BUCKETS:
+            client.create_bucket(Bucket=bucket)
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def azurite(service_dir) -> servers.AzuriteInfo:
+    with servers.azurite_server(service_dir) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def sshd(service_dir) -> servers.SshServerInfo:
+    with servers.sftp_server(service_dir) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def postgres() -> servers.PostgresInfo:
+    with servers.postgres_server() as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def pgp_keys(tmp_path_factory) -> dict[str, Path | str]:
+    """A fresh Ed25519/Curve25519 key pair protected by a passphrase, exported to files."""
+    out = tmp_path_factory.mktemp("pgp")
+    passphrase = "correct horse battery staple"
+    with tempfile.TemporaryDirectory(prefix="cdp-gpg-keygen-") as home:
+        gpg = [
+            "gpg",
+            "--homedir",
+            home,
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            passphrase,
+        ]
+        try:
+            subprocess.run(
+                [
+                    *gpg,
+                    "--quick-gen-key",
+                    "CDP Test <cdp-test@example.invalid>",
+                    "future-default",
+                    "default",
+                    "never",
+                ],
+                check=True,
+                capture_output=True,
+            )
+            public = subprocess.run(
+                [*gpg, "--armor", "--export"], check=True, capture_output=True
+            ).stdout
+            private = subprocess.run(
+                [*gpg, "--armor", "--export-secret-keys"], check=True, capture_output=True
+            ).stdout
+        finally:
+            subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+    (out / "public.asc").write_bytes(public)
+    (out / "private.asc").write_bytes(private)
+    (out / "passphrase").write_text(passphrase + "\n")
+    return {
+        "dir": out,
+        "public": out / "public.asc",
+        "private": out / "private.asc",
+        "passphrase_file": out / "passphrase",
+        "passphrase": passphrase,
+    }

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from cdp_pipelines.activation.segments import Group, Leaf, parse_condition
+from cdp_pipelines.activation.segments import Condition
 from cdp_pipelines.config.models import Name, _Model
 
 CAMPAIGNS_FILE = "activation/campaigns.yaml"
@@ -54,14 +54,7 @@ def _buckets_of(percent: float, where: str) -> int:
 class SubAudience(_Model):
     name: Name
     segment: str | None = None
-    condition: Any = None
-
-    @field_validator("condition", mode="before")
-    @classmethod
-    def _parse(cls, value: Any) -> Any:
-        if value is None or isinstance(value, (Leaf, Group)):
-            return value
-        return parse_condition(value)
+    condition: Condition = None
 
     @model_validator(mode="after")
     def _one_rule(self) -> "SubAudience":

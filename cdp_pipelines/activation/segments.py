@@ -40,9 +40,9 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import field_validator, model_validator
+from pydantic import BeforeValidator, model_validator
 
 from cdp_pipelines.config.models import Name, _Model
 
@@ -179,22 +179,25 @@ def parse_condition(data: Any, where: str = "condition") -> Condition:
     return Leaf(attribute, operator, _check_value(operator, data.get("value"), where))
 
 
+def _parsed_condition(value: Any) -> Any:
+    if value is None or isinstance(value, (Leaf, Group)):
+        return value
+    return parse_condition(value)
+
+
+# A condition as written in YAML, parsed (and checked) on load.
+Condition = Annotated[Any, BeforeValidator(_parsed_condition)]
+
+
 class SegmentSpec(_Model):
     """One segment of ``activation/segments.yaml``: a condition or hand-written SQL."""
 
     name: Name
     description: str = ""
     sql: str | None = None
-    condition: Any = None
+    condition: Condition = None
     # Column of customer_360 the insights plot breaks the segment down by.
     dimension: Name = "state"
-
-    @field_validator("condition", mode="before")
-    @classmethod
-    def _parse(cls, value: Any) -> Any:
-        if value is None or isinstance(value, (Leaf, Group)):
-            return value
-        return parse_condition(value)
 
     @model_validator(mode="after")
     def _one_definition(self) -> "SegmentSpec":

@@ -28,6 +28,11 @@ def test_chain_singleton_and_rejected_edge(spark):
     assert flagged["f"] == (1, False)
 
 
+def _clusters(nodes, edges, spark) -> dict[str, str]:
+    return {r.record_id: r.cluster_id
+            for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}
+
+
 GUARDED = ("record_id string, given_name_norm string, given_name_canonical string, "
            "surname_norm string, birthdate_norm string")
 
@@ -50,8 +55,7 @@ def test_a_shared_email_does_not_bridge_two_people(spark):
         ],
         EDGES + ", match_weight double",
     )
-    got = {r.record_id: r.cluster_id
-           for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}
+    got = _clusters(nodes, edges, spark)
     assert got["alan1"] == got["alan2"]
     assert got["sarah"] != got["alan1"]
     # Deterministic ties break by record id: ("alan1", "email_only") comes first.
@@ -68,8 +72,7 @@ def test_components_without_contradictions_are_untouched(spark):
     edges = spark.createDataFrame(
         [("a", "b", 0.95, "probabilistic"), ("b", "d", 0.97, "probabilistic"),
          ("c", "d", 0.99, "probabilistic")], EDGES)
-    got = {r.record_id: r.cluster_id
-           for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}
+    got = _clusters(nodes, edges, spark)
     # "bob", "rob" and "robert" are one canonical name and the birthdates are one typo
     # apart: nothing contradicts, so the chain stays one customer.
     assert set(got.values()) == {"a"}
@@ -84,8 +87,7 @@ def test_a_contradicted_chain_splits_at_its_weakest_link(spark):
     edges = spark.createDataFrame(
         [("a", "b", 0.95, "probabilistic"), ("b", "d", 0.97, "probabilistic"),
          ("c", "d", 0.99, "probabilistic")], EDGES)
-    got = {r.record_id: r.cluster_id
-           for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}
+    got = _clusters(nodes, edges, spark)
     # James and Robert born the same day may be one person going by a middle name, but
     # James cannot also be the Robert of a and b, who has no birthdate to vouch for it:
     # the strongest link (c-d) is kept and b-d, which would join them, is not.
