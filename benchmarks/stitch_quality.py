@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="demo,febrl3,febrl4")
     parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--keep", help="keep each dataset's lake under this directory")
     args = parser.parse_args(argv)
 
     from cdp_pipelines.resources.spark import build_spark_session
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'recall':>7} {'f1':>7} {'seconds':>8}")
     for name in args.datasets.split(","):
         with tempfile.TemporaryDirectory(prefix=f"cdp-quality-{name}-") as tmp:
-            work = Path(tmp)
+            work = Path(args.keep) / name if args.keep else Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
             with (demo(args.people, work) if name == "demo" else
                   nullcontext(febrl(name, work))) as (extra, truth):
                 env = {**os.environ, **extra, "CDP_LAKE_ROOT": str(work / "lake")}

@@ -219,7 +219,10 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
         nodes = _matching_frame(apply_blocklist(pre, lake.read("stitch",
                                                                "stitch_blocklist_values")))
         clusters = cluster_records(nodes, edges, spark, settings.match_threshold).cache()
+        # Materialized now: unified_coalesced is overwritten below, before the change logs
+        # (computed lazily from `previous`) are written; they must see the old ids.
         previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")
+                    .localCheckpoint(eager=True)
                     if lake.exists("stitch", "unified_coalesced") else None)
         assignments, changes_clusters, changes_pks = assign_stable_ids(clusters, previous)
         flagged = flag_supersized(clusters, settings.supersized_cluster_size)

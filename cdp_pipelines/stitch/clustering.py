@@ -97,7 +97,8 @@ def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame") -> "DataFr
         side.alias("l")
         .join(side.alias("r"), (F.col("l.cluster_id") == F.col("r.cluster_id"))
               & (F.col("l.record_id") < F.col("r.record_id")))
-        .where(contradiction_sql(records.columns))
+        # As for scored pairs: the names veto, a birthdate only vouches (see matching).
+        .where(contradiction_sql(records.columns, birthdates=False))
         .select(F.col("l.cluster_id").alias("cluster_id"), F.col("l.record_id").alias("a"),
                 F.col("r.record_id").alias("b"))
     )

@@ -135,7 +135,7 @@ def _dates_agree(col: str) -> str:
     return f"({_both(col)} AND damerau_levenshtein(l.{col}, r.{col}) <= 1)"
 
 
-def contradiction_sql(columns: Iterable[str]) -> str:
+def contradiction_sql(columns: Iterable[str], birthdates: bool = True) -> str:
     """SQL (over aliases l, r) that is true when two records clearly are different people.
 
     - separation key: both present and different (e.g. two distinct customer numbers of
@@ -149,13 +149,17 @@ def contradiction_sql(columns: Iterable[str]) -> str:
       Smith" (nickname), "Smith John"/"John Smith" (swapped) and "James Smith"/"Robert
       Smith" born the same day (a middle name used as first name) do not. With only a
       full name, the full names contradict when they share no token and are dissimilar.
+
+    ``birthdates=False`` leaves the birthdate veto out (an agreeing birthdate still vouches
+    for different given names): for pairs the model scored, which already weighs a
+    different birthdate, so a mistyped or replaced date alone does not part a match.
     """
     cols = set(columns)
     parts: list[str] = []
     if "sk" in cols:
         parts.append(f"({_both('sk')} AND l.sk <> r.sk)")
     has_birthdate = "birthdate_norm" in cols
-    if has_birthdate:
+    if has_birthdate and birthdates:
         parts.append(f"({_both('birthdate_norm')} AND NOT {_dates_agree('birthdate_norm')})")
     if "given_name_norm" in cols:
         given = _name_dissimilar("given_name_norm")
@@ -200,9 +204,10 @@ def guard_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in GUARD_COLUMNS if c in present]
 
 
-def drop_contradictions(pairs: "DataFrame", records: "DataFrame") -> "DataFrame":
-    """`pairs` (record_id_l, record_id_r, ...) without those whose records contradict;
-    `records` has record_id and the guard columns."""
+def drop_contradictions(pairs: "DataFrame", records: "DataFrame",
+                        birthdates: bool = True) -> "DataFrame":
+    """`pairs` (record_id_l, record_id_r, ...) without those whose records contradict
+    (`contradiction_sql`); `records` has record_id and the guard columns."""
     from pyspark.sql import functions as F
 
     cols = guard_columns(records.columns)
@@ -214,7 +219,7 @@ def drop_contradictions(pairs: "DataFrame", records: "DataFrame") -> "DataFrame"
         .join(side.alias("l"), F.col("p.record_id_l") == F.col("l.record_id"))
         .join(side.alias("r"), F.col("p.record_id_r") == F.col("r.record_id"))
     )
-    return joined.where(f"NOT ({contradiction_sql(records.columns)})").select("p.*")
+    return joined.where(f"NOT ({contradiction_sql(records.columns, birthdates)})").select("p.*")
 
 
 def deterministic_edges(
@@ -532,7 +537,7 @@ def predict(
     ).as_spark_dataframe()
     # The model scores pairs; the guard has the last word, as for deterministic edges:
     # a household member who agrees on everything but the given name is not a match.
-    scored = drop_contradictions(scored, with_record_id(df))
+    scored = drop_contradictions(scored, with_record_id(df), birthdates=False)
     # Splink puts the smaller id on the left already; normalise anyway for a stable key.
     lo = F.least("record_id_l", "record_id_r")
     hi = F.greatest("record_id_l", "record_id_r")
