@@ -1,4 +1,4 @@
-"""Fixtures for source tests: the transport tests' session servers, a feed, a local lake."""
+"""Fixtures for source tests: the session servers, a feed, a local lake."""
 
 from __future__ import annotations
 
@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 
+# S3, Azurite, sshd, PostgreSQL and the PGP keys are root-conftest session fixtures.
 from cdp_pipelines_tests.transports.conftest import (  # noqa: F401 - fixtures re-used
     REST_RECORDS,
     REST_TOKEN,
-    azurite,
-    pgp_keys,
-    postgres,
     rest,
     rest_session_server,
-    s3_endpoint,
-    service_dir,
-    sshd,
 )
 
 REMOTE_TYPES = ["s3", "azure_blob", "sftp"]
