@@ -18,7 +18,7 @@ from dagster import (
     asset,
 )
 
-from cdp_pipelines.config.models import PII_TAGS, TenantConfig
+from cdp_pipelines.config.models import TenantConfig
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
 from cdp_pipelines.resources.trino import TrinoResource
@@ -216,8 +216,8 @@ def build_publication_asset(config: TenantConfig, deployment: Deployment,
     stitch_deps = [stitch_key(t) for t in STITCH_PUBLISHED
                    if t not in ("unified_transactions", "unified_itemized_transactions")
                    or any("order-id" in f.tags for _, feed in config.feeds for f in feed.fields)]
-    pii_by_tag = {f.name for _, feed in config.feeds for f in feed.fields
-                  if any(t in PII_TAGS for t in f.tags)}
+    # Feed fields marked PII in config (`pii:`, default from their semantic tags).
+    pii_by_tag = {c for _, feed in config.feeds for c in feed.pii_columns}
 
     @asset(key=AssetKey(["c360", "trino_publication"]), group_name=GROUP,
            deps=c360_deps + stitch_deps, kinds={"trino"},
