@@ -22,6 +22,7 @@ from dagster import (
 
 from cdp_pipelines.config.models import CourierSpec, SourceSpec, TenantConfig
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.orchestration.courier_groups import DELIVERIES_GROUP
 from cdp_pipelines.sources.couriers import REMOTE_FILE_TYPES, make_courier
 
 TRIGGER_TAG = "cdp/trigger"
@@ -44,7 +45,9 @@ def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
 
     @sensor(
         name=sensor_name(courier),
-        asset_selection=AssetSelection.assets(courier_key(source, courier)).downstream(),
+        # Deliveries belong to orchestrations, as for courier-group jobs.
+        asset_selection=AssetSelection.assets(courier_key(source, courier)).downstream()
+        - AssetSelection.groups(DELIVERIES_GROUP),
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=(DefaultSensorStatus.STOPPED if deployment.is_sandbox
                         else DefaultSensorStatus.RUNNING),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dagster import AssetKey
 
 from cdp_pipelines.config.loader import ConfigError, load_tenant
 from cdp_pipelines.deployment import DEMO_TENANT_DIR, get_deployment
@@ -83,3 +84,36 @@ def test_the_demo_tenant_delivers_its_campaign_after_the_nightly_group() -> None
     (o,) = cfg.orchestrations
     assert o.campaign == "holiday_thanks" and o.after_courier_group == "nightly_stores"
     assert cfg.destinations["email_platform_s3"].type == "s3"
+
+
+@pytest.mark.parametrize("sandbox, status", [(None, "RUNNING"), ("trial", "STOPPED")])
+def test_demo_orchestration_is_a_schedule_and_an_after_group_sensor(tmp_path: Path, sandbox,
+                                                                    status) -> None:
+    from cdp_pipelines.definitions import build_definitions
+
+    env = {"CDP_LAKE_ROOT": str(tmp_path / "lake"), **({"CDP_SANDBOX": sandbox} if sandbox
+                                                       else {})}
+    defs = build_definitions(env)
+    schedules = {s.name: s for s in defs.schedules}
+    sensors = {s.name: s for s in defs.sensors}
+    schedule = schedules["orchestration_holiday_thanks_to_email_schedule"]
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (
+        "0 7 * * *", "America/New_York")
+    assert schedule.default_status.value == status
+    sensor = sensors["orchestration_holiday_thanks_to_email_after_courier_group_nightly_stores"]
+    assert sensor.default_status.value == status
+    job = defs.resolve_job_def("orchestration_holiday_thanks_to_email")
+    keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert keys == {"activation/deliveries/holiday_thanks_to_email",
+                    "activation/campaigns/holiday_thanks", "activation/segments/recent_buyers",
+                    "activation/segments/high_value", "activation/segments/staff_and_tests"}
+    # The courier group refreshes audiences but does not deliver.
+    group = defs.resolve_job_def("courier_group_nightly_stores")
+    group_keys = {k.to_user_string() for k in group.asset_layer.selected_asset_keys}
+    assert "activation/campaigns/holiday_thanks" in group_keys
+    assert "activation/deliveries/holiday_thanks_to_email" not in group_keys
+    # Nor does a file-arrival sensor.
+    arrival = sensors["courier_ecom_order_files_file_arrival"].asset_selection.resolve(
+        defs.resolve_asset_graph())
+    assert AssetKey(["activation", "campaigns", "holiday_thanks"]) in arrival
+    assert AssetKey(["activation", "deliveries", "holiday_thanks_to_email"]) not in arrival
