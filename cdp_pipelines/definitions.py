@@ -46,9 +46,8 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         *build_delivery_assets(activation, deployment, config.tenant.timezone),
     ]
     group_schedules = build_schedules(config, deployment)
-    group_jobs = {group.name: next(s.job for s in group_schedules
-                                   if s.job_name == job_name(group))
-                  for group in config.courier_groups}
+    jobs_by_name = {s.job_name: s.job for s in group_schedules}
+    group_jobs = {g.name: jobs_by_name[job_name(g)] for g in config.courier_groups}
     jobs, orchestration_schedules, orchestration_sensors = build_orchestration_triggers(
         activation, deployment, group_jobs)
     local_trino = deployment.trino_host in ("127.0.0.1", "localhost")

@@ -79,6 +79,11 @@ class Deployment:
         return f"branches/{self.sandbox}" if self.sandbox else "prod"
 
     @property
+    def schema_prefix(self) -> str:
+        """Prefix of this deployment's Trino schemas: ``<sandbox>_`` in a sandbox, else none."""
+        return f"{self.sandbox}_" if self.sandbox else ""
+
+    @property
     def root(self) -> str:
         """Everything this deployment writes lives under this path."""
         return _join(self.lake_root, self.prefix)

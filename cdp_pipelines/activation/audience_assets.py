@@ -198,9 +198,7 @@ def load_activation_audiences(tenant_root: Path, env: dict[str, str] | None = No
 
 def schema_name(deployment: Deployment | None, database: str) -> str:
     """Trino schema of ``database`` in this deployment (sandboxes prefix their schemas)."""
-    if deployment is not None and deployment.is_sandbox:
-        return f"{deployment.sandbox}_{database}"
-    return database
+    return f"{deployment.schema_prefix}{database}" if deployment is not None else database
 
 
 def query_key(name: str) -> AssetKey:
@@ -353,8 +351,7 @@ def _base_metadata(lake: DeltaLake, trino: TrinoResource, deployment: Deployment
 
 
 def _tenant_sql(sql: str, cfg: AudienceConfig, deployment: Deployment) -> str:
-    prefix = f"{deployment.sandbox}_" if deployment.is_sandbox else ""
-    return rewrite_schemas(sql, prefix, (*PUBLISHED_SCHEMAS, *cfg.databases))
+    return rewrite_schemas(sql, deployment.schema_prefix, (*PUBLISHED_SCHEMAS, *cfg.databases))
 
 
 # --------------------------------------------------------------------------- saved queries

@@ -227,7 +227,7 @@ def build_publication_asset(config: TenantConfig, deployment: Deployment,
         from cdp_pipelines.resources import trino_server
 
         lake.use_deployment(deployment)
-        prefix = "" if not deployment.is_sandbox else f"{deployment.sandbox}_"
+        prefix = deployment.schema_prefix
         published: dict[str, list[str]] = {}
         pii: dict[tuple[str, str], dict[str, str]] = {}
         targets = [(db, ("c360", db, t), t) for db, names in tables.items() for t in names]

@@ -60,7 +60,7 @@ from cdp_pipelines.activation.audience_assets import (
     query_key,
     segment_key,
 )
-from cdp_pipelines.activation.campaigns import CampaignSpec
+from cdp_pipelines.activation.campaigns import DEFAULT_ATTRIBUTES, CampaignSpec
 from cdp_pipelines.activation.destinations import DestinationSpec, load_destinations
 from cdp_pipelines.activation.templates import TemplateSpec, load_templates
 from cdp_pipelines.config.loader import ConfigError, _read_yaml, _validate
@@ -166,6 +166,7 @@ def _check_references(cfg: ActivationConfig, groups: Sequence[CourierGroupSpec])
                     f"activation/campaigns.yaml: campaign {campaign.name}: treatments[{i}]"
                     f".destination {treatment.destination!r} is not in {DESTINATIONS_FILE} "
                     f"(destinations: {sorted(cfg.destinations)})")
+    group_names = {g.name for g in groups}
     seen: set[str] = set()
     for i, o in enumerate(cfg.orchestrations):
         at = f"{where}: orchestrations[{i}] ({o.name})"
@@ -188,7 +189,6 @@ def _check_references(cfg: ActivationConfig, groups: Sequence[CourierGroupSpec])
             if t and t not in cfg.templates:
                 raise ConfigError(f"{at}: template {t!r} is not in {TEMPLATES_FILE} "
                                   f"(templates: {sorted(cfg.templates)})")
-        group_names = {g.name for g in groups}
         if o.after_courier_group and o.after_courier_group not in group_names:
             raise ConfigError(f"{at}.after_courier_group: no courier group "
                               f"{o.after_courier_group!r} (groups: {sorted(group_names)})")
@@ -242,8 +242,6 @@ def _attribute_columns(cfg: ActivationConfig, o: OrchestrationSpec, destination:
     if o.kind == "campaign":
         return cfg.campaign(o.campaign).columns_for(destination)
     if o.kind == "segment":
-        from cdp_pipelines.activation.campaigns import DEFAULT_ATTRIBUTES
-
         return DEFAULT_ATTRIBUTES
     return ()
 

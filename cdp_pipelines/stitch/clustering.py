@@ -25,15 +25,19 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def accepted_edges(edges: "DataFrame", threshold: float) -> "DataFrame":
-    """Edges that join clusters: every deterministic edge, and probabilistic ones with
-    match_probability >= threshold."""
+def _accepted(edges: "DataFrame", threshold: float) -> "DataFrame":
     from pyspark.sql import functions as F
 
     accept = F.col("match_probability") >= F.lit(threshold)
     if "match_type" in edges.columns:
         accept = accept | (F.col("match_type") == "deterministic")
-    return edges.where(accept).select("record_id_l", "record_id_r")
+    return edges.where(accept)
+
+
+def accepted_edges(edges: "DataFrame", threshold: float) -> "DataFrame":
+    """Edges that join clusters: every deterministic edge, and probabilistic ones with
+    match_probability >= threshold."""
+    return _accepted(edges, threshold).select("record_id_l", "record_id_r")
 
 
 def cluster_records(
@@ -156,12 +160,8 @@ def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "Da
                 if "match_type" in edges.columns else F.lit(1),
                 -F.coalesce(F.col("match_weight"), F.lit(0.0))
                 if "match_weight" in edges.columns else -F.col("match_probability")]
-    accepted = edges.where(
-        (F.col("match_probability") >= F.lit(threshold))
-        | ((F.col("match_type") == "deterministic") if "match_type" in edges.columns
-           else F.lit(False)))
     component_edges = (
-        accepted.join(clusters.withColumnRenamed("record_id", "record_id_l"), "record_id_l")
+        _accepted(edges, threshold).join(clusters.withColumnRenamed("record_id", "record_id_l"), "record_id_l")
         .join(F.broadcast(conflicted), "cluster_id")
         .select("cluster_id", "record_id_l", "record_id_r", *[
             s.alias(f"k{i}") for i, s in enumerate(strength)])
