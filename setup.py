@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "pyyaml>=6",
     "phonenumbers>=8.13",
     "unidecode>=1.3",
+    "nicknames==1.0.1",  # many-to-many English nickname relations (Apache-2.0)
     "matplotlib>=3.8",
     "pandas>=2",
     "pyarrow>=15",

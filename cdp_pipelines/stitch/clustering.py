@@ -9,7 +9,9 @@ Transitive links can join two records that clearly are different people (a recor
 only an email shared by a couple links to both partners). Components holding such a
 contradiction are re-clustered greedily: strongest edges first (deterministic, then by
 match weight), two groups join only if no record of one contradicts a record of the
-other. Components without contradictions, the vast majority, are left as they are.
+other, or if the direct links between named records of the two outnumber the
+contradicting pairs (`constrained_groups`). Components without contradictions, the vast
+majority, are left as they are.
 """
 
 from __future__ import annotations
@@ -108,19 +110,29 @@ def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame") -> "DataFr
     )
 
 
-def constrained_groups(members: list[str], edges: list[tuple], cannot_link: list[tuple]
-                       ) -> dict[str, str]:
+def constrained_groups(members: list[str], edges: list[tuple], cannot_link: list[tuple],
+                       informative: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
     """Greedy clustering of one component: record -> group id (its smallest record).
 
     `edges` are (record_l, record_r, sort_key) taken in ascending sort_key order (the
-    strongest first); a union that would put a `cannot_link` pair in one group is skipped.
+    strongest first). Two groups join when no `cannot_link` pair spans them, or when the
+    direct links between them outnumber the contradicting pairs: one record with a
+    replaced first name, or a mistyped birthdate, should not part a person whose other
+    records vouch for each other. Only links between `informative` records count (those
+    that carry a name able to contradict): a record with no name, or an initial, links to
+    every member of a household and so vouches for none.
     """
     parent = {m: m for m in members}
     groups = {m: {m} for m in members}
-    cannot = defaultdict(set)
+    cannot: dict[str, set[str]] = defaultdict(set)
     for a, b in cannot_link:
         cannot[a].add(b)
         cannot[b].add(a)
+    support: dict[str, set[str]] = defaultdict(set)
+    for left, right, _ in edges:
+        if left != right and left in informative and right in informative:
+            support[left].add(right)
+            support[right].add(left)
 
     def find(x: str) -> str:
         while parent[x] != x:
@@ -128,12 +140,16 @@ def constrained_groups(members: list[str], edges: list[tuple], cannot_link: list
             x = parent[x]
         return x
 
+    def across(small: str, big: str, links: dict[str, set[str]]) -> int:
+        return sum(1 for m in groups[small] for other in links[m] if find(other) == big)
+
     for left, right, _ in sorted(edges, key=lambda e: (e[2], e[0], e[1])):
         a, b = find(left), find(right)
         if a == b:
             continue
         small, big = (a, b) if len(groups[a]) <= len(groups[b]) else (b, a)
-        if any(find(other) == big for m in groups[small] for other in cannot[m]):
+        conflicts = across(small, big, cannot)
+        if conflicts and across(small, big, support) <= conflicts:
             continue
         parent[small] = big
         groups[big] |= groups.pop(small)
@@ -155,7 +171,13 @@ def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "Da
     spark = clusters.sparkSession
     conflicted = spark.createDataFrame(
         sorted({(r.cluster_id,) for r in conflicts}), "cluster_id string")
-    members = clusters.join(F.broadcast(conflicted), "cluster_id").collect()
+    name = next((c for c in ("given_name_norm", "full_name_norm") if c in records.columns), None)
+    # A record whose name can contradict: more than an initial.
+    named = (F.length(F.col(name)) >= 2 if name else F.lit(False))
+    members = (clusters.join(F.broadcast(conflicted), "cluster_id")
+               .join(records.select("record_id", F.coalesce(named, F.lit(False)).alias("named")),
+                     "record_id")
+               .collect())
     strength = [F.when(F.col("match_type") == "deterministic", 0).otherwise(1)
                 if "match_type" in edges.columns else F.lit(1),
                 -F.coalesce(F.col("match_weight"), F.lit(0.0))
@@ -166,9 +188,12 @@ def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "Da
         .select("cluster_id", "record_id_l", "record_id_r", *[
             s.alias(f"k{i}") for i, s in enumerate(strength)])
         .collect())
-    by_component: dict[str, tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
+    by_component: dict[str, tuple[list, list, list, set]] = defaultdict(
+        lambda: ([], [], [], set()))
     for row in members:
         by_component[row.cluster_id][0].append(row.record_id)
+        if row.named:
+            by_component[row.cluster_id][3].add(row.record_id)
     for row in component_edges:
         by_component[row.cluster_id][1].append((row.record_id_l, row.record_id_r,
                                                 (row.k0, row.k1)))

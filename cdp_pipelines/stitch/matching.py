@@ -173,6 +173,11 @@ def contradiction_sql(columns: Iterable[str], birthdates: bool = True) -> str:
             # Nicknames agree once canonical: "bob" and "robert" are one given name.
             given = (f"({given} AND NOT ({_both('given_name_canonical')} AND "
                      "l.given_name_canonical = r.given_name_canonical))")
+            if "given_name_forms" in cols:
+                # ... and so do two names that may stand for one formal name: "harry"
+                # (harold or henry) and "harold".
+                given = (f"({given} AND NOT ({_both('given_name_forms')} AND arrays_overlap("
+                         "split(l.given_name_forms, ' '), split(r.given_name_forms, ' '))))")
             if "surname_norm" in cols:
                 # First and last name swapped between the two records is the same person.
                 swapped = (
@@ -195,7 +200,8 @@ def contradiction_sql(columns: Iterable[str], birthdates: bool = True) -> str:
     return " OR ".join(parts) if parts else "FALSE"
 
 
-GUARD_COLUMNS = ("sk", "birthdate_norm", "given_name_canonical", *NAME_COLUMNS)
+GUARD_COLUMNS = ("sk", "birthdate_norm", "given_name_canonical", "given_name_forms",
+                 *NAME_COLUMNS)
 
 
 def guard_columns(columns: Iterable[str]) -> list[str]:
@@ -310,19 +316,10 @@ def _comparisons(cols: set[str]) -> list:
     if "phone_norm" in cols:
         comps.append(cl.DamerauLevenshteinAtThresholds("phone_norm", [1]).configure(
             term_frequency_adjustments=True))
-    if "address_norm" in cols:
-        comps.append(cl.JaroWinklerAtThresholds("address_norm", [0.92, 0.8]).configure(
-            term_frequency_adjustments=True))
-    if "address2_norm" in cols:
-        comps.append(cl.JaroWinklerAtThresholds("address2_norm", [0.9]).configure(
-            term_frequency_adjustments=True))
-    if "postal_norm" in cols:
-        comps.append(cl.DamerauLevenshteinAtThresholds("postal_norm", [1]).configure(
-            term_frequency_adjustments=True))
-    if "city_norm" in cols:
-        comps.append(cl.JaroWinklerAtThresholds("city_norm", [0.92]).configure(
-            term_frequency_adjustments=True))
-    for exact_col in ("state_norm", "country_norm", "gender_norm"):
+    location = _location_comparison(cols)
+    if location is not None:
+        comps.append(location)
+    for exact_col in ("country_norm", "gender_norm"):
         if exact_col in cols:
             comps.append(cl.ExactMatch(exact_col))
     if "loyalty_id_norm" in cols:
@@ -330,6 +327,72 @@ def _comparisons(cols: set[str]) -> list:
     for fk in fk_columns(cols):
         comps.append(cl.ExactMatch(fk))
     return comps
+
+
+LOCATION = "location"
+LOCATION_COLUMNS = ("address_norm", "address2_norm", "postal_norm", "city_norm", "state_norm")
+
+
+def _location_comparison(cols: set[str]):
+    """Where the two records live, as one comparison: same address, similar address, same
+    postal code, same city, same state, else. Street, postal code, city and state say
+    the same thing at finer and coarser grain; compared one by one, a shared postal code
+    would also count as a shared city and state, and two namesakes of one town would
+    outweigh their different streets and surnames."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    present = [c for c in LOCATION_COLUMNS if c in cols]
+    if not present:
+        return None
+
+    # Splink names the two sides of a pair <column>_l and <column>_r.
+    def both(c: str) -> str:
+        return f"({c}_l IS NOT NULL AND {c}_r IS NOT NULL)"
+
+    def same(c: str) -> str:
+        return f"({both(c)} AND {c}_l = {c}_r)"
+
+    # Two places are the same town when no present postal code or city says otherwise.
+    area_checks = [f"NOT ({both(c)} AND {c}_l <> {c}_r)" for c in ("postal_norm", "city_norm")
+                   if c in cols]
+    same_area = " AND ".join(area_checks) or "TRUE"
+    levels: list = [cll.CustomLevel(
+        " AND ".join(f"NOT {both(c)}" for c in present), "no shared location field"
+    ).configure(is_null_level=True)]
+    street = next((c for c in ("address_norm", "address2_norm") if c in cols), None)
+    if street:
+        levels.append(cll.CustomLevel(f"{same(street)} AND {same_area}", "same address"))
+        levels.append(cll.CustomLevel(
+            f"{both(street)} AND jaro_winkler({street}_l, {street}_r) >= 0.88 AND {same_area}",
+            "similar address"))
+    if "postal_norm" in cols:
+        levels.append(cll.CustomLevel(same("postal_norm"), "same postal code"))
+        levels.append(cll.CustomLevel(
+            f"{both('postal_norm')} AND damerau_levenshtein(postal_norm_l, postal_norm_r) <= 1",
+            "postal code one typo apart"))
+    if "city_norm" in cols:
+        city = same("city_norm") + (f" AND NOT ({both('state_norm')} AND "
+                                    "state_norm_l <> state_norm_r)" if "state_norm" in cols
+                                    else "")
+        levels.append(cll.CustomLevel(city, "same city"))
+    if "state_norm" in cols:
+        levels.append(cll.CustomLevel(same("state_norm"), "same state"))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name=LOCATION,
+                               comparison_description="location: " + ", ".join(present))
+
+
+def comparison_inputs(comparison: dict[str, Any]) -> list[str]:
+    """The input columns one comparison of a settings dict reads (<col>_l in its SQL)."""
+    import re
+
+    found: list[str] = []
+    for level in comparison.get("comparison_levels", []):
+        for col in re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)_l\b", level.get("sql_condition", "")):
+            if col not in found:
+                found.append(col)
+    return found or [comparison["output_column_name"]]
 
 
 # Attributes that are selective in pairs. Pairs saying the same thing twice (city and
@@ -453,7 +516,7 @@ def _register(df: "DataFrame", settings: dict, spark: "SparkSession"):
     needed = ["record_id", *_model_columns(df.columns)]
     if "sk" in df.columns:
         needed.append("sk")
-    compared = {c["output_column_name"] for c in settings["comparisons"]}
+    compared = {c for comp in settings["comparisons"] for c in comparison_inputs(comp)}
     missing = sorted(compared - set(df.columns))
     if missing:
         raise ValueError(
@@ -661,6 +724,8 @@ def load_model(path: str | Path) -> Model:
 def model_fits_columns(settings: dict[str, Any], columns_present: Iterable[str]) -> bool:
     """True when a stored model compares exactly what `build_settings` would choose for
     these columns, i.e. it can be reused rather than retrained."""
-    wanted = [c["output_column_name"] for c in build_settings(columns_present)["comparisons"]]
-    have = [c["output_column_name"] for c in settings.get("comparisons", [])]
-    return wanted == have
+    def shape(comparisons: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+        return [(c["output_column_name"], comparison_inputs(c)) for c in comparisons]
+
+    return (shape(build_settings(columns_present)["comparisons"])
+            == shape(settings.get("comparisons", [])))

@@ -236,6 +236,31 @@ class PersonName(NamedTuple):
     given_canonical: str | None
     surname: str | None
     full: str | None
+    given_forms: str | None = None
+
+
+_NICKNAMER = None
+
+
+def given_name_forms(name: str | None) -> str | None:
+    """The formal names a normalised given name may stand for, with the name itself: a
+    sorted, space-separated set. Two given names are compatible when their sets overlap:
+    "harry" (harold, henry) and "harold"; "jackie" and "jacqueline"; "hal" and "harry".
+
+    The relations come from the `nicknames` package (many-to-many, English); the one
+    formal name of `canonical_given_name` is always among the forms.
+    """
+    global _NICKNAMER
+    if not name:
+        return None
+    if _NICKNAMER is None:
+        from nicknames import NickNamer
+
+        _NICKNAMER = NickNamer()
+    forms = {name, NICKNAMES.get(name, name)}
+    if " " not in name:
+        forms |= {form for form in _NICKNAMER.canonicals_of(name) if " " not in form}
+    return " ".join(sorted(forms))
 
 
 def normalize_person_name(given: Any, surname: Any, full_name: Any) -> PersonName:
@@ -248,7 +273,7 @@ def normalize_person_name(given: Any, surname: Any, full_name: Any) -> PersonNam
         surname_norm = surname_norm or parts.surname
     full = " ".join(p for p in (given_norm, surname_norm) if p) or None
     canonical = NICKNAMES.get(given_norm, given_norm) if given_norm else None
-    return PersonName(given_norm, canonical, surname_norm, full)
+    return PersonName(given_norm, canonical, surname_norm, full, given_name_forms(given_norm))
 
 
 # ---------------------------------------------------------------------------------------------

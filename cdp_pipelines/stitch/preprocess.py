@@ -13,6 +13,7 @@ derived form.
 |------------------------|------------------------------|------------------------------|
 | given_name_norm        | given_name, else full_name   | 'jose'                       |
 | given_name_canonical   | given_name_norm + nicknames  | 'bob' -> 'robert'            |
+| given_name_forms       | given_name_norm + nicknames  | 'harry' -> 'harold harry henry' |
 | surname_norm           | surname, else full_name      | 'obrien smith'               |
 | full_name_norm         | given_name_norm surname_norm | 'jose obrien smith'          |
 | email_norm             | email                        | 'john.smith+x@gmail.com'     |
@@ -56,7 +57,7 @@ NORMALIZED_COLUMNS = (
     "email_canonical", "phone_e164", "phone_last10", "address_norm", "address2_norm",
     "address_full_norm", "city_norm", "state_norm", "country_norm", "postal_norm", "address_key",
     "birthdate_norm", "gender_norm", "loyalty_id_norm", "given_name_soundex", "surname_soundex",
-    "postal3", "house_number", "birth_year",
+    "postal3", "house_number", "birth_year", "given_name_forms",
 )
 
 # Python's str.strip() whitespace, as a Java regex class
@@ -155,7 +156,7 @@ def loyalty_column(raw: "Column") -> "Column":
 
 
 PYTHON_FIELDS = (
-    "given_name_norm", "given_name_canonical", "surname_norm", "full_name_norm", "address_norm",
+    "given_name_norm", "given_name_canonical", "given_name_forms", "surname_norm", "full_name_norm", "address_norm",
     "address2_norm", "city_norm", "state_norm", "country_norm", "phone_e164", "phone_last10",
 )
 _PYTHON_INPUTS = (
@@ -197,6 +198,7 @@ def normalise_python_columns(columns: dict, default_region: str = "US"):
         {
             "given_name_norm": [n.given for n in names],
             "given_name_canonical": [n.given_canonical for n in names],
+            "given_name_forms": [n.given_forms for n in names],
             "surname_norm": [n.surname for n in names],
             "full_name_norm": [n.full for n in names],
             "address_norm": [street(v) for v in columns["address"]],

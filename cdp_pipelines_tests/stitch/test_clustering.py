@@ -1,6 +1,6 @@
 """Connected components over accepted edges; supersized flag."""
 
-from cdp_pipelines.stitch.clustering import cluster_records, flag_supersized
+from cdp_pipelines.stitch.clustering import cluster_records, constrained_groups, flag_supersized
 
 EDGES = "record_id_l string, record_id_r string, match_probability double, match_type string"
 
@@ -92,3 +92,29 @@ def test_a_contradicted_chain_splits_at_its_weakest_link(spark):
     # James cannot also be the Robert of a and b, who has no birthdate to vouch for it:
     # the strongest link (c-d) is kept and b-d, which would join them, is not.
     assert got == {"a": "a", "b": "a", "c": "c", "d": "c"}
+
+
+def test_one_odd_record_does_not_part_a_person_its_other_records_vouch_for():
+    """FEBRL-style duplicates of one person: d0's first name was replaced (its birthdate
+    agrees with o and d1, which vouches for it), d2's birthdate was mistyped. d0 and d2
+    contradict each other, but two direct links tie d0 to the group against one conflict."""
+    members = ["o", "d0", "d1", "d2"]
+    edges = [("o", "d1", 1), ("o", "d2", 2), ("d1", "d2", 3), ("o", "d0", 4), ("d0", "d1", 5)]
+    got = constrained_groups(members, edges, [("d0", "d2")], informative=set(members))
+    assert set(got.values()) == {"d0"}
+    # Without the vouching links (one link, one conflict) d0 stays apart.
+    got = constrained_groups(members, edges[:4], [("d0", "d2")], informative=set(members))
+    assert got == {"o": "d1", "d1": "d1", "d2": "d1", "d0": "d0"}
+
+
+def test_records_without_a_name_vouch_for_nobody():
+    """Two initial-only records ("J. Ryan") link to both John and Jane Ryan of one
+    household; their links outnumber the one John/Jane conflict, but they could not have
+    contradicted either, so they do not count."""
+    members = ["john", "j1", "j2", "jane"]
+    edges = [("john", "j1", 1), ("john", "j2", 2), ("j1", "jane", 3), ("j2", "jane", 4)]
+    got = constrained_groups(members, edges, [("john", "jane")], informative={"john", "jane"})
+    assert got["jane"] == "jane" and got["john"] == got["j1"] == got["j2"]
+    # Had they been named records that agree with both, they would have vouched.
+    got = constrained_groups(members, edges, [("john", "jane")], informative=set(members))
+    assert len(set(got.values())) == 1

@@ -58,7 +58,7 @@ def test_build_settings_follows_columns():
     settings = matching.build_settings(
         ["source", "pk", "given_name_norm", "surname_norm", "postal_norm", "fk_crm"])
     names = [c["output_column_name"] for c in settings["comparisons"]]
-    assert names == ["given_name_norm", "surname_norm", "postal_norm", "fk_crm"]
+    assert names == ["given_name_norm", "surname_norm", "location", "fk_crm"]
     rules = json.dumps(settings["blocking_rules_to_generate_predictions"])
     assert "fk_crm" in rules and "email_norm" not in rules
     assert settings["unique_id_column_name"] == "record_id"
@@ -103,7 +103,7 @@ def test_predict_probabilistic_link_is_explained(spark):
     assert 0.5 <= prob.match_probability < 1.0
     weights = prob.explanation
     assert set(weights) == {"given_name_norm", "surname_norm", "email_norm", "phone_norm",
-                            "birthdate_norm", "postal_norm"}
+                            "birthdate_norm", "location"}
     assert weights["surname_norm"] > 0 and weights["birthdate_norm"] > 0
     assert weights["email_norm"] < 0  # different emails count against the match
     assert weights["phone_norm"] == 0  # both missing: no evidence
@@ -114,6 +114,29 @@ def test_predict_probabilistic_link_is_explained(spark):
         "deterministic", "phone_norm", 1.0)
     # the model's view of a deterministic pair is kept as its explanation
     assert det.explanation["birthdate_norm"] > 0 and "phone_norm" in det.explanation
+
+
+def test_location_counts_once(spark):
+    """Street, postal code, city and state are one comparison: two namesakes of one town
+    with different streets and surnames are not a match, while the same person at the
+    same address is, and the explanation names the location once."""
+    cols = ("source string, pk string, given_name_norm string, surname_norm string, "
+            "address_norm string, postal_norm string, city_norm string, state_norm string")
+    rows = [
+        ("crm", "1", "wayne", "nguyen", "91 UNION PL", "15213", "PITTSBURGH", "PA"),
+        ("pos", "1", "wayne", "coleman", "9589 FOREST LN", "15213", "PITTSBURGH", "PA"),
+        ("crm", "2", "janet", "harris", "87 WOODLAND RD", "15217", "PITTSBURGH", "PA"),
+        ("pos", "2", "janet", "harris", "87 WOODLAND RD", "15217", "PITTSBURGH", "PA"),
+    ]
+    df = spark.createDataFrame(rows, cols)
+    settings = _with_fixed_parameters(matching.build_settings(df.columns))
+    location = [c for c in settings["comparisons"]
+                if {"postal_norm", "city_norm", "state_norm"} & set(matching.comparison_inputs(c))]
+    assert [c["output_column_name"] for c in location] == ["location"]
+    edges = _pairs(matching.predict(settings, df, spark, threshold=0.5))
+    assert set(edges) == {("crm:2", "pos:2")}
+    assert set(edges[("crm:2", "pos:2")].explanation) == {
+        "given_name_norm", "surname_norm", "location"}
 
 
 def _prior_weight(p):

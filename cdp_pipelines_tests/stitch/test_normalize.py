@@ -81,12 +81,37 @@ def test_split_full_name(raw, expected):
 
 def test_person_name_falls_back_to_full_name():
     assert nz.normalize_person_name(None, "Smith", "Bob Jones") == nz.PersonName(
-        "bob", "robert", "smith", "bob smith"
+        "bob", "robert", "smith", "bob smith", "bert bob bobby robert"
     )
-    assert nz.normalize_person_name("", None, "Jones, Liz") == nz.PersonName(
-        "liz", "elizabeth", "jones", "liz jones"
-    )
+    name = nz.normalize_person_name("", None, "Jones, Liz")
+    assert name[:4] == ("liz", "elizabeth", "jones", "liz jones")
+    assert "elizabeth" in name.given_forms.split()
     assert nz.normalize_person_name(None, None, None) == nz.PersonName(None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    "left, right, compatible",
+    [
+        ("harry", "harold", True),  # harry stands for harold or henry
+        ("harry", "henry", True),
+        ("jackie", "jacqueline", True),
+        ("johnny", "jonathan", True),
+        ("terry", "teresa", True),
+        ("bob", "rob", True),
+        ("amanda", "randy", False),
+        ("logan", "megan", False),
+        ("jean", "ethan", False),
+        ("mary", "john", False),
+    ],
+)
+def test_given_name_forms_overlap_for_nicknames_of_one_name(left, right, compatible):
+    forms = [set(nz.given_name_forms(n).split()) for n in (left, right)]
+    assert bool(forms[0] & forms[1]) is compatible
+    assert left in forms[0] and nz.canonical_given_name(left) in forms[0]
+
+
+def test_given_name_forms_of_nothing():
+    assert nz.given_name_forms(None) is None and nz.given_name_forms("") is None
 
 
 @pytest.mark.parametrize(

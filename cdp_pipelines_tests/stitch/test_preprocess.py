@@ -72,7 +72,8 @@ def test_missing_semantic_columns_give_null_normalised_columns(spark):
     assert out.columns == ["source", "pk", "given_name", *NORMALIZED_COLUMNS]
     row = out.collect()[0].asDict()
     named = {"given_name_norm": "liz", "given_name_canonical": "elizabeth",
-             "full_name_norm": "liz", "given_name_soundex": "E421"}
+             "full_name_norm": "liz", "given_name_soundex": "E421",
+             "given_name_forms": "elizabeth lisa liz lizzie"}
     assert {c: row[c] for c in named} == named
     assert [c for c in NORMALIZED_COLUMNS if c not in named and row[c] is not None] == []
 
