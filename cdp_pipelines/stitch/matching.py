@@ -34,6 +34,7 @@ DEFAULT_THRESHOLD = 0.9
 # Name similarity under which two names contradict each other (Jaro-Winkler): "jon" vs
 # "john" is 0.93, "john" vs "mary" 0.0, "smith" vs "smyth" 0.89, "smith" vs "jones" 0.47.
 NAME_CONTRADICTION_JW = 0.7
+NAME_SIMILAR_JW = 0.85
 
 # A deterministic identifier shared by more records than this is not trusted pairwise:
 # it would create a quadratic number of edges and is almost certainly a shared/bad value
@@ -124,8 +125,12 @@ def _both(col: str) -> str:
 
 def _name_dissimilar(col: str) -> str:
     # A prefix is not a contradiction: initials ("j" vs "john") and truncations agree.
+    # Below NAME_CONTRADICTION_JW two names differ; up to NAME_SIMILAR_JW they differ
+    # when more than one typo apart ("logan"/"megan", "karen"/"kate"; not "jon"/"jan").
     return (
-        f"({_both(col)} AND jaro_winkler(l.{col}, r.{col}) < {NAME_CONTRADICTION_JW}"
+        f"({_both(col)} AND (jaro_winkler(l.{col}, r.{col}) < {NAME_CONTRADICTION_JW}"
+        f" OR (jaro_winkler(l.{col}, r.{col}) < {NAME_SIMILAR_JW}"
+        f" AND damerau_levenshtein(l.{col}, r.{col}) > 1))"
         f" AND NOT startswith(l.{col}, r.{col}) AND NOT startswith(r.{col}, l.{col}))"
     )
 
@@ -297,14 +302,33 @@ def _model_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in MODEL_COLUMNS if c in cols] + fk_columns(cols)
 
 
+def _name_comparison(col: str, swap_with: str | None):
+    """Splink's NameComparison levels (exact with term frequencies, Jaro-Winkler 0.92,
+    0.88, 0.7, else) plus, when both names are present, a level for given name and
+    surname swapped between the two records ("Smith John" / "John Smith"), which
+    would otherwise count as two disagreements."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    levels: list = [cll.NullLevel(col),
+                    cll.ExactMatchLevel(col).configure(tf_adjustment_column=col)]
+    if swap_with:
+        levels.append(cll.ColumnsReversedLevel(col, swap_with, symmetrical=True))
+    levels += [cll.JaroWinklerLevel(col, t) for t in (0.92, 0.88, 0.7)]
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name=col)
+
+
 def _comparisons(cols: set[str]) -> list:
     import splink.comparison_library as cl
 
     comps: list = []
+    both_names = {"given_name_norm", "surname_norm"} <= cols
     for name_col in ("given_name_norm", "surname_norm"):
         if name_col in cols:
-            comps.append(cl.NameComparison(name_col).configure(
-                term_frequency_adjustments=True))
+            comps.append(_name_comparison(name_col, swap_with=(
+                ({"given_name_norm", "surname_norm"} - {name_col}).pop() if both_names
+                else None)))
     if "full_name_norm" in cols and not {"given_name_norm", "surname_norm"} <= cols:
         comps.append(cl.JaroWinklerAtThresholds("full_name_norm", [0.92, 0.8]).configure(
             term_frequency_adjustments=True))
@@ -334,11 +358,12 @@ LOCATION_COLUMNS = ("address_norm", "address2_norm", "postal_norm", "city_norm",
 
 
 def _location_comparison(cols: set[str]):
-    """Where the two records live, as one comparison: same address, similar address, same
-    postal code, same city, same state, else. Street, postal code, city and state say
-    the same thing at finer and coarser grain; compared one by one, a shared postal code
-    would also count as a shared city and state, and two namesakes of one town would
-    outweigh their different streets and surnames."""
+    """Where the two records live, as one comparison whose levels say which of street,
+    postal code and city agree (allowing a typo in each): all three, the street and one
+    of the others, the street alone, postal code and city, postal code, city, state,
+    nothing. Compared one by one, a shared postal code would also count as a shared city
+    and state, and two namesakes of one town would outweigh their different streets and
+    surnames; as levels of one comparison, EM learns what each combination is worth."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
@@ -350,34 +375,41 @@ def _location_comparison(cols: set[str]):
     def both(c: str) -> str:
         return f"({c}_l IS NOT NULL AND {c}_r IS NOT NULL)"
 
-    def same(c: str) -> str:
-        return f"({both(c)} AND {c}_l = {c}_r)"
+    street = next((c for c in ("address_norm", "address2_norm") if c in cols), None)
+    agree = {}
+    if street:
+        agree["street"] = f"({both(street)} AND jaro_winkler({street}_l, {street}_r) >= 0.88)"
+    if "postal_norm" in cols:
+        agree["postal"] = (f"({both('postal_norm')} AND "
+                           "damerau_levenshtein(postal_norm_l, postal_norm_r) <= 1)")
+    if "city_norm" in cols:
+        agree["city"] = f"({both('city_norm')} AND jaro_winkler(city_norm_l, city_norm_r) >= 0.88)"
+    if "state_norm" in cols:
+        agree["state"] = f"({both('state_norm')} AND state_norm_l = state_norm_r)"
 
-    # Two places are the same town when no present postal code or city says otherwise.
-    area_checks = [f"NOT ({both(c)} AND {c}_l <> {c}_r)" for c in ("postal_norm", "city_norm")
-                   if c in cols]
-    same_area = " AND ".join(area_checks) or "TRUE"
     levels: list = [cll.CustomLevel(
         " AND ".join(f"NOT {both(c)}" for c in present), "no shared location field"
     ).configure(is_null_level=True)]
-    street = next((c for c in ("address_norm", "address2_norm") if c in cols), None)
-    if street:
-        levels.append(cll.CustomLevel(f"{same(street)} AND {same_area}", "same address"))
-        levels.append(cll.CustomLevel(
-            f"{both(street)} AND jaro_winkler({street}_l, {street}_r) >= 0.88 AND {same_area}",
-            "similar address"))
-    if "postal_norm" in cols:
-        levels.append(cll.CustomLevel(same("postal_norm"), "same postal code"))
-        levels.append(cll.CustomLevel(
-            f"{both('postal_norm')} AND damerau_levenshtein(postal_norm_l, postal_norm_r) <= 1",
-            "postal code one typo apart"))
-    if "city_norm" in cols:
-        city = same("city_norm") + (f" AND NOT ({both('state_norm')} AND "
-                                    "state_norm_l <> state_norm_r)" if "state_norm" in cols
-                                    else "")
-        levels.append(cll.CustomLevel(city, "same city"))
-    if "state_norm" in cols:
-        levels.append(cll.CustomLevel(same("state_norm"), "same state"))
+
+    def level(label: str, *parts: str) -> None:
+        levels.append(cll.CustomLevel(" AND ".join(parts), label))
+
+    area = [agree[k] for k in ("postal", "city") if k in agree]
+    if "street" in agree:
+        if len(area) == 2:
+            level("street, postal code and city agree", agree["street"], *area)
+        if area:
+            level("street and postal code or city agree", agree["street"],
+                  "(" + " OR ".join(area) + ")")
+        level("street agrees", agree["street"])
+    if len(area) == 2:
+        level("postal code and city agree", *area)
+    if "postal" in agree:
+        level("postal code agrees", agree["postal"])
+    if "city" in agree:
+        level("city agrees", agree["city"])
+    if "state" in agree:
+        level("state agrees", agree["state"])
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, output_column_name=LOCATION,
                                comparison_description="location: " + ", ".join(present))
