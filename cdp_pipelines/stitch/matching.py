@@ -190,8 +190,14 @@ def contradiction_sql(columns: Iterable[str], birthdates: bool = True) -> str:
                     f"jaro_winkler(l.given_name_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}"
                     f" AND jaro_winkler(l.surname_norm, r.given_name_norm) >= "
                     f"{NAME_CONTRADICTION_JW})"
+                    # one record has a single name, the other holds it as its surname
+                    # ("aaron" beside "scott aaron", a swapped "aaron scott")
+                    " OR (l.surname_norm IS NULL AND r.surname_norm IS NOT NULL"
+                    " AND l.given_name_norm = r.surname_norm)"
+                    " OR (r.surname_norm IS NULL AND l.surname_norm IS NOT NULL"
+                    " AND r.given_name_norm = l.surname_norm)"
                 )
-                given = f"({given} AND NOT {swapped})"
+                given = f"({given} AND NOT ({swapped}))"
         # A shared surname does not rescue different given names (household members
         # share addresses, phones and emails); the same birthdate does.
         if has_birthdate:
@@ -304,9 +310,9 @@ def _model_columns(columns: Iterable[str]) -> list[str]:
 
 def _name_comparison(col: str, swap_with: str | None):
     """Splink's NameComparison levels (exact with term frequencies, Jaro-Winkler 0.92,
-    0.88, 0.7, else) plus, when both names are present, a level for given name and
-    surname swapped between the two records ("Smith John" / "John Smith"), which
-    would otherwise count as two disagreements."""
+    0.88, 0.7, else) plus, with `swap_with`, a level for given name and surname swapped
+    between the two records ("Smith John" / "John Smith"), which would otherwise count
+    as two disagreements."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
@@ -326,9 +332,10 @@ def _comparisons(cols: set[str]) -> list:
     both_names = {"given_name_norm", "surname_norm"} <= cols
     for name_col in ("given_name_norm", "surname_norm"):
         if name_col in cols:
+            # The swap is one observation: a level on the given name only, else a swapped
+            # pair would score it twice and outweigh two namesakes agreeing in full.
             comps.append(_name_comparison(name_col, swap_with=(
-                ({"given_name_norm", "surname_norm"} - {name_col}).pop() if both_names
-                else None)))
+                "surname_norm" if both_names and name_col == "given_name_norm" else None)))
     if "full_name_norm" in cols and not {"given_name_norm", "surname_norm"} <= cols:
         comps.append(cl.JaroWinklerAtThresholds("full_name_norm", [0.92, 0.8]).configure(
             term_frequency_adjustments=True))
@@ -396,6 +403,9 @@ def _location_comparison(cols: set[str]):
 
     area = [agree[k] for k in ("postal", "city") if k in agree]
     if "street" in agree:
+        if area:
+            level("same street, postal code or city agree",
+                  f"({both(street)} AND {street}_l = {street}_r)", "(" + " OR ".join(area) + ")")
         if len(area) == 2:
             level("street, postal code and city agree", agree["street"], *area)
         if area:
@@ -453,6 +463,9 @@ _REDUNDANT_PAIRS = {
 }
 
 
+_AREAS = {"postal_norm", "city_norm"}
+
+
 def _prediction_blocking_rules(cols: set[str]) -> list:
     """Blocking rules: every strong identifier alone, then every pair of the selective
     attributes present. Each rule is selective on its own so candidate pairs stay
@@ -462,12 +475,20 @@ def _prediction_blocking_rules(cols: set[str]) -> list:
 
     from splink import block_on
 
+    given, surname = "given_name_norm", "surname_norm"
     rules = [block_on(c) for c in strong_id_columns(cols)]
     present = [c for c in _PAIRED_BLOCKING_COLUMNS if c in cols]
     for a, b in combinations(present, 2):
-        if frozenset((a, b)) not in _REDUNDANT_PAIRS:
+        if frozenset((a, b)) in _REDUNDANT_PAIRS:
+            continue
+        pair = {a, b}
+        if given in cols and surname in cols and pair & {given, surname} and pair & _AREAS:
+            # A common name in a big town is a block of thousands: the first letter of the
+            # other name keeps it small (pairs grow with the square of a block's size).
+            other = surname if given in pair else given
+            rules.append(block_on(a, b, f"substr({other}, 1, 1)"))
+        else:
             rules.append(block_on(a, b))
-    given, surname = "given_name_norm", "surname_norm"
     # The same person with given name and surname swapped.
     if given in cols and surname in cols:
         rules.append(f"l.{given} = r.{surname} AND l.{surname} = r.{given}")

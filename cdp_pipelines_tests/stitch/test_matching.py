@@ -6,6 +6,7 @@ import json
 import pytest
 
 from cdp_pipelines.stitch import matching
+from cdp_pipelines.stitch import normalize as nz
 
 COLS = ("source string, pk string, given_name_norm string, surname_norm string, "
         "email_norm string, phone_norm string, birthdate_norm string, "
@@ -40,9 +41,30 @@ def test_deterministic_edges_and_guards(spark):
         # same email and phone: one edge naming both identifiers
         ("crm", "6", "li", "wu", "lw@x.io", "+61400000006", None, None, None),
         ("web", "6", "li", "wu", "lw@x.io", "+61400000006", None, None, None),
+        # swapped names, and a single name that is the other record's surname: linked
+        ("crm", "7", "scott", "aaron", "sa@x.io", None, None, None, None),
+        ("web", "7", "aaron", "scott", "sa@x.io", None, None, None, None),
+        ("crm", "8", "aaron", None, "as@x.io", None, None, None, None),
+        ("web", "8", "scott", "aaron", "as@x.io", None, None, None, None),
+        # rhyming names of a household (Jaro-Winkler 0.73, two edits): not linked
+        ("crm", "9", "logan", "simpson", "ls@x.io", None, None, None, None),
+        ("web", "9", "megan", "simpson", "ls@x.io", None, None, None, None),
+        # a one-letter typo and a nickname whose formal name is ambiguous: linked
+        ("crm", "10", "jon", "park", "jp@x.io", None, None, None, None),
+        ("web", "10", "jan", "park", "jp@x.io", None, None, None, None),
+        ("crm", "11", "harry", "stone", "hs@x.io", None, None, None, None),
+        ("web", "11", "harold", "stone", "hs@x.io", None, None, None, None),
     ]
-    edges = _pairs(matching.deterministic_edges(_frame(spark, rows), spark))
-    assert set(edges) == {("crm:1", "web:1"), ("crm:3", "pos:3"), ("crm:6", "web:6")}
+    df = _frame(spark, rows)
+    df = df.join(spark.createDataFrame(
+        [(n, nz.canonical_given_name(n), nz.given_name_forms(n))
+         for n in {r[2] for r in rows if r[2]}],
+        "given_name_norm string, given_name_canonical string, given_name_forms string"),
+        "given_name_norm", "left")
+    edges = _pairs(matching.deterministic_edges(df, spark))
+    assert set(edges) == {("crm:1", "web:1"), ("crm:3", "pos:3"), ("crm:6", "web:6"),
+                          ("crm:7", "web:7"), ("crm:8", "web:8"), ("crm:10", "web:10"),
+                          ("crm:11", "web:11")}
     assert edges[("crm:1", "web:1")].match_key == "email_norm"
     assert edges[("crm:6", "web:6")].match_key == "email_norm,phone_norm"
 
