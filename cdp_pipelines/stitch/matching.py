@@ -325,6 +325,19 @@ def _name_comparison(col: str, swap_with: str | None):
     return cl.CustomComparison(levels, output_column_name=col)
 
 
+def _email_comparison(col: str):
+    """Exact email, one typo apart ("hotmal.com"), else. Splink's EmailComparison also
+    rewards similar mailboxes ("amy.harrison671@" / "amy.harrison194@"), but mailboxes
+    are made of names: at a million records that level linked namesakes."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        [cll.NullLevel(col), cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+         cll.DamerauLevenshteinLevel(col, 1), cll.ElseLevel()],
+        output_column_name=col)
+
+
 def _comparisons(cols: set[str]) -> list:
     import splink.comparison_library as cl
 
@@ -343,7 +356,7 @@ def _comparisons(cols: set[str]) -> list:
         comps.append(cl.DateOfBirthComparison(
             "birthdate_norm", input_is_string=True, datetime_format="yyyy-MM-dd"))
     if "email_norm" in cols:
-        comps.append(cl.EmailComparison("email_norm"))
+        comps.append(_email_comparison("email_norm"))
     if "phone_norm" in cols:
         comps.append(cl.DamerauLevenshteinAtThresholds("phone_norm", [1]).configure(
             term_frequency_adjustments=True))
