@@ -63,8 +63,8 @@ def _matching_frame(pre):
         elif c == "birthdate_norm":
             cols.append(F.date_format(F.col(c), "yyyy-MM-dd").alias(c))
         elif c.endswith("_norm") or c.startswith("fk_") or c in ("source", "pk", "sk") or c in (
-                "given_name_canonical", "given_name_forms", "email_canonical", "phone_last10", "address_key",
-                "given_name_soundex", "surname_soundex", "postal3", "house_number",
+                "given_name_canonical", "given_name_forms", "email_canonical", "phone_last10",
+                "address_key", "given_name_soundex", "surname_soundex", "postal3", "house_number",
                 "birth_year"):
             cols.append(F.col(c))
     df = pre.select(*cols)

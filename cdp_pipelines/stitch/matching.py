@@ -349,7 +349,7 @@ def _comparisons(cols: set[str]) -> list:
             # pair would score it twice and outweigh two namesakes agreeing in full.
             comps.append(_name_comparison(name_col, swap_with=(
                 "surname_norm" if both_names and name_col == "given_name_norm" else None)))
-    if "full_name_norm" in cols and not {"given_name_norm", "surname_norm"} <= cols:
+    if "full_name_norm" in cols and not both_names:
         comps.append(cl.JaroWinklerAtThresholds("full_name_norm", [0.92, 0.8]).configure(
             term_frequency_adjustments=True))
     if "birthdate_norm" in cols:
@@ -379,9 +379,9 @@ LOCATION_COLUMNS = ("address_norm", "address2_norm", "postal_norm", "city_norm",
 
 def _location_comparison(cols: set[str]):
     """Where the two records live, as one comparison whose levels say which of street,
-    postal code and city agree (allowing a typo in each): all three, the street and one
-    of the others, the street alone, postal code and city, postal code, city, state,
-    nothing. Compared one by one, a shared postal code would also count as a shared city
+    postal code and city agree (allowing a typo in each): the very same street with
+    postal code or city, all three, the street and one of the others, the street alone,
+    postal code and city, postal code, city, state, nothing. Compared one by one, a shared postal code would also count as a shared city
     and state, and two namesakes of one town would outweigh their different streets and
     surnames; as levels of one comparison, EM learns what each combination is worth."""
     import splink.comparison_level_library as cll
@@ -415,15 +415,15 @@ def _location_comparison(cols: set[str]):
         levels.append(cll.CustomLevel(" AND ".join(parts), label))
 
     area = [agree[k] for k in ("postal", "city") if k in agree]
+    some_area = "(" + " OR ".join(area) + ")"
     if "street" in agree:
+        same_street = f"({both(street)} AND {street}_l = {street}_r)"
         if area:
-            level("same street, postal code or city agree",
-                  f"({both(street)} AND {street}_l = {street}_r)", "(" + " OR ".join(area) + ")")
+            level("same street, postal code or city agree", same_street, some_area)
         if len(area) == 2:
             level("street, postal code and city agree", agree["street"], *area)
         if area:
-            level("street and postal code or city agree", agree["street"],
-                  "(" + " OR ".join(area) + ")")
+            level("street and postal code or city agree", agree["street"], some_area)
         level("street agrees", agree["street"])
     if len(area) == 2:
         level("postal code and city agree", *area)
@@ -489,13 +489,14 @@ def _prediction_blocking_rules(cols: set[str]) -> list:
     from splink import block_on
 
     given, surname = "given_name_norm", "surname_norm"
+    both_names = given in cols and surname in cols
     rules = [block_on(c) for c in strong_id_columns(cols)]
     present = [c for c in _PAIRED_BLOCKING_COLUMNS if c in cols]
     for a, b in combinations(present, 2):
         if frozenset((a, b)) in _REDUNDANT_PAIRS:
             continue
         pair = {a, b}
-        if given in cols and surname in cols and pair & {given, surname} and pair & _AREAS:
+        if both_names and pair & {given, surname} and pair & _AREAS:
             # A common name in a big town is a block of thousands: the first letter of the
             # other name keeps it small (pairs grow with the square of a block's size).
             other = surname if given in pair else given
@@ -503,7 +504,7 @@ def _prediction_blocking_rules(cols: set[str]) -> list:
         else:
             rules.append(block_on(a, b))
     # The same person with given name and surname swapped.
-    if given in cols and surname in cols:
+    if both_names:
         rules.append(f"l.{given} = r.{surname} AND l.{surname} = r.{given}")
     return rules
 
