@@ -91,9 +91,14 @@ def run(name: str, spark) -> dict:
     settings = matching.build_settings(df.columns)
     trained = matching.train(settings, df, spark)
     trained_at = time.perf_counter()
-    edges = matching.predict(trained, df, spark, threshold=matching.DEFAULT_THRESHOLD).cache()
-    nodes = matching.with_record_id(df).select("record_id")
-    clusters = clustering.cluster_records(nodes, edges, spark, matching.DEFAULT_THRESHOLD)
+    # The guard's name veto as Stitch's default (name_guard: auto) decides it.
+    names = matching.name_guard_on(
+        "auto", matching.household_evidence(matching.with_record_id(df)))
+    edges = matching.predict(trained, df, spark, threshold=matching.DEFAULT_THRESHOLD,
+                             names=names).cache()
+    nodes = matching.with_record_id(df)
+    clusters = clustering.cluster_records(nodes, edges, spark, matching.DEFAULT_THRESHOLD,
+                                          names)
     result = clusters.toPandas()
     finished = time.perf_counter()
 
@@ -110,6 +115,7 @@ def run(name: str, spark) -> dict:
         "true_pairs": len(truth),
         "predicted_pairs": len(found),
         "edges": by_type,
+        "name_guard": "on" if names else "off",
         "clusters": result["cluster_id"].nunique(),
         "precision": round(precision, 4),
         "recall": round(recall, 4),

@@ -59,6 +59,9 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
         ["m1", "s1", "s2"], ["m2", "s3"], ["m3"], ["s4"], ["s5"], ["s6"], ["s7"]])
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["every_record_has_an_id"] is True
+    # Too few co-resident records to show the tenant has no households: the veto stays.
+    guard = result.asset_materializations_for_node("stitch__unified_scores")[0].metadata
+    assert guard["name_guard"].value.startswith("on (auto): 0 of 0 co-resident pairs")
     first = {frozenset(v): k for k, v in _clusters(spark, tmp_path / "lake").items()}
 
     # A second run with one new record keeps every existing amperity_id.

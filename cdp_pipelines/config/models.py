@@ -344,6 +344,10 @@ class StitchSpec(_Model):
     match_threshold: float = 0.9
     supersized_cluster_size: int = 50
     retrain: Literal["always", "if_missing", "never"] = "if_missing"
+    # Different given names part two records that share an address, phone or email (a
+    # household) unless a birthdate vouches for them. "auto" drops that veto only when the
+    # tenant's records show no households (see matching.household_evidence).
+    name_guard: Literal["auto", "on", "off"] = "auto"
 
 
 class TenantSpec(_Model):

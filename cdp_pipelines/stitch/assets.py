@@ -96,6 +96,26 @@ def _histogram_png(sizes: dict[int, int]) -> str:
     return f"![cluster sizes](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
+def _name_guard(df, mode: str):
+    """(veto on?, evidence or None): the name veto of the contradiction guard for this
+    run's matching frame (see matching.name_guard_on); the same frame gives the same
+    answer in unified_scores and stitch_clusters."""
+    from cdp_pipelines.stitch import matching
+
+    evidence = matching.household_evidence(df) if mode == "auto" else None
+    return matching.name_guard_on(mode, evidence), evidence
+
+
+def _describe_guard(mode: str, on: bool, evidence) -> str:
+    state = "on" if on else "off"
+    if evidence is None:
+        return f"{state} (name_guard: {mode})"
+    share = evidence.household_share
+    return (f"{state} (auto): {evidence.differing} of {evidence.pairs} co-resident pairs "
+            f"with names and birthdates are two people"
+            + (f" ({share:.1%})" if share is not None else ""))
+
+
 def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
     tables = stitch_tables(config)
     if not tables:
@@ -168,8 +188,10 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
         else:
             model_settings = matching.train(model_settings, df, spark)
             version = matching.save_model(model_settings, current)
+        names, evidence = _name_guard(df, settings.name_guard)
         edges = matching.with_scores(matching.predict(
-            model_settings, df, spark, threshold=min(settings.match_threshold, 0.5)))
+            model_settings, df, spark, threshold=min(settings.match_threshold, 0.5),
+            names=names))
         stats = lake.overwrite(edges, "stitch", "unified_scores")
         df.unpersist()
         out = lake.read("stitch", "unified_scores")
@@ -179,6 +201,8 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
             "model_version": MetadataValue.text(str(version)),
             "deterministic_pairs": MetadataValue.int(int(kinds.get("deterministic", 0))),
             "probabilistic_pairs": MetadataValue.int(int(kinds.get("probabilistic", 0))),
+            "name_guard": MetadataValue.text(_describe_guard(settings.name_guard, names,
+                                                             evidence)),
         })
 
     coalesced_key = stitch_key("unified_coalesced")
@@ -218,7 +242,9 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
         # contradictory components must agree with the one that filtered the edges.
         nodes = _matching_frame(apply_blocklist(pre, lake.read("stitch",
                                                                "stitch_blocklist_values")))
-        clusters = cluster_records(nodes, edges, spark, settings.match_threshold).cache()
+        names, _ = _name_guard(nodes, settings.name_guard)
+        clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
+                                   names).cache()
         # Materialized now: unified_coalesced is overwritten below, before the change logs
         # (computed lazily from `previous`) are written; they must see the old ids.
         previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")

@@ -47,6 +47,7 @@ def cluster_records(
     edges: "DataFrame",
     spark: "SparkSession",
     threshold: float,
+    names: bool = True,
 ) -> "DataFrame":
     """(record_id, cluster_id) for every record in `nodes` (a frame with `record_id`).
 
@@ -54,7 +55,8 @@ def cluster_records(
     cluster_id is the smallest record_id of the cluster (Splink's convention), so it is
     stable for a given set of records; the customer-facing id comes from stable_ids.
     When `nodes` carries the guard columns of `matching.contradiction_sql`, components
-    holding a contradiction are split (see the module docstring).
+    holding a contradiction are split (see the module docstring); `names` keeps the
+    guard's name veto (off for a tenant without households, as in matching).
     """
     from pyspark.sql import functions as F
     from splink.clustering import cluster_pairwise_predictions_at_threshold
@@ -86,10 +88,11 @@ def cluster_records(
         F.col("record_id").cast("string").alias("record_id"),
         F.col("cluster_id").cast("string").alias("cluster_id"),
     )
-    return split_contradictions(clusters, nodes, edges, threshold)
+    return split_contradictions(clusters, nodes, edges, threshold, names)
 
 
-def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame") -> "DataFrame":
+def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame",
+                         names: bool = True) -> "DataFrame":
     """(cluster_id, a, b): records of one component that contradict each other."""
     from pyspark.sql import functions as F
 
@@ -104,7 +107,7 @@ def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame") -> "DataFr
         .join(side.alias("r"), (F.col("l.cluster_id") == F.col("r.cluster_id"))
               & (F.col("l.record_id") < F.col("r.record_id")))
         # As for scored pairs: the names veto, a birthdate only vouches (see matching).
-        .where(contradiction_sql(records.columns, birthdates=False))
+        .where(contradiction_sql(records.columns, birthdates=False, names=names))
         .select(F.col("l.cluster_id").alias("cluster_id"), F.col("l.record_id").alias("a"),
                 F.col("r.record_id").alias("b"))
     )
@@ -157,7 +160,7 @@ def constrained_groups(members: list[str], edges: list[tuple], cannot_link: list
 
 
 def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "DataFrame",
-                         threshold: float) -> "DataFrame":
+                         threshold: float, names: bool = True) -> "DataFrame":
     """Re-cluster the components that hold a contradiction; others pass through."""
     from pyspark.sql import functions as F
 
@@ -165,7 +168,7 @@ def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "Da
 
     if not guard_columns(records.columns):
         return clusters
-    conflicts = _contradicting_pairs(clusters, records).collect()
+    conflicts = _contradicting_pairs(clusters, records, names).collect()
     if not conflicts:
         return clusters
     spark = clusters.sparkSession

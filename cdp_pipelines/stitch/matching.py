@@ -140,32 +140,14 @@ def _dates_agree(col: str) -> str:
     return f"({_both(col)} AND damerau_levenshtein(l.{col}, r.{col}) <= 1)"
 
 
-def contradiction_sql(columns: Iterable[str], birthdates: bool = True) -> str:
-    """SQL (over aliases l, r) that is true when two records clearly are different people.
-
-    - separation key: both present and different (e.g. two distinct customer numbers of
-      one source that the business says are never the same person);
-    - birthdate: both present and more than one typo apart;
-    - names: given names both present and dissimilar (Jaro-Winkler < 0.7, neither a
-      prefix of the other, different canonical forms), not simply swapped with the
-      surname, and not vouched for by an agreeing birthdate. So "John Smith"/"Mary Smith"
-      with no common birthdate (a household sharing an address, phone or email)
-      contradict, while "Mary Smith"/"Mary Jones" (a name change), "Bob Smith"/"Robert
-      Smith" (nickname), "Smith John"/"John Smith" (swapped) and "James Smith"/"Robert
-      Smith" born the same day (a middle name used as first name) do not. With only a
-      full name, the full names contradict when they share no token and are dissimilar.
-
-    ``birthdates=False`` leaves the birthdate veto out (an agreeing birthdate still vouches
-    for different given names): for pairs the model scored, which already weighs a
-    different birthdate, so a mistyped or replaced date alone does not part a match.
-    """
+def names_differ_sql(columns: Iterable[str]) -> str | None:
+    """SQL (over aliases l, r) true when two records' names say two people, whatever
+    their birthdates: given names both present and dissimilar (Jaro-Winkler < 0.7, or
+    < 0.85 and more than one typo apart; neither a prefix of the other), not one
+    canonical or formal name ("bob"/"robert", "harry"/"harold") and not simply swapped
+    with the surname. With only a full name, the full names share no token and are
+    dissimilar. None when no name column is present."""
     cols = set(columns)
-    parts: list[str] = []
-    if "sk" in cols:
-        parts.append(f"({_both('sk')} AND l.sk <> r.sk)")
-    has_birthdate = "birthdate_norm" in cols
-    if has_birthdate and birthdates:
-        parts.append(f"({_both('birthdate_norm')} AND NOT {_dates_agree('birthdate_norm')})")
     if "given_name_norm" in cols:
         given = _name_dissimilar("given_name_norm")
         if "given_name_canonical" not in cols:
@@ -174,40 +156,70 @@ def contradiction_sql(columns: Iterable[str], birthdates: bool = True) -> str:
             if "surname_norm" in cols:
                 given = (f"({given} AND NOT ({_both('surname_norm')} AND jaro_winkler("
                          f"l.surname_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}))")
-        else:
-            # Nicknames agree once canonical: "bob" and "robert" are one given name.
-            given = (f"({given} AND NOT ({_both('given_name_canonical')} AND "
-                     "l.given_name_canonical = r.given_name_canonical))")
-            if "given_name_forms" in cols:
-                # ... and so do two names that may stand for one formal name: "harry"
-                # (harold or henry) and "harold".
-                given = (f"({given} AND NOT ({_both('given_name_forms')} AND arrays_overlap("
-                         "split(l.given_name_forms, ' '), split(r.given_name_forms, ' '))))")
-            if "surname_norm" in cols:
-                # First and last name swapped between the two records is the same person.
-                swapped = (
-                    f"({_both('surname_norm')} AND "
-                    f"jaro_winkler(l.given_name_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}"
-                    f" AND jaro_winkler(l.surname_norm, r.given_name_norm) >= "
-                    f"{NAME_CONTRADICTION_JW})"
-                    # one record has a single name, the other holds it as its surname
-                    # ("aaron" beside "scott aaron", a swapped "aaron scott")
-                    " OR (l.surname_norm IS NULL AND r.surname_norm IS NOT NULL"
-                    " AND l.given_name_norm = r.surname_norm)"
-                    " OR (r.surname_norm IS NULL AND l.surname_norm IS NOT NULL"
-                    " AND r.given_name_norm = l.surname_norm)"
-                )
-                given = f"({given} AND NOT ({swapped}))"
+            return given
+        # Nicknames agree once canonical: "bob" and "robert" are one given name.
+        given = (f"({given} AND NOT ({_both('given_name_canonical')} AND "
+                 "l.given_name_canonical = r.given_name_canonical))")
+        if "given_name_forms" in cols:
+            # ... and so do two names that may stand for one formal name: "harry"
+            # (harold or henry) and "harold".
+            given = (f"({given} AND NOT ({_both('given_name_forms')} AND arrays_overlap("
+                     "split(l.given_name_forms, ' '), split(r.given_name_forms, ' '))))")
+        if "surname_norm" in cols:
+            # First and last name swapped between the two records is the same person.
+            swapped = (
+                f"({_both('surname_norm')} AND "
+                f"jaro_winkler(l.given_name_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}"
+                f" AND jaro_winkler(l.surname_norm, r.given_name_norm) >= "
+                f"{NAME_CONTRADICTION_JW})"
+                # one record has a single name, the other holds it as its surname
+                # ("aaron" beside "scott aaron", a swapped "aaron scott")
+                " OR (l.surname_norm IS NULL AND r.surname_norm IS NOT NULL"
+                " AND l.given_name_norm = r.surname_norm)"
+                " OR (r.surname_norm IS NULL AND l.surname_norm IS NOT NULL"
+                " AND r.given_name_norm = l.surname_norm)"
+            )
+            given = f"({given} AND NOT ({swapped}))"
+        return given
+    if "full_name_norm" in cols:
+        return (f"({_name_dissimilar('full_name_norm')} AND NOT arrays_overlap("
+                "split(l.full_name_norm, ' '), split(r.full_name_norm, ' ')))")
+    return None
+
+
+def contradiction_sql(columns: Iterable[str], birthdates: bool = True,
+                      names: bool = True) -> str:
+    """SQL (over aliases l, r) that is true when two records clearly are different people.
+
+    - separation key: both present and different (e.g. two distinct customer numbers of
+      one source that the business says are never the same person);
+    - birthdate: both present and more than one typo apart;
+    - names (`names_differ_sql`), not vouched for by an agreeing birthdate. So "John
+      Smith"/"Mary Smith" with no common birthdate (a household sharing an address, phone
+      or email) contradict, while "Mary Smith"/"Mary Jones" (a name change), "Bob
+      Smith"/"Robert Smith" (nickname), "Smith John"/"John Smith" (swapped) and "James
+      Smith"/"Robert Smith" born the same day (a middle name used as first name) do not.
+
+    ``birthdates=False`` leaves the birthdate veto out (an agreeing birthdate still vouches
+    for different given names): for pairs the model scored, which already weighs a
+    different birthdate, so a mistyped or replaced date alone does not part a match.
+    ``names=False`` leaves the name veto out, for data without households
+    (`household_evidence`), where the model alone weighs a different given name.
+    """
+    cols = set(columns)
+    parts: list[str] = []
+    if "sk" in cols:
+        parts.append(f"({_both('sk')} AND l.sk <> r.sk)")
+    has_birthdate = "birthdate_norm" in cols
+    if has_birthdate and birthdates:
+        parts.append(f"({_both('birthdate_norm')} AND NOT {_dates_agree('birthdate_norm')})")
+    differ = names_differ_sql(cols) if names else None
+    if differ is not None:
         # A shared surname does not rescue different given names (household members
         # share addresses, phones and emails); the same birthdate does.
-        if has_birthdate:
-            given = f"({given} AND NOT {_dates_agree('birthdate_norm')})"
-        parts.append(given)
-    elif "full_name_norm" in cols:
-        parts.append(
-            f"({_name_dissimilar('full_name_norm')} AND NOT arrays_overlap("
-            "split(l.full_name_norm, ' '), split(r.full_name_norm, ' ')))"
-        )
+        if has_birthdate and "given_name_norm" in cols:
+            differ = f"({differ} AND NOT {_dates_agree('birthdate_norm')})"
+        parts.append(differ)
     return " OR ".join(parts) if parts else "FALSE"
 
 
@@ -221,8 +233,79 @@ def guard_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in GUARD_COLUMNS if c in present]
 
 
+class HouseholdEvidence(NamedTuple):
+    """Records sharing a surname and an address, both with a given name and a birthdate,
+    compared in pairs: `alike` pairs agree on both (one person keyed twice), `differing`
+    pairs differ on both (two people of one household)."""
+
+    alike: int
+    differing: int
+
+    @property
+    def pairs(self) -> int:
+        return self.alike + self.differing
+
+    @property
+    def household_share(self) -> float | None:
+        return self.differing / self.pairs if self.pairs else None
+
+
+# Fewer telling co-resident pairs than this cannot show that a tenant has no households.
+HOUSEHOLD_MIN_PAIRS = 50
+# Co-resident pairs that are two people, as a share of the telling pairs, from which the
+# data has households. Where families share addresses (most customer data) it is far
+# above: spouses, parents and children. Data that has none (a deduplication of one
+# person's records per address) stays near the rate of double typos, about 1%.
+HOUSEHOLD_MIN_SHARE = 0.05
+# Same surname and address shared by more records than this: an institution, not a home.
+HOUSEHOLD_MAX_RECORDS = 20
+
+
+def household_evidence(df: "DataFrame") -> HouseholdEvidence:
+    """Count the telling co-resident pairs of `df` (the matching frame)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    splink_db_api(df.sparkSession)  # registers jaro_winkler
+    cols = set(df.columns)
+    differ = names_differ_sql(cols)
+    key = ["surname_norm", "address_norm"]
+    if differ is None or not {*key, "given_name_norm", "birthdate_norm"} <= cols:
+        return HouseholdEvidence(0, 0)
+    side = (
+        df.select("record_id", *key, *guard_columns(df.columns))
+        .where(" AND ".join(f"{c} IS NOT NULL" for c in (*key, "given_name_norm",
+                                                          "birthdate_norm")))
+        .withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy(*key)))
+        .where((F.col("_n") > 1) & (F.col("_n") <= HOUSEHOLD_MAX_RECORDS))
+    )
+    pairs = side.alias("l").join(
+        side.alias("r"),
+        [F.col(f"l.{c}") == F.col(f"r.{c}") for c in key]
+        + [F.col("l.record_id") < F.col("r.record_id")])
+    dates = _dates_agree("birthdate_norm")
+    row = pairs.select(
+        F.sum(F.expr(f"CASE WHEN NOT ({differ}) AND {dates} THEN 1 ELSE 0 END")).alias("a"),
+        F.sum(F.expr(f"CASE WHEN ({differ}) AND NOT {dates} THEN 1 ELSE 0 END")).alias("d"),
+    ).first()
+    return HouseholdEvidence(int(row.a or 0), int(row.d or 0))
+
+
+def name_guard_on(mode: str, evidence: HouseholdEvidence | None) -> bool:
+    """Whether different given names part two records (`contradiction_sql`'s name veto).
+    "on"/"off" force it; "auto" keeps it unless the evidence shows a tenant without
+    households: enough telling co-resident pairs, nearly all one person keyed twice."""
+    if mode in ("on", "off"):
+        return mode == "on"
+    if mode != "auto":
+        raise ValueError(f"Stitch name_guard: expected auto, on or off, got {mode!r}")
+    if evidence is None or evidence.pairs < HOUSEHOLD_MIN_PAIRS:
+        return True
+    return evidence.household_share >= HOUSEHOLD_MIN_SHARE
+
+
 def drop_contradictions(pairs: "DataFrame", records: "DataFrame",
-                        birthdates: bool = True) -> "DataFrame":
+                        birthdates: bool = True, names: bool = True) -> "DataFrame":
     """`pairs` (record_id_l, record_id_r, ...) without those whose records contradict
     (`contradiction_sql`); `records` has record_id and the guard columns."""
     from pyspark.sql import functions as F
@@ -236,16 +319,18 @@ def drop_contradictions(pairs: "DataFrame", records: "DataFrame",
         .join(side.alias("l"), F.col("p.record_id_l") == F.col("l.record_id"))
         .join(side.alias("r"), F.col("p.record_id_r") == F.col("r.record_id"))
     )
-    return joined.where(f"NOT ({contradiction_sql(records.columns, birthdates)})").select("p.*")
+    guard = contradiction_sql(records.columns, birthdates, names)
+    return joined.where(f"NOT ({guard})").select("p.*")
 
 
 def deterministic_edges(
     df: "DataFrame",
     spark: "SparkSession",
     max_group_size: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
+    names: bool = True,
 ) -> "DataFrame":
     """Pairs sharing an exact strong identifier (email, phone, loyalty id, each fk_*),
-    minus guarded contradictions (see `contradiction_sql`).
+    minus guarded contradictions (see `contradiction_sql`; `names` keeps its name veto).
 
     Returns record_id_l, record_id_r (l < r), match_key (comma-separated identifier
     columns the pair shares). Values shared by more than `max_group_size` records are
@@ -262,7 +347,7 @@ def deterministic_edges(
         return spark.createDataFrame([], schema)
 
     guard_cols = guard_columns(df.columns)
-    guard = contradiction_sql(df.columns)
+    guard = contradiction_sql(df.columns, names=names)
     pieces = []
     for col in id_cols:
         # ids are compared as trimmed strings so a numeric fk and its string form agree
@@ -653,11 +738,13 @@ def predict(
     spark: "SparkSession",
     threshold: float = DEFAULT_THRESHOLD,
     max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
+    names: bool = True,
 ) -> "DataFrame":
     """All edges of a run: deterministic ones plus Splink pairs with probability >=
     `threshold` (lower it to keep weak pairs for review). A pair found both ways is
     reported once as deterministic, keeping the model's weights as its explanation.
-    Probabilistic pairs that contradict (`contradiction_sql`) are dropped."""
+    Probabilistic pairs that contradict (`contradiction_sql`, with its name veto when
+    `names`) are dropped."""
     from pyspark.sql import functions as F
 
     settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
@@ -667,7 +754,7 @@ def predict(
     ).as_spark_dataframe()
     # The model scores pairs; the guard has the last word, as for deterministic edges:
     # a household member who agrees on everything but the given name is not a match.
-    scored = drop_contradictions(scored, with_record_id(df), birthdates=False)
+    scored = drop_contradictions(scored, with_record_id(df), birthdates=False, names=names)
     # Splink puts the smaller id on the left already; normalise anyway for a stable key.
     lo = F.least("record_id_l", "record_id_r")
     hi = F.greatest("record_id_l", "record_id_r")
@@ -677,7 +764,7 @@ def predict(
         F.col("match_weight").cast("double").alias("match_weight"),
         _explanation_column(scored, settings).alias("explanation"),
     )
-    det = deterministic_edges(df, spark, max_deterministic_group)
+    det = deterministic_edges(df, spark, max_deterministic_group, names)
     joined = det.join(prob, ["record_id_l", "record_id_r"], "full_outer")
     is_det = F.col("match_key").isNotNull()
     return joined.select(

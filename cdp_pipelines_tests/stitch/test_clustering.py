@@ -58,6 +58,10 @@ def test_a_shared_email_does_not_bridge_two_people(spark):
     got = _clusters(nodes, edges, spark)
     assert got["alan1"] == got["alan2"]
     assert got["sarah"] != got["alan1"]
+    # Without the name veto (a tenant without households) the component stays whole.
+    loose = {r.record_id: r.cluster_id
+             for r in cluster_records(nodes, edges, spark, threshold=0.9, names=False).collect()}
+    assert loose["sarah"] == loose["alan1"] == loose["email_only"]
     # Deterministic ties break by record id: ("alan1", "email_only") comes first.
     assert got["email_only"] == got["alan1"] == "alan1"
     assert got["sarah"] == "sarah" and got["x"] == "x"
