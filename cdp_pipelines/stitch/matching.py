@@ -410,17 +410,35 @@ def _name_comparison(col: str, swap_with: str | None):
     return cl.CustomComparison(levels, output_column_name=col)
 
 
+def _one_edit_sql(col: str) -> str:
+    """Splink SQL: the two sides of `col` are at most one typo apart (Damerau-Levenshtein
+    <= 1). Spark's native levenshtein with a bound (it gives up beyond 2 edits, and a
+    transposition is 2) rules out almost every pair before the Damerau-Levenshtein UDF
+    runs: on 2.15M random email pairs 0.9 s instead of 25 s, the same matches."""
+    return (f"(levenshtein({col}_l, {col}_r, 2) >= 0 AND "
+            f"damerau_levenshtein({col}_l, {col}_r) <= 1)")
+
+
+def _one_edit_comparison(col: str, term_frequencies: bool):
+    """Exact (with term frequencies if asked), one typo apart, else."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    exact = cll.ExactMatchLevel(col)
+    if term_frequencies:
+        exact = exact.configure(tf_adjustment_column=col)
+    return cl.CustomComparison(
+        [cll.NullLevel(col), exact,
+         cll.CustomLevel(_one_edit_sql(col), f"Damerau-Levenshtein distance of {col} <= 1"),
+         cll.ElseLevel()],
+        output_column_name=col)
+
+
 def _email_comparison(col: str):
     """Exact email, one typo apart ("hotmal.com"), else. Splink's EmailComparison also
     rewards similar mailboxes ("amy.harrison671@" / "amy.harrison194@"), but mailboxes
     are made of names: at a million records that level linked namesakes."""
-    import splink.comparison_level_library as cll
-    import splink.comparison_library as cl
-
-    return cl.CustomComparison(
-        [cll.NullLevel(col), cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
-         cll.DamerauLevenshteinLevel(col, 1), cll.ElseLevel()],
-        output_column_name=col)
+    return _one_edit_comparison(col, term_frequencies=True)
 
 
 def _comparisons(cols: set[str]) -> list:
@@ -443,8 +461,7 @@ def _comparisons(cols: set[str]) -> list:
     if "email_norm" in cols:
         comps.append(_email_comparison("email_norm"))
     if "phone_norm" in cols:
-        comps.append(cl.DamerauLevenshteinAtThresholds("phone_norm", [1]).configure(
-            term_frequency_adjustments=True))
+        comps.append(_one_edit_comparison("phone_norm", term_frequencies=True))
     location = _location_comparison(cols)
     if location is not None:
         comps.append(location)
@@ -452,7 +469,7 @@ def _comparisons(cols: set[str]) -> list:
         if exact_col in cols:
             comps.append(cl.ExactMatch(exact_col))
     if "loyalty_id_norm" in cols:
-        comps.append(cl.DamerauLevenshteinAtThresholds("loyalty_id_norm", [1]))
+        comps.append(_one_edit_comparison("loyalty_id_norm", term_frequencies=False))
     for fk in fk_columns(cols):
         comps.append(cl.ExactMatch(fk))
     return comps
@@ -485,8 +502,7 @@ def _location_comparison(cols: set[str]):
     if street:
         agree["street"] = f"({both(street)} AND jaro_winkler({street}_l, {street}_r) >= 0.88)"
     if "postal_norm" in cols:
-        agree["postal"] = (f"({both('postal_norm')} AND "
-                           "damerau_levenshtein(postal_norm_l, postal_norm_r) <= 1)")
+        agree["postal"] = f"({both('postal_norm')} AND {_one_edit_sql('postal_norm')})"
     if "city_norm" in cols:
         agree["city"] = f"({both('city_norm')} AND jaro_winkler(city_norm_l, city_norm_r) >= 0.88)"
     if "state_norm" in cols:
