@@ -88,7 +88,7 @@ def run(name: str, spark) -> dict:
     frame, truth = load(name)
     started = time.perf_counter()
     df = spark.createDataFrame(frame).cache()
-    settings = matching.build_settings(df.columns)
+    settings = matching.build_settings(df.columns, matching.wide_blocks(df))
     trained = matching.train(settings, df, spark)
     trained_at = time.perf_counter()
     # The guard's name veto as Stitch's default (name_guard: auto) decides it.

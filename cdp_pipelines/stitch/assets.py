@@ -177,16 +177,17 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
         df = _matching_frame(blocked).cache()
         model_dir = Path(lake.path_for_write("stitch", "models"))
         current = model_dir / "current.json"
-        model_settings = matching.build_settings(df.columns)
+        loaded = None
         if (settings.retrain == "never" or settings.retrain == "if_missing") and current.exists():
             loaded = matching.load_model(current)
-            if matching.model_fits_columns(loaded.settings, df.columns):
-                model_settings, version = loaded.settings, loaded.version
-            else:
-                model_settings = matching.train(model_settings, df, spark)
-                version = matching.save_model(model_settings, current)
+            if not matching.model_fits_columns(loaded.settings, df.columns):
+                loaded = None
+        if loaded is not None:
+            model_settings, version = loaded.settings, loaded.version
         else:
-            model_settings = matching.train(model_settings, df, spark)
+            # Blocking rules are sized on this data and stored with the model.
+            model_settings = matching.train(
+                matching.build_settings(df.columns, matching.wide_blocks(df)), df, spark)
             version = matching.save_model(model_settings, current)
         names, evidence = _name_guard(df, settings.name_guard)
         edges = matching.with_scores(matching.predict(

@@ -578,29 +578,72 @@ _REDUNDANT_PAIRS = {
 
 
 _AREAS = {"postal_norm", "city_norm"}
+# A name x area blocking rule is narrowed by the other name's initial when it would make
+# more candidate pairs than this many per record, and more than WIDE_BLOCK_MIN_PAIRS.
+WIDE_BLOCK_PAIRS_PER_RECORD = 2
+WIDE_BLOCK_MIN_PAIRS = 1_000_000
 
 
-def _prediction_blocking_rules(cols: set[str]) -> list:
+def _name_area_pairs(cols: set[str]) -> list[tuple[str, str]]:
+    """The name x area attribute pairs among the blocking rules (given or surname with
+    postal code or city), when both names are present."""
+    from itertools import combinations
+
+    if not {"given_name_norm", "surname_norm"} <= cols:
+        return []
+    present = [c for c in _PAIRED_BLOCKING_COLUMNS if c in cols]
+    return [(a, b) for a, b in combinations(present, 2)
+            if frozenset((a, b)) not in _REDUNDANT_PAIRS
+            and {a, b} & {"given_name_norm", "surname_norm"} and {a, b} & _AREAS]
+
+
+def wide_blocks(df: "DataFrame") -> set[frozenset[str]]:
+    """The name x area rules of `df` (the matching frame) whose blocks are too big to
+    compare in full: pairs grow with the square of a block, so a common name in a big
+    town (or a small vocabulary of names) makes millions of candidate pairs."""
+    from pyspark.sql import functions as F
+
+    rules = _name_area_pairs(set(df.columns))
+    if not rules:
+        return set()
+    records = df.count()
+    budget = max(WIDE_BLOCK_MIN_PAIRS, WIDE_BLOCK_PAIRS_PER_RECORD * records)
+    wide = set()
+    for a, b in rules:
+        pairs = (df.where(F.col(a).isNotNull() & F.col(b).isNotNull())
+                 .groupBy(a, b).count()
+                 .select(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"))
+                 .first().pairs) or 0
+        logger.info("Stitch blocking: %s x %s makes %d candidate pairs (budget %d)",
+                    a, b, int(pairs), budget)
+        if pairs > budget:
+            wide.add(frozenset((a, b)))
+    return wide
+
+
+def _prediction_blocking_rules(cols: set[str], wide: set[frozenset[str]] | None = None
+                               ) -> list:
     """Blocking rules: every strong identifier alone, then every pair of the selective
     attributes present. Each rule is selective on its own so candidate pairs stay
     near-linear, and a true match with errors in all but two of these fields is still
-    compared."""
+    compared. Name x area rules in `wide` (all of them when None) also require the other
+    name's initial."""
     from itertools import combinations
 
     from splink import block_on
 
     given, surname = "given_name_norm", "surname_norm"
     both_names = given in cols and surname in cols
+    narrowed = ({frozenset(p) for p in _name_area_pairs(cols)} if wide is None else wide)
     rules = [block_on(c) for c in strong_id_columns(cols)]
     present = [c for c in _PAIRED_BLOCKING_COLUMNS if c in cols]
     for a, b in combinations(present, 2):
         if frozenset((a, b)) in _REDUNDANT_PAIRS:
             continue
-        pair = {a, b}
-        if both_names and pair & {given, surname} and pair & _AREAS:
+        if both_names and frozenset((a, b)) in narrowed:
             # A common name in a big town is a block of thousands: the first letter of the
             # other name keeps it small (pairs grow with the square of a block's size).
-            other = surname if given in pair else given
+            other = surname if given in (a, b) else given
             rules.append(block_on(a, b, f"substr({other}, 1, 1)"))
         else:
             rules.append(block_on(a, b))
@@ -610,9 +653,11 @@ def _prediction_blocking_rules(cols: set[str]) -> list:
     return rules
 
 
-def build_settings(columns_present: Iterable[str]) -> dict[str, Any]:
+def build_settings(columns_present: Iterable[str],
+                   wide: set[frozenset[str]] | None = None) -> dict[str, Any]:
     """Splink 5 settings (plain JSON data, Spark dialect) for a dedupe over the columns
-    present: comparisons and blocking rules are chosen by which columns exist."""
+    present: comparisons and blocking rules are chosen by which columns exist; `wide`
+    (see `wide_blocks`) names the name x area rules to narrow, all when None."""
     from splink import SettingsCreator
 
     cols = set(columns_present)
@@ -626,7 +671,7 @@ def build_settings(columns_present: Iterable[str]) -> dict[str, Any]:
         link_type="dedupe_only",
         unique_id_column_name="record_id",
         comparisons=comps,
-        blocking_rules_to_generate_predictions=_prediction_blocking_rules(cols),
+        blocking_rules_to_generate_predictions=_prediction_blocking_rules(cols, wide),
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=True,
         additional_columns_to_retain=["sk"] if "sk" in cols else [],
