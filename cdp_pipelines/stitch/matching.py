@@ -578,6 +578,8 @@ _REDUNDANT_PAIRS = {
 
 
 _AREAS = {"postal_norm", "city_norm"}
+# Preprocess's Soundex codes of both names (given name's canonical form).
+SOUNDEX_COLUMNS = frozenset({"given_name_soundex", "surname_soundex"})
 # A name x area blocking rule is narrowed by the other name's initial when it would make
 # more candidate pairs than this many per record, and more than WIDE_BLOCK_MIN_PAIRS.
 WIDE_BLOCK_PAIRS_PER_RECORD = 2
@@ -598,12 +600,15 @@ def _name_area_pairs(cols: set[str]) -> list[tuple[str, str]]:
 
 
 def wide_blocks(df: "DataFrame") -> set[frozenset[str]]:
-    """The name x area rules of `df` (the matching frame) whose blocks are too big to
-    compare in full: pairs grow with the square of a block, so a common name in a big
-    town (or a small vocabulary of names) makes millions of candidate pairs."""
+    """The name x area rules (and the sound-alike names rule) of `df` (the matching
+    frame) whose blocks are too big to compare in full: pairs grow with the square of a
+    block, so a common name in a big town (or a small vocabulary of names) makes millions
+    of candidate pairs."""
     from pyspark.sql import functions as F
 
     rules = _name_area_pairs(set(df.columns))
+    if SOUNDEX_COLUMNS <= set(df.columns):
+        rules.append(tuple(sorted(SOUNDEX_COLUMNS)))
     if not rules:
         return set()
     records = df.count()
@@ -650,6 +655,10 @@ def _prediction_blocking_rules(cols: set[str], wide: set[frozenset[str]] | None 
     # The same person with given name and surname swapped.
     if both_names:
         rules.append(f"l.{given} = r.{surname} AND l.{surname} = r.{given}")
+    # Both names mistyped ("rollijns"/"rollins", "zacyary"/"zachary"), nothing else exact;
+    # left out where sound-alike names make too big blocks.
+    if SOUNDEX_COLUMNS <= cols and (wide is not None and frozenset(SOUNDEX_COLUMNS) not in wide):
+        rules.append(block_on(*sorted(SOUNDEX_COLUMNS)))
     return rules
 
 
@@ -729,6 +738,8 @@ def _register(df: "DataFrame", settings: dict, spark: "SparkSession"):
     needed = ["record_id", *_model_columns(df.columns)]
     if "sk" in df.columns:
         needed.append("sk")
+    rules_sql = json.dumps(settings.get("blocking_rules_to_generate_predictions", []))
+    needed += [c for c in sorted(SOUNDEX_COLUMNS) if c in df.columns and c in rules_sql]
     compared = {c for comp in settings["comparisons"] for c in comparison_inputs(comp)}
     missing = sorted(compared - set(df.columns))
     if missing:
