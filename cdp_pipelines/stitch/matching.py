@@ -483,9 +483,10 @@ def _location_comparison(cols: set[str]):
     """Where the two records live, as one comparison whose levels say which of street,
     postal code and city agree (allowing a typo in each): the very same street with
     postal code or city, all three, the street and one of the others, the street alone,
-    postal code and city, postal code, city, state, nothing. Compared one by one, a shared postal code would also count as a shared city
-    and state, and two namesakes of one town would outweigh their different streets and
-    surnames; as levels of one comparison, EM learns what each combination is worth."""
+    postal code and city, postal code, city, state, nothing. Compared one by one, a
+    shared postal code would also count as a shared city and state, and two namesakes of
+    one town would outweigh their different streets and surnames; as levels of one
+    comparison, EM learns what each combination is worth."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
@@ -657,7 +658,7 @@ def _prediction_blocking_rules(cols: set[str], wide: set[frozenset[str]] | None 
         rules.append(f"l.{given} = r.{surname} AND l.{surname} = r.{given}")
     # Both names mistyped ("rollijns"/"rollins", "zacyary"/"zachary"), nothing else exact;
     # left out where sound-alike names make too big blocks.
-    if SOUNDEX_COLUMNS <= cols and (wide is not None and frozenset(SOUNDEX_COLUMNS) not in wide):
+    if SOUNDEX_COLUMNS <= cols and wide is not None and SOUNDEX_COLUMNS not in wide:
         rules.append(block_on(*sorted(SOUNDEX_COLUMNS)))
     return rules
 

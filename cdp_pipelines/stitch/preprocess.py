@@ -157,7 +157,8 @@ def loyalty_column(raw: "Column") -> "Column":
 
 PYTHON_FIELDS = (
     "given_name_norm", "given_name_canonical", "given_name_forms", "surname_norm",
-    "full_name_norm", "address_norm", "address2_norm", "city_norm", "state_norm", "country_norm", "phone_e164", "phone_last10",
+    "full_name_norm", "address_norm", "address2_norm", "city_norm", "state_norm",
+    "country_norm", "phone_e164", "phone_last10",
 )
 _PYTHON_INPUTS = (
     "given_name", "surname", "full_name", "address", "address2", "city", "state", "country", "phone",
