@@ -7,11 +7,13 @@ edge is a singleton cluster of its own.
 
 Transitive links can join two records that clearly are different people (a record with
 only an email shared by a couple links to both partners). Components holding such a
-contradiction are re-clustered greedily: strongest edges first (deterministic, then by
-match weight), two groups join only if no record of one contradicts a record of the
-other, or if the direct links between named records of the two outnumber the
-contradicting pairs (`constrained_groups`). Components without contradictions, the vast
-majority, are left as they are.
+contradiction are re-clustered greedily: strongest edges first (deterministic, then a
+record without a name joining the person its mailbox names, then by match weight), two
+groups join only if no record of one contradicts a record of the other, or if the direct
+links between named records of the two outnumber the contradicting pairs
+(`constrained_groups`). Contradictions are different names and, where the data has
+households, different birthdates (a father and his namesake son at one address).
+Components without contradictions, the vast majority, are left as they are.
 """
 
 from __future__ import annotations
@@ -106,11 +108,47 @@ def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame",
         side.alias("l")
         .join(side.alias("r"), (F.col("l.cluster_id") == F.col("r.cluster_id"))
               & (F.col("l.record_id") < F.col("r.record_id")))
-        # As for scored pairs: the names veto, a birthdate only vouches (see matching).
-        .where(contradiction_sql(records.columns, birthdates=False, names=names))
+        # With households, birthdates more than one typo apart contradict as well: they
+        # are what tells a father from the son who bears his name and address. Without
+        # (data where a duplicate's date is often replaced) a birthdate only vouches, as
+        # for scored pairs (see matching).
+        .where(contradiction_sql(records.columns, birthdates=names, names=names))
         .select(F.col("l.cluster_id").alias("cluster_id"), F.col("l.record_id").alias("a"),
                 F.col("r.record_id").alias("b"))
     )
+
+
+MAILBOX_COLUMNS = ("email_norm", "given_name_norm", "given_name_forms", "surname_norm")
+
+
+def mailbox_names_sql(columns) -> str | None:
+    """SQL (over aliases l, r) true when one record has no given name but an email, and
+    its mailbox names the other record's person: one of their given name's forms
+    ("patrick93@" for "pat brooks"), or their surname and initial ("hayesn94@" for
+    "nathan hayes"). None when the columns cannot tell.
+
+    A family shares one email; a record carrying only that email (a newsletter sign-up)
+    links to every member, and the split must give it to one. The member whose name the
+    mailbox spells is the likelier owner; others only borrow it."""
+    from cdp_pipelines.stitch.matching import mailbox_sql
+
+    cols = set(columns)
+    if not {"email_norm", "given_name_norm"} <= cols:
+        return None
+
+    def names(x: str, y: str) -> str:  # x's mailbox names y
+        box = mailbox_sql(x)
+        forms = (f"split({y}.given_name_forms, ' ')" if "given_name_forms" in cols
+                 else f"array({y}.given_name_norm)")
+        spelled = [f"exists({forms}, f -> length(f) >= 3 AND instr({box}, f) > 0)"]
+        if "surname_norm" in cols:
+            surname = f"replace({y}.surname_norm, ' ', '')"
+            spelled.append(f"(length({surname}) >= 3 AND instr({box}, {surname}) > 0 AND "
+                           f"replace({box}, {surname}, '') = substr({y}.given_name_norm, 1, 1))")
+        return (f"({x}.given_name_norm IS NULL AND {x}.email_norm IS NOT NULL AND "
+                f"{y}.given_name_norm IS NOT NULL AND ({' OR '.join(spelled)}))")
+
+    return f"({names('l', 'r')} OR {names('r', 'l')})"
 
 
 def constrained_groups(members: list[str], edges: list[tuple], cannot_link: list[tuple],
@@ -181,16 +219,26 @@ def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "Da
                .join(records.select("record_id", F.coalesce(named, F.lit(False)).alias("named")),
                      "record_id")
                .collect())
+    # Strongest first: deterministic links, then (a record without a name joining the
+    # person its mailbox names before anyone else) by match weight.
+    mailbox = mailbox_names_sql(records.columns)
     strength = [F.when(F.col("match_type") == "deterministic", 0).otherwise(1)
                 if "match_type" in edges.columns else F.lit(1),
+                F.when(F.expr(mailbox), 0).otherwise(1) if mailbox else F.lit(1),
                 -F.coalesce(F.col("match_weight"), F.lit(0.0))
                 if "match_weight" in edges.columns else -F.col("match_probability")]
-    component_edges = (
-        _accepted(edges, threshold).join(clusters.withColumnRenamed("record_id", "record_id_l"), "record_id_l")
-        .join(F.broadcast(conflicted), "cluster_id")
-        .select("cluster_id", "record_id_l", "record_id_r", *[
-            s.alias(f"k{i}") for i, s in enumerate(strength)])
-        .collect())
+    component_edges = _accepted(edges, threshold).alias("e").join(
+        clusters.withColumnRenamed("record_id", "record_id_l"), "record_id_l"
+    ).join(F.broadcast(conflicted), "cluster_id")
+    if mailbox:
+        side = records.select("record_id", *[c for c in MAILBOX_COLUMNS
+                                             if c in records.columns])
+        component_edges = (
+            component_edges.join(side.alias("l"), F.col("record_id_l") == F.col("l.record_id"))
+            .join(side.alias("r"), F.col("record_id_r") == F.col("r.record_id")))
+    component_edges = component_edges.select(
+        "cluster_id", "record_id_l", "record_id_r",
+        *[s.alias(f"k{i}") for i, s in enumerate(strength)]).collect()
     by_component: dict[str, tuple[list, list, list, set]] = defaultdict(
         lambda: ([], [], [], set()))
     for row in members:
@@ -199,7 +247,7 @@ def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "Da
             by_component[row.cluster_id][3].add(row.record_id)
     for row in component_edges:
         by_component[row.cluster_id][1].append((row.record_id_l, row.record_id_r,
-                                                (row.k0, row.k1)))
+                                                (row.k0, row.k1, row.k2)))
     for row in conflicts:
         by_component[row.cluster_id][2].append((row.a, row.b))
     reassigned = [(record, group) for parts in by_component.values()

@@ -140,6 +140,30 @@ def _dates_agree(col: str) -> str:
     return f"({_both(col)} AND damerau_levenshtein(l.{col}, r.{col}) <= 1)"
 
 
+def mailbox_sql(side: str) -> str:
+    """SQL: the letters of `side`'s mailbox, without a +tag ("j.smith_77+news@x.com" ->
+    "jsmith")."""
+    return (f"regexp_replace(split(split({side}.email_norm, '@')[0], '[+]')[0], "
+            "'[^a-z]', '')")
+
+
+def _mailbox_names_another(x: str, y: str, forms: bool) -> str:
+    """SQL: record x has no given name, and its mailbox holds y's surname beside a name
+    or initial that cannot be y's ("jack_gomez@" for Margaret Gomez, "sriley@" for
+    Charlotte Riley). The mailbox of a family's shared email names its owner; a record
+    carrying only that email (a newsletter sign-up) is then not Margaret's."""
+    box, surname = mailbox_sql(x), f"regexp_replace({y}.surname_norm, '[^a-z]', '')"
+    rest = f"replace({box}, {surname}, '')"
+    return (
+        f"({x}.given_name_norm IS NULL AND {x}.email_norm IS NOT NULL AND "
+        f"{y}.given_name_norm IS NOT NULL AND length({surname}) >= 3 AND "
+        f"instr({box}, {surname}) > 0 AND {rest} <> '' AND "
+        f"substr({rest}, 1, 1) <> substr({y}.given_name_norm, 1, 1) AND NOT exists("
+        f"split({f'{y}.given_name_forms' if forms else f'{y}.given_name_norm'}, ' '), "
+        f"f -> startswith({rest}, f) OR startswith(f, {rest})))"
+    )
+
+
 def names_differ_sql(columns: Iterable[str]) -> str | None:
     """SQL (over aliases l, r) true when two records' names say two people, whatever
     their birthdates: given names both present and dissimilar (Jaro-Winkler < 0.7, or
@@ -166,12 +190,18 @@ def names_differ_sql(columns: Iterable[str]) -> str | None:
             given = (f"({given} AND NOT ({_both('given_name_forms')} AND arrays_overlap("
                      "split(l.given_name_forms, ' '), split(r.given_name_forms, ' '))))")
         if "surname_norm" in cols:
-            # First and last name swapped between the two records is the same person.
+            # First and last name swapped between the two records is the same person,
+            # the given name perhaps as a nickname ("hank marshall" / "marshall henry").
+            def like(a: str, b: str) -> str:  # a's given name is like b's surname
+                near = (f"jaro_winkler({a}.given_name_norm, {b}.surname_norm) >= "
+                        f"{NAME_CONTRADICTION_JW}")
+                if "given_name_forms" not in cols:
+                    return near
+                return (f"({near} OR array_contains(split({a}.given_name_forms, ' '), "
+                        f"{b}.surname_norm))")
+
             swapped = (
-                f"({_both('surname_norm')} AND "
-                f"jaro_winkler(l.given_name_norm, r.surname_norm) >= {NAME_CONTRADICTION_JW}"
-                f" AND jaro_winkler(l.surname_norm, r.given_name_norm) >= "
-                f"{NAME_CONTRADICTION_JW})"
+                f"({_both('surname_norm')} AND {like('l', 'r')} AND {like('r', 'l')})"
                 # one record has a single name, the other holds it as its surname
                 # ("aaron" beside "scott aaron", a swapped "aaron scott")
                 " OR (l.surname_norm IS NULL AND r.surname_norm IS NOT NULL"
@@ -180,6 +210,10 @@ def names_differ_sql(columns: Iterable[str]) -> str | None:
                 " AND r.given_name_norm = l.surname_norm)"
             )
             given = f"({given} AND NOT ({swapped}))"
+        if {"email_norm", "surname_norm"} <= cols:
+            forms = "given_name_forms" in cols
+            given = (f"({given} OR {_mailbox_names_another('l', 'r', forms)} OR "
+                     f"{_mailbox_names_another('r', 'l', forms)})")
         return given
     if "full_name_norm" in cols:
         return (f"({_name_dissimilar('full_name_norm')} AND NOT arrays_overlap("
@@ -224,7 +258,7 @@ def contradiction_sql(columns: Iterable[str], birthdates: bool = True,
 
 
 GUARD_COLUMNS = ("sk", "birthdate_norm", "given_name_canonical", "given_name_forms",
-                 *NAME_COLUMNS)
+                 *NAME_COLUMNS, "email_norm")
 
 
 def guard_columns(columns: Iterable[str]) -> list[str]:

@@ -240,6 +240,68 @@ class PersonName(NamedTuple):
 
 
 _NICKNAMER = None
+# Names the nickname data knows, and each one-deletion variant of them -> those names.
+_KNOWN_NAMES: frozenset[str] = frozenset()
+_BY_DELETION: dict[str, set[str]] = {}
+# A name shorter than this is not read as a typo of a known name: "mei" is one edit from
+# "mel", "meg" and "me".
+TYPO_MIN_LENGTH = 4
+
+
+def _nicknamer():
+    global _NICKNAMER, _KNOWN_NAMES
+    if _NICKNAMER is None:
+        from nicknames import NickNamer
+
+        namer = NickNamer()
+        known = {*namer._nickname_lookup, *namer._canonical_lookup, *NICKNAMES,
+                 *NICKNAMES.values()}
+        _KNOWN_NAMES = frozenset(n for n in known if n.isalpha())
+        for known_name in _KNOWN_NAMES:
+            for variant in _deletions(known_name):
+                _BY_DELETION.setdefault(variant, set()).add(known_name)
+        _NICKNAMER = namer
+    return _NICKNAMER
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance <= 1 (one insertion, deletion, substitution or
+    transposition of neighbours)."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def known_names_one_edit_from(name: str) -> set[str]:
+    """The names the nickname data knows that are one typo away from `name` (which it
+    does not know): "icndy" -> cindy, "edbra" -> debra. Empty for a known or short name."""
+    _nicknamer()
+    if len(name) < TYPO_MIN_LENGTH or name in _KNOWN_NAMES or not name.isalpha():
+        return set()
+    candidates = set(_BY_DELETION.get(name, ()))  # one letter left out of a known name
+    for variant in _deletions(name):  # one letter too many, changed or transposed
+        if variant in _KNOWN_NAMES:
+            candidates.add(variant)
+        candidates |= _BY_DELETION.get(variant, set())
+    return {c for c in candidates if _one_edit(name, c)}
+
+
+def _forms_of_known(name: str) -> set[str]:
+    forms = {name, NICKNAMES.get(name, name)}
+    if " " not in name:
+        forms |= {form for form in _nicknamer().canonicals_of(name) if " " not in form}
+    return forms
 
 
 def given_name_forms(name: str | None) -> str | None:
@@ -248,18 +310,16 @@ def given_name_forms(name: str | None) -> str | None:
     "harry" (harold, henry) and "harold"; "jackie" and "jacqueline"; "hal" and "harry".
 
     The relations come from the `nicknames` package (many-to-many, English); the one
-    formal name of `canonical_given_name` is always among the forms.
+    formal name of `canonical_given_name` is always among the forms. A name the data does
+    not know that is one typo from names it knows (`known_names_one_edit_from`) also
+    stands for their forms: "icndy" (cindy, cynthia) and "cynthia" are compatible, as a
+    plain typo ("jhon"/"john") already is for the guard.
     """
-    global _NICKNAMER
     if not name:
         return None
-    if _NICKNAMER is None:
-        from nicknames import NickNamer
-
-        _NICKNAMER = NickNamer()
-    forms = {name, NICKNAMES.get(name, name)}
-    if " " not in name:
-        forms |= {form for form in _NICKNAMER.canonicals_of(name) if " " not in form}
+    forms = _forms_of_known(name)
+    for known in known_names_one_edit_from(name):
+        forms |= _forms_of_known(known)
     return " ".join(sorted(forms))
 
 

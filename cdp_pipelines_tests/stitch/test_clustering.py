@@ -1,5 +1,6 @@
 """Connected components over accepted edges; supersized flag."""
 
+from cdp_pipelines.stitch import normalize as nz
 from cdp_pipelines.stitch.clustering import cluster_records, constrained_groups, flag_supersized
 
 EDGES = "record_id_l string, record_id_r string, match_probability double, match_type string"
@@ -122,3 +123,54 @@ def test_records_without_a_name_vouch_for_nobody():
     # Had they been named records that agree with both, they would have vouched.
     got = constrained_groups(members, edges, [("john", "jane")], informative=set(members))
     assert len(set(got.values())) == 1
+
+
+def test_a_family_email_record_joins_the_member_its_mailbox_names(spark):
+    """Judy and Pat Brooks share Pat's email; a sign-up carrying only that email links to
+    both. It goes to Pat, whose name the mailbox spells, though Judy's link comes first by
+    record id; Nathan Hayes' mailbox spells his surname and initial."""
+    cols = GUARDED + ", email_norm string, given_name_forms string"
+
+    def row(record, given, surname, email):
+        forms = nz.given_name_forms(given)
+        return (record, given, nz.canonical_given_name(given), surname, None, email, forms)
+
+    nodes = spark.createDataFrame([
+        row("a_judy", "judy", "brooks", "patrick93@x.com"),
+        row("b_signup", None, None, "patrick93@x.com"),
+        row("c_pat", "pat", "brooks", "patrick93@x.com"),
+        row("d_guadalupe", "guadalupe", "hayes", "hayesn94@x.com"),
+        row("e_signup", None, None, "hayesn94@x.com"),
+        row("f_nathan", "nathan", "hayes", "hayesn94@x.com"),
+    ], cols)
+    # the guard drops the direct links between the two members of each family
+    pairs = [("a_judy", "b_signup"), ("b_signup", "c_pat"),
+             ("d_guadalupe", "e_signup"), ("e_signup", "f_nathan")]
+    edges = spark.createDataFrame([(*p, 1.0, "deterministic") for p in pairs], EDGES)
+    got = _clusters(nodes, edges, spark)
+    assert got["b_signup"] == got["c_pat"] != got["a_judy"]
+    assert got["e_signup"] == got["f_nathan"] != got["d_guadalupe"]
+
+
+def test_a_father_and_his_namesake_son_part_by_birthdate_where_households_exist(spark):
+    """Peter Wells senior and junior share a name, an address and the landline; records
+    without a birthdate link to both. With households (the name guard on) their
+    birthdates part them; without (data whose duplicates often carry a replaced date)
+    they do not."""
+    nodes = spark.createDataFrame([
+        ("sr1", "peter", "peter", "wells", "1961-02-22"),
+        ("sr2", "peter", "peter", "wells", "1961-02-22"),
+        ("jr1", "peter", "peter", "wells", "1989-03-23"),
+        ("jr2", "pete", "peter", "wells", "1989-03-23"),
+        ("home", "peter", "peter", "wells", None),
+    ], GUARDED)
+    edges = spark.createDataFrame([
+        ("sr1", "sr2", 1.0, "deterministic", 30.0), ("jr1", "jr2", 1.0, "deterministic", 30.0),
+        ("home", "sr1", 0.99, "probabilistic", 12.0), ("home", "jr1", 0.98, "probabilistic", 11.0),
+        ("home", "sr2", 0.97, "probabilistic", 10.0),
+    ], EDGES + ", match_weight double")
+    got = _clusters(nodes, edges, spark)
+    assert got["sr1"] == got["sr2"] == got["home"] != got["jr1"] == got["jr2"]
+    loose = {r.record_id: r.cluster_id
+             for r in cluster_records(nodes, edges, spark, threshold=0.9, names=False).collect()}
+    assert len(set(loose.values())) == 1

@@ -54,6 +54,19 @@ def test_deterministic_edges_and_guards(spark):
         ("web", "10", "jan", "park", "jp@x.io", None, None, None, None),
         ("crm", "11", "harry", "stone", "hs@x.io", None, None, None, None),
         ("web", "11", "harold", "stone", "hs@x.io", None, None, None, None),
+        # swapped, the given name as a nickname; a mistyped nickname: linked
+        ("crm", "12", "hank", "marshall", "hm@x.io", None, None, None, None),
+        ("web", "12", "marshall", "henry", "hm@x.io", None, None, None, None),
+        ("crm", "13", "icndy", "graham", "cg@x.io", None, None, None, None),
+        ("web", "13", "cynthia", "graham", "cg@x.io", None, None, None, None),
+        # a record with only a family email whose mailbox names another member: not
+        # linked to Margaret; one that names her (or only her surname): linked
+        ("crm", "14", "margaret", "gomez", "jack_gomez@x.io", None, None, None, None),
+        ("web", "14", None, None, "jack_gomez@x.io", None, None, None, None),
+        ("crm", "15", "margaret", "gomez", "m.gomez77@x.io", None, None, None, None),
+        ("web", "15", None, None, "m.gomez77@x.io", None, None, None, None),
+        ("crm", "16", "peggy", "gomez", "gomez77@x.io", None, None, None, None),
+        ("web", "16", None, None, "gomez77@x.io", None, None, None, None),
     ]
     df = _frame(spark, rows)
     df = df.join(spark.createDataFrame(
@@ -64,13 +77,14 @@ def test_deterministic_edges_and_guards(spark):
     edges = _pairs(matching.deterministic_edges(df, spark))
     assert set(edges) == {("crm:1", "web:1"), ("crm:3", "pos:3"), ("crm:6", "web:6"),
                           ("crm:7", "web:7"), ("crm:8", "web:8"), ("crm:10", "web:10"),
-                          ("crm:11", "web:11")}
+                          ("crm:11", "web:11"), ("crm:12", "web:12"), ("crm:13", "web:13"),
+                          ("crm:15", "web:15"), ("crm:16", "web:16")}
     assert edges[("crm:1", "web:1")].match_key == "email_norm"
     assert edges[("crm:6", "web:6")].match_key == "email_norm,phone_norm"
 
     # Without the name veto (a tenant without households) only keys and birthdates part.
     loose = set(_pairs(matching.deterministic_edges(df, spark, names=False)))
-    assert loose == set(edges) | {("crm:2", "pos:2"), ("crm:9", "web:9")}
+    assert loose == set(edges) | {("crm:2", "pos:2"), ("crm:9", "web:9"), ("crm:14", "web:14")}
 
 
 def test_household_evidence_counts_telling_co_resident_pairs(spark):

@@ -110,6 +110,26 @@ def test_given_name_forms_overlap_for_nicknames_of_one_name(left, right, compati
     assert left in forms[0] and nz.canonical_given_name(left) in forms[0]
 
 
+@pytest.mark.parametrize(
+    "typo, known",
+    [("icndy", {"cindy", "indy"}), ("edbra", {"debra"}), ("drmw", {"drew"}),
+     ("jhon", {"john", "jon"}), ("mei", set()), ("john", set()), ("zzyzx", set())],
+)
+def test_a_typo_of_a_known_name_takes_its_forms(typo, known):
+    assert nz.known_names_one_edit_from(typo) == known
+    forms = set(nz.given_name_forms(typo).split())
+    for name in known:
+        assert set(nz.given_name_forms(name).split()) <= forms
+
+
+def test_a_mistyped_nickname_is_compatible_with_its_formal_name():
+    def forms(name):
+        return set(nz.given_name_forms(name).split())
+
+    assert forms("icndy") & forms("cynthia") and forms("edbra") & forms("deborah")
+    assert not forms("icndy") & forms("debra")
+
+
 def test_given_name_forms_of_nothing():
     assert nz.given_name_forms(None) is None and nz.given_name_forms("") is None
 
