@@ -104,6 +104,69 @@ def with_record_id(df: "DataFrame") -> "DataFrame":
     )
 
 
+# A surname read from a mailbox is at least this long ("lee" hides in too many words) and
+# is the surname of at least this many records of the tenant.
+MAILBOX_SURNAME_MIN_LENGTH = 4
+MAILBOX_SURNAME_MIN_RECORDS = 2
+
+
+def surname_in_mailbox(email: str | None, surnames: dict[str, str]) -> str | None:
+    """The surname a mailbox ends with, or ends with before one initial: "m.foster92@"
+    and "fosterm@" -> foster. `surnames` maps known surnames' letters to the surname
+    ("stjames" -> "st james"); the longest that fits wins. None when none fits."""
+    if not email or "@" not in email:
+        return None
+    letters = "".join(ch for ch in email.split("@", 1)[0].split("+", 1)[0] if "a" <= ch <= "z")
+    for end in (len(letters), len(letters) - 1):
+        for start in range(0, end - MAILBOX_SURNAME_MIN_LENGTH + 1):
+            found = surnames.get(letters[start:end])
+            if found:
+                return found
+    return None
+
+
+def with_mailbox_surnames(df: "DataFrame") -> "DataFrame":
+    """`df` (the matching frame) with a surname read from the mailbox of each record
+    that has an email but no surname (a newsletter sign-up: "natalie.thompson@" with the
+    first name Natalie), among the tenant's own surnames (`surname_in_mailbox`). Such a
+    record can then be compared on its name; without, it links only by the email itself.
+    Only the matching frame gets it; the record's own columns are left as they are."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    if not {"email_norm", "surname_norm"} <= set(df.columns):
+        return df
+    letters = F.regexp_replace("surname_norm", "[^a-z]", "")
+    surnames = (df.where(F.length(letters) >= MAILBOX_SURNAME_MIN_LENGTH)
+                .groupBy(letters.alias("letters"))
+                .agg(F.count(F.lit(1)).alias("n"), F.min("surname_norm").alias("surname")))
+    if "given_name_norm" in df.columns:
+        # A name used more often as a given name ("thomas", and every given name that
+        # a swapped record put in the surname field) does not tell a surname.
+        given = (df.where(F.col("given_name_norm").isNotNull())
+                 .groupBy(F.col("given_name_norm").alias("letters"))
+                 .agg(F.count(F.lit(1)).alias("n_given")))
+        surnames = (surnames.join(given, "letters", "left")
+                    .where(F.col("n") > F.coalesce(F.col("n_given"), F.lit(0))))
+    known = {r.letters: r.surname for r in surnames.where(
+        F.col("n") >= MAILBOX_SURNAME_MIN_RECORDS).collect()}
+    if not known:
+        return df
+    table = df.sparkSession.sparkContext.broadcast(known)
+
+    def read_surname(emails):
+        surnames = table.value
+        return emails.map(lambda e: surname_in_mailbox(e, surnames))
+
+    # (annotations as classes: this module's are strings, which pandas_udf cannot read)
+    read_surname.__annotations__ = {"emails": pd.Series, "return": pd.Series}
+    read_surname = pandas_udf("string")(read_surname)
+    return df.withColumn("surname_norm", F.when(
+        F.col("surname_norm").isNull() & F.col("email_norm").isNotNull(),
+        read_surname(F.col("email_norm"))).otherwise(F.col("surname_norm")))
+
+
 def splink_db_api(spark: "SparkSession"):
     """Splink's Spark backend; registers the similarity UDFs (jaro_winkler, ...) as a side
     effect. Intermediate tables are written as parquet so long iterative jobs (EM,

@@ -304,3 +304,34 @@ def test_household_sharing_an_email_does_not_link_deterministically(spark) -> No
     edges = {(r["record_id_l"], r["record_id_r"])
              for r in deterministic_edges(df, spark).collect()}
     assert edges == {("crm:2", "pos:2"), ("crm:3", "pos:3")}
+
+
+@pytest.mark.parametrize(
+    "email, surname",
+    [("m.foster92@x.com", "foster"), ("bradley_russell@x.io", "russell"),
+     ("vincent.stjames@x.io", "st james"), ("chenj61@x.io", "chen"), ("fosterjr@x.io", None),
+     ("natalie74@x.io", None), ("foster+news@x.io", "foster"), ("no-at-sign", None), (None, None)],
+)
+def test_surname_in_mailbox(email, surname):
+    known = {"foster": "foster", "russell": "russell", "bradley": "bradley",
+             "stjames": "st james", "chen": "chen"}
+    assert matching.surname_in_mailbox(email, known) == surname
+
+
+def test_records_without_a_surname_read_it_from_their_mailbox(spark):
+    rows = [
+        ("pos", "1", "megan", "foster", None), ("pos", "2", "john", "foster", None),
+        ("web", "1", "megan", None, "m.foster92@x.io"),  # foster: a surname twice over
+        ("web", "2", "amy", None, "amy.kim@x.io"),  # kim: too short to tell
+        ("pos", "3", "kyle", "moore", None), ("pos", "4", "moore", "kyle", None),
+        ("pos", "5", "kyle", "ross", None), ("pos", "6", "ross", "kyle", None),
+        ("web", "3", None, None, "kyle90@x.io"),  # kyle: twice a surname, not more
+        ("web", "4", "ann", "lee", "ann.foster@x.io"),  # has a surname: kept
+    ]
+    df = matching.with_record_id(spark.createDataFrame(
+        rows, "source string, pk string, given_name_norm string, surname_norm string, "
+        "email_norm string"))
+    got = {r.record_id: r.surname_norm for r in matching.with_mailbox_surnames(df).collect()}
+    assert got["web:1"] == "foster" and got["web:4"] == "lee"
+    assert got["web:2"] is None and got["web:3"] is None
+    assert got["pos:4"] == "kyle"
