@@ -51,7 +51,7 @@ def _matching_frame(pre):
     """Adapt preprocess output to the matching stage's column names."""
     from pyspark.sql import functions as F
 
-    from cdp_pipelines.stitch.matching import with_mailbox_surnames, with_record_id
+    from cdp_pipelines.stitch.matching import with_mailbox_names, with_record_id
 
     renames = {"phone_e164": "phone_norm", "address_full_norm": "address_norm"}
     cols = []
@@ -71,7 +71,7 @@ def _matching_frame(pre):
     # Drop columns that are NULL everywhere: the model is derived from the columns present.
     counts = df.select([F.count(F.col(c)).alias(c) for c in df.columns]).collect()[0]
     keep = [c for c in df.columns if c in ("source", "pk") or counts[c] > 0]
-    return with_mailbox_surnames(with_record_id(df.select(*keep)))
+    return with_mailbox_names(with_record_id(df.select(*keep)))
 
 
 def _histogram_png(sizes: dict[int, int]) -> str:

@@ -106,8 +106,16 @@ def with_record_id(df: "DataFrame") -> "DataFrame":
 
 # A surname read from a mailbox is at least this long ("lee" hides in too many words) and
 # is the surname of at least this many records of the tenant.
-MAILBOX_SURNAME_MIN_LENGTH = 4
-MAILBOX_SURNAME_MIN_RECORDS = 2
+# A name read from a mailbox is at least this long ("lee" hides in too many words) and is
+# the surname (given name) of at least this many records of the tenant, more often than
+# it is a given name (surname): "thomas" tells neither, nor does every given name a
+# swapped record put in the surname field.
+MAILBOX_NAME_MIN_LENGTH = 4
+MAILBOX_NAME_MIN_RECORDS = 2
+
+
+def _mailbox_letters(email: str) -> str:
+    return "".join(ch for ch in email.split("@", 1)[0].split("+", 1)[0] if "a" <= ch <= "z")
 
 
 def surname_in_mailbox(email: str | None, surnames: dict[str, str]) -> str | None:
@@ -116,55 +124,115 @@ def surname_in_mailbox(email: str | None, surnames: dict[str, str]) -> str | Non
     ("stjames" -> "st james"); the longest that fits wins. None when none fits."""
     if not email or "@" not in email:
         return None
-    letters = "".join(ch for ch in email.split("@", 1)[0].split("+", 1)[0] if "a" <= ch <= "z")
+    letters = _mailbox_letters(email)
     for end in (len(letters), len(letters) - 1):
-        for start in range(0, end - MAILBOX_SURNAME_MIN_LENGTH + 1):
+        for start in range(0, end - MAILBOX_NAME_MIN_LENGTH + 1):
             found = surnames.get(letters[start:end])
             if found:
                 return found
     return None
 
 
-def with_mailbox_surnames(df: "DataFrame") -> "DataFrame":
-    """`df` (the matching frame) with a surname read from the mailbox of each record
-    that has an email but no surname (a newsletter sign-up: "natalie.thompson@" with the
-    first name Natalie), among the tenant's own surnames (`surname_in_mailbox`). Such a
-    record can then be compared on its name; without, it links only by the email itself.
-    Only the matching frame gets it; the record's own columns are left as they are."""
+def given_name_in_mailbox(email: str | None, given_names: dict[str, str]) -> str | None:
+    """The given name a mailbox starts with: "jason_morgan@", "patrick93@" -> jason,
+    patrick (`given_names` as `surnames` above; the longest that fits wins)."""
+    if not email or "@" not in email:
+        return None
+    letters = _mailbox_letters(email)
+    for end in range(len(letters), MAILBOX_NAME_MIN_LENGTH - 1, -1):
+        found = given_names.get(letters[:end])
+        if found:
+            return found
+    return None
+
+
+MAILBOX_NAME_FIELDS = ("given_name_norm", "given_name_canonical", "given_name_forms",
+                       "surname_norm")
+
+
+def _names_in_mailboxes(emails, givens, surnames, known):
+    """pandas: the MAILBOX_NAME_FIELDS of each record, read from its mailbox where
+    missing (see `with_mailbox_names`)."""
+    import pandas as pd
+
+    from cdp_pipelines.stitch import normalize as nz
+
+    known_given, known_surnames = known
+    rows = []
+    for email, given, surname in zip(emails, givens, surnames):
+        derived = None
+        if given is None and email is not None:
+            derived = given_name_in_mailbox(email, known_given)
+        if surname is None and email is not None:
+            surname = surname_in_mailbox(email, known_surnames)
+        rows.append((derived, derived and nz.NICKNAMES.get(derived, derived),
+                     derived and nz.given_name_forms(derived), surname))
+    return pd.DataFrame(rows, columns=list(MAILBOX_NAME_FIELDS), dtype=object)
+
+
+def _name_vocabulary(df: "DataFrame") -> tuple[dict[str, str], dict[str, str]]:
+    """(given names, surnames) of `df` that a mailbox may tell: letters -> name."""
+    from pyspark.sql import functions as F
+
+    def counted(col: str, n: str) -> "DataFrame":
+        letters = F.regexp_replace(col, "[^a-z]", "")
+        return (df.where(F.length(letters) >= MAILBOX_NAME_MIN_LENGTH)
+                .groupBy(letters.alias("letters"))
+                .agg(F.count(F.lit(1)).alias(n), F.min(col).alias(f"{n}_name")))
+
+    both = counted("given_name_norm", "g").join(counted("surname_norm", "s"), "letters",
+                                                "full_outer").fillna(0, ["g", "s"])
+    given, surnames = {}, {}
+    for r in both.where((F.col("g") >= MAILBOX_NAME_MIN_RECORDS)
+                        | (F.col("s") >= MAILBOX_NAME_MIN_RECORDS)).collect():
+        if r.g > r.s and r.g >= MAILBOX_NAME_MIN_RECORDS:
+            given[r.letters] = r.g_name
+        elif r.s > r.g and r.s >= MAILBOX_NAME_MIN_RECORDS:
+            surnames[r.letters] = r.s_name
+    return given, surnames
+
+
+def with_mailbox_names(df: "DataFrame") -> "DataFrame":
+    """`df` (the matching frame) with names read from the mailbox of each record that
+    has an email but lacks them, among the tenant's own names: the surname it ends with
+    (`surname_in_mailbox`: a newsletter sign-up "natalie.thompson@" with the first name
+    Natalie), the given name it starts with (`given_name_in_mailbox`; with its canonical
+    form and forms). Such a record is then compared on its name, and a family's shared
+    address read as "jason_morgan@" does not join Amber Hughes. Only the matching frame
+    gets them; the record's own columns are left as they are."""
     import pandas as pd
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
 
-    if not {"email_norm", "surname_norm"} <= set(df.columns):
+    cols = set(df.columns)
+    if not {"email_norm", "given_name_norm", "surname_norm"} <= cols:
         return df
-    letters = F.regexp_replace("surname_norm", "[^a-z]", "")
-    surnames = (df.where(F.length(letters) >= MAILBOX_SURNAME_MIN_LENGTH)
-                .groupBy(letters.alias("letters"))
-                .agg(F.count(F.lit(1)).alias("n"), F.min("surname_norm").alias("surname")))
-    if "given_name_norm" in df.columns:
-        # A name used more often as a given name ("thomas", and every given name that
-        # a swapped record put in the surname field) does not tell a surname.
-        given = (df.where(F.col("given_name_norm").isNotNull())
-                 .groupBy(F.col("given_name_norm").alias("letters"))
-                 .agg(F.count(F.lit(1)).alias("n_given")))
-        surnames = (surnames.join(given, "letters", "left")
-                    .where(F.col("n") > F.coalesce(F.col("n_given"), F.lit(0))))
-    known = {r.letters: r.surname for r in surnames.where(
-        F.col("n") >= MAILBOX_SURNAME_MIN_RECORDS).collect()}
-    if not known:
+    known = _name_vocabulary(df)
+    if not any(known):
         return df
     table = df.sparkSession.sparkContext.broadcast(known)
 
-    def read_surname(emails):
-        surnames = table.value
-        return emails.map(lambda e: surname_in_mailbox(e, surnames))
+    def read(emails, givens, surnames):
+        return _names_in_mailboxes(emails, givens, surnames, table.value)
 
     # (annotations as classes: this module's are strings, which pandas_udf cannot read)
-    read_surname.__annotations__ = {"emails": pd.Series, "return": pd.Series}
-    read_surname = pandas_udf("string")(read_surname)
-    return df.withColumn("surname_norm", F.when(
-        F.col("surname_norm").isNull() & F.col("email_norm").isNotNull(),
-        read_surname(F.col("email_norm"))).otherwise(F.col("surname_norm")))
+    read.__annotations__ = {"emails": pd.Series, "givens": pd.Series, "surnames": pd.Series,
+                            "return": pd.DataFrame}
+    read = pandas_udf(", ".join(f"{c} string" for c in MAILBOX_NAME_FIELDS))(read)
+    lacking = (F.col("email_norm").isNotNull()
+               & (F.col("given_name_norm").isNull() | F.col("surname_norm").isNull()))
+    read_names = F.when(lacking, read("email_norm", "given_name_norm", "surname_norm"))
+    df = df.withColumn("_mailbox", read_names)
+    no_given = F.col("given_name_norm").isNull()
+
+    def filled(c: str) -> "Column":
+        if c == "surname_norm":
+            return F.coalesce(F.col(c), F.col("_mailbox.surname_norm")).alias(c)
+        if c in MAILBOX_NAME_FIELDS:
+            return F.when(no_given, F.col(f"_mailbox.{c}")).otherwise(F.col(c)).alias(c)
+        return F.col(c)
+
+    return df.select(*[filled(c) for c in df.columns if c != "_mailbox"])
 
 
 def splink_db_api(spark: "SparkSession"):

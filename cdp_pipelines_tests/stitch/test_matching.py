@@ -318,20 +318,38 @@ def test_surname_in_mailbox(email, surname):
     assert matching.surname_in_mailbox(email, known) == surname
 
 
-def test_records_without_a_surname_read_it_from_their_mailbox(spark):
+def test_given_name_in_mailbox():
+    known = {"jason": "jason", "patrick": "patrick", "pat": "pat", "kyle": "kyle"}
+    assert matching.given_name_in_mailbox("jason_morgan@x.io", known) == "jason"
+    assert matching.given_name_in_mailbox("patrick93@x.io", known) == "patrick"
+    assert matching.given_name_in_mailbox("m.kyle@x.io", known) is None
+    assert matching.given_name_in_mailbox(None, known) is None
+
+
+def test_records_without_names_read_them_from_their_mailbox(spark):
+    from pyspark.sql import functions as F
+
     rows = [
         ("pos", "1", "megan", "foster", None), ("pos", "2", "john", "foster", None),
         ("web", "1", "megan", None, "m.foster92@x.io"),  # foster: a surname twice over
         ("web", "2", "amy", None, "amy.kim@x.io"),  # kim: too short to tell
         ("pos", "3", "kyle", "moore", None), ("pos", "4", "moore", "kyle", None),
         ("pos", "5", "kyle", "ross", None), ("pos", "6", "ross", "kyle", None),
-        ("web", "3", None, None, "kyle90@x.io"),  # kyle: twice a surname, not more
-        ("web", "4", "ann", "lee", "ann.foster@x.io"),  # has a surname: kept
+        ("pos", "9", "kyle", "hall", None),
+        ("web", "3", None, None, "kyle90@x.io"),  # kyle: more a given name than a surname
+        ("web", "4", "ann", "lee", "ann.foster@x.io"),  # has both names: kept
+        ("web", "5", None, None, "bobby.foster@x.io"),  # bobby: given name of two records
+        ("pos", "7", "bobby", "moore", None), ("pos", "8", "bobby", "ross", None),
     ]
     df = matching.with_record_id(spark.createDataFrame(
         rows, "source string, pk string, given_name_norm string, surname_norm string, "
-        "email_norm string"))
-    got = {r.record_id: r.surname_norm for r in matching.with_mailbox_surnames(df).collect()}
-    assert got["web:1"] == "foster" and got["web:4"] == "lee"
-    assert got["web:2"] is None and got["web:3"] is None
-    assert got["pos:4"] == "kyle"
+        "email_norm string"
+    )).withColumn("given_name_forms", F.col("given_name_norm"))
+    got = {r.record_id: r for r in matching.with_mailbox_names(df).collect()}
+    assert (got["web:1"].given_name_norm, got["web:1"].surname_norm) == ("megan", "foster")
+    assert got["web:2"].surname_norm is None
+    assert (got["web:3"].given_name_norm, got["web:3"].surname_norm) == ("kyle", None)
+    assert (got["web:4"].given_name_norm, got["web:4"].surname_norm) == ("ann", "lee")
+    assert (got["web:5"].given_name_norm, got["web:5"].surname_norm) == ("bobby", "foster")
+    assert set(got["web:5"].given_name_forms.split()) == set(nz.given_name_forms("bobby").split())
+    assert got["pos:4"].surname_norm == "kyle" and got["pos:1"].given_name_forms == "megan"
