@@ -51,7 +51,7 @@ def _matching_frame(pre):
     """Adapt preprocess output to the matching stage's column names."""
     from pyspark.sql import functions as F
 
-    from cdp_pipelines.stitch.matching import with_mailbox_names, with_record_id
+    from cdp_pipelines.stitch.matching import with_record_id
 
     renames = {"phone_e164": "phone_norm", "address_full_norm": "address_norm"}
     cols = []
@@ -71,7 +71,7 @@ def _matching_frame(pre):
     # Drop columns that are NULL everywhere: the model is derived from the columns present.
     counts = df.select([F.count(F.col(c)).alias(c) for c in df.columns]).collect()[0]
     keep = [c for c in df.columns if c in ("source", "pk") or counts[c] > 0]
-    return with_mailbox_names(with_record_id(df.select(*keep)))
+    return with_record_id(df.select(*keep))
 
 
 def _histogram_png(sizes: dict[int, int]) -> str:
@@ -241,8 +241,9 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
         edges = lake.read("stitch", "unified_scores")
         # Records as matching saw them (blocked values removed): the guard that splits
         # contradictory components must agree with the one that filtered the edges.
+        # Cached: the guard decision, the components and their split each read it.
         nodes = _matching_frame(apply_blocklist(pre, lake.read("stitch",
-                                                               "stitch_blocklist_values")))
+                                                               "stitch_blocklist_values"))).cache()
         names, _ = _name_guard(nodes, settings.name_guard)
         clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
                                    names).cache()
@@ -270,6 +271,7 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
                        "stitch", "unified_changes_clusters")
         lake.overwrite(changes_pks.withColumn("run_id", run), "stitch", "unified_changes_pks")
         clusters.unpersist()
+        nodes.unpersist()
 
         out = lake.read("stitch", "unified_coalesced")
         missing = out.where(F.col("amperity_id").isNull()).count()

@@ -26,6 +26,7 @@ embedded instead; ambiguous short forms (al, chris, sam, pat, alex) are delibera
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from typing import Any, NamedTuple
 
@@ -304,6 +305,7 @@ def _forms_of_known(name: str) -> set[str]:
     return forms
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def given_name_forms(name: str | None) -> str | None:
     """The formal names a normalised given name may stand for, with the name itself: a
     sorted, space-separated set. Two given names are compatible when their sets overlap:
