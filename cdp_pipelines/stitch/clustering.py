@@ -130,7 +130,7 @@ def mailbox_names_sql(columns) -> str | None:
     A family shares one email; a record carrying only that email (a newsletter sign-up)
     links to every member, and the split must give it to one. The member whose name the
     mailbox spells is the likelier owner; others only borrow it."""
-    from cdp_pipelines.stitch.matching import mailbox_sql
+    from cdp_pipelines.stitch.matching import mailbox_sql, surname_letters_sql
 
     cols = set(columns)
     if not {"email_norm", "given_name_norm"} <= cols:
@@ -142,7 +142,7 @@ def mailbox_names_sql(columns) -> str | None:
                  else f"array({y}.given_name_norm)")
         spelled = [f"exists({forms}, f -> length(f) >= 3 AND instr({box}, f) > 0)"]
         if "surname_norm" in cols:
-            surname = f"replace({y}.surname_norm, ' ', '')"
+            surname = surname_letters_sql(y)
             spelled.append(f"(length({surname}) >= 3 AND instr({box}, {surname}) > 0 AND "
                            f"replace({box}, {surname}, '') = substr({y}.given_name_norm, 1, 1))")
         return (f"({x}.given_name_norm IS NULL AND {x}.email_norm IS NOT NULL AND "
@@ -227,7 +227,7 @@ def split_contradictions(clusters: "DataFrame", records: "DataFrame", edges: "Da
                 F.when(F.expr(mailbox), 0).otherwise(1) if mailbox else F.lit(1),
                 -F.coalesce(F.col("match_weight"), F.lit(0.0))
                 if "match_weight" in edges.columns else -F.col("match_probability")]
-    component_edges = _accepted(edges, threshold).alias("e").join(
+    component_edges = _accepted(edges, threshold).join(
         clusters.withColumnRenamed("record_id", "record_id_l"), "record_id_l"
     ).join(F.broadcast(conflicted), "cluster_id")
     if mailbox:

@@ -104,8 +104,6 @@ def with_record_id(df: "DataFrame") -> "DataFrame":
     )
 
 
-# A surname read from a mailbox is at least this long ("lee" hides in too many words) and
-# is the surname of at least this many records of the tenant.
 def splink_db_api(spark: "SparkSession"):
     """Splink's Spark backend; registers the similarity UDFs (jaro_winkler, ...) as a side
     effect. Intermediate tables are written as parquet so long iterative jobs (EM,
@@ -149,12 +147,18 @@ def mailbox_sql(side: str) -> str:
             "'[^a-z]', '')")
 
 
+def surname_letters_sql(side: str) -> str:
+    """SQL: the letters of `side`'s surname, as they stand in a mailbox ("st james" ->
+    "stjames")."""
+    return f"regexp_replace({side}.surname_norm, '[^a-z]', '')"
+
+
 def _mailbox_names_another(x: str, y: str, forms: bool) -> str:
     """SQL: record x has no given name, and its mailbox holds y's surname beside a name
     or initial that cannot be y's ("jack_gomez@" for Margaret Gomez, "sriley@" for
     Charlotte Riley). The mailbox of a family's shared email names its owner; a record
     carrying only that email (a newsletter sign-up) is then not Margaret's."""
-    box, surname = mailbox_sql(x), f"regexp_replace({y}.surname_norm, '[^a-z]', '')"
+    box, surname = mailbox_sql(x), surname_letters_sql(y)
     rest = f"replace({box}, {surname}, '')"
     return (
         f"({x}.given_name_norm IS NULL AND {x}.email_norm IS NOT NULL AND "

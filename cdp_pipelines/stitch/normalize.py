@@ -255,7 +255,7 @@ def _nicknamer():
         from nicknames import NickNamer
 
         namer = NickNamer()
-        known = {*namer._nickname_lookup, *namer._canonical_lookup, *NICKNAMES,
+        known = {*namer.nickname_lookup, *namer.canonical_lookup, *NICKNAMES,
                  *NICKNAMES.values()}
         _KNOWN_NAMES = frozenset(n for n in known if n.isalpha())
         for known_name in _KNOWN_NAMES:
