@@ -1,0 +1,84 @@
+"""Where `unified_scores` spends its time: each part timed alone on a kept lake.
+
+Run `stitch_scale.py --work DIR` first (it keeps the lake), then:
+
+    python benchmarks/stitch_profile.py DIR/lake
+
+Prints seconds for the matching frame, the wide-block count, each training step (lambda,
+u sampling, every EM pass), the name guard and prediction (guard, scores, written as
+parquet to a temporary folder). The model is trained afresh, as on a tenant's first run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("lake", help="a lake root holding prod/stitch/unified_preprocessed_raw")
+    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--shuffle-partitions", type=int, default=50)
+    args = parser.parse_args(argv)
+
+    from cdp_pipelines.resources.spark import build_spark_session
+    from cdp_pipelines.stitch import assets, matching
+    from cdp_pipelines.stitch.badvalues import apply_blocklist
+
+    spark = build_spark_session("local[*]", args.shuffle_partitions,
+                                driver_memory=args.driver_memory)
+    seconds: dict[str, float] = {}
+
+    def step(name, fn):
+        started = time.perf_counter()
+        out = fn()
+        seconds[name] = time.perf_counter() - started
+        print(f"  {name:28} {seconds[name]:8.1f} s", flush=True)
+        return out
+
+    stitch = f"{args.lake}/prod/stitch"
+    pre = spark.read.format("delta").load(f"{stitch}/unified_preprocessed_raw")
+    blocked = apply_blocklist(pre, spark.read.format("delta").load(
+        f"{stitch}/stitch_blocklist_values"))
+
+    def frame():
+        df = assets._matching_frame(blocked).cache()
+        df.count()
+        return df
+
+    df = step("matching frame", frame)
+    wide = step("wide blocks", lambda: matching.wide_blocks(df))
+    cols = set(df.columns)
+    linker = matching._register(df, matching.build_settings(df.columns, wide), spark)
+    step("train: lambda", lambda: linker.training.estimate_probability_two_random_records_match(
+        matching._deterministic_training_rules(cols), recall=0.7))
+    step("train: u sampling", lambda: linker.training.estimate_u_using_random_sampling(
+        max_pairs=5e6, seed=42))
+    proportion = min(1.0, max(matching.EM_MIN_SAMPLED_RECORDS / df.count(), 0.05))
+    for i, rule in enumerate(matching._em_blocking_rules(cols)):
+        step(f"train: EM pass {i + 1}",
+             lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+                 rule, max_pairs=5e6, record_sample_proportion=proportion))
+    model = json.loads(json.dumps(linker.misc.save_model_to_json()))
+    names, _ = step("name guard", lambda: assets._name_guard(df, "auto"))
+
+    def predict():
+        edges = matching.with_scores(matching.predict(model, df, spark, threshold=0.5,
+                                                      names=names))
+        with tempfile.TemporaryDirectory(prefix="cdp-profile-") as out:
+            edges.write.mode("overwrite").parquet(out + "/edges")
+            return spark.read.parquet(out + "/edges").count()
+
+    pairs = step("predict + write", predict)
+    training = sum(v for k, v in seconds.items() if k.startswith("train"))
+    print(f"  {'total':28} {sum(seconds.values()):8.1f} s (training {training:.1f} s, "
+          f"{pairs} pairs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
