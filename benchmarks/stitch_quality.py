@@ -131,9 +131,10 @@ def ceiling_records(spark, lake: Path) -> list[dict[str, str | None]]:
     df = spark.read.format("delta").load(f"{lake}/prod/stitch/unified_preprocessed_raw")
     wanted = {"given_name": "given_name_norm", "surname": "surname_norm",
               "email": "email_norm", "phone": "phone_last10", "loyalty_id": "loyalty_id_norm"}
-    rows = df.select("source", "pk", *[c for c in wanted.values() if c in df.columns]).collect()
+    present = set(df.columns)
+    rows = df.select("source", "pk", *[c for c in wanted.values() if c in present]).collect()
     return [{"record_id": f"{r['source']}:{r['pk']}",
-             **{k: (r[c] if c in r.asDict() else None) for k, c in wanted.items()}}
+             **{k: (r[c] if c in present else None) for k, c in wanted.items()}}
             for r in rows]
 
 
@@ -203,6 +204,11 @@ def demo(people: int, work: Path) -> Iterator[tuple[dict[str, str], dict[str, st
         standins.stop(ins)
 
 
+def _print_row(label: str, m: dict[str, float], tail: str) -> None:
+    print(f"{label:8} {m['records']:>8} {m['true_pairs']:>7} {m['predicted_pairs']:>7} "
+          f"{m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f} {tail}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="demo,febrl3,febrl4")
@@ -225,18 +231,13 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.perf_counter()
                 run_stitch(env)
                 seconds = time.perf_counter() - started
-            m = pairwise(clusters(spark, work / "lake"), truth)
-            print(f"{name:8} {m['records']:>8} {m['true_pairs']:>7} {m['predicted_pairs']:>7} "
-                  f"{m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f} {seconds:>8.1f}",
-                  flush=True)
+            _print_row(name, pairwise(clusters(spark, work / "lake"), truth),
+                       f"{seconds:>8.1f}")
             if name == "demo":
                 rows = ceiling_records(spark, work / "lake")
                 for label, mailboxes in (("ceiling", False), ("ceil+box", True)):
-                    c = ceiling(rows, truth, mailboxes)
-                    print(f"{label:8} {c['records']:>8} {c['true_pairs']:>7} "
-                          f"{c['predicted_pairs']:>7} {c['precision']:>9.4f} "
-                          f"{c['recall']:>7.4f} {c['f1']:>7.4f}   (what the records allow: "
-                          "see `ceiling`)", flush=True)
+                    _print_row(label, ceiling(rows, truth, mailboxes),
+                               "  (what the records allow: see `ceiling`)")
     return 0
 
 
