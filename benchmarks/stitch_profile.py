@@ -52,17 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
     df = step("matching frame", frame)
     wide = step("wide blocks", lambda: matching.wide_blocks(df))
-    cols = set(df.columns)
     linker = matching._register(df, matching.build_settings(df.columns, wide), spark)
-    step("train: lambda", lambda: linker.training.estimate_probability_two_random_records_match(
-        matching._deterministic_training_rules(cols), recall=0.7))
-    step("train: u sampling", lambda: linker.training.estimate_u_using_random_sampling(
-        max_pairs=5e6, seed=42))
-    proportion = min(1.0, max(matching.EM_MIN_SAMPLED_RECORDS / df.count(), 0.05))
-    for i, rule in enumerate(matching._em_blocking_rules(cols)):
-        step(f"train: EM pass {i + 1}",
-             lambda: linker.training.estimate_parameters_using_expectation_maximisation(
-                 rule, max_pairs=5e6, record_sample_proportion=proportion))
+    for name, fn in matching.training_steps(linker, set(df.columns), df.count()):
+        step(f"train: {name}", fn)
     model = json.loads(json.dumps(linker.misc.save_model_to_json()))
     names, _ = step("name guard", lambda: assets._name_guard(df, "auto"))
 
