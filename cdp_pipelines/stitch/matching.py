@@ -12,10 +12,12 @@ including term-frequency adjustments: why two records linked).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import math
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,7 +116,11 @@ def splink_db_api(spark: "SparkSession"):
 
     jsc = spark.sparkContext._jsc
     if jsc.sc().getCheckpointDir().isEmpty():
-        spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="cdp-splink-"))
+        folder = tempfile.mkdtemp(prefix="cdp-splink-")
+        # Splink writes every intermediate table there (600 MB at 1M records): removed
+        # when the process ends, not left behind run after run.
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        spark.sparkContext.setCheckpointDir(folder)
     return SparkAPI(spark_session=spark, break_lineage_method="parquet")
 
 
