@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from cdp_pipelines.config.models import FeedSpec, FieldSpec, FormatSpec
+from cdp_pipelines.tenant.sources import FeedSpec, FieldSpec, FormatSpec
 
 FEED = FeedSpec(name="bench_customers", courier="bench", primary_key=("customer_id",),
                 fields=(FieldSpec(name="customer_id", tags=("pk",)),

@@ -201,7 +201,6 @@ def splink_duckdb(parquet_dir: str, truth_file: str) -> dict:
 
     import duckdb
     from splink import DuckDBAPI, Linker, block_on
-
     from stitch_quality import pairwise
 
     with PeakMemory() as peak:
@@ -280,11 +279,11 @@ def run_splink_child(parquet: Path, truth_file: Path) -> dict:
 
 def benchmark(args: argparse.Namespace, work: Path) -> None:
     import psutil
+    from stitch_quality import clusters, pairwise
 
     from cdp_pipelines.examples import standins
     from cdp_pipelines.examples.demo_tenant.generator import generate
     from cdp_pipelines.resources.spark import build_spark_session
-    from stitch_quality import clusters, pairwise
 
     people = max(1, round(args.records / RECORDS_PER_PERSON))
     started = time.perf_counter()

@@ -54,23 +54,19 @@ def _demo_publish(args: argparse.Namespace) -> int:
 
 
 def _validate(_: argparse.Namespace) -> int:
-    from cdp_pipelines.config.loader import ConfigError, load_tenant
     from cdp_pipelines.deployment import get_deployment
+    from cdp_pipelines.tenant import ConfigError, load_tenant
 
     deployment = get_deployment()
-    from cdp_pipelines.orchestration.orchestrations import load_activation
-
     try:
         config = load_tenant(deployment.tenant_dir)
-        activation = load_activation(config)
     except ConfigError as exc:
         print(f"invalid tenant configuration: {exc}", file=sys.stderr)
         return 1
-    audiences = activation.audiences
     print(f"tenant {config.tenant.name}: {len(config.sources)} sources, "
           f"{len(config.feeds)} feeds, {len(config.custom_domain_tables)} custom tables, "
-          f"{len(audiences.queries)} queries, {len(audiences.segments)} segments, "
-          f"{len(audiences.campaigns)} campaigns, {len(activation.orchestrations)} "
+          f"{len(config.queries)} queries, {len(config.segments)} segments, "
+          f"{len(config.campaigns)} campaigns, {len(config.orchestrations)} "
           "orchestrations: OK")
     return 0
 

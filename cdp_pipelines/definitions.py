@@ -8,18 +8,16 @@ from collections.abc import Mapping
 from dagster import Definitions, define_asset_job, in_process_executor
 
 from cdp_pipelines.activation.audience_assets import build_audience_assets
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.customer360.assets import build_c360_assets
 from cdp_pipelines.deployment import get_deployment
+from cdp_pipelines.keys import courier_group_job_name
 from cdp_pipelines.orchestration.courier_groups import (
     build_courier_group_checks,
     build_schedules,
-    job_name,
 )
 from cdp_pipelines.orchestration.orchestrations import (
     build_delivery_assets,
     build_orchestration_triggers,
-    load_activation,
 )
 from cdp_pipelines.orchestration.sensors import build_sensors
 from cdp_pipelines.resources.delta_io import DeltaLake
@@ -27,6 +25,7 @@ from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import build_source_assets
 from cdp_pipelines.stitch.assets import build_stitch_assets
+from cdp_pipelines.tenant import load_tenant
 
 ALL_ASSETS_JOB = "cdp_all"
 
@@ -36,20 +35,20 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     env = dict(os.environ if env is None else env)
     deployment = get_deployment(env)
     config = load_tenant(deployment.tenant_dir, env=env)
-    activation = load_activation(config, env)
     spark = SparkResource(master=deployment.spark_master)
     assets = [
         *build_source_assets(config, deployment),
         *build_stitch_assets(config, deployment),
         *build_c360_assets(config, deployment),
-        *build_audience_assets(activation.audiences, deployment),
-        *build_delivery_assets(activation, deployment, config.tenant.timezone),
+        *build_audience_assets(config, deployment),
+        *build_delivery_assets(config, deployment, config.tenant.timezone),
     ]
     group_schedules = build_schedules(config, deployment)
     jobs_by_name = {s.job_name: s.job for s in group_schedules}
-    group_jobs = {g.name: jobs_by_name[job_name(g)] for g in config.courier_groups}
+    group_jobs = {g.name: jobs_by_name[courier_group_job_name(g.name)]
+                  for g in config.courier_groups}
     jobs, orchestration_schedules, orchestration_sensors = build_orchestration_triggers(
-        activation, deployment, group_jobs)
+        config, deployment, group_jobs)
     local_trino = deployment.trino_host in ("127.0.0.1", "localhost")
     trino = TrinoResource(host=deployment.trino_host, port=deployment.trino_port,
                           user=deployment.trino_user,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.config.loader import ConfigError, load_tenant
+from cdp_pipelines.tenant import ConfigError, load_tenant
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
 ENV = {"CDP_TEST_DROP": "/data/drop"}

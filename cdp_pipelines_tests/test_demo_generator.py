@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.config.loader import load_tenant
-from cdp_pipelines.config.models import CourierSpec, FeedSpec, TenantConfig
 from cdp_pipelines.examples.demo_tenant import generator
+from cdp_pipelines.tenant import load_tenant
+from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.sources import CourierSpec, FeedSpec
 
 TENANT_DIR = Path(generator.__file__).parent
 PEOPLE, SEED, DAYS = 400, 11, 2
@@ -27,7 +28,7 @@ CUSTOMER_FEEDS = ("pos_customers", "ecom_customers", "loyalty_members", "email_s
 
 
 @pytest.fixture(scope="module")
-def tenant() -> TenantConfig:
+def tenant() -> Tenant:
     return load_tenant(TENANT_DIR, env={})
 
 
@@ -80,7 +81,7 @@ def _read_rows(path: Path, courier: CourierSpec) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def rows_by_feed(tenant: TenantConfig, generated: tuple[Path, dict]
+def rows_by_feed(tenant: Tenant, generated: tuple[Path, dict]
                  ) -> dict[str, list[tuple[Path, list[dict[str, object]]]]]:
     drop = generated[0] / "drop"
     couriers = {c.name: c for _, c in tenant.couriers}
@@ -108,7 +109,7 @@ def _pk(feed: FeedSpec, row: dict[str, object]) -> str:
 # --- the tenant ----------------------------------------------------------------------
 
 
-def test_tenant_loads_with_sources_feeds_and_custom_table(tenant: TenantConfig) -> None:
+def test_tenant_loads_with_sources_feeds_and_custom_table(tenant: Tenant) -> None:
     assert tenant.tenant.name == "demo_retail"
     assert tenant.tenant.timezone == "America/New_York"
     assert {s.name: s.priority for s in tenant.sources} == {
@@ -176,7 +177,7 @@ def test_generation_is_deterministic_per_seed(tmp_path: Path) -> None:
 
 
 def test_every_courier_matches_one_file_per_day_of_its_format(
-        tenant: TenantConfig, generated: tuple[Path, dict]) -> None:
+        tenant: Tenant, generated: tuple[Path, dict]) -> None:
     out, counts = generated
     drop = out / "drop"
     assert counts["files"] == len(tenant.couriers) * DAYS
@@ -199,7 +200,7 @@ def test_every_courier_matches_one_file_per_day_of_its_format(
 
 
 def test_files_carry_the_declared_columns_and_counted_rows(
-        tenant: TenantConfig, generated: tuple[Path, dict], rows_by_feed) -> None:
+        tenant: Tenant, generated: tuple[Path, dict], rows_by_feed) -> None:
     counts = generated[1]
     for _, feed in tenant.feeds:
         declared = [f.file_column for f in feed.fields]
@@ -216,7 +217,7 @@ def test_files_carry_the_declared_columns_and_counted_rows(
 
 
 def test_ground_truth_covers_every_customer_record_and_stays_out_of_the_drop(
-        tenant: TenantConfig, generated: tuple[Path, dict], rows_by_feed, ground_truth) -> None:
+        tenant: Tenant, generated: tuple[Path, dict], rows_by_feed, ground_truth) -> None:
     out, counts = generated
     truth = defaultdict(set)
     for row in ground_truth:
@@ -239,7 +240,7 @@ def test_ground_truth_covers_every_customer_record_and_stays_out_of_the_drop(
             assert not person_ids.search(data) and b"person_id" not in data, path
 
 
-def test_transactions_link_to_customers_of_their_own_source(tenant: TenantConfig,
+def test_transactions_link_to_customers_of_their_own_source(tenant: Tenant,
                                                              rows_by_feed) -> None:
     for _, feed in tenant.feeds:
         for key in feed.fields_tagged("customer-key"):
@@ -269,7 +270,7 @@ def test_people_overlap_across_sources_and_repeat_within_one(ground_truth) -> No
 
 
 def test_junk_values_are_shared_by_unrelated_people(
-        tenant: TenantConfig, rows_by_feed, ground_truth) -> None:
+        tenant: Tenant, rows_by_feed, ground_truth) -> None:
     person = {(r["feed"], r["pk"]): r["person_id"] for r in ground_truth}
     holders = defaultdict(set)
     for name in CUSTOMER_FEEDS:
@@ -307,7 +308,7 @@ def test_identity_noise_shows_in_the_files(rows_by_feed) -> None:
 
 
 def test_later_day_brings_updates_with_newer_timestamps_and_new_records(
-        tenant: TenantConfig, rows_by_feed) -> None:
+        tenant: Tenant, rows_by_feed) -> None:
     for name in ("pos_customers", "ecom_customers"):
         feed = tenant.feed(name)
         fmt = _strptime_format(feed.field("updated_at").format or "")
@@ -344,7 +345,7 @@ def _typable(field, value: object) -> bool:
 
 
 def test_bad_rows_are_present_and_listed_in_the_quarantine_truth(
-        tenant: TenantConfig, rows_by_feed, quarantine_truth,
+        tenant: Tenant, rows_by_feed, quarantine_truth,
         generated: tuple[Path, dict]) -> None:
     counts = generated[1]
     expected = defaultdict(list)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.deployment import DEMO_TENANT_DIR
 from cdp_pipelines.examples import standins
 from cdp_pipelines.examples.demo_tenant import generator
 from cdp_pipelines.sources.couriers import land
+from cdp_pipelines.tenant import load_tenant
 
 
 def test_publish_then_the_tenant_couriers_land_the_same_bytes(demo_standins,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.deployment import get_deployment
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.sources.couriers import land
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
 from cdp_pipelines.sources.formats import UnreadableFileError
+from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
 HEADER = "customer_id,First Name,Last Name,email,birthdate,points,updated_at\n"
@@ -106,8 +106,9 @@ def test_bad_rows_are_quarantined_with_reasons(env) -> None:
     assert lines["c2"] == 3 and lines["c4"] == 5  # file line numbers, header is line 1
     assert "field points: cannot read 'lots' as int" in q["c5"]
     # A re-run after a failure between steps must not duplicate quarantine rows.
-    from cdp_pipelines.sources.domain import INGEST_LOG_TABLE
     import shutil
+
+    from cdp_pipelines.sources.domain import INGEST_LOG_TABLE
     shutil.rmtree(lake.path("_system", INGEST_LOG_TABLE))
     _load(config, lake, "shop_customers", "run2")
     assert lake.read("domain", QUARANTINE_TABLE).count() == 4

@@ -19,11 +19,8 @@ In a sandbox the schemas are ``<sandbox>_c360``, ``<sandbox>_activation``, ... a
 
 
 import io
-import os
 import uuid
-from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any, Literal
 
 from dagster import (
@@ -37,34 +34,22 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pydantic import ValidationError
 
-from cdp_pipelines.activation.campaigns import (
-    CAMPAIGNS_FILE,
-    CONTROL,
-    DEFAULT_SUB_AUDIENCE,
-    CampaignSpec,
-    bucket_sql,
-)
-from cdp_pipelines.activation.queries import (
-    PUBLISHED_SCHEMAS,
-    QUERIES_DIR,
-    QUERIES_FILE,
-    SavedQuery,
-    SavedQuerySettings,
-    rewrite_schemas,
-    trino_error_message,
-)
+from cdp_pipelines.activation.campaigns import bucket_sql
+from cdp_pipelines.activation.queries import rewrite_schemas, trino_error_message
 from cdp_pipelines.activation.segments import (
-    SEGMENTS_FILE,
     SegmentError,
-    SegmentSpec,
     compile_condition,
     read_columns,
 )
-from cdp_pipelines.config.loader import ConfigError, _loc, _read_yaml
-from cdp_pipelines.config.models import IDENTIFIER
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.keys import (
+    ACTIVATION_GROUP,
+    TRINO_PUBLICATION_KEY,
+    campaign_key,
+    query_key,
+    segment_key,
+)
 from cdp_pipelines.resources.delta_io import PREVIEW_ROWS, DeltaLake, WriteStats
 from cdp_pipelines.resources.trino import (
     TrinoResource,
@@ -72,125 +57,22 @@ from cdp_pipelines.resources.trino import (
     quote_identifier,
     table_location,
 )
+from cdp_pipelines.tenant.audiences import (
+    CAMPAIGNS_FILE,
+    CONTROL,
+    DEFAULT_SUB_AUDIENCE,
+    PUBLISHED_SCHEMAS,
+    SEGMENTS_FILE,
+    CampaignSpec,
+    SavedQuery,
+    SegmentSpec,
+)
+from cdp_pipelines.tenant.model import Tenant
 
-GROUP = "activation"
-PUBLICATION_KEY = AssetKey(["c360", "trino_publication"])
 C360_SCHEMA = "c360"
 ACTIVATION_SCHEMA = "activation"
 # The first line of a staging CREATE TABLE ... AS; error lines are shifted back by it.
 _HEADER_LINES = 1
-
-
-@dataclass(frozen=True)
-class AudienceConfig:
-    """A tenant's saved queries, segments and campaigns, validated."""
-
-    root: Path
-    queries: tuple[SavedQuery, ...] = ()
-    segments: tuple[SegmentSpec, ...] = ()
-    campaigns: tuple[CampaignSpec, ...] = ()
-    # Tenant databases (databases/<db>/), whose schema names sandboxes rewrite too.
-    databases: tuple[str, ...] = ()
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _validate_item(model: type, data: Any, file: str, where: str) -> Any:
-    """``model`` from ``data``; errors read ``<file>: <where>.<field>: <message>``."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: {where}: expected a mapping, got {data!r}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc, msg = error["loc"], error["msg"].removeprefix("Value error, ")
-            # parse_condition's messages already start with the field they are about.
-            if loc and isinstance(loc[-1], str) and msg.startswith(f"{loc[-1]}."):
-                loc, msg = loc[:-1], msg
-                field = f"{where}.{_loc(loc)}.{msg}" if loc else f"{where}.{msg}"
-            else:
-                field = f"{where}.{_loc(loc)}: {msg}" if loc else f"{where}: {msg}"
-            lines.append(field)
-        raise ConfigError(f"{file}: " + "; ".join(lines)) from None
-
-
-def _entries(root: Path, file: str, key: str, env: dict[str, str]) -> list[Any]:
-    path = root / file
-    if not path.is_file():
-        return []
-    data = _read_yaml(path, root, env)
-    unknown = sorted(set(data) - {key})
-    if unknown:
-        raise ConfigError(f"{file}: unknown top-level keys {unknown}; expected '{key}'")
-    entries = data.get(key) or []
-    if not isinstance(entries, list):
-        raise ConfigError(f"{file}: {key}: expected a list")
-    return entries
-
-
-def _unique(items: tuple, file: str, key: str) -> None:
-    seen: dict[str, int] = {}
-    for i, item in enumerate(items):
-        if item.name in seen:
-            raise ConfigError(f"{file}: {key}[{i}].name: {item.name!r} is already used by "
-                              f"{key}[{seen[item.name]}]")
-        seen[item.name] = i
-
-
-def _load_queries(root: Path, env: dict[str, str]) -> tuple[SavedQuery, ...]:
-    settings = [_validate_item(SavedQuerySettings, e, QUERIES_FILE, f"queries[{i}]")
-                for i, e in enumerate(_entries(root, QUERIES_FILE, "queries", env))]
-    _unique(tuple(settings), QUERIES_FILE, "queries")
-    files = {f.stem: f for f in sorted((root / QUERIES_DIR).glob("*.sql"))}
-    for i, s in enumerate(settings):
-        if s.name not in files:
-            raise ConfigError(f"{QUERIES_FILE}: queries[{i}].name: no file "
-                              f"{QUERIES_DIR}/{s.name}.sql; query files are "
-                              f"{sorted(files) or 'none'}")
-    by_name = {s.name: s for s in settings}
-    queries = []
-    for name, path in files.items():
-        base = by_name[name].model_dump() if name in by_name else {"name": name}
-        sql = path.read_text(encoding="utf-8")
-        if not sql.strip():
-            raise ConfigError(f"{QUERIES_DIR}/{path.name}: the file is empty")
-        queries.append(_validate_item(SavedQuery, {**base, "sql": sql, "path": path},
-                                      f"{QUERIES_DIR}/{path.name}", "query"))
-    return tuple(queries)
-
-
-def _check_campaign_segments(campaigns: tuple[CampaignSpec, ...], segments: set[str]) -> None:
-    known = sorted(segments) or "none"
-    for i, c in enumerate(campaigns):
-        refs = [("include", c.include)]
-        refs += [(f"exclude[{j}]", s) for j, s in enumerate(c.exclude)]
-        refs += [(f"sub_audiences[{j}].segment", s.segment)
-                 for j, s in enumerate(c.sub_audiences) if s.segment]
-        for field, name in refs:
-            if name not in segments:
-                raise ConfigError(f"{CAMPAIGNS_FILE}: campaigns[{i}].{field}: no segment named "
-                                  f"{name!r} in {SEGMENTS_FILE}; segments are {known}")
-
-
-def load_activation_audiences(tenant_root: Path, env: dict[str, str] | None = None
-                              ) -> AudienceConfig:
-    """Read and validate ``activation/`` of a tenant (every part is optional)."""
-    root = Path(tenant_root).resolve()
-    env = dict(os.environ if env is None else env)
-    queries = _load_queries(root, env)
-    segments = tuple(_validate_item(SegmentSpec, e, SEGMENTS_FILE, f"segments[{i}]")
-                     for i, e in enumerate(_entries(root, SEGMENTS_FILE, "segments", env)))
-    _unique(segments, SEGMENTS_FILE, "segments")
-    campaigns = tuple(_validate_item(CampaignSpec, e, CAMPAIGNS_FILE, f"campaigns[{i}]")
-                      for i, e in enumerate(_entries(root, CAMPAIGNS_FILE, "campaigns", env)))
-    _unique(campaigns, CAMPAIGNS_FILE, "campaigns")
-    _check_campaign_segments(campaigns, {s.name for s in segments})
-    databases = tuple(sorted(d.name for d in (root / "databases").glob("*")
-                             if d.is_dir() and IDENTIFIER.match(d.name)))
-    return AudienceConfig(root=root, queries=queries, segments=segments, campaigns=campaigns,
-                          databases=databases)
 
 
 # --------------------------------------------------------------------------- naming
@@ -199,18 +81,6 @@ def load_activation_audiences(tenant_root: Path, env: dict[str, str] | None = No
 def schema_name(deployment: Deployment | None, database: str) -> str:
     """Trino schema of ``database`` in this deployment (sandboxes prefix their schemas)."""
     return f"{deployment.schema_prefix}{database}" if deployment is not None else database
-
-
-def query_key(name: str) -> AssetKey:
-    return AssetKey(["activation", "queries", name])
-
-
-def segment_key(name: str) -> AssetKey:
-    return AssetKey(["activation", "segments", name])
-
-
-def campaign_key(name: str) -> AssetKey:
-    return AssetKey(["activation", "campaigns", name])
 
 
 _TABLES = {"query": "query_{}", "segment": "segment_{}", "campaign": "campaign_{}_recipients"}
@@ -350,7 +220,7 @@ def _base_metadata(lake: DeltaLake, trino: TrinoResource, deployment: Deployment
     }
 
 
-def _tenant_sql(sql: str, cfg: AudienceConfig, deployment: Deployment) -> str:
+def _tenant_sql(sql: str, cfg: Tenant, deployment: Deployment) -> str:
     return rewrite_schemas(sql, deployment.schema_prefix, (*PUBLISHED_SCHEMAS, *cfg.databases))
 
 
@@ -372,11 +242,11 @@ def _row_count_checks(q: SavedQuery, key: AssetKey) -> list[tuple[AssetCheckSpec
     return out
 
 
-def _query_asset(q: SavedQuery, cfg: AudienceConfig, deployment: Deployment):
+def _query_asset(q: SavedQuery, cfg: Tenant, deployment: Deployment):
     key = query_key(q.name)
     checks = _row_count_checks(q, key)
 
-    @asset(key=key, group_name=GROUP, deps=[PUBLICATION_KEY], kinds={"trino", "delta"},
+    @asset(key=key, group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY], kinds={"trino", "delta"},
            description=q.description or f"Saved query {q.file}.",
            check_specs=[spec for spec, _ in checks])
     def _query(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
@@ -409,7 +279,7 @@ def _query_asset(q: SavedQuery, cfg: AudienceConfig, deployment: Deployment):
 # --------------------------------------------------------------------------- segments
 
 
-def segment_sql(segment: SegmentSpec, cfg: AudienceConfig, deployment: Deployment,
+def segment_sql(segment: SegmentSpec, cfg: Tenant, deployment: Deployment,
                 trino: TrinoResource, today: date) -> tuple[str, list[Any], int]:
     """``(sql, params, lines before the tenant's SQL)`` selecting the segment's members."""
     if segment.condition is not None:
@@ -482,8 +352,8 @@ def segment_insights(trino: TrinoResource, deployment: Deployment | None, name: 
     return out
 
 
-def _segment_asset(segment: SegmentSpec, cfg: AudienceConfig, deployment: Deployment):
-    @asset(key=segment_key(segment.name), group_name=GROUP, deps=[PUBLICATION_KEY],
+def _segment_asset(segment: SegmentSpec, cfg: Tenant, deployment: Deployment):
+    @asset(key=segment_key(segment.name), group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY],
            kinds={"trino", "delta"},
            description=segment.description or f"Segment {segment.name} ({SEGMENTS_FILE}).")
     def _segment(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
@@ -517,7 +387,7 @@ def _segment_asset(segment: SegmentSpec, cfg: AudienceConfig, deployment: Deploy
 # --------------------------------------------------------------------------- campaigns
 
 
-def campaign_sql(campaign: CampaignSpec, cfg: AudienceConfig, deployment: Deployment | None,
+def campaign_sql(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment | None,
                  trino: TrinoResource, today: date, run: str) -> tuple[str, list[Any]]:
     """``(sql, params)`` giving campaign_recipients rows:
     amperity_id, sub_audience, treatment, is_control, run."""
@@ -562,12 +432,12 @@ def campaign_sql(campaign: CampaignSpec, cfg: AudienceConfig, deployment: Deploy
     return sql, params
 
 
-def _campaign_asset(campaign: CampaignSpec, cfg: AudienceConfig, deployment: Deployment):
+def _campaign_asset(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment):
     conditions = any(s.condition is not None for s in campaign.sub_audiences)
-    deps = [segment_key(s) for s in campaign.segments] + ([PUBLICATION_KEY] if conditions else [])
+    deps = [segment_key(s) for s in campaign.segments] + ([TRINO_PUBLICATION_KEY] if conditions else [])
     destinations = {t.name: t.destination for t in campaign.treatments}
 
-    @asset(key=campaign_key(campaign.name), group_name=GROUP, deps=deps,
+    @asset(key=campaign_key(campaign.name), group_name=ACTIVATION_GROUP, deps=deps,
            kinds={"trino", "delta"},
            description=campaign.description or f"Campaign {campaign.name} recipients "
                                                 f"({campaign.schedule}).")
@@ -603,7 +473,7 @@ def _campaign_asset(campaign: CampaignSpec, cfg: AudienceConfig, deployment: Dep
     return _campaign
 
 
-def build_audience_assets(cfg: AudienceConfig, deployment: Deployment) -> list:
+def build_audience_assets(cfg: Tenant, deployment: Deployment) -> list:
     """One asset per saved query (with its row-count checks), segment and campaign."""
     return [
         *(_query_asset(q, cfg, deployment) for q in cfg.queries),

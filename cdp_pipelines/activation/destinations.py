@@ -43,8 +43,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
-
 from cdp_pipelines.activation import files
 from cdp_pipelines.activation.delivery_log import (
     ACKNOWLEDGED,
@@ -54,158 +52,18 @@ from cdp_pipelines.activation.delivery_log import (
     batch_key,
     utc_now,
 )
-from cdp_pipelines.activation.templates import TemplateSpec, apply_template
-from cdp_pipelines.config.models import Name, _Model, _refuse_inline_secrets
+from cdp_pipelines.activation.templates import apply_template
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.tenant.delivery import DestinationSpec, TemplateSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FILE_TYPES = ("s3", "azure_blob", "sftp", "local")
-DestinationType = Literal["s3", "azure_blob", "sftp", "local", "rest", "warehouse"]
-# Every secret-bearing key any transport takes; each must be given as <key>_env/<key>_file.
-_SECRET_OPTIONS = (
-    "password", "token", "private_key", "private_key_passphrase", "passphrase",
-    "connection_string", "access_key_id", "secret_access_key", "session_token", "url",
-)
-_SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "signature", "cookie")
-_REQUIRED_OPTIONS = {
-    "s3": ("bucket",),
-    "azure_blob": ("container",),
-    "sftp": ("host", "username"),
-    "local": ("root",),
-    "rest": ("base_url",),
-}
-_FILE_FIELDS = ("format", "compression", "pgp", "filename", "done_marker")
-_REST_FIELDS = ("path", "batch_size", "method", "wrap_field")
-_WAREHOUSE_FIELDS = ("table", "db_schema", "mode")
 DONE_SUFFIX = ".DONE"
 
 
 class DeliveryError(RuntimeError):
     """A delivery failed; the message names the destination, campaign and treatment."""
-
-
-class PgpSpec(_Model):
-    """Encrypt delivered files to the recipient's public key(s)."""
-
-    public_key_file: str
-    armor: bool = False
-
-
-class DestinationSpec(_Model):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    name: Name
-    type: DestinationType
-    description: str = ""
-    # The transport's config (see cdp_pipelines/resources/transports), without `type`.
-    options: dict[str, Any] = Field(default_factory=dict)
-    # File destinations.
-    format: Literal["csv", "tsv", "jsonl", "parquet"] = "csv"
-    compression: Literal["none", "gzip", "zip"] = "none"
-    pgp: PgpSpec | None = None
-    filename: str = "{campaign}_{treatment}_{date:%Y%m%d}{ext}"
-    done_marker: bool = True
-    # REST destinations.
-    path: str | None = None
-    batch_size: int = Field(default=100, ge=1)
-    method: Literal["POST", "PUT", "PATCH"] = "POST"
-    # POST {wrap_field: [...]} instead of a bare JSON array.
-    wrap_field: str | None = None
-    # Warehouse destinations.
-    table: str | None = None
-    db_schema: str | None = Field(default=None, alias="schema")
-    mode: Literal["replace", "append"] = "replace"
-    allow_in_sandbox: bool = False
-
-    @field_validator("options")
-    @classmethod
-    def _options_name_secrets(cls, options: dict[str, Any]) -> dict[str, Any]:
-        _refuse_inline_secrets(options, _SECRET_OPTIONS)
-        secret_headers = sorted(
-            name for name in options.get("headers") or {}
-            if any(hint in name.lower() for hint in _SECRET_HEADER_HINTS)
-        )
-        if secret_headers:
-            raise ValueError(
-                f"headers {secret_headers} look like credentials and must not be written in "
-                "tenant files; use token_env/token_file with auth_header and auth_scheme"
-            )
-        if "type" in options:
-            raise ValueError("'type' belongs on the destination, not in its options")
-        return options
-
-    @field_validator("filename")
-    @classmethod
-    def _filename_tokens(cls, filename: str) -> str:
-        try:
-            return files.check_filename_template(filename)
-        except files.FileRenderError as exc:
-            raise ValueError(str(exc)) from None
-
-    @model_validator(mode="after")
-    def _fits_type(self) -> "DestinationSpec":
-        kind = "file" if self.is_file else self.type
-        allowed = {"file": _FILE_FIELDS, "rest": _REST_FIELDS, "warehouse": _WAREHOUSE_FIELDS}
-        for group, names in allowed.items():
-            stray = sorted(n for n in names if n in self.model_fields_set and group != kind)
-            if stray:
-                shown = ["schema" if n == "db_schema" else n for n in stray]
-                raise ValueError(
-                    f"destination {self.name} ({self.type}): {shown} apply only to {group} "
-                    "destinations"
-                )
-        missing = [k for k in _REQUIRED_OPTIONS.get(self.type, ()) if not self.options.get(k)]
-        if missing:
-            raise ValueError(
-                f"destination {self.name} ({self.type}): options {missing} are required"
-            )
-        if self.type == "rest" and not self.path:
-            raise ValueError(f"destination {self.name} (rest): 'path' is required")
-        if self.type == "warehouse" and not self.table:
-            raise ValueError(f"destination {self.name} (warehouse): 'table' is required")
-        return self
-
-    @property
-    def is_file(self) -> bool:
-        return self.type in FILE_TYPES
-
-    def transport_config(self) -> dict[str, Any]:
-        return {"type": self.type, **self.options} if self.is_file else dict(self.options)
-
-
-class _DestinationsFile(_Model):
-    destinations: list[DestinationSpec] = Field(default_factory=list)
-
-
-def load_destinations(file: Path, root: Path, env: dict[str, str]) -> dict[str, DestinationSpec]:
-    """Read ``destinations:`` from a tenant YAML file; errors name the file and the field.
-
-    A relative ``pgp.public_key_file`` is relative to the tenant directory ``root``.
-    """
-    from cdp_pipelines.config.loader import ConfigError, _read_yaml, _validate
-
-    parsed = _validate(_DestinationsFile, _read_yaml(file, root, env), file, root)
-    out: dict[str, DestinationSpec] = {}
-    for i, spec in enumerate(parsed.destinations):
-        if spec.name in out:
-            raise ConfigError(
-                f"{file.relative_to(root)}: destinations[{i}].name: destination {spec.name!r} "
-                "is defined twice"
-            )
-        if spec.pgp is not None:
-            key = Path(spec.pgp.public_key_file).expanduser()
-            key = key if key.is_absolute() else root / key
-            if not key.is_file():
-                raise ConfigError(
-                    f"{file.relative_to(root)}: destinations[{i}].pgp.public_key_file: "
-                    f"{key} does not exist"
-                )
-            spec = spec.model_copy(update={"pgp": spec.pgp.model_copy(
-                update={"public_key_file": str(key)})})
-        out[spec.name] = spec
-    return out
 
 
 @dataclass(frozen=True)

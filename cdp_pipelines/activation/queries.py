@@ -20,51 +20,6 @@ sandbox's (``<sandbox>_c360``) so a sandbox never reads production's tables.
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-from pydantic import model_validator
-
-from cdp_pipelines.config.models import Name, _Model
-
-QUERIES_DIR = "activation/queries"
-QUERIES_FILE = "activation/queries.yaml"
-# Schemas the project publishes; tenant databases (databases/<db>/) are added at load.
-PUBLISHED_SCHEMAS = ("c360", "stitch", "activation")
-
-
-class SavedQuerySettings(_Model):
-    """One entry of ``activation/queries.yaml``."""
-
-    name: Name
-    description: str = ""
-    warn_below: int | None = None
-    fail_below: int | None = None
-    warn_above: int | None = None
-    fail_above: int | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "SavedQuerySettings":
-        for low, high in (("fail_below", "warn_below"), ("warn_above", "fail_above"),
-                          ("warn_below", "warn_above"), ("fail_below", "fail_above")):
-            a, b = getattr(self, low), getattr(self, high)
-            if a is not None and b is not None and a > b:
-                raise ValueError(f"{low} ({a}) must not be greater than {high} ({b})")
-        return self
-
-
-class SavedQuery(SavedQuerySettings):
-    """A saved query: its SQL file plus its settings."""
-
-    sql: str
-    path: Path
-
-    @property
-    def file(self) -> str:
-        return f"{QUERIES_DIR}/{self.path.name}"
-
-    def statement(self) -> str:
-        """The SQL without trailing semicolons, line numbers unchanged."""
-        return re.sub(r"[;\s]+$", "", self.sql)
 
 
 def rewrite_schemas(sql: str, prefix: str, schemas: tuple[str, ...] | list[str],

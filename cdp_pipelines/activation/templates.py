@@ -17,12 +17,9 @@ as rejects, each with the reason, so nothing is silently dropped.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from pydantic import Field, model_validator
-
-from cdp_pipelines.config.models import Name, _Model
+from cdp_pipelines.tenant.delivery import TemplateSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,31 +30,6 @@ SOURCE_ROW = "_source_row"
 
 class TemplateError(ValueError):
     """A template does not fit the rows given to it; the message names template and column."""
-
-
-class TemplateSpec(_Model):
-    name: Name
-    description: str = ""
-    fields: dict[str, str] = Field(min_length=1)
-    static: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
-    required: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "TemplateSpec":
-        both = sorted(set(self.fields) & set(self.static))
-        if both:
-            raise ValueError(f"template {self.name}: {both} are in both 'fields' and 'static'")
-        unknown = [f for f in self.required if f not in self.fields and f not in self.static]
-        if unknown:
-            raise ValueError(
-                f"template {self.name}: required {unknown} are not destination fields of this "
-                f"template (fields: {list(self.fields)}, static: {list(self.static)})"
-            )
-        return self
-
-    @property
-    def output_columns(self) -> list[str]:
-        return [*self.fields, *self.static]
 
 
 class TemplatedRows(NamedTuple):
@@ -105,23 +77,3 @@ def apply_template(frame: "pd.DataFrame", template: TemplateSpec) -> TemplatedRo
     rejects.insert(0, SOURCE_ROW, frame.index[failed])
     rejects[REJECT_REASON] = ["; ".join(reason) for reason in reasons if reason]
     return TemplatedRows(mapped.loc[~failed].reset_index(drop=True), rejects)
-
-
-class _TemplatesFile(_Model):
-    templates: list[TemplateSpec] = Field(default_factory=list)
-
-
-def load_templates(file: Path, root: Path, env: dict[str, str]) -> dict[str, TemplateSpec]:
-    """Read ``templates:`` from a tenant YAML file; errors name the file and the field."""
-    from cdp_pipelines.config.loader import ConfigError, _read_yaml, _validate
-
-    parsed = _validate(_TemplatesFile, _read_yaml(file, root, env), file, root)
-    out: dict[str, TemplateSpec] = {}
-    for i, template in enumerate(parsed.templates):
-        if template.name in out:
-            raise ConfigError(
-                f"{file.relative_to(root)}: templates[{i}].name: template {template.name!r} "
-                "is defined twice"
-            )
-        out[template.name] = template
-    return out

@@ -18,15 +18,20 @@ from dagster import (
     asset,
 )
 
-from cdp_pipelines.config.models import TenantConfig
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.keys import (
+    C360_GROUP,
+    STANDARD_DB,
+    TRINO_PUBLICATION_KEY,
+    c360_key,
+    domain_key,
+    stitch_key,
+)
 from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
 from cdp_pipelines.resources.trino import TrinoResource
-from cdp_pipelines.sources.assets import domain_key, referenced_tables
-from cdp_pipelines.stitch.assets import stitch_key
+from cdp_pipelines.sources.assets import referenced_tables
+from cdp_pipelines.tenant.model import Tenant
 
-GROUP = "c360"
-STANDARD_DB = "c360"
 PII_COLUMNS = ("given_name", "surname", "full_name", "email", "phone", "address", "address2",
                "postal", "birthdate")
 CONSENT_TAGS = {"email-opt-in": "email_opt_in", "sms-opt-in": "sms_opt_in",
@@ -36,11 +41,7 @@ STITCH_PUBLISHED = ("unified_coalesced", "unified_scores", "unified_transactions
                     "unified_changes_pks", "stitch_blocklist_values")
 
 
-def c360_key(database: str, name: str) -> AssetKey:
-    return AssetKey(["c360", database, name])
-
-
-def _consent_frame(lake: DeltaLake, config: TenantConfig):
+def _consent_frame(lake: DeltaLake, config: Tenant):
     """Consent and flag statements of every feed that has them, keyed to amperity_id."""
     from pyspark.sql import functions as F
 
@@ -76,7 +77,7 @@ def _write(lake: DeltaLake, df, name: str, database: str = STANDARD_DB, masked=P
     })
 
 
-def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
+def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     from cdp_pipelines.stitch.assets import transaction_tables
 
     has_transactions, has_items = transaction_tables(config)
@@ -84,12 +85,14 @@ def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
         t in CONSENT_TAGS for field in f.fields for t in field.tags)]
     priorities = {s.name: s.priority for s in config.sources}
 
-    @asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=GROUP,
+    @asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=C360_GROUP,
            deps=[stitch_key("unified_coalesced")], kinds={"spark", "delta"},
            description="One row per customer; each field group from the winning record "
                        "(source priority, completeness, recency), with the winner named.")
     def merged_customers(context: AssetExecutionContext, lake: DeltaLake):
-        from cdp_pipelines.customer360.merged_customers import merged_customers as rollup
+        from cdp_pipelines.customer360.merged_customers import (
+            merged_customers as rollup,
+        )
 
         lake.use_deployment(deployment)
         return _write(lake, rollup(lake.read("stitch", "unified_coalesced"), priorities),
@@ -98,14 +101,16 @@ def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
     assets = [merged_customers]
     standard = ["merged_customers"]
     if has_transactions:
-        @asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=GROUP,
+        @asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=C360_GROUP,
                deps=[stitch_key("unified_transactions"),
                      *([stitch_key("unified_itemized_transactions")] if has_items else [])],
                kinds={"spark", "delta"},
                description="Order history per customer: first/second/latest order, lifetime "
                            "and L12M revenue and frequency, AOV, RFM deciles.")
         def transaction_attributes(context: AssetExecutionContext, lake: DeltaLake):
-            from cdp_pipelines.customer360.attributes import transaction_attributes as build
+            from cdp_pipelines.customer360.attributes import (
+                transaction_attributes as build,
+            )
 
             lake.use_deployment(deployment)
             items = lake.read("stitch", "unified_itemized_transactions") if has_items else None
@@ -115,7 +120,7 @@ def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
         assets.append(transaction_attributes)
         standard.append("transaction_attributes")
 
-    @asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=GROUP,
+    @asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=C360_GROUP,
            deps=[c360_key(STANDARD_DB, "merged_customers"),
                  *[domain_key(name) for name in consent_feeds]],
            kinds={"spark", "delta"},
@@ -132,7 +137,7 @@ def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
     assets.append(customer_attributes)
     standard.append("customer_attributes")
 
-    @asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=GROUP,
+    @asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=C360_GROUP,
            deps=[c360_key(STANDARD_DB, t) for t in standard], kinds={"spark", "delta"},
            description="The analyst-facing customer profile.")
     def customer_360(context: AssetExecutionContext, lake: DeltaLake):
@@ -155,7 +160,7 @@ def build_c360_assets(config: TenantConfig, deployment: Deployment) -> list:
     return assets
 
 
-def _table_layers(config: TenantConfig, standard: list[str]) -> dict[str, tuple[str, ...]]:
+def _table_layers(config: Tenant, standard: list[str]) -> dict[str, tuple[str, ...]]:
     """Every table tenant SQL may read, by name, with its lake location."""
     names: dict[str, tuple[str, ...]] = {f.name: ("domain", f.name) for _, f in config.feeds}
     names.update({t.name: ("domain", t.name) for t in config.custom_domain_tables})
@@ -172,32 +177,28 @@ def _asset_key_of(location: tuple[str, ...]) -> AssetKey:
     return c360_key(location[1], location[2])
 
 
-def build_custom_tables(config: TenantConfig, deployment: Deployment, standard: list[str],
+def build_custom_tables(config: Tenant, deployment: Deployment, standard: list[str],
                         tables: dict[str, list[str]]) -> list:
     known = _table_layers(config, standard)
     assets = []
-    for database_dir in sorted((config.root / "databases").glob("*")):
-        if not database_dir.is_dir():
-            continue
-        database = database_dir.name
-        for sql_file in sorted(database_dir.glob("*.sql")):
-            sql = sql_file.read_text(encoding="utf-8")
-            name = sql_file.stem
-            refs = [r for r in referenced_tables(sql, set(known)) if r != name]
-            tables.setdefault(database, []).append(name)
-
-            assets.append(_custom_table_asset(database, name, sql, sql_file, refs, known,
-                                              deployment))
+    for table in config.database_tables:
+        refs = [r for r in referenced_tables(table.sql, set(known)) if r != table.name]
+        tables.setdefault(table.database, []).append(table.name)
+        assets.append(_custom_table_asset(table.database, table.name, table.sql, table.path,
+                                          refs, known, deployment))
     return assets
 
 
 def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str],
                         known: dict[str, tuple[str, ...]], deployment: Deployment):
-    @asset(key=c360_key(database, name), group_name=GROUP,
+    @asset(key=c360_key(database, name), group_name=C360_GROUP,
            deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
            description=f"Custom table from databases/{database}/{path.name}.")
     def _custom(context: AssetExecutionContext, lake: DeltaLake):
-        from cdp_pipelines.customer360.custom_sql import CustomSqlError, run_custom_table
+        from cdp_pipelines.customer360.custom_sql import (
+            CustomSqlError,
+            run_custom_table,
+        )
 
         lake.use_deployment(deployment)
         views = {r: lake.read(*known[r]) for r in refs}
@@ -210,7 +211,7 @@ def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str
     return _custom
 
 
-def build_publication_asset(config: TenantConfig, deployment: Deployment,
+def build_publication_asset(config: Tenant, deployment: Deployment,
                             tables: dict[str, list[str]]):
     c360_deps = [c360_key(db, t) for db, names in tables.items() for t in names]
     stitch_deps = [stitch_key(t) for t in STITCH_PUBLISHED
@@ -219,7 +220,7 @@ def build_publication_asset(config: TenantConfig, deployment: Deployment,
     # Feed fields marked PII in config (`pii:`, default from their semantic tags).
     pii_by_tag = {c for _, feed in config.feeds for c in feed.pii_columns}
 
-    @asset(key=AssetKey(["c360", "trino_publication"]), group_name=GROUP,
+    @asset(key=TRINO_PUBLICATION_KEY, group_name=C360_GROUP,
            deps=c360_deps + stitch_deps, kinds={"trino"},
            description="Registers every Customer 360 and Stitch table in Trino (one schema "
                        "per database) and refreshes the PII access rules.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cdp_pipelines.config.models import FeedSpec
+from cdp_pipelines.tenant.sources import FeedSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -6,11 +6,10 @@ couriers) and remote couriers get file-arrival sensors. Add to Definitions::
     asset_checks=build_courier_group_checks(config, deployment),
 """
 
+from cdp_pipelines.keys import wait_minutes_for
 from cdp_pipelines.orchestration.courier_groups import (
     build_courier_group_checks,
     build_schedules,
-    validate_courier_groups,
-    wait_minutes_for,
 )
 from cdp_pipelines.orchestration.sensors import build_sensors
 
@@ -18,6 +17,5 @@ __all__ = [
     "build_courier_group_checks",
     "build_schedules",
     "build_sensors",
-    "validate_courier_groups",
     "wait_minutes_for",
 ]

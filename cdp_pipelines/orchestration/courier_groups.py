@@ -15,7 +15,6 @@ on); ``ignore`` passes.
 
 # No `from __future__ import annotations`: Dagster reads the context annotations.
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,8 +22,8 @@ from zoneinfo import ZoneInfo
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetChecksDefinition,
+    AssetCheckSeverity,
     AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
@@ -34,87 +33,50 @@ from dagster import (
     define_asset_job,
 )
 
-from cdp_pipelines.config.models import (
-    CourierGroupMember,
-    CourierGroupSpec,
-    CourierSpec,
-    SourceSpec,
-    TenantConfig,
-)
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.keys import (
+    COURIER_GROUP_TAG,
+    DELIVERIES_GROUP,
+    SCHEDULED_TAG,
+    WAIT_MINUTES_TAG,
+    courier_group_job_name,
+    courier_key,
+)
 from cdp_pipelines.sources.couriers import landed_files
 from cdp_pipelines.sources.patterns import FilePattern
+from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.schedules import CourierGroupMember, CourierGroupSpec
+from cdp_pipelines.tenant.sources import CourierSpec, SourceSpec
 
-GROUP_TAG = "cdp/courier_group"
-WAIT_TAG = "cdp/wait_minutes"
-SCHEDULED_TAG = "dagster/scheduled_execution_time"
 CHECK_NAME = "files_arrived"
-DELIVERIES_GROUP = "deliveries"
 
 
-Groups = Sequence[CourierGroupSpec] | None
+def _member_key(config: Tenant, courier: str) -> AssetKey:
+    source, _ = config.courier(courier)
+    return courier_key(source.name, courier)
 
 
-def courier_groups(config: TenantConfig, groups: Groups = None) -> Sequence[CourierGroupSpec]:
-    """The groups given, else the tenant's (``courier_groups.yaml``)."""
-    return groups if groups is not None else config.courier_groups
-
-
-def _courier_key(source: SourceSpec, courier: CourierSpec) -> AssetKey:
-    from cdp_pipelines.sources.assets import courier_key
-
-    return courier_key(source, courier)
-
-
-def validate_courier_groups(config: TenantConfig, groups: Groups = None) -> None:
-    """Every group names couriers the tenant defines; the error names group and courier."""
-    known = {c.name for _, c in config.couriers}
-    for i, group in enumerate(courier_groups(config, groups)):
-        for j, member in enumerate(group.couriers):
-            if member.courier not in known:
-                raise ValueError(
-                    f"courier_groups.yaml: groups[{i}] ({group.name}).couriers[{j}] names "
-                    f"courier {member.courier!r}, which no source defines; couriers: "
-                    f"{sorted(known)}")
-
-
-def _lookup(config: TenantConfig, name: str) -> tuple[SourceSpec, CourierSpec]:
-    return next((s, c) for s, c in config.couriers if c.name == name)
-
-
-def job_name(group: CourierGroupSpec) -> str:
-    return f"courier_group_{group.name}"
-
-
-def build_schedules(config: TenantConfig, deployment: Deployment,
-                    groups: Groups = None) -> list[ScheduleDefinition]:
+def build_schedules(config: Tenant, deployment: Deployment) -> list[ScheduleDefinition]:
     """One schedule per courier group: its couriers' assets and everything downstream
     except deliveries."""
-    validate_courier_groups(config, groups)
     status = DefaultScheduleStatus.STOPPED if deployment.is_sandbox else (
         DefaultScheduleStatus.RUNNING)
     schedules = []
-    for group in courier_groups(config, groups):
-        keys = [_courier_key(*_lookup(config, m.courier)) for m in group.couriers]
-        tags = {GROUP_TAG: group.name,
-                WAIT_TAG: json.dumps({m.courier: m.wait_minutes for m in group.couriers})}
+    for group in config.courier_groups:
+        keys = [_member_key(config, m.courier) for m in group.couriers]
+        tags = {COURIER_GROUP_TAG: group.name,
+                WAIT_MINUTES_TAG: json.dumps({m.courier: m.wait_minutes for m in group.couriers})}
         job = define_asset_job(
-            job_name(group), selection=AssetSelection.assets(*keys).downstream()
+            courier_group_job_name(group.name), selection=AssetSelection.assets(*keys).downstream()
             # Deliveries belong to orchestrations (schedules or after-group sensors).
             - AssetSelection.groups(DELIVERIES_GROUP), tags=tags,
             description=group.description or f"Courier group {group.name}: "
                         f"{', '.join(m.courier for m in group.couriers)} and downstream.")
         schedules.append(ScheduleDefinition(
-            name=f"{job_name(group)}_schedule", job=job, cron_schedule=group.cron,
+            name=f"{courier_group_job_name(group.name)}_schedule", job=job, cron_schedule=group.cron,
             execution_timezone=group.timezone, default_status=status,
             description=f"Courier group {group.name} at '{group.cron}' ({group.timezone})."))
     return schedules
-
-
-def wait_minutes_for(run_tags: dict[str, str], courier_name: str) -> float:
-    """How long this run's courier polls for a file (0 outside a courier group run)."""
-    waits = json.loads(run_tags.get(WAIT_TAG, "{}"))
-    return float(waits.get(courier_name, 0))
 
 
 def _expected_day(run_tags: dict[str, str], group: CourierGroupSpec) -> datetime:
@@ -142,7 +104,7 @@ def missing_reason(context: AssetCheckExecutionContext, source: SourceSpec,
             return None, meta
         return (f"courier group {group.name}: courier {courier.name} has no file matching "
                 f"{pattern.pattern!r} dated {day}"), meta
-    event = context.instance.get_latest_materialization_event(_courier_key(source, courier))
+    event = context.instance.get_latest_materialization_event(courier_key(source.name, courier.name))
     landed = 0
     # A sandbox never fetches: there the files replayed from production count.
     field = "files_available" if deployment.is_sandbox else "files_landed"
@@ -159,18 +121,18 @@ def missing_reason(context: AssetCheckExecutionContext, source: SourceSpec,
 def _membership(groups: list[tuple[CourierGroupSpec, CourierGroupMember]],
                 run_tags: dict[str, str]) -> tuple[CourierGroupSpec, CourierGroupMember]:
     # The run's own group decides; outside a group run the first group's setting does.
-    running = run_tags.get(GROUP_TAG)
+    running = run_tags.get(COURIER_GROUP_TAG)
     return next(((g, m) for g, m in groups if g.name == running), groups[0])
 
 
-def _build_check(config: TenantConfig, deployment: Deployment, courier_name: str,
+def _build_check(config: Tenant, deployment: Deployment, courier_name: str,
                  groups: list[tuple[CourierGroupSpec, CourierGroupMember]]
                  ) -> AssetChecksDefinition:
-    source, courier = _lookup(config, courier_name)
+    source, courier = config.courier(courier_name)
     blocking = any(m.when_missing == "fail" for _, m in groups)
 
     @asset_check(
-        asset=_courier_key(source, courier), name=CHECK_NAME, blocking=blocking,
+        asset=courier_key(source.name, courier.name), name=CHECK_NAME, blocking=blocking,
         description=f"The courier groups' expected file for `{courier.pattern}` arrived "
                     f"(groups: {', '.join(g.name for g, _ in groups)}).")
     def _arrived(context: AssetCheckExecutionContext) -> AssetCheckResult:
@@ -193,12 +155,11 @@ def _build_check(config: TenantConfig, deployment: Deployment, courier_name: str
     return _arrived
 
 
-def build_courier_group_checks(config: TenantConfig, deployment: Deployment,
-                               groups: Groups = None) -> list[AssetChecksDefinition]:
+def build_courier_group_checks(config: Tenant, deployment: Deployment
+                               ) -> list[AssetChecksDefinition]:
     """A ``files_arrived`` check on each courier that some group watches (not ``ignore``)."""
     by_courier: dict[str, list[tuple[CourierGroupSpec, CourierGroupMember]]] = {}
-    validate_courier_groups(config, groups)
-    for group in courier_groups(config, groups):
+    for group in config.courier_groups:
         for member in group.couriers:
             by_courier.setdefault(member.courier, []).append((group, member))
     return [_build_check(config, deployment, name, memberships)

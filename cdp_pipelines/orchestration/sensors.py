@@ -20,13 +20,12 @@ from dagster import (
     sensor,
 )
 
-from cdp_pipelines.config.models import CourierSpec, SourceSpec, TenantConfig
 from cdp_pipelines.deployment import Deployment
-from cdp_pipelines.orchestration.courier_groups import DELIVERIES_GROUP
+from cdp_pipelines.keys import COURIER_TAG, DELIVERIES_GROUP, TRIGGER_TAG, courier_key
 from cdp_pipelines.sources.couriers import REMOTE_FILE_TYPES, make_courier
+from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.sources import CourierSpec, SourceSpec
 
-TRIGGER_TAG = "cdp/trigger"
-COURIER_TAG = "cdp/courier"
 MINIMUM_INTERVAL_SECONDS = 120
 
 
@@ -41,12 +40,11 @@ def new_files(cursor: str | None, current: dict[str, list]) -> list[str]:
 
 def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
                               deployment: Deployment) -> SensorDefinition:
-    from cdp_pipelines.sources.assets import courier_key
 
     @sensor(
         name=sensor_name(courier),
         # Deliveries belong to orchestrations, as for courier-group jobs.
-        asset_selection=AssetSelection.assets(courier_key(source, courier)).downstream()
+        asset_selection=AssetSelection.assets(courier_key(source.name, courier.name)).downstream()
         - AssetSelection.groups(DELIVERIES_GROUP),
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=(DefaultSensorStatus.STOPPED if deployment.is_sandbox
@@ -76,7 +74,7 @@ def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
     return _arrivals
 
 
-def build_sensors(config: TenantConfig, deployment: Deployment) -> list[SensorDefinition]:
+def build_sensors(config: Tenant, deployment: Deployment) -> list[SensorDefinition]:
     """A file-arrival sensor for every S3, Azure Blob and SFTP courier of the tenant."""
     return [build_file_arrival_sensor(source, courier, deployment)
             for source, courier in config.couriers if courier.type in REMOTE_FILE_TYPES]

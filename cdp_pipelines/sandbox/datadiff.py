@@ -19,7 +19,7 @@ from cdp_pipelines.deployment import Deployment
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from cdp_pipelines.config.models import TenantConfig
+    from cdp_pipelines.tenant.model import Tenant
 
 DIFF_LAYERS = ("domain", "stitch", "c360", "activation")
 FALLBACK_KEYS = (("record_id",), ("amperity_id",))
@@ -63,7 +63,7 @@ class DataDiff:
                        f"{[d.table for d in self.tables]}")
 
 
-def table_keys(config: "TenantConfig") -> dict[str, tuple[str, ...]]:
+def table_keys(config: "Tenant") -> dict[str, tuple[str, ...]]:
     """Primary keys of the tenant's domain tables, by table name (``domain/<name>``)."""
     keys = {f"domain/{feed.name}": tuple(feed.primary_key) for _, feed in config.feeds}
     keys.update({f"domain/{t.name}": tuple(t.primary_key)

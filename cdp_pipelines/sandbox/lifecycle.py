@@ -327,8 +327,8 @@ class Sandboxes:
             production_changed=head != state.base_commit or bool(prod.dirty_files()),
         )
         if data:
-            from cdp_pipelines.config.loader import load_tenant
             from cdp_pipelines.sandbox.datadiff import diff_data, table_keys
+            from cdp_pipelines.tenant import load_tenant
 
             keys = {**table_keys(load_tenant(self.production.tenant_dir, self.settings.env)),
                     **table_keys(load_tenant(state.worktree, self.settings.env))}
@@ -355,7 +355,7 @@ class Sandboxes:
         return promotion
 
     def _promote(self, name: str, message: str, user: str) -> Promotion:
-        from cdp_pipelines.config.loader import ConfigError, load_tenant
+        from cdp_pipelines.tenant import ConfigError, load_tenant
 
         state = self.get(name)
         prod = self._prod_repo(user)

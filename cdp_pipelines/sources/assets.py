@@ -24,36 +24,31 @@ from dagster import (
     asset,
 )
 
-from cdp_pipelines.config.models import (
+from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.governance import expectations as gx_suites
+from cdp_pipelines.keys import (
+    DOMAIN_GROUP,
+    SOURCES_GROUP,
+    courier_key,
+    domain_key,
+    wait_minutes_for,
+)
+from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
+from cdp_pipelines.sources.couriers import land, landed_files
+from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
+from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.sources import (
     CourierSpec,
     CustomDomainTable,
     FeedSpec,
     SourceSpec,
-    TenantConfig,
 )
-from cdp_pipelines.deployment import Deployment
-from cdp_pipelines.governance import expectations as gx_suites
-from cdp_pipelines.orchestration.courier_groups import wait_minutes_for
-from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
-from cdp_pipelines.sources.couriers import land, landed_files
-from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
-
-SOURCES_GROUP = "sources"
-DOMAIN_GROUP = "domain"
-
-
-def courier_key(source: SourceSpec, courier: CourierSpec) -> AssetKey:
-    return AssetKey(["landing", source.name, courier.name])
-
-
-def domain_key(name: str) -> AssetKey:
-    return AssetKey(["domain", name])
 
 
 def build_courier_asset(source: SourceSpec, courier: CourierSpec,
                         deployment: Deployment) -> AssetsDefinition:
     @asset(
-        key=courier_key(source, courier),
+        key=courier_key(source.name, courier.name),
         group_name=SOURCES_GROUP,
         description=f"Courier {courier.name} ({courier.type}): lands `{courier.pattern}` "
                     f"from {courier.root or courier.options} for source {source.name}.",
@@ -100,7 +95,7 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
 
     @asset(
         key=key,
-        deps=[courier_key(source, courier)],
+        deps=[courier_key(source.name, courier.name)],
         group_name=DOMAIN_GROUP,
         description=feed.description or f"Domain table {feed.name} from source {source.name}, "
                                         f"upserted by {', '.join(feed.primary_key)}.",
@@ -227,7 +222,7 @@ def build_custom_domain_asset(table: CustomDomainTable, known: set[str],
     return _custom
 
 
-def build_source_assets(config: TenantConfig, deployment: Deployment) -> list[AssetsDefinition]:
+def build_source_assets(config: Tenant, deployment: Deployment) -> list[AssetsDefinition]:
     assets = []
     for source in config.sources:
         assets += [build_courier_asset(source, c, deployment) for c in source.couriers]

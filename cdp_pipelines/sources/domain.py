@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from cdp_pipelines.config.models import FeedSpec, FieldSpec, FormatSpec
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import LandedFile
 from cdp_pipelines.sources.formats import CORRUPT, LINE, READ_ERROR, read_raw
+from cdp_pipelines.tenant.sources import FeedSpec, FieldSpec, FormatSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
-from cdp_pipelines.config.models import FeedSpec, FormatSpec
+from cdp_pipelines.tenant.sources import FeedSpec, FormatSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -16,7 +16,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     AssetSpec,
     MaterializeResult,
     MetadataValue,
@@ -24,13 +23,12 @@ from dagster import (
     multi_asset,
 )
 
-from cdp_pipelines.config.models import TenantConfig
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
 from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
-from cdp_pipelines.sources.assets import domain_key
 from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
+from cdp_pipelines.tenant.model import Tenant
 
-GROUP = "stitch"
 # unified_coalesced column -> the preprocessed column it carries.
 COALESCED_COLUMNS = {
     "given_name": "given_name_norm", "surname": "surname_norm", "full_name": "full_name_norm",
@@ -41,10 +39,6 @@ COALESCED_COLUMNS = {
 }
 PII_OUTPUT_COLUMNS = ("given_name", "surname", "full_name", "email", "phone", "address",
                       "address2", "city", "state", "postal", "birthdate")
-
-
-def stitch_key(name: str) -> AssetKey:
-    return AssetKey(["stitch", name])
 
 
 def _matching_frame(pre):
@@ -116,13 +110,13 @@ def _describe_guard(mode: str, on: bool, evidence) -> str:
             + (f" ({share:.1%})" if share is not None else ""))
 
 
-def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
+def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
     tables = stitch_tables(config)
     if not tables:
         return []
     settings = config.stitch
 
-    @asset(key=stitch_key("unified_preprocessed_raw"), group_name=GROUP,
+    @asset(key=stitch_key("unified_preprocessed_raw"), group_name=STITCH_GROUP,
            deps=[domain_key(t.name) for t in tables], kinds={"spark", "delta"},
            description="Every Stitch record with its PII normalised (names, emails, phones, "
                        "addresses, postal codes, birthdates).")
@@ -138,7 +132,7 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
             masked=[c for c in out.columns if c.split("_")[0] in
                     ("given", "surname", "full", "email", "phone", "address", "birthdate")]))
 
-    @asset(key=stitch_key("stitch_blocklist_values"), group_name=GROUP,
+    @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},
            description="Values that take no part in matching: shared by too many distinct "
                        "names (automatic) or configured in stitch.yaml.")
@@ -161,7 +155,7 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
             "configured": MetadataValue.int(int(by_reason.get("configured", 0))),
         })
 
-    @asset(key=stitch_key("unified_scores"), group_name=GROUP,
+    @asset(key=stitch_key("unified_scores"), group_name=STITCH_GROUP,
            deps=[stitch_key("stitch_blocklist_values")], kinds={"spark", "splink", "delta"},
            description="Accepted and candidate pairs: deterministic links on exact "
                        "identifiers and Splink probabilities, with a 0-5 score, category and "
@@ -210,13 +204,13 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
 
     @multi_asset(
         specs=[
-            AssetSpec(coalesced_key, group_name=GROUP, deps=[stitch_key("unified_scores")],
+            AssetSpec(coalesced_key, group_name=STITCH_GROUP, deps=[stitch_key("unified_scores")],
                       kinds={"spark", "delta"},
                       description="One row per Stitch record with its stable amperity_id."),
-            AssetSpec(stitch_key("unified_changes_clusters"), group_name=GROUP,
+            AssetSpec(stitch_key("unified_changes_clusters"), group_name=STITCH_GROUP,
                       deps=[stitch_key("unified_scores")], kinds={"spark", "delta"},
                       description="How each amperity_id changed in this run."),
-            AssetSpec(stitch_key("unified_changes_pks"), group_name=GROUP,
+            AssetSpec(stitch_key("unified_changes_pks"), group_name=STITCH_GROUP,
                       deps=[stitch_key("unified_scores")], kinds={"spark", "delta"},
                       description="Every record whose amperity_id changed in this run."),
         ],
@@ -306,7 +300,7 @@ def build_stitch_assets(config: TenantConfig, deployment: Deployment) -> list:
             *build_transaction_assets(config, deployment)]
 
 
-def _transaction_feeds(config: TenantConfig, item_level: bool):
+def _transaction_feeds(config: Tenant, item_level: bool):
     """Feeds holding orders (order-id + customer-key) or order items (item-sku)."""
     out = []
     for _, feed in config.feeds:
@@ -319,7 +313,7 @@ def _transaction_feeds(config: TenantConfig, item_level: bool):
     return out
 
 
-def transaction_tables(config: TenantConfig) -> tuple[bool, bool]:
+def transaction_tables(config: Tenant) -> tuple[bool, bool]:
     """Whether the tenant has unified_transactions and unified_itemized_transactions."""
     orders = bool(_transaction_feeds(config, item_level=False))
     return orders, orders and bool(_transaction_feeds(config, item_level=True))
@@ -332,7 +326,7 @@ def _tagged(feed, tag: str):
     return F.col(fields[0].name) if fields else F.lit(None)
 
 
-def build_transaction_assets(config: TenantConfig, deployment: Deployment) -> list:
+def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
     orders = _transaction_feeds(config, item_level=False)
     items = _transaction_feeds(config, item_level=True)
     coalesced = stitch_key("unified_coalesced")
@@ -365,7 +359,7 @@ def build_transaction_assets(config: TenantConfig, deployment: Deployment) -> li
             "order_quantity", F.col("_customer_pk").alias("customer_pk"))
 
     if orders:
-        @asset(key=stitch_key("unified_transactions"), group_name=GROUP,
+        @asset(key=stitch_key("unified_transactions"), group_name=STITCH_GROUP,
                deps=[coalesced, *[domain_key(f.name) for f in orders]],
                kinds={"spark", "delta"},
                description="Orders of every source with the customer's amperity_id.")
@@ -381,7 +375,7 @@ def build_transaction_assets(config: TenantConfig, deployment: Deployment) -> li
         assets.append(unified_transactions)
 
     if orders and items:
-        @asset(key=stitch_key("unified_itemized_transactions"), group_name=GROUP,
+        @asset(key=stitch_key("unified_itemized_transactions"), group_name=STITCH_GROUP,
                deps=[stitch_key("unified_transactions"), *[domain_key(f.name) for f in items]],
                kinds={"spark", "delta"},
                description="Order lines of every source with the customer's amperity_id.")

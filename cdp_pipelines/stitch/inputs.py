@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cdp_pipelines.config.models import STITCH_TAGS, TenantConfig
+from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.sources import STITCH_TAGS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -35,7 +36,7 @@ def semantic_column(tag: str) -> str:
     return tag.replace("-", "_")
 
 
-def stitch_tables(config: TenantConfig) -> list[StitchTable]:
+def stitch_tables(config: Tenant) -> list[StitchTable]:
     tables = []
     for source, feed in config.feeds:
         if not feed.stitch:

@@ -59,7 +59,7 @@ def audience():
 
 @pytest.fixture
 def template():
-    from cdp_pipelines.activation.templates import TemplateSpec
+    from cdp_pipelines.tenant.delivery import TemplateSpec
 
     return TemplateSpec(
         name="email_vendor",

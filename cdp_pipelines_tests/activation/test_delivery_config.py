@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cdp_pipelines.activation.destinations import load_destinations
-from cdp_pipelines.config.loader import ConfigError
+from cdp_pipelines.tenant import ConfigError
+from cdp_pipelines.tenant.loader import load_destinations
 
 GOOD = """\
 destinations:
@@ -46,9 +46,9 @@ def write(tmp_path, text: str):
 def test_destinations_load_with_defaults_and_tenant_relative_key(tmp_path):
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "vendor.asc").write_text("public key")
-    file = write(tmp_path, GOOD)
+    write(tmp_path, GOOD)
 
-    loaded = load_destinations(file, tmp_path, {"ADS_URL": "https://ads.invalid"})
+    loaded = load_destinations(tmp_path, {"ADS_URL": "https://ads.invalid"})
 
     sftp, api, dwh = loaded["vendor_sftp"], loaded["ads_api"], loaded["dwh"]
     assert (sftp.format, sftp.compression, sftp.done_marker) == ("tsv", "gzip", True)
@@ -93,13 +93,13 @@ def test_destinations_load_with_defaults_and_tenant_relative_key(tmp_path):
          "destinations[0].pgp.public_key_file: "),
         ("- {name: s, type: s3, options: {bucket: b}}\n"
          "  - {name: s, type: s3, options: {bucket: c}}",
-         "destinations[1].name: destination 's' is defined twice"),
+         "destinations[1].name: 's' is already used by destinations[0]"),
     ],
 )
 def test_config_errors_name_file_and_field(tmp_path, entry, expected):
-    file = write(tmp_path, "destinations:\n  " + entry + "\n")
+    write(tmp_path, "destinations:\n  " + entry + "\n")
     with pytest.raises(ConfigError) as error:
-        load_destinations(file, tmp_path, {})
+        load_destinations(tmp_path, {})
     message = str(error.value)
     assert message.startswith("activation/destinations.yaml: ")
     assert expected in message

@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from cdp_pipelines.activation.destinations import DeliveryError, DestinationSpec, deliver
+from cdp_pipelines.activation.destinations import DeliveryError, deliver
+from cdp_pipelines.tenant.delivery import DestinationSpec
 from cdp_pipelines_tests.activation.conftest import REST_TOKEN
 from cdp_pipelines_tests.servers import ScriptedResponse
 

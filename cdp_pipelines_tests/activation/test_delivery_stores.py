@@ -11,9 +11,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from cdp_pipelines.activation.destinations import DeliveryError, DestinationSpec, deliver
+from cdp_pipelines.activation.destinations import DeliveryError, deliver
 from cdp_pipelines.activation.templates import apply_template
 from cdp_pipelines.resources.transports import Pgp, make_store
+from cdp_pipelines.tenant.delivery import DestinationSpec
 from cdp_pipelines_tests.activation.conftest import S3_BUCKET
 
 DAY = date(2026, 11, 23)

@@ -7,7 +7,8 @@ from datetime import date
 import pandas as pd
 import sqlalchemy as sa
 
-from cdp_pipelines.activation.destinations import DestinationSpec, deliver
+from cdp_pipelines.activation.destinations import deliver
+from cdp_pipelines.tenant.delivery import DestinationSpec
 
 DAY = date(2026, 11, 23)
 

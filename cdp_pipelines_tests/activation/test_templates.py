@@ -9,11 +9,11 @@ from cdp_pipelines.activation.templates import (
     REJECT_REASON,
     SOURCE_ROW,
     TemplateError,
-    TemplateSpec,
     apply_template,
-    load_templates,
 )
-from cdp_pipelines.config.loader import ConfigError
+from cdp_pipelines.tenant import ConfigError
+from cdp_pipelines.tenant.delivery import TemplateSpec
+from cdp_pipelines.tenant.loader import load_templates
 
 
 def test_fields_are_mapped_and_renamed_in_template_order_with_constants(audience, template):
@@ -83,7 +83,7 @@ def test_load_templates_reads_the_file(tmp_path):
         "    static: {Brand: \"${BRAND:-acme}\"}\n"
         "    required: [Email Address]\n"
     )
-    loaded = load_templates(file, tmp_path, {"BRAND": "globex"})
+    loaded = load_templates(tmp_path, {"BRAND": "globex"})
     assert loaded["email_vendor"].fields == {"Email Address": "email", "First": "given_name"}
     assert loaded["email_vendor"].static == {"Brand": "globex"}
     assert loaded["email_vendor"].output_columns == ["Email Address", "First", "Brand"]
@@ -99,13 +99,13 @@ def test_load_templates_reads_the_file(tmp_path):
         ("  - name: t\n    fields: {}\n", "templates[0].fields: "),
         ("  - name: t\n    fields: {A: a}\n    colour: red\n", "templates[0].colour: Extra inputs"),
         ("  - name: t\n    fields: {A: a}\n  - name: t\n    fields: {B: b}\n",
-         "templates[1].name: template 't' is defined twice"),
+         "templates[1].name: 't' is already used by templates[0]"),
     ],
 )
 def test_template_config_errors_name_file_and_field(tmp_path, body, expected):
-    file = tmp_path / "templates.yaml"
-    file.write_text("templates:\n" + body)
+    (tmp_path / "activation").mkdir()
+    (tmp_path / "activation" / "templates.yaml").write_text("templates:\n" + body)
     with pytest.raises(ConfigError) as error:
-        load_templates(file, tmp_path, {})
-    assert str(error.value).startswith("templates.yaml: ")
+        load_templates(tmp_path, {})
+    assert str(error.value).startswith("activation/templates.yaml: ")
     assert expected in str(error.value)

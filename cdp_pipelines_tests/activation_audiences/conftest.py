@@ -90,6 +90,6 @@ def lake(spark, deployment):
 
 @pytest.fixture(scope="session")
 def audiences():
-    from cdp_pipelines.activation.audience_assets import load_activation_audiences
+    from cdp_pipelines.tenant import load_tenant
 
-    return load_activation_audiences(TENANT, env={})
+    return load_tenant(TENANT, env={})

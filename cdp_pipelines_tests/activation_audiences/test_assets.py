@@ -8,14 +8,16 @@ import pytest
 from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
 
 from cdp_pipelines.activation.audience_assets import (
-    PUBLICATION_KEY,
     audience_rows_sql,
     build_audience_assets,
+)
+from cdp_pipelines.activation.campaigns import assign
+from cdp_pipelines.keys import (
+    TRINO_PUBLICATION_KEY,
     campaign_key,
     query_key,
     segment_key,
 )
-from cdp_pipelines.activation.campaigns import assign
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +46,9 @@ def test_graph(assets):
                     segment_key("west_high_value"), segment_key("employees"),
                     campaign_key("winback")}
     by_key = {k: a for a in assets for k in a.keys}
-    assert PUBLICATION_KEY in by_key[query_key("top_spenders")].asset_deps[
+    assert TRINO_PUBLICATION_KEY in by_key[query_key("top_spenders")].asset_deps[
         query_key("top_spenders")]
-    assert {segment_key("west_high_value"), segment_key("employees"), PUBLICATION_KEY} == set(
+    assert {segment_key("west_high_value"), segment_key("employees"), TRINO_PUBLICATION_KEY} == set(
         by_key[campaign_key("winback")].asset_deps[campaign_key("winback")])
     checks = {c.name: c.blocking for a in assets for c in a.check_specs}
     assert checks == {"row_count_warn": False, "row_count_fail": True}

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdp_pipelines.activation.audience_assets import load_activation_audiences
 from cdp_pipelines.activation.queries import rewrite_schemas
-from cdp_pipelines.config.loader import ConfigError
+from cdp_pipelines.tenant import ConfigError, load_tenant
 
 from .conftest import TENANT
 
@@ -29,7 +28,8 @@ def test_test_tenant_loads(audiences):
 
 
 def test_a_tenant_without_activation_has_nothing(tmp_path):
-    cfg = load_activation_audiences(tmp_path, env={})
+    (tmp_path / "tenant.yaml").write_text("name: t\n")
+    cfg = load_tenant(tmp_path, env={})
     assert (cfg.queries, cfg.segments, cfg.campaigns) == ((), (), ())
 
 
@@ -49,7 +49,7 @@ def edit(root: Path, file: str, change) -> None:
 
 def load_error(root: Path) -> str:
     with pytest.raises(ConfigError) as err:
-        load_activation_audiences(root, env={})
+        load_tenant(root, env={})
     return str(err.value)
 
 

@@ -18,16 +18,11 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from cdp_pipelines.activation.audience_assets import (
     audience_rows_sql,
     build_audience_assets,
-    campaign_key,
-    segment_key,
 )
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.deployment import Deployment
-from cdp_pipelines.orchestration.orchestrations import (
-    build_delivery_assets,
-    delivery_key,
-    load_activation,
-)
+from cdp_pipelines.keys import campaign_key, delivery_key, segment_key
+from cdp_pipelines.orchestration.orchestrations import build_delivery_assets
+from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.activation_audiences.conftest import SANDBOX, TENANT
 
 BUCKET = "orchestration-test"
@@ -78,8 +73,8 @@ def test_campaign_delivered_once_to_s3_and_the_sandbox_outbox(
         tenant, trino_lake, lake, admin, c360, demo_standins) -> None:
     deployment = Deployment(lake_root=str(trino_lake / "audiences"), sandbox=SANDBOX,
                             tenant_dir=tenant)
-    cfg = load_activation(load_tenant(tenant, env={}), env={})
-    assets = [*build_audience_assets(cfg.audiences, deployment),
+    cfg = load_tenant(tenant, env={})
+    assets = [*build_audience_assets(cfg, deployment),
               *build_delivery_assets(cfg, deployment, "UTC")]
     selection = AssetSelection.assets(
         segment_key("west_high_value"), segment_key("employees"), campaign_key("winback"),

@@ -9,9 +9,9 @@ import pytest
 from cdp_pipelines.activation.segments import (
     SegmentError,
     compile_condition,
-    parse_condition,
     read_columns,
 )
+from cdp_pipelines.tenant.conditions import parse_condition
 
 from .conftest import TODAY
 

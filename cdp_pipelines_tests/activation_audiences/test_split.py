@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from cdp_pipelines.activation.campaigns import CampaignSpec, assign, bucket, bucket_sql
+from cdp_pipelines.activation.campaigns import assign, bucket, bucket_sql
+from cdp_pipelines.tenant.audiences import CampaignSpec
 
 IDS = [f"id-{i:05d}" for i in range(10_000)]
 

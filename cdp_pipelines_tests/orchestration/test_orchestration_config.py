@@ -8,12 +8,9 @@ import pytest
 import yaml
 from dagster import AssetKey
 
-from cdp_pipelines.config.loader import ConfigError, load_tenant
 from cdp_pipelines.deployment import DEMO_TENANT_DIR, get_deployment
-from cdp_pipelines.orchestration.orchestrations import (
-    build_orchestration_triggers,
-    load_activation,
-)
+from cdp_pipelines.orchestration.orchestrations import build_orchestration_triggers
+from cdp_pipelines.tenant import ConfigError, load_tenant
 
 SEGMENTS = {"segments": [{"name": "buyers", "sql": "SELECT amperity_id FROM c360.customer_360"}]}
 CAMPAIGNS = {"campaigns": [{
@@ -36,7 +33,7 @@ def _tenant(tmp_path: Path, orchestrations: list[dict], **overrides) -> Path:
 
 
 def _load(root: Path):
-    return load_activation(load_tenant(root, env={}), env={})
+    return load_tenant(root, env={})
 
 
 def test_a_valid_orchestration_becomes_a_job_schedule_and_no_sensor(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.deployment import get_deployment
 from cdp_pipelines.governance.audit import AuditLog
 from cdp_pipelines.governance.roles import AccessDenied, RolesError
 from cdp_pipelines.sandbox import cli
 from cdp_pipelines.sandbox.gitrepo import MergeConflict, Repo
 from cdp_pipelines.sandbox.lifecycle import SandboxError
+from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.sandbox.conftest import as_user
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.sandbox.datadiff import diff_data, render
+from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.sandbox.conftest import as_user
 
 CUSTOMERS = (

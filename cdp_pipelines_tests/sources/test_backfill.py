@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.sources.couriers import land, landed_files
 from cdp_pipelines.sources.couriers.backfill import backfill
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
+from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
 HEADER = "customer_id,First Name,Last Name,email,birthdate,points,updated_at\n"

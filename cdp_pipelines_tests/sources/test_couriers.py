@@ -11,11 +11,15 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from cdp_pipelines.config.models import CourierSpec
 from cdp_pipelines.resources.transports import HttpError, Warehouse, make_store
 from cdp_pipelines.sources.couriers import land
 from cdp_pipelines.sources.patterns import FilePattern
-from cdp_pipelines_tests.sources.conftest import REMOTE_TYPES, REST_RECORDS, store_options
+from cdp_pipelines.tenant.sources import CourierSpec
+from cdp_pipelines_tests.sources.conftest import (
+    REMOTE_TYPES,
+    REST_RECORDS,
+    store_options,
+)
 
 
 @pytest.mark.parametrize("kind", REMOTE_TYPES)

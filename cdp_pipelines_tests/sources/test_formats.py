@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.config.models import FeedSpec, FieldSpec, FormatSpec
-from cdp_pipelines.sources.formats import CORRUPT, LINE, READ_ERROR, UnreadableFileError, read_raw
+from cdp_pipelines.sources.formats import (
+    CORRUPT,
+    LINE,
+    READ_ERROR,
+    UnreadableFileError,
+    read_raw,
+)
+from cdp_pipelines.tenant.sources import FeedSpec, FieldSpec, FormatSpec
 
 FEED = FeedSpec(name="people", courier="c", primary_key=("id",),
                 fields=(FieldSpec(name="id"), FieldSpec(name="name")))

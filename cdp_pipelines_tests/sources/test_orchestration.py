@@ -21,26 +21,24 @@ from dagster import (
 )
 from pydantic import ValidationError
 
-from cdp_pipelines.config.loader import load_tenant
-from cdp_pipelines.config.models import (
-    CourierGroupSpec,
-    CourierSpec,
-    SourceSpec,
-    TenantConfig,
-    TenantSpec,
-)
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.keys import COURIER_GROUP_TAG as GROUP_TAG
+from cdp_pipelines.keys import SCHEDULED_TAG
 from cdp_pipelines.orchestration import (
     build_courier_group_checks,
     build_schedules,
     build_sensors,
     wait_minutes_for,
 )
-from cdp_pipelines.orchestration.courier_groups import GROUP_TAG, SCHEDULED_TAG
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.resources.transports import make_store
 from cdp_pipelines.sources.assets import build_courier_asset, build_source_assets
+from cdp_pipelines.tenant import load_tenant
+from cdp_pipelines.tenant.model import Tenant, TenantSpec
+from cdp_pipelines.tenant.references import check_references
+from cdp_pipelines.tenant.schedules import CourierGroupSpec
+from cdp_pipelines.tenant.sources import CourierSpec, SourceSpec
 from cdp_pipelines_tests.conftest import TINY_TENANT
 from cdp_pipelines_tests.sources.conftest import REMOTE_TYPES, store_options
 
@@ -57,11 +55,12 @@ def test_group_schedule_runs_its_couriers_and_downstream(tmp_path) -> None:
     config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(tmp_path)})
     prod = Deployment(lake_root=str(tmp_path / "lake"), tenant_dir=TINY_TENANT)
     sandbox = Deployment(lake_root=str(tmp_path / "lake"), sandbox="try", tenant_dir=TINY_TENANT)
-    (schedule,) = build_schedules(config, prod, groups=[group()])
+    config = config.model_copy(update={"courier_groups": (group(),)})
+    (schedule,) = build_schedules(config, prod)
     assert schedule.cron_schedule == "0 6 * * *"
     assert schedule.execution_timezone == "America/New_York"
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
-    assert build_schedules(config, sandbox, groups=[group()])[0].default_status == (
+    assert build_schedules(config, sandbox)[0].default_status == (
         DefaultScheduleStatus.STOPPED)
 
     spark = SparkResource()
@@ -84,23 +83,24 @@ def test_group_config_errors_name_the_field(tmp_path) -> None:
         CourierGroupSpec(name="g", cron="0 6 * * *", timezone="Mars/Olympus",
                          couriers=[{"courier": "a"}])
     config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(tmp_path)})
-    prod = Deployment(lake_root=str(tmp_path / "lake"), tenant_dir=TINY_TENANT)
     with pytest.raises(ValueError, match=r"groups\[0\] \(morning\)\.couriers\[0\] names "
                                          r"courier 'nope'"):
-        build_schedules(config, prod, groups=[group(courier="nope")])
+        check_references(config.model_copy(update={"courier_groups": (group(courier="nope"),)}),
+                         [])
 
 
-def one_courier_tenant(root: Path, pattern: str) -> tuple[TenantConfig, SourceSpec]:
+def one_courier_tenant(root: Path, pattern: str) -> tuple[Tenant, SourceSpec]:
     courier = CourierSpec(name="shop_customers", root=str(root), pattern=pattern,
                           when_missing="ignore")
     club = CourierSpec(name="club_members", root=str(root), pattern="club_*.psv")
     source = SourceSpec(name="shop", couriers=(courier, club))
-    return TenantConfig(root=root, tenant=TenantSpec(name="t"), sources=(source,)), source
+    return Tenant(root=root, tenant=TenantSpec(name="t"), sources=(source,)), source
 
 
 def run_group(config, source, deployment, groups, tags):
     assets = [build_courier_asset(source, c, deployment) for c in source.couriers]
-    checks = build_courier_group_checks(config, deployment, groups=groups)
+    config = config.model_copy(update={"courier_groups": tuple(groups)})
+    checks = build_courier_group_checks(config, deployment)
     result = materialize([*assets, *checks], instance=DagsterInstance.ephemeral(),
                          tags={GROUP_TAG: "morning", **tags}, raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
@@ -148,7 +148,7 @@ def test_file_arrival_sensor_runs_on_new_files_only(kind, request, monkeypatch,
     options = store_options(kind, request, monkeypatch)
     courier = CourierSpec(name="drops", type=kind, pattern="in/*.csv", options=options)
     local = CourierSpec(name="local_drops", root=str(tmp_path), pattern="*.csv")
-    config = TenantConfig(root=tmp_path, tenant=TenantSpec(name="t"), sources=(
+    config = Tenant(root=tmp_path, tenant=TenantSpec(name="t"), sources=(
         SourceSpec(name="partner", couriers=(courier, local)),))
     (sensor,) = build_sensors(config, Deployment(lake_root=str(tmp_path / "lake")))
     assert sensor.default_status == DefaultSensorStatus.RUNNING

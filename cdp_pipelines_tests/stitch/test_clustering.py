@@ -1,7 +1,11 @@
 """Connected components over accepted edges; supersized flag."""
 
 from cdp_pipelines.stitch import normalize as nz
-from cdp_pipelines.stitch.clustering import cluster_records, constrained_groups, flag_supersized
+from cdp_pipelines.stitch.clustering import (
+    cluster_records,
+    constrained_groups,
+    flag_supersized,
+)
 
 EDGES = "record_id_l string, record_id_r string, match_probability double, match_type string"
 

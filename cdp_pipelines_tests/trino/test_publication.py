@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dagster import AssetKey, DagsterInstance, materialize
 
-from cdp_pipelines.config.loader import load_tenant
 from cdp_pipelines.customer360.assets import build_publication_asset
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.resources.trino import TrinoResource
+from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
 TABLES = {"c360": ["merged_customers", "customer_360"], "analytics": ["value_by_state"]}

@@ -8,7 +8,6 @@ import pytest
 
 from cdp_pipelines.resources import trino_server as ts
 from cdp_pipelines.resources.trino_server import TrinoServerError
-
 from cdp_pipelines_tests.conftest import free_port
 
 

@@ -17,8 +17,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from cdp_pipelines.config.models import CourierSpec
 from cdp_pipelines.sources.patterns import FilePattern
+from cdp_pipelines.tenant.sources import CourierSpec
 
 # type -> (module, class); a module is imported only when its courier is made (SDKs).
 COURIER_TYPES = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdp_pipelines.config.models import CourierSpec
 from cdp_pipelines.sources.couriers import FoundFile, copy_stream
 from cdp_pipelines.sources.patterns import FilePattern
+from cdp_pipelines.tenant.sources import CourierSpec
 
 
 class StoreCourier:

@@ -23,9 +23,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cdp_pipelines.config.models import CourierSpec, SourceSpec, TenantConfig
 from cdp_pipelines.sources.couriers import FoundFile, land, landed_files
 from cdp_pipelines.sources.patterns import FilePattern
+from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.sources import CourierSpec, SourceSpec
 
 if TYPE_CHECKING:
     from cdp_pipelines.deployment import Deployment
@@ -56,7 +57,7 @@ def _as_date(value: date | str, what: str) -> date:
         raise ValueError(f"backfill {what} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def find_courier(config: TenantConfig, name: str) -> tuple[SourceSpec, CourierSpec]:
+def find_courier(config: Tenant, name: str) -> tuple[SourceSpec, CourierSpec]:
     for source, courier in config.couriers:
         if courier.name == name:
             return source, courier
@@ -77,11 +78,11 @@ def mark_for_reload(lake: "DeltaLake", feeds: Sequence[str], files: Sequence[str
 
 
 def backfill(courier: str | CourierSpec, start: date | str, end: date | str, *,
-             config: TenantConfig | None = None, deployment: "Deployment | None" = None,
+             config: Tenant | None = None, deployment: "Deployment | None" = None,
              lake: "DeltaLake | None" = None) -> BackfillResult:
     """Re-land and mark for reload the courier's files dated ``start``..``end`` (inclusive)."""
-    from cdp_pipelines.config.loader import load_tenant
     from cdp_pipelines.deployment import get_deployment
+    from cdp_pipelines.tenant import load_tenant
 
     deployment = deployment or get_deployment()
     config = config or load_tenant(deployment.tenant_dir)

@@ -16,9 +16,9 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cdp_pipelines.config.models import CourierSpec
 from cdp_pipelines.sources.couriers import FoundFile, copy_file
 from cdp_pipelines.sources.patterns import FilePattern
+from cdp_pipelines.tenant.sources import CourierSpec
 
 _REQUEST_KEYS = ("path", "params", "pagination")
 

@@ -18,9 +18,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cdp_pipelines.config.models import CourierSpec
 from cdp_pipelines.sources.couriers import FoundFile, copy_file
 from cdp_pipelines.sources.patterns import FilePattern
+from cdp_pipelines.tenant.sources import CourierSpec
 
 _COURIER_KEYS = ("table", "updated_at_column", "output")
 WATERMARKS_DIR = "courier_watermarks"

@@ -1,19 +1,19 @@
-"""Typed models of a tenant's configuration.
-
-A tenant is a directory of YAML and SQL files; :mod:`cdp_pipelines.config.loader`
-reads it into these models and runs the cross-reference checks. Models forbid unknown
-keys so a typo is an error, not a silently ignored setting.
-"""
+"""A tenant's sources (`sources/*.yaml`): couriers, feeds and their fields with semantic
+tags, and the custom domain tables of `domain/*.sql`."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+from cdp_pipelines.tenant.base import (
+    Name,
+    TenantModel,
+    check_identifier,
+    refuse_inline_secrets,
+)
 
 # Semantic tags Stitch and Customer 360 understand. `fk-<namespace>` is open-ended.
 STITCH_TAGS = (
@@ -40,23 +40,7 @@ PII_TAGS = frozenset({
 FieldType = Literal["string", "int", "long", "double", "decimal", "boolean", "date", "timestamp"]
 
 
-def _check_identifier(value: str, what: str = "name") -> str:
-    if not IDENTIFIER.match(value):
-        raise ValueError(
-            f"{what} {value!r} must be lower-case letters, digits and '_', starting with a letter"
-        )
-    return value
-
-
-# A name that becomes part of a table, asset key or path.
-Name = Annotated[str, AfterValidator(_check_identifier)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldSpec(_Model):
+class FieldSpec(TenantModel):
     """One column of a feed."""
 
     name: Name
@@ -80,7 +64,7 @@ class FieldSpec(_Model):
     def _known_tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
         for tag in tags:
             if tag.startswith("fk-"):
-                _check_identifier(tag[3:].replace("-", "_"), "foreign-key namespace")
+                check_identifier(tag[3:].replace("-", "_"), "foreign-key namespace")
             elif tag not in KNOWN_TAGS:
                 raise ValueError(
                     f"unknown semantic tag {tag!r}; known tags: {', '.join(sorted(KNOWN_TAGS))}, "
@@ -99,7 +83,7 @@ class FieldSpec(_Model):
         return self.source_column or self.name
 
 
-class FormatSpec(_Model):
+class FormatSpec(TenantModel):
     """How a courier's files are encoded."""
 
     type: Literal["csv", "tsv", "psv", "jsonl", "parquet", "avro"] = "csv"
@@ -120,7 +104,7 @@ class FormatSpec(_Model):
     @classmethod
     def _pgp_names_secrets(cls, pgp: dict[str, Any] | None) -> dict[str, Any] | None:
         if pgp is not None:
-            _refuse_inline_secrets(pgp, ("private_key", "passphrase"))
+            refuse_inline_secrets(pgp, ("private_key", "passphrase"))
         return pgp
 
     @property
@@ -130,24 +114,7 @@ class FormatSpec(_Model):
         return {"tsv": "\t", "psv": "|"}.get(self.type, ",")
 
 
-def _refuse_inline_secrets(options: dict[str, Any], keys: tuple[str, ...]) -> None:
-    inline = sorted(k for k in options if k in keys)
-    if inline:
-        raise ValueError(
-            f"{inline} must not hold secrets in tenant files; name an environment variable "
-            f"('<key>_env') or a file ('<key>_file') instead"
-        )
-
-
-# Couriers whose options go to a FileStore of the same type (resources/transports).
-FILE_STORE_COURIERS = ("s3", "azure_blob", "sftp")
-# Secret option names refused in plain form for every courier type.
-_SECRET_OPTIONS = ("password", "token", "private_key", "private_key_passphrase",
-                   "connection_string", "access_key_id", "secret_access_key",
-                   "session_token", "url")
-
-
-class CourierSpec(_Model):
+class CourierSpec(TenantModel):
     """Pulls raw files (or pulls records into files) for a source and lands them unchanged.
 
     ``type``: ``local`` (``root``), ``s3`` / ``azure_blob`` / ``sftp`` (``options`` is the
@@ -190,7 +157,7 @@ class CourierSpec(_Model):
         if self.type != "local" and self.root is not None:
             raise ValueError(f"courier {self.name}: 'root' is for local couriers; put the "
                              f"{self.type} location in 'options'")
-        _refuse_inline_secrets(self.options, _SECRET_OPTIONS)
+        refuse_inline_secrets(self.options)
         needed = {"s3": ("bucket",), "azure_blob": ("container",), "sftp": ("host", "username"),
                   "rest": ("base_url", "path"), "warehouse": ("table", "updated_at_column")}
         missing = [k for k in needed.get(self.type, ()) if not self.options.get(k)]
@@ -202,58 +169,7 @@ class CourierSpec(_Model):
         return self
 
 
-class CourierGroupMember(_Model):
-    """One courier of a courier group."""
-
-    courier: str
-    # Keep polling the source this long for a file before calling it missing.
-    wait_minutes: int = Field(default=0, ge=0)
-    when_missing: Literal["ignore", "warn", "fail"] = "warn"
-
-
-class CourierGroupSpec(_Model):
-    """A courier group (`courier_groups.yaml`): couriers run together on a cron schedule,
-    then everything downstream of them."""
-
-    name: Name
-    cron: str
-    timezone: str = "UTC"
-    couriers: tuple[CourierGroupMember, ...]
-    description: str = ""
-
-    @field_validator("cron")
-    @classmethod
-    def _cron_valid(cls, cron: str) -> str:
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if not is_valid_cron_string(cron):
-            raise ValueError(f"cron {cron!r} is not a valid cron expression (e.g. '0 6 * * *')")
-        return cron
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone_known(cls, tz: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {tz!r} is not an IANA time zone (e.g. 'America/New_York')"
-                             ) from None
-        return tz
-
-    @model_validator(mode="after")
-    def _members_unique(self) -> "CourierGroupSpec":
-        names = [m.courier for m in self.couriers]
-        if not names:
-            raise ValueError("couriers must list at least one courier")
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"couriers {dupes} are listed more than once")
-        return self
-
-
-class FeedSpec(_Model):
+class FeedSpec(TenantModel):
     """A feed: a courier's files typed into a domain table upserted by primary key."""
 
     name: Name
@@ -296,7 +212,7 @@ class FeedSpec(_Model):
         return [f.name for f in self.fields if f.is_pii]
 
 
-class SourceSpec(_Model):
+class SourceSpec(TenantModel):
     """A source system of the tenant (e.g. point of sale), with its couriers and feeds."""
 
     name: Name
@@ -319,7 +235,7 @@ class SourceSpec(_Model):
         return self
 
 
-class CustomDomainTable(_Model):
+class CustomDomainTable(TenantModel):
     """A Spark SQL table built from domain tables (a `domain/*.sql` file)."""
 
     name: Name
@@ -329,56 +245,3 @@ class CustomDomainTable(_Model):
     stitch: bool = False
     tags: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     primary_key: tuple[str, ...] = ()
-
-
-class StitchSpec(_Model):
-    """Identity-resolution settings (`stitch.yaml`)."""
-
-    default_region: str = "US"
-    # A value linked to more distinct given names than this is blocked automatically.
-    bad_value_thresholds: dict[str, int] = Field(
-        default_factory=lambda: {"email": 20, "phone": 20, "address": 40, "loyalty_id": 20}
-    )
-    # Values never used for matching, by semantic column (e.g. email: [info@brand.com]).
-    blocklist: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    match_threshold: float = 0.9
-    supersized_cluster_size: int = 50
-    retrain: Literal["always", "if_missing", "never"] = "if_missing"
-    # Different given names part two records that share an address, phone or email (a
-    # household) unless a birthdate vouches for them. "auto" drops that veto only when the
-    # tenant's records show no households (see matching.household_evidence).
-    name_guard: Literal["auto", "on", "off"] = "auto"
-
-
-class TenantSpec(_Model):
-    """`tenant.yaml`: who the tenant is."""
-
-    name: Name
-    description: str = ""
-    timezone: str = "UTC"
-
-
-
-class TenantConfig(_Model):
-    """A whole tenant, validated."""
-
-    root: Path
-    tenant: TenantSpec
-    sources: tuple[SourceSpec, ...] = ()
-    custom_domain_tables: tuple[CustomDomainTable, ...] = ()
-    stitch: StitchSpec = StitchSpec()
-    courier_groups: tuple[CourierGroupSpec, ...] = ()
-
-    @property
-    def feeds(self) -> list[tuple[SourceSpec, FeedSpec]]:
-        return [(s, f) for s in self.sources for f in s.feeds]
-
-    @property
-    def couriers(self) -> list[tuple[SourceSpec, CourierSpec]]:
-        return [(s, c) for s in self.sources for c in s.couriers]
-
-    def feed(self, name: str) -> FeedSpec:
-        return next(f for _, f in self.feeds if f.name == name)
-
-    def source(self, name: str) -> SourceSpec:
-        return next(s for s in self.sources if s.name == name)

@@ -1,0 +1,187 @@
+"""Delivery as tenant files write it: destinations (`activation/destinations.yaml`), data
+templates (`activation/templates.yaml`) and orchestrations (`activation/orchestrations.yaml`).
+See :mod:`cdp_pipelines.activation.destinations` and
+:mod:`cdp_pipelines.orchestration.orchestrations` for what they do."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from cdp_pipelines.activation import files
+from cdp_pipelines.tenant.base import Name, TenantModel, refuse_inline_secrets
+from cdp_pipelines.tenant.schedules import ScheduleSpec
+
+DESTINATIONS_FILE = "activation/destinations.yaml"
+TEMPLATES_FILE = "activation/templates.yaml"
+ORCHESTRATIONS_FILE = "activation/orchestrations.yaml"
+FILE_TYPES = ("s3", "azure_blob", "sftp", "local")
+DestinationType = Literal["s3", "azure_blob", "sftp", "local", "rest", "warehouse"]
+# Every secret-bearing key any transport takes; each must be given as <key>_env/<key>_file.
+_SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "signature", "cookie")
+_REQUIRED_OPTIONS = {
+    "s3": ("bucket",),
+    "azure_blob": ("container",),
+    "sftp": ("host", "username"),
+    "local": ("root",),
+    "rest": ("base_url",),
+}
+_FILE_FIELDS = ("format", "compression", "pgp", "filename", "done_marker")
+_REST_FIELDS = ("path", "batch_size", "method", "wrap_field")
+_WAREHOUSE_FIELDS = ("table", "db_schema", "mode")
+
+
+
+class PgpSpec(TenantModel):
+    """Encrypt delivered files to the recipient's public key(s)."""
+
+    public_key_file: str
+    armor: bool = False
+
+
+class DestinationSpec(TenantModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: Name
+    type: DestinationType
+    description: str = ""
+    # The transport's config (see cdp_pipelines/resources/transports), without `type`.
+    options: dict[str, Any] = Field(default_factory=dict)
+    # File destinations.
+    format: Literal["csv", "tsv", "jsonl", "parquet"] = "csv"
+    compression: Literal["none", "gzip", "zip"] = "none"
+    pgp: PgpSpec | None = None
+    filename: str = "{campaign}_{treatment}_{date:%Y%m%d}{ext}"
+    done_marker: bool = True
+    # REST destinations.
+    path: str | None = None
+    batch_size: int = Field(default=100, ge=1)
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    # POST {wrap_field: [...]} instead of a bare JSON array.
+    wrap_field: str | None = None
+    # Warehouse destinations.
+    table: str | None = None
+    db_schema: str | None = Field(default=None, alias="schema")
+    mode: Literal["replace", "append"] = "replace"
+    allow_in_sandbox: bool = False
+
+    @field_validator("options")
+    @classmethod
+    def _options_name_secrets(cls, options: dict[str, Any]) -> dict[str, Any]:
+        refuse_inline_secrets(options)
+        secret_headers = sorted(
+            name for name in options.get("headers") or {}
+            if any(hint in name.lower() for hint in _SECRET_HEADER_HINTS)
+        )
+        if secret_headers:
+            raise ValueError(
+                f"headers {secret_headers} look like credentials and must not be written in "
+                "tenant files; use token_env/token_file with auth_header and auth_scheme"
+            )
+        if "type" in options:
+            raise ValueError("'type' belongs on the destination, not in its options")
+        return options
+
+    @field_validator("filename")
+    @classmethod
+    def _filename_tokens(cls, filename: str) -> str:
+        try:
+            return files.check_filename_template(filename)
+        except files.FileRenderError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> "DestinationSpec":
+        kind = "file" if self.is_file else self.type
+        allowed = {"file": _FILE_FIELDS, "rest": _REST_FIELDS, "warehouse": _WAREHOUSE_FIELDS}
+        for group, names in allowed.items():
+            stray = sorted(n for n in names if n in self.model_fields_set and group != kind)
+            if stray:
+                shown = ["schema" if n == "db_schema" else n for n in stray]
+                raise ValueError(
+                    f"destination {self.name} ({self.type}): {shown} apply only to {group} "
+                    "destinations"
+                )
+        missing = [k for k in _REQUIRED_OPTIONS.get(self.type, ()) if not self.options.get(k)]
+        if missing:
+            raise ValueError(
+                f"destination {self.name} ({self.type}): options {missing} are required"
+            )
+        if self.type == "rest" and not self.path:
+            raise ValueError(f"destination {self.name} (rest): 'path' is required")
+        if self.type == "warehouse" and not self.table:
+            raise ValueError(f"destination {self.name} (warehouse): 'table' is required")
+        return self
+
+    @property
+    def is_file(self) -> bool:
+        return self.type in FILE_TYPES
+
+    def transport_config(self) -> dict[str, Any]:
+        return {"type": self.type, **self.options} if self.is_file else dict(self.options)
+
+
+class TemplateSpec(TenantModel):
+    name: Name
+    description: str = ""
+    fields: dict[str, str] = Field(min_length=1)
+    static: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    required: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TemplateSpec":
+        both = sorted(set(self.fields) & set(self.static))
+        if both:
+            raise ValueError(f"template {self.name}: {both} are in both 'fields' and 'static'")
+        unknown = [f for f in self.required if f not in self.fields and f not in self.static]
+        if unknown:
+            raise ValueError(
+                f"template {self.name}: required {unknown} are not destination fields of this "
+                f"template (fields: {list(self.fields)}, static: {list(self.static)})"
+            )
+        return self
+
+    @property
+    def output_columns(self) -> list[str]:
+        return [*self.fields, *self.static]
+
+
+class OrchestrationSpec(TenantModel):
+    name: Name
+    description: str = ""
+    campaign: str | None = None
+    segment: str | None = None
+    query: str | None = None
+    # Segments and queries: where the rows go. Campaigns: each treatment's destination.
+    destination: str | None = None
+    # One template for every destination, or one per destination.
+    template: str | None = None
+    templates: dict[str, str] = Field(default_factory=dict)
+    schedule: ScheduleSpec | None = None
+    after_courier_group: str | None = None
+
+    @model_validator(mode="after")
+    def _one_audience(self) -> "OrchestrationSpec":
+        given = [k for k in ("campaign", "segment", "query") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"orchestration {self.name}: give exactly one of campaign, "
+                             f"segment or query (got {given or 'none'})")
+        if self.campaign and self.destination:
+            raise ValueError(f"orchestration {self.name}: a campaign's treatments name their "
+                             "destinations; drop 'destination'")
+        if not self.campaign and not self.destination:
+            raise ValueError(f"orchestration {self.name}: 'destination' is required for a "
+                             f"{given[0]}")
+        if self.template and self.templates:
+            raise ValueError(f"orchestration {self.name}: give 'template' or 'templates', "
+                             "not both")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "campaign" if self.campaign else "segment" if self.segment else "query"
+
+    @property
+    def audience(self) -> str:
+        return self.campaign or self.segment or self.query or ""

@@ -1,0 +1,84 @@
+"""The whole tenant, every file of it loaded and cross-checked: what every layer receives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from cdp_pipelines.tenant.audiences import CampaignSpec, SavedQuery, SegmentSpec
+from cdp_pipelines.tenant.base import Name, TenantModel
+from cdp_pipelines.tenant.databases import DatabaseTable
+from cdp_pipelines.tenant.delivery import (
+    DestinationSpec,
+    OrchestrationSpec,
+    TemplateSpec,
+)
+from cdp_pipelines.tenant.schedules import CourierGroupSpec, Timezone
+from cdp_pipelines.tenant.sources import (
+    CourierSpec,
+    CustomDomainTable,
+    FeedSpec,
+    SourceSpec,
+)
+from cdp_pipelines.tenant.stitch import StitchSpec
+
+
+class TenantSpec(TenantModel):
+    """`tenant.yaml`: who the tenant is."""
+
+    name: Name
+    description: str = ""
+    timezone: Timezone = "UTC"
+
+
+class Tenant(TenantModel):
+    """A whole tenant, validated."""
+
+    root: Path
+    tenant: TenantSpec
+    sources: tuple[SourceSpec, ...] = ()
+    custom_domain_tables: tuple[CustomDomainTable, ...] = ()
+    stitch: StitchSpec = StitchSpec()
+    courier_groups: tuple[CourierGroupSpec, ...] = ()
+    # Tenant databases (directories under databases/) and their custom tables.
+    databases: tuple[Name, ...] = ()
+    database_tables: tuple[DatabaseTable, ...] = ()
+    queries: tuple[SavedQuery, ...] = ()
+    segments: tuple[SegmentSpec, ...] = ()
+    campaigns: tuple[CampaignSpec, ...] = ()
+    destinations: dict[str, DestinationSpec] = Field(default_factory=dict)
+    templates: dict[str, TemplateSpec] = Field(default_factory=dict)
+    orchestrations: tuple[OrchestrationSpec, ...] = ()
+
+    @property
+    def feeds(self) -> list[tuple[SourceSpec, FeedSpec]]:
+        return [(s, f) for s in self.sources for f in s.feeds]
+
+    @property
+    def couriers(self) -> list[tuple[SourceSpec, CourierSpec]]:
+        return [(s, c) for s in self.sources for c in s.couriers]
+
+    def feed(self, name: str) -> FeedSpec:
+        return next(f for _, f in self.feeds if f.name == name)
+
+    def source(self, name: str) -> SourceSpec:
+        return next(s for s in self.sources if s.name == name)
+
+    def courier(self, name: str) -> tuple[SourceSpec, CourierSpec]:
+        return next((s, c) for s, c in self.couriers if c.name == name)
+
+    def campaign(self, name: str) -> CampaignSpec:
+        return next(c for c in self.campaigns if c.name == name)
+
+    def routes(self, orchestration: OrchestrationSpec) -> list[tuple[str | None, str]]:
+        """(treatment or None, destination) pairs an orchestration delivers."""
+        if orchestration.campaign:
+            return [(t.name, t.destination)
+                    for t in self.campaign(orchestration.campaign).treatments]
+        return [(None, orchestration.destination or "")]
+
+    def audience_names(self, kind: Literal["campaign", "segment", "query"]) -> set[str]:
+        items = {"campaign": self.campaigns, "segment": self.segments, "query": self.queries}
+        return {item.name for item in items[kind]}

@@ -1,0 +1,122 @@
+"""Every cross-reference of a tenant, checked once after all its files are read: a name
+that points nowhere is an error naming the file and the field that holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdp_pipelines.tenant.audiences import CAMPAIGNS_FILE, SEGMENTS_FILE
+from cdp_pipelines.tenant.delivery import (
+    DESTINATIONS_FILE,
+    ORCHESTRATIONS_FILE,
+    TEMPLATES_FILE,
+)
+from cdp_pipelines.tenant.errors import ConfigError
+from cdp_pipelines.tenant.model import Tenant
+
+
+def check_references(config: Tenant, source_files: list[Path]) -> None:
+    _check_table_names(config, source_files)
+    _check_feed_references(config, source_files)
+    _check_courier_groups(config)
+    _check_campaigns(config)
+    _check_orchestrations(config)
+
+
+def _check_table_names(config: Tenant, source_files: list[Path]) -> None:
+    """Names must be unique across files: they become tables and asset keys."""
+    seen: dict[str, str] = {}
+
+    def claim(name: str, where: str) -> None:
+        if name in seen:
+            raise ConfigError(f"{where}: name {name!r} is already used by {seen[name]}")
+        seen[name] = where
+
+    source_names: dict[str, Path] = {}
+    for file, source in zip(source_files, config.sources):
+        if source.name in source_names:
+            raise ConfigError(
+                f"{file}: name: source {source.name!r} is already defined in "
+                f"{source_names[source.name]}"
+            )
+        source_names[source.name] = file
+        for i, feed in enumerate(source.feeds):
+            claim(feed.name, f"{file}: feeds[{i}].name")
+    for table in config.custom_domain_tables:
+        claim(table.name, f"domain/{table.path.name}")
+
+
+def _check_feed_references(config: Tenant, source_files: list[Path]) -> None:
+    feeds = {feed.name: feed for _, feed in config.feeds}
+    for file, source in zip(source_files, config.sources):
+        for i, feed in enumerate(source.feeds):
+            for j, field in enumerate(feed.fields):
+                where = f"{file}: feeds[{i}].fields[{j}]"
+                if field.references and field.references not in feeds:
+                    raise ConfigError(
+                        f"{where}.references: no feed named {field.references!r}; "
+                        f"feeds are {sorted(feeds)}"
+                    )
+                if "customer-key" in field.tags and not field.references:
+                    raise ConfigError(
+                        f"{where}.references: a customer-key field must name the customer feed "
+                        "whose primary key it holds"
+                    )
+
+
+def _check_courier_groups(config: Tenant) -> None:
+    """Every group names couriers the tenant defines; the error names group and courier."""
+    known = {c.name for _, c in config.couriers}
+    for i, group in enumerate(config.courier_groups):
+        for j, member in enumerate(group.couriers):
+            if member.courier not in known:
+                raise ConfigError(
+                    f"courier_groups.yaml: groups[{i}] ({group.name}).couriers[{j}] names "
+                    f"courier {member.courier!r}, which no source defines; couriers: "
+                    f"{sorted(known)}")
+
+
+def _check_campaigns(config: Tenant) -> None:
+    segments = config.audience_names("segment")
+    known = sorted(segments) or "none"
+    for i, c in enumerate(config.campaigns):
+        refs = [("include", c.include)]
+        refs += [(f"exclude[{j}]", s) for j, s in enumerate(c.exclude)]
+        refs += [(f"sub_audiences[{j}].segment", s.segment)
+                 for j, s in enumerate(c.sub_audiences) if s.segment]
+        for field, name in refs:
+            if name not in segments:
+                raise ConfigError(f"{CAMPAIGNS_FILE}: campaigns[{i}].{field}: no segment named "
+                                  f"{name!r} in {SEGMENTS_FILE}; segments are {known}")
+        for j, treatment in enumerate(c.treatments):
+            if treatment.destination not in config.destinations:
+                raise ConfigError(
+                    f"{CAMPAIGNS_FILE}: campaign {c.name}: treatments[{j}]"
+                    f".destination {treatment.destination!r} is not in {DESTINATIONS_FILE} "
+                    f"(destinations: {sorted(config.destinations)})")
+
+
+def _check_orchestrations(config: Tenant) -> None:
+    group_names = {g.name for g in config.courier_groups}
+    for i, o in enumerate(config.orchestrations):
+        at = f"{ORCHESTRATIONS_FILE}: orchestrations[{i}] ({o.name})"
+        names = config.audience_names(o.kind)
+        if o.audience not in names:
+            raise ConfigError(f"{at}.{o.kind}: no {o.kind} named {o.audience!r} "
+                              f"(known: {sorted(names)})")
+        destinations = [d for _, d in config.routes(o)]
+        for d in destinations:
+            if d not in config.destinations:
+                raise ConfigError(f"{at}.destination: {d!r} is not in {DESTINATIONS_FILE} "
+                                  f"(destinations: {sorted(config.destinations)})")
+        stray = sorted(set(o.templates) - set(destinations))
+        if stray:
+            raise ConfigError(f"{at}.templates: {stray} are not destinations of this "
+                              f"orchestration ({sorted(set(destinations))})")
+        for t in [o.template, *o.templates.values()]:
+            if t and t not in config.templates:
+                raise ConfigError(f"{at}: template {t!r} is not in {TEMPLATES_FILE} "
+                                  f"(templates: {sorted(config.templates)})")
+        if o.after_courier_group and o.after_courier_group not in group_names:
+            raise ConfigError(f"{at}.after_courier_group: no courier group "
+                              f"{o.after_courier_group!r} (groups: {sorted(group_names)})")
