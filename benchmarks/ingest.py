@@ -103,8 +103,7 @@ def main() -> None:
         spark.get_session()  # start-up is not part of the measurement
         for name, path, fmt in (("csv", csv_path, FormatSpec(type="csv")),
                                 ("parquet", parquet_path, FormatSpec(type="parquet"))):
-            lake = DeltaLake(spark=spark).use_deployment(
-                Deployment(lake_root=str(work / f"lake_{name}")))
+            lake = DeltaLake.for_deployment(spark, Deployment(lake_root=str(work / f"lake_{name}")))
             landed = LandedFile(path.name, path, path.stat().st_size, sha256_of(path), None, True)
             with PeakMemory() as memory:
                 started = time.perf_counter()

@@ -25,7 +25,7 @@ def env(tmp_path: Path, spark):
     (drop / "shop").mkdir(parents=True)
     environ = {"CDP_LAKE_ROOT": str(tmp_path / "lake"), "CDP_TEST_DROP": str(drop)}
     config = load_tenant(TINY_TENANT, env=environ)
-    lake = DeltaLake(spark=SparkResource()).use_deployment(get_deployment(environ))
+    lake = DeltaLake.for_deployment(SparkResource(), get_deployment(environ))
     return drop, config, lake
 
 

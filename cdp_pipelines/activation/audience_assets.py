@@ -50,7 +50,7 @@ from cdp_pipelines.keys import (
     query_key,
     segment_key,
 )
-from cdp_pipelines.resources.delta_io import PREVIEW_ROWS, DeltaLake, WriteStats
+from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.resources.trino import (
     TrinoResource,
     TrinoResourceError,
@@ -194,30 +194,11 @@ def store_result(trino: TrinoResource, lake: DeltaLake, deployment: Deployment, 
     return WriteStats(rows=int(rows), version=int(version), metrics={})
 
 
-def _preview(trino: TrinoResource, qualified: str, n: int = PREVIEW_ROWS) -> str:
-    """The first rows as a Markdown table (activation tables hold ids and counts, no PII)."""
-    df = trino.query_df(f"SELECT * FROM {qualified} ORDER BY 1 LIMIT {int(n)}")
-
-    def cell(value: Any) -> str:
-        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")[:40]
-
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def _base_metadata(lake: DeltaLake, trino: TrinoResource, deployment: Deployment, kind: str,
                    name: str, stats: WriteStats) -> dict[str, Any]:
-    path = lake.path("activation", *lake_parts(kind, name))
     qualified = _qualified(trino, deployment, trino_table(kind, name))
-    return {
-        "dagster/row_count": MetadataValue.int(stats.rows),
-        "delta_version": MetadataValue.int(stats.version),
-        "path": MetadataValue.path(path) if "://" not in path else MetadataValue.url(path),
-        "trino_table": MetadataValue.text(qualified.replace('"', "")),
-        "preview": MetadataValue.md(_preview(trino, qualified)),
-    }
+    standard = lake.table_result(stats, "activation", *lake_parts(kind, name)).metadata
+    return {**standard, "trino_table": MetadataValue.text(qualified.replace('"', ""))}
 
 
 def _tenant_sql(sql: str, cfg: Tenant, deployment: Deployment) -> str:
@@ -250,7 +231,6 @@ def _query_asset(q: SavedQuery, cfg: Tenant, deployment: Deployment):
            description=q.description or f"Saved query {q.file}.",
            check_specs=[spec for spec, _ in checks])
     def _query(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
-        lake.use_deployment(deployment)
         try:
             stats = store_result(trino, lake, deployment, _tenant_sql(q.statement(), cfg,
                                  deployment), [], "query", q.name, q.file)
@@ -357,7 +337,6 @@ def _segment_asset(segment: SegmentSpec, cfg: Tenant, deployment: Deployment):
            kinds={"trino", "delta"},
            description=segment.description or f"Segment {segment.name} ({SEGMENTS_FILE}).")
     def _segment(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
-        lake.use_deployment(deployment)
         where = f"{SEGMENTS_FILE} (segment {segment.name})"
         try:
             sql, params, offset = segment_sql(segment, cfg, deployment, trino, date.today())
@@ -442,7 +421,6 @@ def _campaign_asset(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment)
            description=campaign.description or f"Campaign {campaign.name} recipients "
                                                 f"({campaign.schedule}).")
     def _campaign(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
-        lake.use_deployment(deployment)
         where = f"{CAMPAIGNS_FILE} (campaign {campaign.name})"
         try:
             sql, params = campaign_sql(campaign, cfg, deployment, trino, date.today(),

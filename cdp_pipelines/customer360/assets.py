@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.governance.pii import pii_columns
 from cdp_pipelines.keys import (
     C360_GROUP,
     STANDARD_DB,
@@ -27,13 +28,11 @@ from cdp_pipelines.keys import (
     domain_key,
     stitch_key,
 )
-from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
+from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import referenced_tables
 from cdp_pipelines.tenant.model import Tenant
 
-PII_COLUMNS = ("given_name", "surname", "full_name", "email", "phone", "address", "address2",
-               "postal", "birthdate")
 CONSENT_TAGS = {"email-opt-in": "email_opt_in", "sms-opt-in": "sms_opt_in",
                 "opt-in-date": "opt_in_date", "is-test": "is_test", "is-employee": "is_employee"}
 STITCH_PUBLISHED = ("unified_coalesced", "unified_scores", "unified_transactions",
@@ -68,13 +67,12 @@ def _consent_frame(lake: DeltaLake, config: Tenant):
     return out.join(ids, ["source", "pk"], "inner")
 
 
-def _write(lake: DeltaLake, df, name: str, database: str = STANDARD_DB, masked=PII_COLUMNS):
-    stats = lake.overwrite(df, "c360", database, name)
-    out = lake.read("c360", database, name)
-    return MaterializeResult(metadata={
-        **table_metadata(out, lake.path("c360", database, name), stats, masked=masked),
-        "pii_columns": MetadataValue.json([c for c in out.columns if c in masked]),
-    })
+def _write(lake: DeltaLake, df, name: str, tenant_pii: frozenset[str],
+           database: str = STANDARD_DB) -> MaterializeResult:
+    # The columns Trino masks for analysts are the ones masked here (governance.pii).
+    masked = pii_columns(df.columns, table=name, tenant_pii=tenant_pii)
+    return lake.write_table(df, "c360", database, name, masked=masked,
+                            metadata={"pii_columns": MetadataValue.json(masked)})
 
 
 def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
@@ -94,9 +92,8 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
             merged_customers as rollup,
         )
 
-        lake.use_deployment(deployment)
         return _write(lake, rollup(lake.read("stitch", "unified_coalesced"), priorities),
-                      "merged_customers")
+                      "merged_customers", config.pii_fields)
 
     assets = [merged_customers]
     standard = ["merged_customers"]
@@ -112,10 +109,9 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
                 transaction_attributes as build,
             )
 
-            lake.use_deployment(deployment)
             items = lake.read("stitch", "unified_itemized_transactions") if has_items else None
             df = build(lake.read("stitch", "unified_transactions"), items, date.today())
-            return _write(lake, df, "transaction_attributes")
+            return _write(lake, df, "transaction_attributes", config.pii_fields)
 
         assets.append(transaction_attributes)
         standard.append("transaction_attributes")
@@ -129,10 +125,9 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     def customer_attributes(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.attributes import customer_attributes as build
 
-        lake.use_deployment(deployment)
         df = build(lake.read("c360", STANDARD_DB, "merged_customers"),
                    _consent_frame(lake, config))
-        return _write(lake, df, "customer_attributes")
+        return _write(lake, df, "customer_attributes", config.pii_fields)
 
     assets.append(customer_attributes)
     standard.append("customer_attributes")
@@ -143,12 +138,11 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     def customer_360(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.attributes import customer_360 as build
 
-        lake.use_deployment(deployment)
         merged = lake.read("c360", STANDARD_DB, "merged_customers")
         tx = (lake.read("c360", STANDARD_DB, "transaction_attributes") if has_transactions
               else merged.select("amperity_id").limit(0))
         df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"))
-        return _write(lake, df, "customer_360")
+        return _write(lake, df, "customer_360", config.pii_fields)
 
     assets.append(customer_360)
     standard.append("customer_360")
@@ -185,12 +179,12 @@ def build_custom_tables(config: Tenant, deployment: Deployment, standard: list[s
         refs = [r for r in referenced_tables(table.sql, set(known)) if r != table.name]
         tables.setdefault(table.database, []).append(table.name)
         assets.append(_custom_table_asset(table.database, table.name, table.sql, table.path,
-                                          refs, known, deployment))
+                                          refs, known, config.pii_fields))
     return assets
 
 
 def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str],
-                        known: dict[str, tuple[str, ...]], deployment: Deployment):
+                        known: dict[str, tuple[str, ...]], tenant_pii: frozenset[str]):
     @asset(key=c360_key(database, name), group_name=C360_GROUP,
            deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
            description=f"Custom table from databases/{database}/{path.name}.")
@@ -200,13 +194,12 @@ def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str
             run_custom_table,
         )
 
-        lake.use_deployment(deployment)
         views = {r: lake.read(*known[r]) for r in refs}
         try:
             df = run_custom_table(lake.session, sql, path, views)
         except CustomSqlError as exc:
             raise Failure(str(exc)) from None
-        return _write(lake, df, name, database=database)
+        return _write(lake, df, name, tenant_pii, database=database)
 
     return _custom
 
@@ -217,8 +210,6 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
     stitch_deps = [stitch_key(t) for t in STITCH_PUBLISHED
                    if t not in ("unified_transactions", "unified_itemized_transactions")
                    or any("order-id" in f.tags for _, feed in config.feeds for f in feed.fields)]
-    # Feed fields marked PII in config (`pii:`, default from their semantic tags).
-    pii_by_tag = {c for _, feed in config.feeds for c in feed.pii_columns}
 
     @asset(key=TRINO_PUBLICATION_KEY, group_name=C360_GROUP,
            deps=c360_deps + stitch_deps, kinds={"trino"},
@@ -227,7 +218,6 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
     def trino_publication(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         from cdp_pipelines.resources import trino_server
 
-        lake.use_deployment(deployment)
         prefix = deployment.schema_prefix
         published: dict[str, list[str]] = {}
         pii: dict[tuple[str, str], dict[str, str]] = {}
@@ -247,8 +237,7 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
             published.setdefault(schema, []).append(name)
             columns = lake.read(*location).dtypes
             masked = {c: t for c, t in columns
-                      if c in PII_COLUMNS or c in pii_by_tag or c == "value" and
-                      name == "stitch_blocklist_values"}
+                      if c in pii_columns([c], table=name, tenant_pii=config.pii_fields)}
             if masked:
                 pii[(schema, name)] = {c: _trino_type(t) for c, t in masked.items()}
         if trino.server_home:

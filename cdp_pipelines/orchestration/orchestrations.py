@@ -112,7 +112,6 @@ def build_delivery_asset(cfg: Tenant, o: OrchestrationSpec, deployment: Deployme
         from cdp_pipelines.activation.delivery_log import DeliveryLog
         from cdp_pipelines.activation.destinations import DeliveryError, deliver
 
-        lake.use_deployment(deployment)
         when = _delivery_date(context, timezone)
         log = DeliveryLog(lake.session, deployment)
         if campaign is not None and campaign.launch_date and when < campaign.launch_date:

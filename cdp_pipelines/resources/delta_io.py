@@ -10,10 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from dagster import ConfigurableResource, MetadataValue
-from pydantic import PrivateAttr
+from dagster import (
+    AssetKey,
+    ConfigurableResource,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+)
 
-from cdp_pipelines.deployment import Deployment, get_deployment
+from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.governance.pii import pii_columns
 from cdp_pipelines.resources.spark import SparkResource
 
 if TYPE_CHECKING:
@@ -114,33 +121,39 @@ def preview_markdown(df: "DataFrame", masked: Iterable[str] = (), n: int = PREVI
     return "\n".join(lines)
 
 
+def column_schema(df: "DataFrame") -> TableSchema:
+    return TableSchema(columns=[TableColumn(name=f.name, type=f.dataType.simpleString())
+                                for f in df.schema.fields])
+
+
 def table_metadata(
     df: "DataFrame", path: str, stats: WriteStats, masked: Iterable[str] = ()
 ) -> dict[str, Any]:
-    meta: dict[str, Any] = {
+    """The standard metadata of a written table, as the Dagster UI shows it."""
+    return {
         "dagster/row_count": MetadataValue.int(stats.rows),
+        "dagster/column_schema": MetadataValue.table_schema(column_schema(df)),
         "delta_version": MetadataValue.int(stats.version),
         "path": MetadataValue.path(path) if _is_local(path) else MetadataValue.url(path),
         "preview": MetadataValue.md(preview_markdown(df, masked)),
     }
-    return meta
 
 
 class DeltaLake(ConfigurableResource):
-    """Deployment-aware access to the lake's Delta tables."""
+    """The lake's Delta tables of one deployment, configured once where definitions are
+    built (:meth:`for_deployment`): every path it reads or writes is that deployment's."""
 
     spark: SparkResource
-    _deployment: Deployment | None = PrivateAttr(default=None)
+    lake_root: str
+    sandbox: str | None = None
+
+    @classmethod
+    def for_deployment(cls, spark: SparkResource, deployment: Deployment) -> "DeltaLake":
+        return cls(spark=spark, lake_root=deployment.lake_root, sandbox=deployment.sandbox)
 
     @property
     def deployment(self) -> Deployment:
-        if self._deployment is None:
-            self._deployment = get_deployment()
-        return self._deployment
-
-    def use_deployment(self, deployment: Deployment) -> "DeltaLake":
-        self._deployment = deployment
-        return self
+        return Deployment(lake_root=self.lake_root, sandbox=self.sandbox)
 
     @property
     def session(self) -> "SparkSession":
@@ -173,3 +186,23 @@ class DeltaLake(ConfigurableResource):
     def merge(self, df: "DataFrame", layer: str, *parts: str, keys: Iterable[str],
               update_condition: str | None = None) -> WriteStats:
         return merge(df, self.path_for_write(layer, *parts), keys, update_condition)
+
+    def table_result(self, stats: WriteStats, layer: str, *parts: str,
+                     masked: Iterable[str] | None = None, metadata: dict[str, Any] | None = None,
+                     asset_key: AssetKey | None = None) -> MaterializeResult:
+        """The materialization of a table just written: its standard metadata (PII masked
+        in the preview by :mod:`cdp_pipelines.governance.pii` unless ``masked`` says which
+        columns) plus ``metadata``."""
+        out = self.read(layer, *parts)
+        if masked is None:
+            masked = pii_columns(out.columns, table=parts[-1])
+        meta = table_metadata(out, self.path(layer, *parts), stats, masked)
+        return MaterializeResult(asset_key=asset_key, metadata={**meta, **(metadata or {})})
+
+    def write_table(self, df: "DataFrame", layer: str, *parts: str,
+                    masked: Iterable[str] | None = None, metadata: dict[str, Any] | None = None,
+                    asset_key: AssetKey | None = None) -> MaterializeResult:
+        """Replace a table's contents in one Delta commit and return its materialization."""
+        stats = self.overwrite(df, layer, *parts)
+        return self.table_result(stats, layer, *parts, masked=masked, metadata=metadata,
+                                 asset_key=asset_key)

@@ -26,6 +26,7 @@ from dagster import (
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.governance import expectations as gx_suites
+from cdp_pipelines.governance.pii import pii_columns
 from cdp_pipelines.keys import (
     DOMAIN_GROUP,
     SOURCES_GROUP,
@@ -33,7 +34,7 @@ from cdp_pipelines.keys import (
     domain_key,
     wait_minutes_for,
 )
-from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
+from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.sources.couriers import land, landed_files
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
 from cdp_pipelines.tenant.model import Tenant
@@ -109,13 +110,11 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
         ],
     )
     def _domain(context: AssetExecutionContext, lake: DeltaLake):
-        lake.use_deployment(deployment)
         files = landed_files(courier, Path(deployment.landing_read_path(source.name, courier.name)))
         result = load_files(lake, feed, courier.format, files, context.run.run_id)
         if not lake.exists("domain", feed.name):
             raise Failure(f"domain table {feed.name}: no data yet; courier {courier.name} has "
                           f"landed no file matching {courier.pattern!r}")
-        df = lake.read("domain", feed.name)
         metrics = result.stats.metrics if result.stats else {}
         metadata = {
             "files_loaded": MetadataValue.int(len(result.files)),
@@ -125,15 +124,16 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
             "rows_updated": MetadataValue.int(int(metrics.get("numTargetRowsUpdated", 0))),
             "pii_columns": MetadataValue.json(feed.pii_columns),
         }
-        if result.stats:
-            metadata.update(table_metadata(df, lake.path("domain", feed.name), result.stats,
-                                           masked=feed.pii_columns))
-        else:
-            metadata["dagster/row_count"] = MetadataValue.int(df.count())
         if result.rows_quarantined:
             context.log.warning(f"{feed.name}: {result.rows_quarantined} row(s) quarantined "
                                 f"in domain/{QUARANTINE_TABLE}")
-        yield MaterializeResult(metadata=metadata)
+        df = lake.read("domain", feed.name)
+        if result.stats:
+            yield lake.table_result(result.stats, "domain", feed.name, masked=feed.pii_columns,
+                                    metadata=metadata)
+        else:
+            metadata["dagster/row_count"] = MetadataValue.int(df.count())
+            yield MaterializeResult(metadata=metadata)
         yield from _feed_checks(df, feed, key)
 
     return _domain
@@ -200,7 +200,7 @@ def run_tenant_sql(lake: DeltaLake, sql: str, where: Path):
 
 
 def build_custom_domain_asset(table: CustomDomainTable, known: set[str],
-                              deployment: Deployment) -> AssetsDefinition:
+                              tenant_pii: frozenset[str]) -> AssetsDefinition:
     refs = [r for r in referenced_tables(table.sql, known) if r != table.name]
 
     @asset(
@@ -211,13 +211,10 @@ def build_custom_domain_asset(table: CustomDomainTable, known: set[str],
         kinds={"spark", "delta", "sql"},
     )
     def _custom(context: AssetExecutionContext, lake: DeltaLake) -> MaterializeResult:
-        lake.use_deployment(deployment)
         register_views(lake, refs)
         df = run_tenant_sql(lake, table.sql, table.path)
-        stats = lake.overwrite(df, "domain", table.name)
-        written = lake.read("domain", table.name)
-        return MaterializeResult(metadata=table_metadata(
-            written, lake.path("domain", table.name), stats))
+        masked = pii_columns(df.columns, tenant_pii=tenant_pii | table.pii_columns)
+        return lake.write_table(df, "domain", table.name, masked=masked)
 
     return _custom
 
@@ -228,6 +225,6 @@ def build_source_assets(config: Tenant, deployment: Deployment) -> list[AssetsDe
         assets += [build_courier_asset(source, c, deployment) for c in source.couriers]
         assets += [build_domain_asset(source, f, deployment) for f in source.feeds]
     known = {f.name for _, f in config.feeds} | {t.name for t in config.custom_domain_tables}
-    assets += [build_custom_domain_asset(t, known, deployment)
+    assets += [build_custom_domain_asset(t, known, config.pii_fields)
                for t in config.custom_domain_tables]
     return assets

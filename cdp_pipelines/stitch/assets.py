@@ -25,7 +25,7 @@ from dagster import (
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
-from cdp_pipelines.resources.delta_io import DeltaLake, table_metadata
+from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
 from cdp_pipelines.tenant.model import Tenant
 
@@ -37,8 +37,6 @@ COALESCED_COLUMNS = {
     "postal": "postal_norm", "country": "country_norm", "birthdate": "birthdate_norm",
     "gender": "gender_norm", "loyalty_id": "loyalty_id_norm",
 }
-PII_OUTPUT_COLUMNS = ("given_name", "surname", "full_name", "email", "phone", "address",
-                      "address2", "city", "state", "postal", "birthdate")
 
 
 def _matching_frame(pre):
@@ -123,14 +121,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
     def unified_preprocessed_raw(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.stitch.preprocess import preprocess
 
-        lake.use_deployment(deployment)
         df = preprocess(unified_input(lake, tables), default_region=settings.default_region)
-        stats = lake.overwrite(df, "stitch", "unified_preprocessed_raw")
-        out = lake.read("stitch", "unified_preprocessed_raw")
-        return MaterializeResult(metadata=table_metadata(
-            out, lake.path("stitch", "unified_preprocessed_raw"), stats,
-            masked=[c for c in out.columns if c.split("_")[0] in
-                    ("given", "surname", "full", "email", "phone", "address", "birthdate")]))
+        return lake.write_table(df, "stitch", "unified_preprocessed_raw")
 
     @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},
@@ -139,18 +131,15 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
     def stitch_blocklist_values(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.stitch.badvalues import find_bad_values
 
-        lake.use_deployment(deployment)
         pre = lake.read("stitch", "unified_preprocessed_raw")
         configured = [(column, value) for column, values in settings.blocklist.items()
                       for value in values]
         bad = find_bad_values(pre, thresholds=dict(settings.bad_value_thresholds),
                               configured=configured, default_region=settings.default_region)
         stats = lake.overwrite(bad, "stitch", "stitch_blocklist_values")
-        out = lake.read("stitch", "stitch_blocklist_values")
-        by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
-        return MaterializeResult(metadata={
-            **table_metadata(out, lake.path("stitch", "stitch_blocklist_values"), stats,
-                             masked=["value"]),
+        by_reason = {r["reason"]: r["count"] for r in lake.read(
+            "stitch", "stitch_blocklist_values").groupBy("reason").count().collect()}
+        return lake.table_result(stats, "stitch", "stitch_blocklist_values", metadata={
             "automatic": MetadataValue.int(int(by_reason.get("automatic", 0))),
             "configured": MetadataValue.int(int(by_reason.get("configured", 0))),
         })
@@ -164,7 +153,6 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         from cdp_pipelines.stitch import matching
         from cdp_pipelines.stitch.badvalues import apply_blocklist
 
-        lake.use_deployment(deployment)
         spark = lake.session
         pre = lake.read("stitch", "unified_preprocessed_raw")
         blocked = apply_blocklist(pre, lake.read("stitch", "stitch_blocklist_values"))
@@ -189,10 +177,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             names=names))
         stats = lake.overwrite(edges, "stitch", "unified_scores")
         df.unpersist()
-        out = lake.read("stitch", "unified_scores")
-        kinds = {r["match_type"]: r["count"] for r in out.groupBy("match_type").count().collect()}
-        return MaterializeResult(metadata={
-            **table_metadata(out, lake.path("stitch", "unified_scores"), stats),
+        kinds = {r["match_type"]: r["count"] for r in lake.read(
+            "stitch", "unified_scores").groupBy("match_type").count().collect()}
+        return lake.table_result(stats, "stitch", "unified_scores", metadata={
             "model_version": MetadataValue.text(str(version)),
             "deterministic_pairs": MetadataValue.int(int(kinds.get("deterministic", 0))),
             "probabilistic_pairs": MetadataValue.int(int(kinds.get("probabilistic", 0))),
@@ -229,7 +216,6 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         from cdp_pipelines.stitch.matching import with_record_id
         from cdp_pipelines.stitch.stable_ids import assign_stable_ids
 
-        lake.use_deployment(deployment)
         spark = lake.session
         pre = with_record_id(lake.read("stitch", "unified_preprocessed_raw"))
         edges = lake.read("stitch", "unified_scores")
@@ -274,9 +260,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                  .collect()}
         supersized = out.where("supersized").select("amperity_id").distinct().count()
         customers = sum(sizes.values())
-        yield MaterializeResult(asset_key=coalesced_key, metadata={
-            **table_metadata(out, lake.path("stitch", "unified_coalesced"), stats,
-                             masked=PII_OUTPUT_COLUMNS),
+        yield lake.table_result(stats, "stitch", "unified_coalesced", asset_key=coalesced_key,
+                                metadata={
             "customers": MetadataValue.int(customers),
             "records_per_customer": MetadataValue.float(
                 round(stats.rows / customers, 3) if customers else 0.0),
@@ -364,12 +349,10 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
                kinds={"spark", "delta"},
                description="Orders of every source with the customer's amperity_id.")
         def unified_transactions(context: AssetExecutionContext, lake: DeltaLake):
-            lake.use_deployment(deployment)
             stats = lake.overwrite(_orders_frame(lake), "stitch", "unified_transactions")
-            out = lake.read("stitch", "unified_transactions")
-            unlinked = out.where("amperity_id IS NULL").count()
-            return MaterializeResult(metadata={
-                **table_metadata(out, lake.path("stitch", "unified_transactions"), stats),
+            unlinked = lake.read("stitch", "unified_transactions").where(
+                "amperity_id IS NULL").count()
+            return lake.table_result(stats, "stitch", "unified_transactions", metadata={
                 "orders_without_customer": MetadataValue.int(unlinked)})
 
         assets.append(unified_transactions)
@@ -382,7 +365,6 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
         def unified_itemized_transactions(context: AssetExecutionContext, lake: DeltaLake):
             from pyspark.sql import functions as F
 
-            lake.use_deployment(deployment)
             txn = lake.read("stitch", "unified_transactions").select(
                 "order_id", "amperity_id", "order_date", F.col("source").alias("order_source"))
             frames = [lake.read("domain", feed.name).select(
@@ -400,10 +382,7 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
             df = lines.join(txn, "order_id", "left").select(
                 "amperity_id", "source", "order_id", "order_date", "item_sku", "item_name",
                 "item_category", "item_quantity", "item_revenue")
-            stats = lake.overwrite(df, "stitch", "unified_itemized_transactions")
-            out = lake.read("stitch", "unified_itemized_transactions")
-            return MaterializeResult(metadata=table_metadata(
-                out, lake.path("stitch", "unified_itemized_transactions"), stats))
+            return lake.write_table(df, "stitch", "unified_itemized_transactions")
 
         assets.append(unified_itemized_transactions)
     return assets

@@ -60,6 +60,11 @@ class Tenant(TenantModel):
     def couriers(self) -> list[tuple[SourceSpec, CourierSpec]]:
         return [(s, c) for s in self.sources for c in s.couriers]
 
+    @property
+    def pii_fields(self) -> frozenset[str]:
+        """Names of the feed fields that hold personal data (tags or an explicit ``pii:``)."""
+        return frozenset(c for _, feed in self.feeds for c in feed.pii_columns)
+
     def feed(self, name: str) -> FeedSpec:
         return next(f for _, f in self.feeds if f.name == name)
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from cdp_pipelines.governance.pii import is_pii_tagged
 from cdp_pipelines.tenant.base import (
     Name,
     TenantModel,
@@ -31,12 +32,6 @@ OTHER_TAGS = (
     "email-opt-in", "sms-opt-in", "opt-in-date", "is-test", "is-employee",
 )
 KNOWN_TAGS = frozenset(STITCH_TAGS + OTHER_TAGS)
-# Tags whose columns are personal data unless a field says otherwise.
-PII_TAGS = frozenset({
-    "given-name", "surname", "full-name", "email", "phone", "address", "address2",
-    "birthdate", "postal",
-})
-
 FieldType = Literal["string", "int", "long", "double", "decimal", "boolean", "date", "timestamp"]
 
 
@@ -74,9 +69,7 @@ class FieldSpec(TenantModel):
 
     @property
     def is_pii(self) -> bool:
-        if self.pii is not None:
-            return self.pii
-        return any(tag in PII_TAGS for tag in self.tags)
+        return is_pii_tagged(self.tags, self.pii)
 
     @property
     def file_column(self) -> str:
@@ -245,3 +238,8 @@ class CustomDomainTable(TenantModel):
     stitch: bool = False
     tags: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     primary_key: tuple[str, ...] = ()
+
+    @property
+    def pii_columns(self) -> frozenset[str]:
+        """Columns whose ``-- tags:`` make them personal data."""
+        return frozenset(c for c, tags in self.tags.items() if is_pii_tagged(tags))

@@ -85,7 +85,7 @@ def lake(spark, deployment):
 
     # The same settings as the session `spark` fixture, so get_session() returns it.
     resource = SparkResource(master="local[2]", shuffle_partitions=2, driver_memory="2g")
-    return DeltaLake(spark=resource).use_deployment(deployment)
+    return DeltaLake.for_deployment(resource, deployment)
 
 
 @pytest.fixture(scope="session")

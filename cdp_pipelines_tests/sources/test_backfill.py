@@ -30,7 +30,7 @@ def tenant(tmp_path: Path, spark):
     (drop / "shop").mkdir(parents=True)
     config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(drop)})
     deployment = Deployment(lake_root=str(tmp_path / "lake"), tenant_dir=TINY_TENANT)
-    lake = DeltaLake(spark=SparkResource()).use_deployment(deployment)
+    lake = DeltaLake.for_deployment(SparkResource(), deployment)
     source = config.source("shop")
     courier = next(c for c in source.couriers if c.name == "shop_customers")
     landing = Path(deployment.path("landing", "shop", "shop_customers"))

@@ -65,7 +65,7 @@ def test_group_schedule_runs_its_couriers_and_downstream(tmp_path) -> None:
 
     spark = SparkResource()
     defs = Definitions(assets=build_source_assets(config, prod), schedules=[schedule],
-                       resources={"spark": spark, "lake": DeltaLake(spark=spark)})
+                       resources={"spark": spark, "lake": DeltaLake.for_deployment(spark, prod)})
     job = defs.resolve_job_def("courier_group_morning")
     keys = {"/".join(k.path) for k in job.asset_layer.selected_asset_keys}
     assert {"landing/shop/shop_customers", "landing/club/club_members",

@@ -30,8 +30,8 @@ def test_every_existing_table_is_registered_and_readable(spark, trino_server, tr
     publication = build_publication_asset(config, deployment, TABLES)
     # No server_home: the session server's access rules belong to the other Trino tests.
     trino = TrinoResource(host=trino_server.host, port=trino_server.port, user="admin")
-    lake = DeltaLake(spark=SparkResource(master="local[2]", shuffle_partitions=2,
-                                         driver_memory="2g"))
+    lake = DeltaLake.for_deployment(SparkResource(master="local[2]", shuffle_partitions=2,
+                                                  driver_memory="2g"), deployment)
     result = materialize([publication], resources={"lake": lake, "trino": trino},
                          instance=DagsterInstance.ephemeral())
     [event] = [e for e in result.get_asset_materialization_events()

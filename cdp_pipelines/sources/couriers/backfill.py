@@ -113,8 +113,8 @@ def backfill(courier: str | CourierSpec, start: date | str, end: date | str, *,
         from cdp_pipelines.resources.delta_io import DeltaLake
         from cdp_pipelines.resources.spark import SparkResource
 
-        lake = DeltaLake(spark=SparkResource(master=deployment.spark_master))
-    lake.use_deployment(deployment)
+        lake = DeltaLake.for_deployment(SparkResource(master=deployment.spark_master),
+                                        deployment)
     mark_for_reload(lake, result.feeds, result.marked_for_reload)
     return result
 
