@@ -1,4 +1,5 @@
-"""The definitions load for every deployment, and the asset graph matches its snapshot.
+"""The definitions load for every deployment; the asset graph, the jobs, schedules and
+sensors (with their default status) match their snapshots.
 
 An intended change to the graph: run with CDP_UPDATE_SNAPSHOTS=1 and review the diff.
 """
@@ -31,6 +32,35 @@ def _graph(defs) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _triggers(defs) -> str:
+    """Every job with the assets it selects, every schedule and sensor with its default
+    status (they differ between production and a sandbox), one per line."""
+    repo = defs.get_repository_def()
+    lines = []
+    for job in sorted(repo.get_all_jobs(), key=lambda j: j.name):
+        if job.name.startswith("__"):
+            continue
+        keys = sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
+        tags = ",".join(f"{k}={v}" for k, v in sorted(job.tags.items()))
+        lines.append(f"job {job.name} tags=[{tags}] assets=[{','.join(keys)}]")
+    for schedule in sorted(repo.schedule_defs, key=lambda s: s.name):
+        lines.append(f"schedule {schedule.name} job={schedule.job_name} "
+                     f"cron={schedule.cron_schedule} tz={schedule.execution_timezone} "
+                     f"default={schedule.default_status.value}")
+    for sensor in sorted(repo.sensor_defs, key=lambda s: s.name):
+        jobs = ",".join(sorted(t.job_name for t in sensor.targets))
+        lines.append(f"sensor {sensor.name} type={sensor.sensor_type.value} jobs=[{jobs}] "
+                     f"default={sensor.default_status.value}")
+    return "\n".join(lines) + "\n"
+
+
+def _check_snapshot(text: str, name: str, what: str) -> None:
+    snapshot = SNAPSHOTS / name
+    if os.environ.get("CDP_UPDATE_SNAPSHOTS") == "1":
+        snapshot.write_text(text)
+    assert text == snapshot.read_text(), f"{what} changed: see the docstring"
+
+
 @pytest.mark.parametrize("tenant, name", [(DEMO_TENANT_DIR, "demo"), (TINY_TENANT, "tiny")])
 @pytest.mark.parametrize("sandbox", [None, "feature_x"])
 def test_definitions_load_and_match_snapshot(tmp_path, tenant, name, sandbox) -> None:
@@ -39,8 +69,7 @@ def test_definitions_load_and_match_snapshot(tmp_path, tenant, name, sandbox) ->
         env["CDP_SANDBOX"] = sandbox
     defs = build_definitions(env)
     assert defs.resolve_job_def("cdp_all") is not None
-    graph = _graph(defs)
-    snapshot = SNAPSHOTS / f"asset_graph_{name}.txt"
-    if os.environ.get("CDP_UPDATE_SNAPSHOTS") == "1":
-        snapshot.write_text(graph)
-    assert graph == snapshot.read_text(), "asset graph changed: see the docstring"
+    _check_snapshot(_graph(defs), f"asset_graph_{name}.txt", "asset graph")
+    deployment = "sandbox" if sandbox else "prod"
+    _check_snapshot(_triggers(defs), f"triggers_{name}_{deployment}.txt",
+                    "jobs, schedules or sensors")
