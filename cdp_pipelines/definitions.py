@@ -60,7 +60,8 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         asset_checks=build_courier_group_checks(config, deployment),
         schedules=[*group_schedules, *orchestration_schedules],
         sensors=[*build_sensors(config, deployment), *orchestration_sensors],
-        resources={"spark": spark, "lake": DeltaLake.for_deployment(spark, deployment), "trino": trino},
+        resources={"spark": spark, "lake": DeltaLake.for_deployment(
+            spark, deployment, config.pii_fields), "trino": trino},
         # One process per run: the assets of a run share one Spark session.
         executor=in_process_executor,
     )

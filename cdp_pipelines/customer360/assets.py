@@ -19,7 +19,6 @@ from dagster import (
 )
 
 from cdp_pipelines.deployment import Deployment
-from cdp_pipelines.governance.pii import pii_columns
 from cdp_pipelines.keys import (
     C360_GROUP,
     STANDARD_DB,
@@ -67,12 +66,8 @@ def _consent_frame(lake: DeltaLake, config: Tenant):
     return out.join(ids, ["source", "pk"], "inner")
 
 
-def _write(lake: DeltaLake, df, name: str, tenant_pii: frozenset[str],
-           database: str = STANDARD_DB) -> MaterializeResult:
-    # The columns Trino masks for analysts are the ones masked here (governance.pii).
-    masked = pii_columns(df.columns, table=name, tenant_pii=tenant_pii)
-    return lake.write_table(df, "c360", database, name, masked=masked,
-                            metadata={"pii_columns": MetadataValue.json(masked)})
+def _write(lake: DeltaLake, df, name: str, database: str = STANDARD_DB) -> MaterializeResult:
+    return lake.write_table(df, "c360", database, name)
 
 
 def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
@@ -93,7 +88,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         )
 
         return _write(lake, rollup(lake.read("stitch", "unified_coalesced"), priorities),
-                      "merged_customers", config.pii_fields)
+                      "merged_customers")
 
     assets = [merged_customers]
     standard = ["merged_customers"]
@@ -111,7 +106,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
 
             items = lake.read("stitch", "unified_itemized_transactions") if has_items else None
             df = build(lake.read("stitch", "unified_transactions"), items, date.today())
-            return _write(lake, df, "transaction_attributes", config.pii_fields)
+            return _write(lake, df, "transaction_attributes")
 
         assets.append(transaction_attributes)
         standard.append("transaction_attributes")
@@ -127,7 +122,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
 
         df = build(lake.read("c360", STANDARD_DB, "merged_customers"),
                    _consent_frame(lake, config))
-        return _write(lake, df, "customer_attributes", config.pii_fields)
+        return _write(lake, df, "customer_attributes")
 
     assets.append(customer_attributes)
     standard.append("customer_attributes")
@@ -142,7 +137,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         tx = (lake.read("c360", STANDARD_DB, "transaction_attributes") if has_transactions
               else merged.select("amperity_id").limit(0))
         df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"))
-        return _write(lake, df, "customer_360", config.pii_fields)
+        return _write(lake, df, "customer_360")
 
     assets.append(customer_360)
     standard.append("customer_360")
@@ -179,12 +174,12 @@ def build_custom_tables(config: Tenant, deployment: Deployment, standard: list[s
         refs = [r for r in referenced_tables(table.sql, set(known)) if r != table.name]
         tables.setdefault(table.database, []).append(table.name)
         assets.append(_custom_table_asset(table.database, table.name, table.sql, table.path,
-                                          refs, known, config.pii_fields))
+                                          refs, known))
     return assets
 
 
 def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str],
-                        known: dict[str, tuple[str, ...]], tenant_pii: frozenset[str]):
+                        known: dict[str, tuple[str, ...]]):
     @asset(key=c360_key(database, name), group_name=C360_GROUP,
            deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
            description=f"Custom table from databases/{database}/{path.name}.")
@@ -199,7 +194,7 @@ def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str
             df = run_custom_table(lake.session, sql, path, views)
         except CustomSqlError as exc:
             raise Failure(str(exc)) from None
-        return _write(lake, df, name, tenant_pii, database=database)
+        return _write(lake, df, name, database=database)
 
     return _custom
 
@@ -235,17 +230,19 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
                     f"could not publish {schema}.{name} to Trino at {trino.host}:{trino.port}: "
                     f"{exc}. Is the server running? (`cdp trino start`)") from None
             published.setdefault(schema, []).append(name)
-            columns = lake.read(*location).dtypes
-            masked = {c: t for c, t in columns
-                      if c in pii_columns([c], table=name, tenant_pii=config.pii_fields)}
+            # The same rule that masks the table's preview (DeltaLake.pii_columns).
+            types = dict(lake.read(*location).dtypes)
+            masked = lake.pii_columns(types, name)
             if masked:
-                pii[(schema, name)] = {c: _trino_type(t) for c, t in masked.items()}
+                pii[(schema, name)] = {c: _trino_type(types[c]) for c in masked}
         if trino.server_home:
             trino_server.write_access_rules(trino.server_home_path, pii)
         return MaterializeResult(metadata={
             "schemas": MetadataValue.json(published),
             "tables": MetadataValue.int(sum(len(v) for v in published.values())),
             "pii_columns_masked": MetadataValue.int(sum(len(v) for v in pii.values())),
+            "pii_masks": MetadataValue.json({f"{schema}.{table}": list(columns)
+                                             for (schema, table), columns in pii.items()}),
             "trino": MetadataValue.text(f"{trino.host}:{trino.port} catalog {trino.catalog}"),
         })
 

@@ -146,10 +146,18 @@ class DeltaLake(ConfigurableResource):
     spark: SparkResource
     lake_root: str
     sandbox: str | None = None
+    # The tenant's feed fields that are PII (besides the platform's own PII names).
+    pii_fields: list[str] = []
 
     @classmethod
-    def for_deployment(cls, spark: SparkResource, deployment: Deployment) -> "DeltaLake":
-        return cls(spark=spark, lake_root=deployment.lake_root, sandbox=deployment.sandbox)
+    def for_deployment(cls, spark: SparkResource, deployment: Deployment,
+                       pii_fields: Iterable[str] = ()) -> "DeltaLake":
+        return cls(spark=spark, lake_root=deployment.lake_root, sandbox=deployment.sandbox,
+                   pii_fields=sorted(pii_fields))
+
+    def pii_columns(self, columns: Iterable[str], table: str) -> list[str]:
+        """The columns of ``table`` that previews and Trino's masks hide."""
+        return pii_columns(columns, table=table, tenant_pii=self.pii_fields)
 
     @property
     def deployment(self) -> Deployment:
@@ -194,9 +202,9 @@ class DeltaLake(ConfigurableResource):
         in the preview by :mod:`cdp_pipelines.governance.pii` unless ``masked`` says which
         columns) plus ``metadata``."""
         out = self.read(layer, *parts)
-        if masked is None:
-            masked = pii_columns(out.columns, table=parts[-1])
+        masked = self.pii_columns(out.columns, parts[-1]) if masked is None else list(masked)
         meta = table_metadata(out, self.path(layer, *parts), stats, masked)
+        meta["pii_columns"] = MetadataValue.json(masked)
         return MaterializeResult(asset_key=asset_key, metadata={**meta, **(metadata or {})})
 
     def write_table(self, df: "DataFrame", layer: str, *parts: str,

@@ -26,7 +26,6 @@ from dagster import (
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.governance import expectations as gx_suites
-from cdp_pipelines.governance.pii import pii_columns
 from cdp_pipelines.keys import (
     DOMAIN_GROUP,
     SOURCES_GROUP,
@@ -200,7 +199,7 @@ def run_tenant_sql(lake: DeltaLake, sql: str, where: Path):
 
 
 def build_custom_domain_asset(table: CustomDomainTable, known: set[str],
-                              tenant_pii: frozenset[str]) -> AssetsDefinition:
+                              ) -> AssetsDefinition:
     refs = [r for r in referenced_tables(table.sql, known) if r != table.name]
 
     @asset(
@@ -213,8 +212,10 @@ def build_custom_domain_asset(table: CustomDomainTable, known: set[str],
     def _custom(context: AssetExecutionContext, lake: DeltaLake) -> MaterializeResult:
         register_views(lake, refs)
         df = run_tenant_sql(lake, table.sql, table.path)
-        masked = pii_columns(df.columns, tenant_pii=tenant_pii | table.pii_columns)
-        return lake.write_table(df, "domain", table.name, masked=masked)
+        # Its own `-- tags:` mark PII too, beside the names the lake knows.
+        pii = table.pii_columns | set(lake.pii_columns(df.columns, table.name))
+        return lake.write_table(df, "domain", table.name,
+                                masked=[c for c in df.columns if c in pii])
 
     return _custom
 
@@ -225,6 +226,6 @@ def build_source_assets(config: Tenant, deployment: Deployment) -> list[AssetsDe
         assets += [build_courier_asset(source, c, deployment) for c in source.couriers]
         assets += [build_domain_asset(source, f, deployment) for f in source.feeds]
     known = {f.name for _, f in config.feeds} | {t.name for t in config.custom_domain_tables}
-    assets += [build_custom_domain_asset(t, known, config.pii_fields)
+    assets += [build_custom_domain_asset(t, known)
                for t in config.custom_domain_tables]
     return assets

@@ -46,3 +46,39 @@ def test_every_existing_table_is_registered_and_readable(spark, trino_server, tr
     for location, n in rows.items():
         schema = f"pub_{location[1] if location[0] == 'c360' else 'stitch'}"
         assert trino.execute(f"SELECT count(*) FROM delta.{schema}.{location[-1]}") == [(n,)]
+
+
+def test_published_masks_are_the_columns_previews_mask(spark, trino_server, trino_lake):
+    """One PII rule: each table's preview masks exactly the columns Trino masks for
+    analysts, including a tenant feed field that is PII only by its config."""
+    deployment = Deployment(lake_root=str(trino_lake / "masks"), sandbox="masks",
+                            tenant_dir=TINY_TENANT)
+    config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(trino_lake)})
+    assert "first_name" in config.pii_fields
+    lake = DeltaLake.for_deployment(SparkResource(master="local[2]", shuffle_partitions=2,
+                                                  driver_memory="2g"), deployment,
+                                    config.pii_fields)
+    frames = {
+        ("c360", "c360", "customer_360"): "'a1' AS amperity_id, 'Ann' AS given_name, "
+        "'ann@x.com' AS email, 'Seattle' AS city, 'WA' AS state, 'Ann' AS first_name",
+        ("stitch", "unified_coalesced"): "'a1' AS amperity_id, '98101' AS postal, "
+        "'+12065550100' AS phone, 'pos' AS source",
+        ("stitch", "stitch_blocklist_values"): "'email' AS column, 'info@x.com' AS value",
+    }
+    previews = {}
+    for location, columns in frames.items():
+        result = lake.write_table(spark.sql(f"SELECT {columns}"), *location)
+        meta = {k: v.value for k, v in result.metadata.items()}
+        schema = f"masks_{location[1] if location[0] == 'c360' else 'stitch'}"
+        previews[f"{schema}.{location[-1]}"] = meta["pii_columns"]
+        for value in ("ann@x.com", "+12065550100", "98101", "info@x.com"):
+            assert value not in meta["preview"]
+    assert previews["masks_c360.customer_360"] == ["given_name", "email", "first_name"]
+
+    publication = build_publication_asset(config, deployment, {"c360": ["customer_360"]})
+    trino = TrinoResource(host=trino_server.host, port=trino_server.port, user="admin")
+    result = materialize([publication], resources={"lake": lake, "trino": trino},
+                         instance=DagsterInstance.ephemeral())
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.asset_key == AssetKey(["c360", "trino_publication"])]
+    assert event.materialization.metadata["pii_masks"].value == previews
