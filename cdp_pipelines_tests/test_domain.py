@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,6 @@ from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.sources.couriers import land
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
-from cdp_pipelines.sources.formats import UnreadableFileError
 from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.conftest import TINY_TENANT
 
@@ -126,7 +127,103 @@ def test_jsonl_bad_line_quarantined_and_unreadable_file_fails(env) -> None:
     orders = {r["order_id"]: r["total"] for r in lake.read("domain", "shop_orders").collect()}
     assert {k: float(v) for k, v in orders.items()} == {"o1": 12.5, "o3": 9.0}
 
+    # A file of another layout loads nothing, is quarantined whole and blocks nothing.
     (drop / "shop" / "customers_20261101.csv").write_text("id,name\n1,x\n")
-    with pytest.raises(UnreadableFileError, match=r"customers_20261101.csv: columns .*First Name"):
-        _load(config, lake, "shop_customers", "run2")
+    result = _load(config, lake, "shop_customers", "run2")
+    assert result.files == [] and list(result.unreadable) == ["shop/customers_20261101.csv"]
+    assert re.search(r"customers_20261101.csv: columns .*First Name",
+                     result.unreadable["shop/customers_20261101.csv"])
     assert not lake.exists("domain", "shop_customers")
+    (whole,) = lake.read("domain", QUARANTINE_TABLE).where(
+        "source_file = 'shop/customers_20261101.csv'").collect()
+    assert whole["reason"].startswith("unreadable file, nothing loaded: ") and whole["line"] is None
+
+
+def _history(lake, table: str) -> int:
+    return lake.session.sql(
+        f"DESCRIBE HISTORY delta.`{lake.path('domain', table)}`").count()
+
+
+ORDERS = ('{{"order_id": "o1", "customer_id": "c1", "order_date": "2026-11-01", '
+          '"total": {total}}}\n')
+
+
+def test_a_redelivered_old_file_rolls_nothing_back(env) -> None:
+    """Issue 17, case 1: the feed has no updated-at; an old file sent again under a new name
+    (same bytes) is a duplicate delivery, and delivery order (not the date in a name)
+    decides between versions."""
+    drop, config, lake = env
+    assert config.feed("shop_orders").updated_at is None
+    first = drop / "shop" / "orders_20261101.jsonl"
+    first.write_text(ORDERS.format(total=10))
+    _load(config, lake, "shop_orders", "run1")
+    (drop / "shop" / "orders_20261102.jsonl").write_text(ORDERS.format(total=12))
+    _load(config, lake, "shop_orders", "run2")
+    versions = _history(lake, "shop_orders")
+
+    (drop / "shop" / "orders_20261103.jsonl").write_bytes(first.read_bytes())
+    again = _load(config, lake, "shop_orders", "run3")
+    assert again.duplicates == {"shop/orders_20261103.jsonl": "shop/orders_20261101.jsonl"}
+    assert again.files == [] and again.stats is None
+    (o1,) = lake.read("domain", "shop_orders").collect()
+    assert float(o1["total"]) == 12.0
+    assert _history(lake, "shop_orders") == versions  # no new table version
+    log = lake.read("_system", "ingest_log").where(
+        "file = 'shop/orders_20261103.jsonl'").collect()
+    assert [(r["status"], r["note"]) for r in log] == [
+        ("duplicate", "same content as shop/orders_20261101.jsonl")]
+
+    # A file named with an older date but delivered later is the newer version.
+    (drop / "shop" / "orders_20261020.jsonl").write_text(ORDERS.format(total=7))
+    _load(config, lake, "shop_orders", "run4")
+    (o1,) = lake.read("domain", "shop_orders").collect()
+    assert float(o1["total"]) == 7.0
+
+
+def test_an_empty_file_is_quarantined_and_blocks_nothing(env) -> None:
+    """Issue 17, case 2."""
+    drop, config, lake = env
+    (drop / "shop" / "customers_20261101.csv").write_text("")
+    empty = _load(config, lake, "shop_customers", "run1")
+    assert "empty file, no header line" in empty.unreadable["shop/customers_20261101.csv"]
+    (drop / "shop" / "customers_20261102.csv").write_text(
+        HEADER + "c1,Ann,Lee,ann@x.com,01/02/1980,10,2026-11-01 09:00:00\n")
+    later = _load(config, lake, "shop_customers", "run2")
+    assert later.files == ["shop/customers_20261102.csv"] and later.unreadable == {}
+    assert set(_rows(lake, "shop_customers")) == {"c1"}
+
+
+def test_a_truncated_archive_loads_nothing_until_delivered_whole(env) -> None:
+    """Issue 17, case 3: nothing of a truncated gzip loads; the whole file is quarantined
+    with the reason; the complete file delivered again loads."""
+    drop, config, lake = env
+    body = "".join(ORDERS.format(total=i).replace('"o1"', f'"o{i}"') for i in range(2000))
+    data = gzip.compress(body.encode())
+    (drop / "shop" / "orders_20261101.jsonl.gz").write_bytes(data[: len(data) // 2])
+    result = _load(config, lake, "shop_orders", "run1")
+    assert result.rows_read == 0 and not lake.exists("domain", "shop_orders")
+    assert "truncated or corrupt archive" in result.unreadable["shop/orders_20261101.jsonl.gz"]
+    (quarantined,) = lake.read("domain", QUARANTINE_TABLE).collect()
+    assert quarantined["source_file"] == "shop/orders_20261101.jsonl.gz"
+    (drop / "shop" / "orders_20261101.jsonl.gz").write_bytes(data)
+    whole = _load(config, lake, "shop_orders", "run2")
+    assert whole.rows_read == 2000
+    assert lake.read("domain", "shop_orders").count() == 2000
+
+
+def test_a_rerun_that_changes_nothing_writes_no_version(env) -> None:
+    """Issue 17, case 6: rows already stored, read again (the ingest log lost, as after a
+    kill between the merge and the log), make no new Delta version."""
+    import shutil
+
+    from cdp_pipelines.sources.domain import INGEST_LOG_TABLE
+
+    drop, config, lake = env
+    (drop / "shop" / "customers_20261101.csv").write_text(
+        HEADER + "c1,Ann,Lee,ann@x.com,01/02/1980,10,2026-11-01 09:00:00\n")
+    _load(config, lake, "shop_customers", "run1")
+    versions = _history(lake, "shop_customers")
+    shutil.rmtree(lake.path("_system", INGEST_LOG_TABLE))
+    again = _load(config, lake, "shop_customers", "run2")
+    assert again.files == ["shop/customers_20261101.csv"] and again.stats is None
+    assert _history(lake, "shop_customers") == versions

@@ -3,9 +3,16 @@
 A landed file is read as text, each field typed as declared, and every row that fails
 (malformed, a value that does not parse, a missing required field or key) goes to the
 quarantine table with the reason. Good rows are upserted (Delta MERGE) by primary key:
-the newest version of a record wins, ordered by its ``updated-at`` field, else by the
-file's date. Loading the same file twice changes nothing: an ingest log records each
-file (path and checksum) once it is loaded, and unchanged rows are never rewritten.
+the newest version of a record wins, ordered by its ``updated-at`` field, else by
+delivery order (when the file landed; a file never overrides rows from a file delivered
+after it, whatever the dates in their names). Loading the same content twice changes
+nothing: an ingest log records each file (path and checksum) once it is loaded, a file
+whose checksum was loaded before under any name is logged as a duplicate delivery and not
+read, and a batch that changes no row writes no new table version.
+
+A file that cannot be read at all (empty, a truncated archive, not the declared format or
+encoding) loads nothing, is quarantined whole with the reason and logged, and does not
+block the files after it; delivering the complete file again loads it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,13 @@ from typing import TYPE_CHECKING
 
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import LandedFile
-from cdp_pipelines.sources.formats import CORRUPT, LINE, READ_ERROR, read_raw
+from cdp_pipelines.sources.formats import (
+    CORRUPT,
+    LINE,
+    READ_ERROR,
+    UnreadableFileError,
+    read_raw,
+)
 from cdp_pipelines.tenant.sources import FeedSpec, FieldSpec, FormatSpec
 
 if TYPE_CHECKING:
@@ -39,6 +52,12 @@ class LoadResult:
     rows_read: int = 0
     rows_quarantined: int = 0
     stats: WriteStats | None = None
+    # Files not read: their content was loaded before under another name (file -> that name).
+    duplicates: dict[str, str] = field(default_factory=dict)
+    # Files that could not be read at all (file -> reason); quarantined whole.
+    unreadable: dict[str, str] = field(default_factory=dict)
+    # Rows read and rows quarantined, per file read.
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _typed(spec: FieldSpec, raw: "Column") -> "Column":
@@ -99,26 +118,55 @@ def _record_json(raw_columns: list[str]) -> "Column":
 def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[LandedFile],
                run_id: str) -> LoadResult:
     """Load the given landed files (skipping ones the ingest log has) into the feed's table."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     spark = lake.session
-    done = _loaded_checksums(lake, feed.name)
-    todo = [f for f in files if (f.relpath, f.sha256) not in done]
-    result = LoadResult(files=[f.relpath for f in todo])
-    if not todo:
-        return result
+    loaded = _loaded_files(lake, feed.name)
+    result = LoadResult()
+    todo, skipped = [], []
+    by_checksum = {sha: name for name, sha in loaded}
+    for landed in files:
+        if (landed.relpath, landed.sha256) in loaded:
+            continue
+        if landed.sha256 in by_checksum:
+            result.duplicates[landed.relpath] = by_checksum[landed.sha256]
+            skipped.append(landed)
+            continue
+        by_checksum[landed.sha256] = landed.relpath
+        todo.append(landed)
 
-    frames = []
-    for order, landed in enumerate(todo):
-        raw = read_raw(spark, landed.path, fmt, feed)
-        file_ts = landed.file_date or datetime.fromtimestamp(landed.path.stat().st_mtime)
+    frames, readable = [], []
+    for landed in todo:
+        delivered = datetime.fromtimestamp(landed.path.stat().st_mtime)
+        try:
+            raw = read_raw(spark, landed.path, fmt, feed)
+        except UnreadableFileError as exc:
+            result.unreadable[landed.relpath] = str(exc)
+            continue
+        readable.append(landed)
         frames.append(type_rows(raw, feed)
                       .withColumn("_source_file", F.lit(landed.relpath))
                       .withColumn("_file_sha", F.lit(landed.sha256))
-                      .withColumn("_file_date", F.lit(file_ts).cast("timestamp"))
-                      .withColumn("_file_order", F.lit(order))
+                      .withColumn("_file_date", F.lit(landed.file_date or delivered)
+                                  .cast("timestamp"))
+                      .withColumn("_delivered", F.lit(delivered).cast("timestamp"))
                       .withColumn("_line", F.monotonically_increasing_id()))
+    result.files = [f.relpath for f in readable]
+    if result.unreadable:
+        _quarantine_files(lake, feed, [f for f in todo if f.relpath in result.unreadable],
+                          result.unreadable, run_id)
+    if frames:
+        _load_rows(lake, feed, frames, result, run_id)
+    _log_files(lake, feed.name, readable, skipped,
+               [f for f in todo if f.relpath in result.unreadable], result, run_id)
+    return result
+
+
+def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], result: LoadResult,
+               run_id: str) -> None:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     rows = frames[0]
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
@@ -129,10 +177,11 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
         bad = rows.where(F.col("_reason").isNotNull())
         good = rows.where(F.col("_reason").isNull())
 
-        order_ts = (F.coalesce(F.col(feed.updated_at).cast("timestamp"), F.col("_file_date"))
-                    if feed.updated_at else F.col("_file_date"))
+        # Without an updated-at field, delivery order decides (not the date in a name).
+        order_ts = (F.coalesce(F.col(feed.updated_at).cast("timestamp"), F.col("_delivered"))
+                    if feed.updated_at else F.col("_delivered"))
         latest = Window.partitionBy(*feed.primary_key).orderBy(
-            order_ts.desc(), F.col("_file_order").desc(), F.col("_line").desc())
+            order_ts.desc(), F.col("_delivered").desc(), F.col("_line").desc())
         value_cols = [f.name for f in feed.fields]
         upserts = (
             good.withColumn("_rank", F.row_number().over(latest)).where("_rank = 1")
@@ -145,11 +194,13 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
                 F.lit(run_id).alias("_run_id"),
             )
         )
-        # Replace a stored row only with a newer, different version of it.
-        result.stats = lake.merge(
-            upserts, "domain", feed.name, keys=feed.primary_key,
-            update_condition="s._row_hash <> t._row_hash AND s._updated >= t._updated",
-        )
+        changes = _changed_rows(lake, feed, upserts)
+        if changes is not None:
+            # Replace a stored row only with a newer, different version of it.
+            result.stats = lake.merge(
+                changes, "domain", feed.name, keys=feed.primary_key,
+                update_condition="s._row_hash <> t._row_hash AND s._updated >= t._updated",
+            )
         quarantined = bad.select(
             F.lit(feed.name).alias("feed"),
             F.col("_source_file").alias("source_file"),
@@ -164,32 +215,69 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
         if result.rows_quarantined:
             lake.merge(quarantined, "domain", QUARANTINE_TABLE,
                        keys=("feed", "file_sha256", "record_hash"), update_condition="false")
-        _log_loaded(lake, feed.name, todo, run_id, rows)
+        result.counts = {r["_source_file"]: (r["total"], r["bad"] or 0) for r in rows.groupBy(
+            "_source_file").agg(F.count("*").alias("total"),
+                                F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
+            .collect()}
     finally:
         rows.unpersist()
-    return result
 
 
-def _loaded_checksums(lake: DeltaLake, feed_name: str) -> set[tuple[str, str]]:
+def _changed_rows(lake: DeltaLake, feed: FeedSpec, upserts: "DataFrame") -> "DataFrame | None":
+    """The upserts that insert or change a row, or None when none does: a batch that
+    changes nothing writes no new table version (time travel shows real changes only)."""
+    if not lake.exists("domain", feed.name):
+        return upserts
+    stored = lake.read("domain", feed.name).select(*feed.primary_key, "_row_hash", "_updated")
+    condition = [upserts[k].eqNullSafe(stored[k]) for k in feed.primary_key]
+    condition.append(upserts["_row_hash"] == stored["_row_hash"])
+    changed = upserts.join(stored, condition, "left_anti")
+    return None if changed.isEmpty() else changed
+
+
+def _quarantine_files(lake: DeltaLake, feed: FeedSpec, files: list[LandedFile],
+                      reasons: dict[str, str], run_id: str) -> None:
+    """One quarantine row per unreadable file: nothing of it is loaded."""
+    from pyspark.sql import functions as F
+
+    frame = lake.session.createDataFrame(
+        [(feed.name, f.relpath, None, f.sha256, f"unreadable file, nothing loaded: "
+          f"{reasons[f.relpath]}", "", run_id) for f in files],
+        "feed string, source_file string, line long, file_sha256 string, reason string, "
+        "record string, run_id string",
+    ).withColumn("quarantined_at", F.current_timestamp()).withColumn(
+        "record_hash", F.sha2(F.concat_ws("|", "source_file", "record"), 256))
+    lake.merge(frame, "domain", QUARANTINE_TABLE, keys=("feed", "file_sha256", "record_hash"),
+               update_condition="false")
+
+
+def _loaded_files(lake: DeltaLake, feed_name: str) -> set[tuple[str, str]]:
+    """(file, sha256) of every file the feed's ingest log holds, whatever its status."""
     if not lake.exists("_system", INGEST_LOG_TABLE):
         return set()
-    rows = (lake.read("_system", INGEST_LOG_TABLE).where(f"feed = '{feed_name}'")
-            .select("file", "sha256").collect())
+    log = lake.read("_system", INGEST_LOG_TABLE)
+    rows = log.where(log["feed"] == feed_name).select("file", "sha256").collect()
     return {(r["file"], r["sha256"]) for r in rows}
 
 
-def _log_loaded(lake: DeltaLake, feed_name: str, files: list[LandedFile], run_id: str,
-                rows: "DataFrame") -> None:
+def _log_files(lake: DeltaLake, feed_name: str, readable: list[LandedFile],
+               duplicates: list[LandedFile], unreadable: list[LandedFile], result: LoadResult,
+               run_id: str) -> None:
     from pyspark.sql import functions as F
 
-    counts = {r["_source_file"]: (r["total"], r["bad"]) for r in rows.groupBy("_source_file").agg(
-        F.count("*").alias("total"),
-        F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad")).collect()}
+    entries = [(f.relpath, f.sha256, f.size, *map(int, result.counts.get(f.relpath, (0, 0))),
+                "loaded", None) for f in readable]
+    entries += [(f.relpath, f.sha256, f.size, 0, 0, "duplicate",
+                 f"same content as {result.duplicates[f.relpath]}") for f in duplicates]
+    entries += [(f.relpath, f.sha256, f.size, 0, 0, "unreadable", result.unreadable[f.relpath])
+                for f in unreadable]
+    if not entries:
+        return
     log = lake.session.createDataFrame(
-        [(feed_name, f.relpath, f.sha256, f.size, int(counts.get(f.relpath, (0, 0))[0]),
-          int(counts.get(f.relpath, (0, 0))[1] or 0), run_id) for f in files],
+        [(feed_name, *e, run_id) for e in entries],
         "feed string, file string, sha256 string, bytes long, rows long, rows_quarantined long,"
-        " run_id string",
+        " status string, note string, run_id string",
     ).withColumn("loaded_at", F.current_timestamp())
     # Written last, once a file's rows are in: a file in the log is never read again.
-    lake.append(log, "_system", INGEST_LOG_TABLE)
+    (log.write.format("delta").mode("append").option("mergeSchema", "true")
+     .save(lake.path_for_write("_system", INGEST_LOG_TABLE)))

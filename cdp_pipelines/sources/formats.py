@@ -63,7 +63,7 @@ class _Part:
     """One readable piece of a landed file: the file itself or one archive member."""
 
     path: Path
-    # gzip-compressed: decompressed while streaming, so a truncated tail loses only itself.
+    # gzip-compressed: decompressed while streaming (a truncated one is unreadable).
     gzip: bool
     member: str | None
 
@@ -207,9 +207,9 @@ def _decoded_lines(part: _Part, fmt: FormatSpec, landed: Path,
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         if number == 0:
             raise UnreadableFileError(f"{where}: cannot be read: {exc}") from exc
-        errors.append({"line": number + 1, "record": "",
-                       "reason": f"truncated or corrupt gzip after line {number}: the rest "
-                                   f"of the file is lost ({exc})"})
+        # A partial file is not a delivery: nothing of it loads until it comes whole.
+        raise UnreadableFileError(f"{where}: truncated or corrupt archive after line "
+                                  f"{number}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise UnreadableFileError(f"{where}: not valid {fmt.encoding} near line {number + 1}: "
                                   f"{exc.reason}") from exc
