@@ -216,7 +216,7 @@ def _file_target(spec: DestinationSpec, name: str) -> str:
 
 
 def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
-    from cdp_pipelines.resources.transports import TransportError, make_store
+    from cdp_pipelines.transports import TransportError, make_store
 
     spec = job.spec
     name = files.render_filename(
@@ -274,8 +274,8 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
 
 
 def _send_rest(rows: "pd.DataFrame", job: _Job, done: dict[int, str]) -> DeliveryResult:
-    from cdp_pipelines.resources.transports import RestClient, TransportError
-    from cdp_pipelines.resources.transports.http import redact_url
+    from cdp_pipelines.transports import RestClient, TransportError
+    from cdp_pipelines.transports.rest import redact_url
 
     spec = job.spec
     target = redact_url(f"{str(spec.options['base_url']).rstrip('/')}/{spec.path.lstrip('/')}")
@@ -353,7 +353,7 @@ def _json_sha(body: Any) -> str:
 
 
 def _send_table(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
-    from cdp_pipelines.resources.transports import TransportError, Warehouse
+    from cdp_pipelines.transports import TransportError, Warehouse
 
     spec = job.spec
     target = f"{spec.db_schema}.{spec.table}" if spec.db_schema else str(spec.table)

@@ -172,7 +172,7 @@ def render_file(
     (``public_key_file``, ``armor``)."""
     data = compress(render(frame, fmt), compression, _member_name(file_name, fmt))
     if pgp:
-        from cdp_pipelines.resources.transports import Pgp
+        from cdp_pipelines.transports import Pgp
 
         data = Pgp.from_config(pgp).encrypt(data)
     return data

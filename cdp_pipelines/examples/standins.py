@@ -251,7 +251,7 @@ def inbound_stores(standins: StandIns) -> dict[str, dict]:
 def publish(drop: Path, standins: StandIns | None = None) -> dict[str, int]:
     """Copy the generated files of the remote sources onto their stand-ins (same relative
     paths); unchanged files are uploaded again, which is harmless: couriers load by checksum."""
-    from cdp_pipelines.resources.transports import make_store
+    from cdp_pipelines.transports import make_store
 
     standins = standins or configured()
     missing = [name for name, up in status(standins).items() if not up]

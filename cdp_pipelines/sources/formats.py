@@ -96,7 +96,7 @@ def compression_of(path: Path, fmt: FormatSpec) -> str:
 
 
 def _decrypt(path: Path, fmt: FormatSpec, work: Path) -> Path:
-    from cdp_pipelines.resources.transports import Pgp, PgpError
+    from cdp_pipelines.transports import Pgp, PgpError
 
     name = path.name
     for suffix in _PGP_SUFFIXES:

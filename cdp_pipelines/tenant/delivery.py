@@ -46,7 +46,7 @@ class DestinationSpec(TenantModel):
     name: Name
     type: DestinationType
     description: str = ""
-    # The transport's config (see cdp_pipelines/resources/transports), without `type`.
+    # The transport's config (see cdp_pipelines/transports), without `type`.
     options: dict[str, Any] = Field(default_factory=dict)
     # File destinations.
     format: Literal["csv", "tsv", "jsonl", "parquet"] = "csv"

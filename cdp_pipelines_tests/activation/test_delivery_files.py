@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cdp_pipelines.activation import files
-from cdp_pipelines.resources.transports import Pgp
+from cdp_pipelines.transports import Pgp
 
 
 @pytest.fixture

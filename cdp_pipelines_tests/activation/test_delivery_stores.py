@@ -13,7 +13,7 @@ import pytest
 
 from cdp_pipelines.activation.destinations import DeliveryError, deliver
 from cdp_pipelines.activation.templates import apply_template
-from cdp_pipelines.resources.transports import Pgp, make_store
+from cdp_pipelines.transports import Pgp, make_store
 from cdp_pipelines.tenant.delivery import DestinationSpec
 from cdp_pipelines_tests.activation.conftest import S3_BUCKET
 

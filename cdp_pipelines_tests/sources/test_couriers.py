@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from cdp_pipelines.resources.transports import HttpError, Warehouse, make_store
+from cdp_pipelines.transports import HttpError, Warehouse, make_store
 from cdp_pipelines.sources.couriers import land
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.sources import CourierSpec

@@ -32,7 +32,7 @@ from cdp_pipelines.orchestration import (
 )
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
-from cdp_pipelines.resources.transports import make_store
+from cdp_pipelines.transports import make_store
 from cdp_pipelines.sources.assets import build_courier_asset, build_source_assets
 from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines.tenant.model import Tenant, TenantSpec

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.resources.transports import (
+from cdp_pipelines.transports import (
     FileStore,
     MissingSecretError,
     RemoteFileNotFound,
@@ -17,7 +17,7 @@ from cdp_pipelines.resources.transports import (
     TransportError,
     make_store,
 )
-from cdp_pipelines.resources.transports.local import TEMP_PREFIX
+from cdp_pipelines.transports.local import TEMP_PREFIX
 
 STORE_TYPES = ["local", "s3", "azure_blob", "sftp"]
 # Bytes a text-mode or encoding slip would corrupt.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cdp_pipelines.resources.transports import MissingSecretError
-from cdp_pipelines.resources.transports.pgp import Pgp, PgpError
+from cdp_pipelines.transports import MissingSecretError
+from cdp_pipelines.transports.pgp import Pgp, PgpError
 
 PLAINTEXT = b"customer_id,email\n1,ana@example.invalid\n2,bo@example.invalid\n" * 20
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cdp_pipelines.resources.transports import MissingSecretError
-from cdp_pipelines.resources.transports.warehouse import Warehouse, WarehouseError
+from cdp_pipelines.transports import MissingSecretError
+from cdp_pipelines.transports.warehouse import Warehouse, WarehouseError
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ class StoreCourier:
     """Lists the store with the pattern's glob, keeps exact pattern matches, streams fetches."""
 
     def __init__(self, spec: CourierSpec) -> None:
-        from cdp_pipelines.resources.transports import make_store
+        from cdp_pipelines.transports import make_store
 
         self.spec = spec
         self.pattern = FilePattern(spec.pattern)

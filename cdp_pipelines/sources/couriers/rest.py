@@ -2,7 +2,7 @@
 
 Options: ``base_url`` and ``path`` (required), ``params``, ``pagination`` (style
 ``page_number`` | ``cursor`` | ``link_header`` with its fields, see
-:class:`~cdp_pipelines.resources.transports.http.Pagination`), and the REST client's
+:class:`~cdp_pipelines.transports.rest.Pagination`), and the REST client's
 own keys (``token_env``/``token_file``, ``auth_header``, ``auth_scheme``, ``headers``,
 timeouts and retries). Retries, backoff and rate limits (429 + Retry-After) are the
 client's. A pull that returns no record lands nothing.
@@ -25,7 +25,7 @@ _REQUEST_KEYS = ("path", "params", "pagination")
 
 class RestCourier:
     def __init__(self, spec: CourierSpec) -> None:
-        from cdp_pipelines.resources.transports import RestClient
+        from cdp_pipelines.transports import RestClient
 
         self.spec = spec
         self.pattern = FilePattern(spec.pattern)

@@ -48,7 +48,7 @@ def _decode(stored: dict[str, Any]) -> Any:
 
 class WarehouseCourier:
     def __init__(self, spec: CourierSpec, state_dir: Path | None = None) -> None:
-        from cdp_pipelines.resources.transports import Warehouse
+        from cdp_pipelines.transports import Warehouse
 
         self.spec = spec
         self.pattern = FilePattern(spec.pattern)

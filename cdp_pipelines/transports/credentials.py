@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cdp_pipelines.resources.transports.base import TransportConfigError
+from cdp_pipelines.transports.base import TransportConfigError
 
 
 class MissingSecretError(TransportConfigError):

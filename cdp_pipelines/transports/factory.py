@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from importlib import import_module
 from typing import Any
 
-from cdp_pipelines.resources.transports.base import FileStore, TransportConfigError
+from cdp_pipelines.transports.base import FileStore, TransportConfigError
 
 # type -> (module, class); modules are imported only when used (boto3, azure, paramiko).
 STORE_TYPES = {
-    "local": ("cdp_pipelines.resources.transports.local", "LocalStore"),
-    "s3": ("cdp_pipelines.resources.transports.s3", "S3Store"),
-    "azure_blob": ("cdp_pipelines.resources.transports.azure_blob", "AzureBlobStore"),
-    "sftp": ("cdp_pipelines.resources.transports.sftp", "SftpStore"),
+    "local": ("cdp_pipelines.transports.local", "LocalStore"),
+    "s3": ("cdp_pipelines.transports.s3", "S3Store"),
+    "azure_blob": ("cdp_pipelines.transports.azure_blob", "AzureBlobStore"),
+    "sftp": ("cdp_pipelines.transports.sftp", "SftpStore"),
 }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cdp_pipelines.resources.transports import MissingSecretError
-from cdp_pipelines.resources.transports.http import HttpError, RestClient, redact_url
+from cdp_pipelines.transports import MissingSecretError
+from cdp_pipelines.transports.rest import HttpError, RestClient, redact_url
 from cdp_pipelines_tests.servers import ScriptedResponse, free_port
 
 

@@ -16,12 +16,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     TransportConfigError,
     TransportError,
     config_fields,
 )
-from cdp_pipelines.resources.transports.credentials import resolve_secret
+from cdp_pipelines.transports.credentials import resolve_secret
 
 _OPTIONAL = {
     "url_env": None,

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     RemoteFile,
     RemoteFileNotFound,
     TransportConfigError,
@@ -31,8 +31,8 @@ from cdp_pipelines.resources.transports.base import (
     select,
     split_pattern,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
-from cdp_pipelines.resources.transports.local import TEMP_PREFIX
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.local import TEMP_PREFIX
 
 _POLICIES = ("reject", "warn", "auto_add")
 _OPTIONAL = {

@@ -21,12 +21,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     TransportConfigError,
     TransportError,
     config_fields,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
 
 _SECRET_PARAM_HINTS = (
     "token",

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     RemoteFile,
     RemoteFileNotFound,
     TransportConfigError,

@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     TransportConfigError,
     TransportError,
     config_fields,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
 
 _OPTIONAL = {
     "public_key_file": None,

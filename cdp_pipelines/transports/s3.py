@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     ChunkReader,
     RemoteFile,
     RemoteFileNotFound,
@@ -27,7 +27,7 @@ from cdp_pipelines.resources.transports.base import (
     select,
     split_pattern,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
 
 _SECRET_KEYS = ("access_key_id", "secret_access_key", "session_token")
 _OPTIONAL = {

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     ChunkReader,
     RemoteFile,
     RemoteFileNotFound,
@@ -24,7 +24,7 @@ from cdp_pipelines.resources.transports.base import (
     select,
     split_pattern,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
 
 _OPTIONAL = {
     "prefix": "",
