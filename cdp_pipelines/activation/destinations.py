@@ -203,20 +203,20 @@ def _effective(destination: DestinationSpec, deployment: Deployment) -> Destinat
 def _file_target(spec: DestinationSpec, name: str) -> str:
     """Where a file landed, as a URL-like string without credentials."""
     options = spec.options
-    key = "/".join(p for p in (str(options.get("prefix", "")).strip("/"), name) if p)
+    key = "/".join(p for p in (getattr(options, "prefix", "").strip("/"), name) if p)
     if spec.type == "s3":
-        return f"s3://{options['bucket']}/{key}"
+        return f"s3://{options.bucket}/{key}"
     if spec.type == "azure_blob":
-        return f"azure_blob://{options['container']}/{key}"
+        return f"azure_blob://{options.container}/{key}"
     if spec.type == "sftp":
-        root = str(options.get("root", ".")).rstrip("/")
-        where = f"{options['username']}@{options['host']}:{options.get('port', 22)}"
+        root = options.root.rstrip("/")
+        where = f"{options.username}@{options.host}:{options.port}"
         return f"sftp://{where}/{root.lstrip('/')}/{name}".replace(f"{where}//", f"{where}/")
-    return str(Path(options["root"]).expanduser() / name)
+    return str(Path(options.root).expanduser() / name)
 
 
 def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
-    from cdp_pipelines.transports import TransportError, make_store
+    from cdp_pipelines.transports import PgpOptions, TransportError, make_store
 
     spec = job.spec
     name = files.render_filename(
@@ -235,9 +235,9 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
             fmt=spec.format,
             compression=spec.compression,
             file_name=name,
-            pgp=spec.pgp.model_dump() if spec.pgp else None,
+            pgp=PgpOptions(**spec.pgp.model_dump()) if spec.pgp else None,
         )
-        store = make_store(spec.transport_config())
+        store = make_store(spec.options)
     except (TransportError, ValueError) as exc:
         raise DeliveryError(f"{job.describe()}: preparing {name} failed: {exc}") from exc
     try:
@@ -278,14 +278,14 @@ def _send_rest(rows: "pd.DataFrame", job: _Job, done: dict[int, str]) -> Deliver
     from cdp_pipelines.transports.rest import redact_url
 
     spec = job.spec
-    target = redact_url(f"{str(spec.options['base_url']).rstrip('/')}/{spec.path.lstrip('/')}")
+    target = redact_url(f"{spec.options.base_url.rstrip('/')}/{spec.path.lstrip('/')}")
     records = files.records(rows)
     size = spec.batch_size
     parts = math.ceil(len(records) / size)
     started = utc_now()
     sent = 0
     try:
-        client = RestClient.from_config(spec.options)
+        client = RestClient.from_options(spec.options)
     except (TransportError, ValueError) as exc:
         raise DeliveryError(f"{job.describe()}: {exc}") from exc
     try:
@@ -359,7 +359,7 @@ def _send_table(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
     target = f"{spec.db_schema}.{spec.table}" if spec.db_schema else str(spec.table)
     started = utc_now()
     try:
-        warehouse = Warehouse.from_config(spec.options)
+        warehouse = Warehouse.from_options(spec.options)
     except (TransportError, ValueError) as exc:
         raise DeliveryError(f"{job.describe()}: {exc}") from exc
     try:

@@ -105,7 +105,7 @@ def _decrypt(path: Path, fmt: FormatSpec, work: Path) -> Path:
     target = work / "decrypted" / name
     target.parent.mkdir(parents=True)
     try:
-        Pgp.from_config(fmt.pgp).decrypt_file(path, target)
+        Pgp.from_options(fmt.pgp).decrypt_file(path, target)
     except PgpError as exc:
         raise UnreadableFileError(f"{path}: cannot be decrypted with the configured PGP key: "
                                   f"{exc}") from exc

@@ -1,28 +1,60 @@
-"""Build a FileStore from a config mapping keyed by ``type``."""
+"""The one list of transports: each one's options model, combined into one union on
+``type``, and what those options open. Adding a transport is a module holding its options
+model and its class, plus one line in :data:`TRANSPORTS`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import import_module
-from typing import Any
+from typing import Annotated, Any, Union
 
+from pydantic import Field, TypeAdapter, ValidationError
+
+from cdp_pipelines.transports.azure_blob import AzureBlobOptions, AzureBlobStore
 from cdp_pipelines.transports.base import FileStore, TransportConfigError
+from cdp_pipelines.transports.local import LocalOptions, LocalStore
+from cdp_pipelines.transports.options import (
+    FileStoreOptions,
+    OptionsModel,
+    describe_errors,
+)
+from cdp_pipelines.transports.rest import RestClient, RestOptions
+from cdp_pipelines.transports.s3 import S3Options, S3Store
+from cdp_pipelines.transports.sftp import SftpOptions, SftpStore
+from cdp_pipelines.transports.warehouse import Warehouse, WarehouseOptions
 
-# type -> (module, class); modules are imported only when used (boto3, azure, paramiko).
-STORE_TYPES = {
-    "local": ("cdp_pipelines.transports.local", "LocalStore"),
-    "s3": ("cdp_pipelines.transports.s3", "S3Store"),
-    "azure_blob": ("cdp_pipelines.transports.azure_blob", "AzureBlobStore"),
-    "sftp": ("cdp_pipelines.transports.sftp", "SftpStore"),
+# options model -> the class its ``from_options`` builds (SDKs are imported only then).
+TRANSPORTS: dict[type[OptionsModel], type] = {
+    LocalOptions: LocalStore,
+    S3Options: S3Store,
+    AzureBlobOptions: AzureBlobStore,
+    SftpOptions: SftpStore,
+    RestOptions: RestClient,
+    WarehouseOptions: Warehouse,
 }
+OPTIONS_BY_TYPE: dict[str, type[OptionsModel]] = {
+    model.model_fields["type"].default: model for model in TRANSPORTS
+}
+TRANSPORT_TYPES = tuple(OPTIONS_BY_TYPE)
+# The transports that are FileStores: couriers list them, file destinations write to them.
+STORE_TYPES = tuple(
+    kind for kind, model in OPTIONS_BY_TYPE.items() if issubclass(model, FileStoreOptions)
+)
+TransportOptions = Annotated[Union[tuple(TRANSPORTS)], Field(discriminator="type")]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(TransportOptions)
 
 
-def make_store(config: Mapping[str, Any]) -> FileStore:
-    """Return the store described by ``config`` (``{"type": "s3", "bucket": ..., ...}``)."""
-    store_type = config.get("type")
-    if store_type not in STORE_TYPES:
+def parse_options(config: Mapping[str, Any]) -> TransportOptions:
+    """The typed options for ``config`` (``{"type": "s3", "bucket": ..., ...}``)."""
+    try:
+        return _ADAPTER.validate_python(dict(config))
+    except ValidationError as exc:
+        raise TransportConfigError(f"transport options: {describe_errors(exc)}") from None
+
+
+def make_store(options: FileStoreOptions) -> FileStore:
+    """The file store ``options`` describe."""
+    if not isinstance(options, FileStoreOptions):
         raise TransportConfigError(
-            f"store config: type {store_type!r} is not one of {sorted(STORE_TYPES)}"
+            f"store options: type {options.type!r} is not one of {list(STORE_TYPES)}"
         )
-    module_name, class_name = STORE_TYPES[store_type]
-    return getattr(import_module(module_name), class_name).from_config(config)
+    return TRANSPORTS[type(options)].from_options(options)

@@ -17,7 +17,7 @@ class StoreCourier:
 
         self.spec = spec
         self.pattern = FilePattern(spec.pattern)
-        self.store = make_store({"type": spec.type, **spec.options})
+        self.store = make_store(spec.options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r}, {self.store!r})"
