@@ -1,4 +1,4 @@
-"""A courier over a remote FileStore (S3, Azure Blob, SFTP): the shared part."""
+"""The courier of every remote FileStore (S3, Azure Blob, SFTP: each store type but local)."""
 
 from __future__ import annotations
 
