@@ -40,7 +40,6 @@ import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cdp_pipelines.activation import files
@@ -200,21 +199,6 @@ def _effective(destination: DestinationSpec, deployment: Deployment) -> Destinat
     )
 
 
-def _file_target(spec: DestinationSpec, name: str) -> str:
-    """Where a file landed, as a URL-like string without credentials."""
-    options = spec.options
-    key = "/".join(p for p in (getattr(options, "prefix", "").strip("/"), name) if p)
-    if spec.type == "s3":
-        return f"s3://{options.bucket}/{key}"
-    if spec.type == "azure_blob":
-        return f"azure_blob://{options.container}/{key}"
-    if spec.type == "sftp":
-        root = options.root.rstrip("/")
-        where = f"{options.username}@{options.host}:{options.port}"
-        return f"sftp://{where}/{root.lstrip('/')}/{name}".replace(f"{where}//", f"{where}/")
-    return str(Path(options.root).expanduser() / name)
-
-
 def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
     from cdp_pipelines.transports import PgpOptions, TransportError, make_store
 
@@ -227,7 +211,7 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
         delivery_date=job.delivery_date,
         ext=files.extension(spec.format, spec.compression, spec.pgp is not None),
     )
-    target = _file_target(spec, name)
+    target = spec.options.location(name)
     started = utc_now()
     try:
         data = files.render_file(

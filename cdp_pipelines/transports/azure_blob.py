@@ -34,6 +34,9 @@ class AzureBlobOptions(FileStoreOptions):
     connection_string_env: str | None = None
     connection_string_file: str | None = None
 
+    def location(self, path: str) -> str:
+        return f"azure_blob://{self.container}/{join_key(self.prefix, path)}"
+
 
 class AzureBlobStore:
     def __init__(

@@ -31,6 +31,9 @@ class LocalOptions(FileStoreOptions):
     # Make the directory when it is missing; else a missing one is an error.
     create: bool = True
 
+    def location(self, path: str) -> str:
+        return str(Path(self.root).expanduser() / path)
+
 
 class LocalStore:
     def __init__(self, root: str | Path, create: bool = True) -> None:

@@ -7,6 +7,7 @@ Each transport module declares its own model (``S3Options``, ...) with a ``type`
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -42,6 +43,10 @@ class OptionsModel(BaseModel):
 
 class FileStoreOptions(OptionsModel):
     """Options of a transport that is a :class:`~cdp_pipelines.transports.base.FileStore`."""
+
+    @abstractmethod
+    def location(self, path: str) -> str:
+        """Where ``path`` is in the store, as a URL-like string without credentials."""
 
 
 def describe_errors(error: ValidationError) -> str:

@@ -57,6 +57,9 @@ class S3Options(FileStoreOptions):
             )
         return self
 
+    def location(self, path: str) -> str:
+        return f"s3://{self.bucket}/{join_key(self.prefix, path)}"
+
 
 class S3Store:
     def __init__(

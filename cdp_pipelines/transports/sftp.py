@@ -62,6 +62,11 @@ class SftpOptions(FileStoreOptions):
             raise ValueError("configure password_(env|file) or private_key_(env|file)")
         return self
 
+    def location(self, path: str) -> str:
+        root = self.root.rstrip("/")
+        where = f"{self.username}@{self.host}:{self.port}"
+        return f"sftp://{where}/{root.lstrip('/')}/{path}".replace(f"{where}//", f"{where}/")
+
 
 def _load_private_key(text: str, passphrase: Secret | None, source: str):
     import paramiko
