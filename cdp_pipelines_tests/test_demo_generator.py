@@ -144,16 +144,16 @@ def test_courier_locations_default_and_read_the_environment() -> None:
         "s3": ["ecom_customer_files", "ecom_order_files", "ecom_order_item_files"],
         "sftp": ["email_subscriber_files"]}
     assert {c.root for c in by_type["local"]} == {".cdp/demo/drop"}
-    assert {c.options["endpoint_url"] for c in by_type["s3"]} == {"http://127.0.0.1:9574"}
+    assert {c.options.endpoint_url for c in by_type["s3"]} == {"http://127.0.0.1:9574"}
     (sftp,) = by_type["sftp"]
-    assert sftp.options["private_key_file"] == ".cdp/demo/services/sshd/client_key"
+    assert sftp.options.private_key_file == ".cdp/demo/services/sshd/client_key"
     moved = load_tenant(TENANT_DIR, env={"CDP_DEMO_DROP": "/data/drop", "CDP_DEMO_S3_PORT": "1",
                                          "CDP_DEMO_SERVICES": "/srv", "CDP_DEMO_SFTP_USER": "u"})
     couriers = {c.name: c for _, c in moved.couriers}
     assert couriers["pos_transaction_files"].root == "/data/drop"
-    assert couriers["ecom_order_files"].options["endpoint_url"] == "http://127.0.0.1:1"
-    assert couriers["email_subscriber_files"].options["username"] == "u"
-    assert couriers["email_subscriber_files"].options["root"] == "/srv/sshd/files"
+    assert couriers["ecom_order_files"].options.endpoint_url == "http://127.0.0.1:1"
+    assert couriers["email_subscriber_files"].options.username == "u"
+    assert couriers["email_subscriber_files"].options.root == "/srv/sshd/files"
 
 
 # --- the generated files -------------------------------------------------------------

@@ -40,7 +40,6 @@ import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cdp_pipelines.activation import files
@@ -200,23 +199,8 @@ def _effective(destination: DestinationSpec, deployment: Deployment) -> Destinat
     )
 
 
-def _file_target(spec: DestinationSpec, name: str) -> str:
-    """Where a file landed, as a URL-like string without credentials."""
-    options = spec.options
-    key = "/".join(p for p in (str(options.get("prefix", "")).strip("/"), name) if p)
-    if spec.type == "s3":
-        return f"s3://{options['bucket']}/{key}"
-    if spec.type == "azure_blob":
-        return f"azure_blob://{options['container']}/{key}"
-    if spec.type == "sftp":
-        root = str(options.get("root", ".")).rstrip("/")
-        where = f"{options['username']}@{options['host']}:{options.get('port', 22)}"
-        return f"sftp://{where}/{root.lstrip('/')}/{name}".replace(f"{where}//", f"{where}/")
-    return str(Path(options["root"]).expanduser() / name)
-
-
 def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
-    from cdp_pipelines.resources.transports import TransportError, make_store
+    from cdp_pipelines.transports import PgpOptions, TransportError, make_store
 
     spec = job.spec
     name = files.render_filename(
@@ -227,7 +211,7 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
         delivery_date=job.delivery_date,
         ext=files.extension(spec.format, spec.compression, spec.pgp is not None),
     )
-    target = _file_target(spec, name)
+    target = spec.options.location(name)
     started = utc_now()
     try:
         data = files.render_file(
@@ -235,9 +219,9 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
             fmt=spec.format,
             compression=spec.compression,
             file_name=name,
-            pgp=spec.pgp.model_dump() if spec.pgp else None,
+            pgp=PgpOptions(**spec.pgp.model_dump()) if spec.pgp else None,
         )
-        store = make_store(spec.transport_config())
+        store = make_store(spec.options)
     except (TransportError, ValueError) as exc:
         raise DeliveryError(f"{job.describe()}: preparing {name} failed: {exc}") from exc
     try:
@@ -274,18 +258,18 @@ def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
 
 
 def _send_rest(rows: "pd.DataFrame", job: _Job, done: dict[int, str]) -> DeliveryResult:
-    from cdp_pipelines.resources.transports import RestClient, TransportError
-    from cdp_pipelines.resources.transports.http import redact_url
+    from cdp_pipelines.transports import RestClient, TransportError
+    from cdp_pipelines.transports.rest import redact_url
 
     spec = job.spec
-    target = redact_url(f"{str(spec.options['base_url']).rstrip('/')}/{spec.path.lstrip('/')}")
+    target = redact_url(f"{spec.options.base_url.rstrip('/')}/{spec.path.lstrip('/')}")
     records = files.records(rows)
     size = spec.batch_size
     parts = math.ceil(len(records) / size)
     started = utc_now()
     sent = 0
     try:
-        client = RestClient.from_config(spec.options)
+        client = RestClient.from_options(spec.options)
     except (TransportError, ValueError) as exc:
         raise DeliveryError(f"{job.describe()}: {exc}") from exc
     try:
@@ -353,13 +337,13 @@ def _json_sha(body: Any) -> str:
 
 
 def _send_table(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
-    from cdp_pipelines.resources.transports import TransportError, Warehouse
+    from cdp_pipelines.transports import TransportError, Warehouse
 
     spec = job.spec
     target = f"{spec.db_schema}.{spec.table}" if spec.db_schema else str(spec.table)
     started = utc_now()
     try:
-        warehouse = Warehouse.from_config(spec.options)
+        warehouse = Warehouse.from_options(spec.options)
     except (TransportError, ValueError) as exc:
         raise DeliveryError(f"{job.describe()}: {exc}") from exc
     try:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cdp_pipelines.transports import PgpOptions
+
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 COMPRESSIONS = ("none", "gzip", "zip")
 FILENAME_TOKENS = ("campaign", "treatment", "orchestration", "date", "ext")
@@ -166,15 +168,15 @@ def render_file(
     fmt: str,
     compression: str,
     file_name: str,
-    pgp: Mapping[str, Any] | None = None,
+    pgp: PgpOptions | None = None,
 ) -> bytes:
-    """The bytes of one delivery file named ``file_name``; ``pgp`` is a Pgp transport config
+    """The bytes of one delivery file named ``file_name``, encrypted when ``pgp`` is given
     (``public_key_file``, ``armor``)."""
     data = compress(render(frame, fmt), compression, _member_name(file_name, fmt))
     if pgp:
-        from cdp_pipelines.resources.transports import Pgp
+        from cdp_pipelines.transports import Pgp
 
-        data = Pgp.from_config(pgp).encrypt(data)
+        data = Pgp.from_options(pgp).encrypt(data)
     return data
 
 

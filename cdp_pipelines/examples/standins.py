@@ -251,7 +251,7 @@ def inbound_stores(standins: StandIns) -> dict[str, dict]:
 def publish(drop: Path, standins: StandIns | None = None) -> dict[str, int]:
     """Copy the generated files of the remote sources onto their stand-ins (same relative
     paths); unchanged files are uploaded again, which is harmless: couriers load by checksum."""
-    from cdp_pipelines.resources.transports import make_store
+    from cdp_pipelines.transports import make_store, parse_options
 
     standins = standins or configured()
     missing = [name for name, up in status(standins).items() if not up]
@@ -265,7 +265,7 @@ def publish(drop: Path, standins: StandIns | None = None) -> dict[str, int]:
         if not files:
             raise StandInError(f"{Path(drop) / directory}: no generated files to publish; "
                                "run `cdp demo generate` first")
-        store = make_store(stores[kind])
+        store = make_store(parse_options(stores[kind]))
         try:
             for path in files:
                 store.upload_file(path, f"{directory}/{path.name}")

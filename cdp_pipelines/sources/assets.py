@@ -23,6 +23,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from pydantic import BaseModel
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.governance import expectations as gx_suites
@@ -45,13 +46,18 @@ from cdp_pipelines.tenant.sources import (
 )
 
 
+def _written(options: BaseModel) -> dict:
+    """A courier's options as its tenant file wrote them, without ``type``."""
+    return options.model_dump(exclude={"type"}, exclude_unset=True, by_alias=True)
+
+
 def build_courier_asset(source: SourceSpec, courier: CourierSpec,
                         deployment: Deployment) -> AssetsDefinition:
     @asset(
         key=courier_key(source.name, courier.name),
         group_name=SOURCES_GROUP,
         description=f"Courier {courier.name} ({courier.type}): lands `{courier.pattern}` "
-                    f"from {courier.root or courier.options} for source {source.name}.",
+                    f"from {courier.root or _written(courier.options)} for source {source.name}.",
         kinds={courier.type, "files"},
         tags={"cdp/source": source.name},
     )

@@ -96,7 +96,7 @@ def compression_of(path: Path, fmt: FormatSpec) -> str:
 
 
 def _decrypt(path: Path, fmt: FormatSpec, work: Path) -> Path:
-    from cdp_pipelines.resources.transports import Pgp, PgpError
+    from cdp_pipelines.transports import Pgp, PgpError
 
     name = path.name
     for suffix in _PGP_SUFFIXES:
@@ -105,7 +105,7 @@ def _decrypt(path: Path, fmt: FormatSpec, work: Path) -> Path:
     target = work / "decrypted" / name
     target.parent.mkdir(parents=True)
     try:
-        Pgp.from_config(fmt.pgp).decrypt_file(path, target)
+        Pgp.from_options(fmt.pgp).decrypt_file(path, target)
     except PgpError as exc:
         raise UnreadableFileError(f"{path}: cannot be decrypted with the configured PGP key: "
                                   f"{exc}") from exc

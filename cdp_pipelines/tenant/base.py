@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -28,19 +29,13 @@ class TenantModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# Every secret-bearing option any transport takes: tenant files name an environment
-# variable (``<key>_env``) or a file (``<key>_file``) instead.
-SECRET_OPTIONS = (
-    "password", "token", "private_key", "private_key_passphrase", "passphrase",
-    "connection_string", "access_key_id", "secret_access_key", "session_token", "url",
-)
-
-
-def refuse_inline_secrets(options: dict[str, Any], keys: tuple[str, ...] = SECRET_OPTIONS
-                          ) -> None:
-    inline = sorted(k for k in options if k in keys)
-    if inline:
-        raise ValueError(
-            f"{inline} must not hold secrets in tenant files; name an environment variable "
-            f"('<key>_env') or a file ('<key>_file') instead"
-        )
+def with_type(kind: Any, options: Any, owner: str) -> Any:
+    """A courier's or destination's ``options`` with the ``type`` written next to them, so
+    that they validate as that transport's options model (tenant files keep ``type`` out)."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        return options
+    if "type" in options:
+        raise ValueError(f"'type' belongs on the {owner}, not in its options")
+    return {"type": kind, **options}

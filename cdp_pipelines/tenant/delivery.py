@@ -10,23 +10,20 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from cdp_pipelines.activation import files
-from cdp_pipelines.tenant.base import Name, TenantModel, refuse_inline_secrets
+from cdp_pipelines.tenant.base import Name, TenantModel, with_type
 from cdp_pipelines.tenant.schedules import ScheduleSpec
+from cdp_pipelines.transports import (
+    STORE_TYPES,
+    TRANSPORT_TYPES,
+    RestOptions,
+    TransportOptions,
+)
 
 DESTINATIONS_FILE = "activation/destinations.yaml"
 TEMPLATES_FILE = "activation/templates.yaml"
 ORCHESTRATIONS_FILE = "activation/orchestrations.yaml"
-FILE_TYPES = ("s3", "azure_blob", "sftp", "local")
-DestinationType = Literal["s3", "azure_blob", "sftp", "local", "rest", "warehouse"]
-# Every secret-bearing key any transport takes; each must be given as <key>_env/<key>_file.
+# Header names that carry credentials: those go in token_env/token_file, never in the file.
 _SECRET_HEADER_HINTS = ("auth", "key", "token", "secret", "signature", "cookie")
-_REQUIRED_OPTIONS = {
-    "s3": ("bucket",),
-    "azure_blob": ("container",),
-    "sftp": ("host", "username"),
-    "local": ("root",),
-    "rest": ("base_url",),
-}
 _FILE_FIELDS = ("format", "compression", "pgp", "filename", "done_marker")
 _REST_FIELDS = ("path", "batch_size", "method", "wrap_field")
 _WAREHOUSE_FIELDS = ("table", "db_schema", "mode")
@@ -44,10 +41,10 @@ class DestinationSpec(TenantModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: Name
-    type: DestinationType
+    type: Literal[TRANSPORT_TYPES]
     description: str = ""
-    # The transport's config (see cdp_pipelines/resources/transports), without `type`.
-    options: dict[str, Any] = Field(default_factory=dict)
+    # The transport's options (see cdp_pipelines/transports), written without `type`.
+    options: TransportOptions
     # File destinations.
     format: Literal["csv", "tsv", "jsonl", "parquet"] = "csv"
     compression: Literal["none", "gzip", "zip"] = "none"
@@ -66,21 +63,26 @@ class DestinationSpec(TenantModel):
     mode: Literal["replace", "append"] = "replace"
     allow_in_sandbox: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_options(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "type" in data:
+            data = {**data, "options": with_type(data["type"], data.get("options"), "destination")}
+        return data
+
     @field_validator("options")
     @classmethod
-    def _options_name_secrets(cls, options: dict[str, Any]) -> dict[str, Any]:
-        refuse_inline_secrets(options)
-        secret_headers = sorted(
-            name for name in options.get("headers") or {}
-            if any(hint in name.lower() for hint in _SECRET_HEADER_HINTS)
-        )
-        if secret_headers:
-            raise ValueError(
-                f"headers {secret_headers} look like credentials and must not be written in "
-                "tenant files; use token_env/token_file with auth_header and auth_scheme"
+    def _no_credential_headers(cls, options: Any) -> Any:
+        if isinstance(options, RestOptions):
+            secret_headers = sorted(
+                name for name in options.headers
+                if any(hint in name.lower() for hint in _SECRET_HEADER_HINTS)
             )
-        if "type" in options:
-            raise ValueError("'type' belongs on the destination, not in its options")
+            if secret_headers:
+                raise ValueError(
+                    f"headers {secret_headers} look like credentials and must not be written in "
+                    "tenant files; use token_env/token_file with auth_header and auth_scheme"
+                )
         return options
 
     @field_validator("filename")
@@ -103,11 +105,6 @@ class DestinationSpec(TenantModel):
                     f"destination {self.name} ({self.type}): {shown} apply only to {group} "
                     "destinations"
                 )
-        missing = [k for k in _REQUIRED_OPTIONS.get(self.type, ()) if not self.options.get(k)]
-        if missing:
-            raise ValueError(
-                f"destination {self.name} ({self.type}): options {missing} are required"
-            )
         if self.type == "rest" and not self.path:
             raise ValueError(f"destination {self.name} (rest): 'path' is required")
         if self.type == "warehouse" and not self.table:
@@ -116,10 +113,7 @@ class DestinationSpec(TenantModel):
 
     @property
     def is_file(self) -> bool:
-        return self.type in FILE_TYPES
-
-    def transport_config(self) -> dict[str, Any]:
-        return {"type": self.type, **self.options} if self.is_file else dict(self.options)
+        return self.type in STORE_TYPES
 
 
 class TemplateSpec(TenantModel):

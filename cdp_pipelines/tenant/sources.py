@@ -4,16 +4,20 @@ tags, and the custom domain tables of `domain/*.sql`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
 from cdp_pipelines.governance.pii import is_pii_tagged
-from cdp_pipelines.tenant.base import (
-    Name,
-    TenantModel,
-    check_identifier,
-    refuse_inline_secrets,
+from cdp_pipelines.tenant.base import Name, TenantModel, check_identifier, with_type
+from cdp_pipelines.transports import (
+    OPTIONS_BY_TYPE,
+    TRANSPORT_TYPES,
+    NonEmptyStr,
+    Pagination,
+    PgpOptions,
+    RestOptions,
+    WarehouseOptions,
 )
 
 # Semantic tags Stitch and Customer 360 understand. `fk-<namespace>` is open-ended.
@@ -89,22 +93,39 @@ class FormatSpec(TenantModel):
     compression: Literal["auto", "none", "gzip", "zip", "tar", "tgz"] = "auto"
     # Which archive members to read (glob on the member's path); None reads every file.
     member_pattern: str | None = None
-    # Decrypt before reading: a pgp transport config (private_key_env/_file,
-    # passphrase_env/_file); secrets are named, never written here.
-    pgp: dict[str, Any] | None = None
-
-    @field_validator("pgp")
-    @classmethod
-    def _pgp_names_secrets(cls, pgp: dict[str, Any] | None) -> dict[str, Any] | None:
-        if pgp is not None:
-            refuse_inline_secrets(pgp, ("private_key", "passphrase"))
-        return pgp
+    # Decrypt before reading (private_key_env/_file, passphrase_env/_file); secrets are
+    # named, never written here.
+    pgp: PgpOptions | None = None
 
     @property
     def field_delimiter(self) -> str:
         if self.delimiter:
             return self.delimiter
         return {"tsv": "\t", "psv": "|"}.get(self.type, ",")
+
+
+class RestPull(RestOptions):
+    """A REST courier's options: the client's, plus the GET it pulls."""
+
+    path: NonEmptyStr
+    params: dict[str, Any] = Field(default_factory=dict)
+    pagination: Pagination = Pagination()
+
+
+class WarehousePull(WarehouseOptions):
+    """A warehouse courier's options: the connection's, plus the table it reads."""
+
+    table: NonEmptyStr
+    updated_at_column: NonEmptyStr
+    output: Literal["parquet", "jsonl"] = "parquet"
+
+
+# Every transport's options, REST and warehouse with what they pull.
+_PULLS = {"rest": RestPull, "warehouse": WarehousePull}
+CourierOptions = Annotated[
+    Union[tuple(_PULLS.get(kind, model) for kind, model in OPTIONS_BY_TYPE.items())],
+    Field(discriminator="type"),
+]
 
 
 class CourierSpec(TenantModel):
@@ -118,47 +139,49 @@ class CourierSpec(TenantModel):
     """
 
     name: Name
-    type: Literal["local", "s3", "azure_blob", "sftp", "rest", "warehouse"] = "local"
+    type: Literal[TRANSPORT_TYPES] = "local"
     # Directory the files are picked up from (local transport).
     root: str | None = None
     # Relative file pattern; `*` and `?` glob, date tokens {yyyy} {MM} {dd} {HH} {mm} {ss}.
     # REST and warehouse couriers name their pulls themselves (default: a timestamped name).
     pattern: str
     format: FormatSpec = FormatSpec()
-    options: dict[str, Any] = Field(default_factory=dict)
+    # The transport's options, written without `type`; a local courier's come from `root`.
+    options: CourierOptions
     # What to do when no file matches: "ignore", "warn" (a warning check) or "fail".
     when_missing: Literal["ignore", "warn", "fail"] = "warn"
 
     @model_validator(mode="before")
     @classmethod
-    def _pull_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("type") in ("rest", "warehouse"):
-            data = dict(data)
+    def _defaults_and_typed_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        kind = data.get("type", "local")
+        if kind in ("rest", "warehouse"):
             output = "jsonl"
-            if data["type"] == "warehouse":
+            if kind == "warehouse":
                 output = (data.get("options") or {}).get("output", "parquet")
             # `*` takes the pull's microseconds: two pulls in one second get two files.
             data.setdefault("pattern", f"{data.get('name')}-{{yyyy}}{{MM}}{{dd}}T{{HH}}{{mm}}"
                                        f"{{ss}}Z-*.{output}")
             data.setdefault("format", {"type": output})
+        if kind == "local":
+            if data.get("options"):
+                raise ValueError(f"courier {data.get('name')}: a local courier takes 'root', "
+                                 "not 'options'")
+            if not data.get("root"):
+                raise ValueError(f"courier {data.get('name')}: a local courier needs 'root' "
+                                 "(a directory)")
+            data["options"] = {"root": data["root"]}
+        data["options"] = with_type(kind, data.get("options"), "courier")
         return data
 
     @model_validator(mode="after")
-    def _transport_options(self) -> "CourierSpec":
-        if self.type == "local" and not self.root:
-            raise ValueError(f"courier {self.name}: a local courier needs 'root' (a directory)")
+    def _root_only_for_local(self) -> "CourierSpec":
         if self.type != "local" and self.root is not None:
             raise ValueError(f"courier {self.name}: 'root' is for local couriers; put the "
                              f"{self.type} location in 'options'")
-        refuse_inline_secrets(self.options)
-        needed = {"s3": ("bucket",), "azure_blob": ("container",), "sftp": ("host", "username"),
-                  "rest": ("base_url", "path"), "warehouse": ("table", "updated_at_column")}
-        missing = [k for k in needed.get(self.type, ()) if not self.options.get(k)]
-        if missing:
-            raise ValueError(f"courier {self.name} ({self.type}): options {missing} are required")
-        if self.type == "warehouse" and self.options.get("output", "parquet") not in (
-                "parquet", "jsonl"):
-            raise ValueError(f"courier {self.name}: options.output must be 'parquet' or 'jsonl'")
         return self
 
 

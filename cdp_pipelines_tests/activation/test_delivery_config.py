@@ -53,9 +53,9 @@ def test_destinations_load_with_defaults_and_tenant_relative_key(tmp_path):
     sftp, api, dwh = loaded["vendor_sftp"], loaded["ads_api"], loaded["dwh"]
     assert (sftp.format, sftp.compression, sftp.done_marker) == ("tsv", "gzip", True)
     assert sftp.pgp.public_key_file == str(tmp_path / "keys" / "vendor.asc")
-    assert sftp.transport_config()["type"] == "sftp"
-    assert (api.options["base_url"], api.batch_size, api.method) == ("https://ads.invalid", 250,
-                                                                     "PUT")
+    assert sftp.options.type == "sftp"
+    assert (api.options.base_url, api.batch_size, api.method) == ("https://ads.invalid", 250,
+                                                                  "PUT")
     assert (dwh.table, dwh.db_schema, dwh.mode, dwh.allow_in_sandbox) == (
         "recipients", "marketing", "append", True)
     assert not sftp.allow_in_sandbox
@@ -65,11 +65,11 @@ def test_destinations_load_with_defaults_and_tenant_relative_key(tmp_path):
     ("entry", "expected"),
     [
         ("- {name: s, type: sftp, options: {host: h, username: u, password: hunter2}}",
-         "destinations[0].options: Value error, ['password'] must not hold secrets"),
+         "destinations[0].options.sftp: Value error, ['password'] must not hold secrets"),
         ("- {name: r, type: rest, options: {base_url: 'http://x', token: abc}, path: /p}",
-         "destinations[0].options: Value error, ['token'] must not hold secrets"),
+         "destinations[0].options.rest: Value error, ['token'] must not hold secrets"),
         ("- {name: w, type: warehouse, options: {url: 'postgresql://u:p@h/db'}, table: t}",
-         "destinations[0].options: Value error, ['url'] must not hold secrets"),
+         "destinations[0].options.warehouse: Value error, ['url'] must not hold secrets"),
         ("- {name: s, type: s3, options: {bucket: b}, filename: '{campaign}_{segment}.csv'}",
          "destinations[0].filename: Value error, filename '{campaign}_{segment}.csv': unknown "
          "token {segment}"),
@@ -80,7 +80,7 @@ def test_destinations_load_with_defaults_and_tenant_relative_key(tmp_path):
         ("- {name: r, type: rest, options: {base_url: 'http://x'}}",
          "destination r (rest): 'path' is required"),
         ("- {name: a, type: azure_blob, options: {prefix: out}}",
-         "destination a (azure_blob): options ['container'] are required"),
+         "destinations[0].options.azure_blob.container: Field required"),
         ("- {name: r, type: rest, path: /p, options: {base_url: 'http://x', "
          "headers: {X-Api-Key: abc}}}",
          "destinations[0].options: Value error, headers ['X-Api-Key'] look like credentials"),

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cdp_pipelines.activation import files
-from cdp_pipelines.resources.transports import Pgp
+from cdp_pipelines.transports import Pgp, PgpOptions
 
 
 @pytest.fixture
@@ -59,12 +59,13 @@ def test_gzip_and_zip_round_trip_and_are_deterministic(rows):
 def test_pgp_file_decrypts_with_the_private_key_to_the_rows(rows, pgp_keys, monkeypatch):
     data = files.render_file(
         rows, fmt="jsonl", compression="gzip", file_name="out.jsonl.gz.pgp",
-        pgp={"public_key_file": str(pgp_keys["public"])},
+        pgp=PgpOptions(public_key_file=str(pgp_keys["public"])),
     )
     assert b"ann@example.com" not in data and not data.startswith(b"\x1f\x8b")
     monkeypatch.setenv("DELIVERY_PGP_KEY", pgp_keys["private"].read_text())
-    decrypter = Pgp.from_config(
-        {"private_key_env": "DELIVERY_PGP_KEY", "passphrase_file": str(pgp_keys["passphrase_file"])}
+    decrypter = Pgp.from_options(
+        PgpOptions(private_key_env="DELIVERY_PGP_KEY",
+                   passphrase_file=str(pgp_keys["passphrase_file"]))
     )
     back = parse(gzip.decompress(decrypter.decrypt(data)), "jsonl")
     pd.testing.assert_frame_equal(back, rows, check_dtype=False)

@@ -13,8 +13,8 @@ import pytest
 
 from cdp_pipelines.activation.destinations import DeliveryError, deliver
 from cdp_pipelines.activation.templates import apply_template
-from cdp_pipelines.resources.transports import Pgp, make_store
 from cdp_pipelines.tenant.delivery import DestinationSpec
+from cdp_pipelines.transports import Pgp, PgpOptions, make_store
 from cdp_pipelines_tests.activation.conftest import S3_BUCKET
 
 DAY = date(2026, 11, 23)
@@ -89,7 +89,7 @@ def test_file_lands_with_its_done_marker_and_is_logged(
     assert (result.rows, result.rejected) == (5, 1)
     assert result.files == (name, name + ".DONE")
     assert result.rejects["customer_id"].tolist() == ["a3"]
-    store = make_store(destination.transport_config())
+    store = make_store(destination.options)
     try:
         assert sorted(f.path for f in store.list()) == [name, name + ".DONE"]
         assert store.read_bytes(name + ".DONE") == b""
@@ -113,7 +113,7 @@ def test_a_repeat_of_the_same_rows_the_same_day_sends_nothing(
         name="vendor_s3", type="s3", options=options_for("s3", request, monkeypatch)
     )
     first = run(audience, destination, template, deployment, log)
-    store = make_store(destination.transport_config())
+    store = make_store(destination.options)
     try:
         # Same rows in another order: skipped, and nothing touches the store.
         store.delete(first.files[0])
@@ -137,12 +137,13 @@ def test_pgp_file_on_s3_decrypts_to_the_rows(
     result = run(audience, destination, template, deployment, log)
     assert result.files == ("spring_a_20261123.jsonl.gz.pgp", "spring_a_20261123.jsonl.gz.pgp.DONE")
 
-    store = make_store(destination.transport_config())
+    store = make_store(destination.options)
     encrypted = store.read_bytes(result.files[0])
     store.close()
     monkeypatch.setenv("DELIVERY_PGP_KEY", pgp_keys["private"].read_text())
-    plain = Pgp.from_config(
-        {"private_key_env": "DELIVERY_PGP_KEY", "passphrase_file": str(pgp_keys["passphrase_file"])}
+    plain = Pgp.from_options(
+        PgpOptions(private_key_env="DELIVERY_PGP_KEY",
+                   passphrase_file=str(pgp_keys["passphrase_file"]))
     ).decrypt(encrypted)
     back = [json.loads(line) for line in gzip.decompress(plain).decode().splitlines()]
     assert sorted(r["customer_id"] for r in back) == ["a1", "a2", "a4", "a5", "a6"]

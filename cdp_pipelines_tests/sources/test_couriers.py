@@ -11,10 +11,16 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from cdp_pipelines.resources.transports import HttpError, Warehouse, make_store
 from cdp_pipelines.sources.couriers import land
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.sources import CourierSpec
+from cdp_pipelines.transports import (
+    HttpError,
+    Warehouse,
+    WarehouseOptions,
+    make_store,
+    parse_options,
+)
 from cdp_pipelines_tests.sources.conftest import (
     REMOTE_TYPES,
     REST_RECORDS,
@@ -27,7 +33,7 @@ def test_remote_courier_lands_new_files_once(kind, request, monkeypatch, landing
     options = store_options(kind, request, monkeypatch)
     spec = CourierSpec(name="drops", type=kind, pattern="exports/customers_{yyyy}{MM}{dd}.csv",
                        options=options)
-    store = make_store({"type": kind, **options})
+    store = make_store(parse_options({"type": kind, **options}))
     try:
         store.write_bytes("exports/customers_20261102.csv", b"id\n2\n")
         store.write_bytes("exports/customers_20261101.csv", b"id\n1\n")
@@ -56,7 +62,7 @@ def test_courier_options_refuse_inline_secrets_and_missing_keys() -> None:
     with pytest.raises(ValidationError, match="must not hold secrets"):
         CourierSpec(name="x", type="sftp", pattern="*.csv",
                     options={"host": "h", "username": "u", "password": "hunter2"})
-    with pytest.raises(ValidationError, match=r"options \['bucket'\] are required"):
+    with pytest.raises(ValidationError, match=r"options\.s3\.bucket\n  Field required"):
         CourierSpec(name="x", type="s3", pattern="*.csv", options={})
     with pytest.raises(ValidationError, match="needs 'root'"):
         CourierSpec(name="x", pattern="*.csv")
@@ -106,7 +112,7 @@ def warehouse(postgres, monkeypatch):
     monkeypatch.setenv("SRC_PG_PASSWORD", postgres.password)
     config = {"host": postgres.host, "port": postgres.port, "database": postgres.database,
               "username": postgres.user, "password_env": "SRC_PG_PASSWORD"}
-    made = Warehouse.from_config(config)
+    made = Warehouse.from_options(WarehouseOptions(**config))
     yield made, config
     made.close()
 

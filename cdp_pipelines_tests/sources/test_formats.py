@@ -143,7 +143,7 @@ def test_parquet_and_avro_with_nested_paths(spark, tmp_path) -> None:
 
 def test_pgp_encrypted_gzip_is_decrypted_with_the_configured_key(spark, tmp_path,
                                                                    pgp_keys) -> None:
-    from cdp_pipelines.resources.transports import Pgp
+    from cdp_pipelines.transports import Pgp
 
     plain = tmp_path / "people.csv.gz"
     plain.write_bytes(gzip.compress(b"id,name\n1,secret\n2,agent\n"))

@@ -32,13 +32,13 @@ from cdp_pipelines.orchestration import (
 )
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
-from cdp_pipelines.resources.transports import make_store
 from cdp_pipelines.sources.assets import build_courier_asset, build_source_assets
 from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines.tenant.model import Tenant, TenantSpec
 from cdp_pipelines.tenant.references import check_references
 from cdp_pipelines.tenant.schedules import CourierGroupSpec
 from cdp_pipelines.tenant.sources import CourierSpec, SourceSpec
+from cdp_pipelines.transports import make_store, parse_options
 from cdp_pipelines_tests.conftest import TINY_TENANT
 from cdp_pipelines_tests.sources.conftest import REMOTE_TYPES, store_options
 
@@ -155,7 +155,7 @@ def test_file_arrival_sensor_runs_on_new_files_only(kind, request, monkeypatch,
     sandbox = Deployment(lake_root=str(tmp_path / "lake"), sandbox="try")
     assert build_sensors(config, sandbox)[0].default_status == DefaultSensorStatus.STOPPED
 
-    store = make_store({"type": kind, **options})
+    store = make_store(parse_options({"type": kind, **options}))
     instance = DagsterInstance.ephemeral()
     try:
         context = build_sensor_context(instance=instance)

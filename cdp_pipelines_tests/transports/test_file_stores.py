@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from cdp_pipelines.resources.transports import (
+from cdp_pipelines.transports import (
     FileStore,
     MissingSecretError,
     RemoteFileNotFound,
     TransportConfigError,
     TransportError,
     make_store,
+    parse_options,
 )
-from cdp_pipelines.resources.transports.local import TEMP_PREFIX
+from cdp_pipelines.transports.local import TEMP_PREFIX
 
 STORE_TYPES = ["local", "s3", "azure_blob", "sftp"]
 # Bytes a text-mode or encoding slip would corrupt.
@@ -69,7 +70,8 @@ def store_config(kind: str, request, monkeypatch, tmp_path) -> dict:
 
 @pytest.fixture(params=STORE_TYPES)
 def store(request, monkeypatch, tmp_path) -> FileStore:
-    made = make_store(store_config(request.param, request, monkeypatch, tmp_path))
+    config = store_config(request.param, request, monkeypatch, tmp_path)
+    made = make_store(parse_options(config))
     yield made
     made.close()
 
@@ -156,13 +158,15 @@ def test_missing_secret_names_the_variable(kind, secret_key, request, monkeypatc
     config[secret_key] = "CDP_TEST_UNSET_SECRET"
     monkeypatch.delenv("CDP_TEST_UNSET_SECRET", raising=False)
     with pytest.raises(MissingSecretError, match="CDP_TEST_UNSET_SECRET") as caught:
-        make_store(config)
+        make_store(parse_options(config))
     assert secret_key in str(caught.value)
 
 
 def test_a_secret_written_into_config_is_refused(sshd):
     with pytest.raises(TransportConfigError, match="password_env"):
-        make_store({"type": "sftp", "host": sshd.host, "username": "u", "password": "hunter2"})
+        make_store(parse_options(
+            {"type": "sftp", "host": sshd.host, "username": "u", "password": "hunter2"}
+        ))
 
 
 @pytest.mark.parametrize("kind", ["s3", "azure_blob", "sftp"])
@@ -170,7 +174,7 @@ def test_secrets_do_not_appear_in_repr(kind, request, monkeypatch, tmp_path):
     config = store_config(kind, request, monkeypatch, tmp_path)
     secret_env = {"s3": "TEST_S3_SECRET", "azure_blob": "TEST_AZURE_CONN", "sftp": "TEST_SFTP_KEY"}
     secret = os.environ[secret_env[kind]]
-    made = make_store(config)
+    made = make_store(parse_options(config))
     try:
         shown = repr(made) + str(made) + repr(vars(made))
     finally:
@@ -180,10 +184,10 @@ def test_secrets_do_not_appear_in_repr(kind, request, monkeypatch, tmp_path):
 
 
 def test_unknown_key_and_type_are_clear_errors(tmp_path):
-    with pytest.raises(TransportConfigError, match=r"unknown key\(s\) \['rooot'\]"):
-        make_store({"type": "local", "root": str(tmp_path), "rooot": "typo"})
-    with pytest.raises(TransportConfigError, match="'ftp' is not one of"):
-        make_store({"type": "ftp"})
+    with pytest.raises(TransportConfigError, match=r"local\.rooot: Extra inputs are not permitted"):
+        make_store(parse_options({"type": "local", "root": str(tmp_path), "rooot": "typo"}))
+    with pytest.raises(TransportConfigError, match="Input tag 'ftp' found using 'type'"):
+        make_store(parse_options({"type": "ftp"}))
 
 
 def test_sftp_rejects_an_unknown_host_key_by_default(sshd, monkeypatch, tmp_path):
@@ -199,12 +203,12 @@ def test_sftp_rejects_an_unknown_host_key_by_default(sshd, monkeypatch, tmp_path
         "private_key_env": "TEST_SFTP_KEY",
         "known_hosts_file": str(empty_known_hosts),
     }
-    store = make_store(config)
+    store = make_store(parse_options(config))
     with pytest.raises(TransportError, match="known_hosts"):
         store.list()
     store.close()
 
-    trusting = make_store({**config, "host_key_policy": "auto_add"})
+    trusting = make_store(parse_options({**config, "host_key_policy": "auto_add"}))
     try:
         assert isinstance(trusting.list(), list)
     finally:
@@ -213,7 +217,7 @@ def test_sftp_rejects_an_unknown_host_key_by_default(sshd, monkeypatch, tmp_path
 
 def test_sftp_password_is_sent_and_a_refusal_is_clear(sshd, monkeypatch):
     monkeypatch.setenv("TEST_SFTP_PASSWORD", "wrong-password-3f9a")
-    store = make_store(
+    store = make_store(parse_options(
         {
             "type": "sftp",
             "host": sshd.host,
@@ -222,7 +226,7 @@ def test_sftp_password_is_sent_and_a_refusal_is_clear(sshd, monkeypatch):
             "password_env": "TEST_SFTP_PASSWORD",
             "known_hosts_file": str(sshd.known_hosts_file),
         }
-    )
+    ))
     try:
         with pytest.raises(TransportError, match="authentication failed") as caught:
             store.list()
@@ -234,7 +238,7 @@ def test_sftp_password_is_sent_and_a_refusal_is_clear(sshd, monkeypatch):
 @pytest.mark.parametrize("kind", ["local", "sftp"])
 def test_listing_skips_interrupted_uploads(kind, request, monkeypatch, tmp_path):
     config = store_config(kind, request, monkeypatch, tmp_path)
-    store = make_store(config)
+    store = make_store(parse_options(config))
     try:
         store.write_bytes("in/complete.csv", PAYLOAD)
         # What a crashed upload leaves behind; both roots are directories on this machine.

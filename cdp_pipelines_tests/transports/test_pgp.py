@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cdp_pipelines.resources.transports import MissingSecretError
-from cdp_pipelines.resources.transports.pgp import Pgp, PgpError
+from cdp_pipelines.transports import MissingSecretError
+from cdp_pipelines.transports.pgp import Pgp, PgpError, PgpOptions
 
 PLAINTEXT = b"customer_id,email\n1,ana@example.invalid\n2,bo@example.invalid\n" * 20
 
@@ -21,7 +21,7 @@ def pgp_config(pgp_keys, monkeypatch) -> dict:
 
 
 def test_round_trip(pgp_config):
-    pgp = Pgp.from_config(pgp_config)
+    pgp = Pgp.from_options(PgpOptions(**pgp_config))
     encrypted = pgp.encrypt(PLAINTEXT)
     assert encrypted != PLAINTEXT
     assert b"ana@example.invalid" not in encrypted
@@ -29,18 +29,18 @@ def test_round_trip(pgp_config):
 
 
 def test_armored_output_and_encrypting_with_the_public_key_alone(pgp_config):
-    encrypt_only = Pgp.from_config(
-        {"public_key_file": pgp_config["public_key_file"], "armor": True}
+    encrypt_only = Pgp.from_options(
+        PgpOptions(public_key_file=pgp_config["public_key_file"], armor=True)
     )
     encrypted = encrypt_only.encrypt(PLAINTEXT)
     assert encrypted.startswith(b"-----BEGIN PGP MESSAGE-----")
-    assert Pgp.from_config(pgp_config).decrypt(encrypted) == PLAINTEXT
+    assert Pgp.from_options(PgpOptions(**pgp_config)).decrypt(encrypted) == PLAINTEXT
     with pytest.raises(Exception, match="decrypting needs private_key_env or private_key_file"):
         encrypt_only.decrypt(encrypted)
 
 
 def test_file_round_trip(pgp_config, tmp_path):
-    pgp = Pgp.from_config(pgp_config)
+    pgp = Pgp.from_options(PgpOptions(**pgp_config))
     source = tmp_path / "audience.csv"
     source.write_bytes(PLAINTEXT)
     pgp.encrypt_file(source, tmp_path / "audience.csv.gpg")
@@ -51,9 +51,13 @@ def test_file_round_trip(pgp_config, tmp_path):
 
 def test_wrong_passphrase_fails_without_leaving_output(pgp_config, tmp_path, pgp_keys):
     encrypted = tmp_path / "x.gpg"
-    Pgp.from_config(pgp_config).encrypt_file(_write(tmp_path / "x", PLAINTEXT), encrypted)
+    Pgp.from_options(PgpOptions(**pgp_config)).encrypt_file(
+        _write(tmp_path / "x", PLAINTEXT), encrypted
+    )
     (tmp_path / "wrong").write_text("not the passphrase")
-    wrong = Pgp.from_config({**pgp_config, "passphrase_file": str(tmp_path / "wrong")})
+    wrong = Pgp.from_options(
+        PgpOptions(**{**pgp_config, "passphrase_file": str(tmp_path / "wrong")})
+    )
     with pytest.raises(PgpError, match="failed") as caught:
         wrong.decrypt_file(encrypted, tmp_path / "out.csv")
     assert "not the passphrase" not in str(caught.value)
@@ -65,11 +69,11 @@ def test_wrong_passphrase_fails_without_leaving_output(pgp_config, tmp_path, pgp
 def test_missing_private_key_env_names_the_variable(pgp_config, monkeypatch):
     monkeypatch.delenv("TEST_PGP_PRIVATE_KEY")
     with pytest.raises(MissingSecretError, match="TEST_PGP_PRIVATE_KEY"):
-        Pgp.from_config(pgp_config)
+        Pgp.from_options(PgpOptions(**pgp_config))
 
 
 def test_private_key_is_not_in_repr(pgp_config, pgp_keys):
-    shown = repr(Pgp.from_config(pgp_config))
+    shown = repr(Pgp.from_options(PgpOptions(**pgp_config)))
     assert "PRIVATE KEY" not in shown
     assert pgp_keys["passphrase"] not in shown
 

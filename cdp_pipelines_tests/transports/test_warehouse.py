@@ -5,21 +5,25 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cdp_pipelines.resources.transports import MissingSecretError
-from cdp_pipelines.resources.transports.warehouse import Warehouse, WarehouseError
+from cdp_pipelines.transports import MissingSecretError
+from cdp_pipelines.transports.warehouse import (
+    Warehouse,
+    WarehouseError,
+    WarehouseOptions,
+)
 
 
 @pytest.fixture
 def warehouse(postgres, monkeypatch) -> Warehouse:
     monkeypatch.setenv("TEST_PG_PASSWORD", postgres.password)
-    made = Warehouse.from_config(
-        {
-            "host": postgres.host,
-            "port": postgres.port,
-            "database": postgres.database,
-            "username": postgres.user,
-            "password_env": "TEST_PG_PASSWORD",
-        }
+    made = Warehouse.from_options(
+        WarehouseOptions(
+            host=postgres.host,
+            port=postgres.port,
+            database=postgres.database,
+            username=postgres.user,
+            password_env="TEST_PG_PASSWORD",
+        )
     )
     yield made
     made.close()
@@ -93,14 +97,14 @@ def test_missing_table_and_column_are_named(warehouse):
 def test_missing_password_env_names_the_variable(postgres, monkeypatch):
     monkeypatch.delenv("TEST_PG_UNSET", raising=False)
     with pytest.raises(MissingSecretError, match="TEST_PG_UNSET"):
-        Warehouse.from_config(
-            {
-                "host": postgres.host,
-                "port": postgres.port,
-                "database": "postgres",
-                "username": postgres.user,
-                "password_env": "TEST_PG_UNSET",
-            }
+        Warehouse.from_options(
+            WarehouseOptions(
+                host=postgres.host,
+                port=postgres.port,
+                database="postgres",
+                username=postgres.user,
+                password_env="TEST_PG_UNSET",
+            )
         )
 
 

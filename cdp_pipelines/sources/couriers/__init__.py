@@ -1,8 +1,10 @@
 """Couriers fetch a source's raw files and land them, unchanged, under ``landing/``.
 
-Each transport is one module exposing a class with ``list()`` and ``fetch()`` (and
-optionally ``commit()``, called once everything listed has landed, and ``close()``);
-adding a transport is adding a module and one entry in :data:`COURIER_TYPES`.
+A courier is a class with ``list()`` and ``fetch()`` (and optionally ``commit()``, called
+once everything listed has landed, and ``close()``). Every remote file store of
+:mod:`cdp_pipelines.transports` is read by one :class:`StoreCourier`; a transport that
+needs its own courier (local, REST, warehouse) has a module here and an entry in
+:data:`COURIER_TYPES`.
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ from typing import BinaryIO, Protocol
 
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.sources import CourierSpec
+from cdp_pipelines.transports import STORE_TYPES
 
 # type -> (module, class); a module is imported only when its courier is made (SDKs).
 COURIER_TYPES = {
     "local": ("cdp_pipelines.sources.couriers.local", "LocalCourier"),
-    "s3": ("cdp_pipelines.sources.couriers.s3", "S3Courier"),
-    "azure_blob": ("cdp_pipelines.sources.couriers.azure_blob", "AzureBlobCourier"),
-    "sftp": ("cdp_pipelines.sources.couriers.sftp", "SftpCourier"),
     "rest": ("cdp_pipelines.sources.couriers.rest", "RestCourier"),
     "warehouse": ("cdp_pipelines.sources.couriers.warehouse", "WarehouseCourier"),
 }
-# Couriers that watch a remote file store (file-arrival sensors poll these).
-REMOTE_FILE_TYPES = ("s3", "azure_blob", "sftp")
+_STORE_COURIER = ("cdp_pipelines.sources.couriers._store", "StoreCourier")
+# Couriers that watch a remote file store (file-arrival sensors poll these); a local
+# courier reads its directory itself.
+REMOTE_FILE_TYPES = tuple(kind for kind in STORE_TYPES if kind not in COURIER_TYPES)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Courier(Protocol):
 
 def make_courier(spec: CourierSpec, state_dir: Path | None = None) -> Courier:
     """The courier for ``spec``; ``state_dir`` holds watermarks of incremental couriers."""
-    module_name, class_name = COURIER_TYPES[spec.type]
+    module_name, class_name = COURIER_TYPES.get(spec.type, _STORE_COURIER)
     cls = getattr(import_module(module_name), class_name)
     return cls(spec, state_dir=state_dir) if spec.type == "warehouse" else cls(spec)
 

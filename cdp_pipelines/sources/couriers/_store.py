@@ -1,4 +1,4 @@
-"""A courier over a remote FileStore (S3, Azure Blob, SFTP): the shared part."""
+"""The courier of every remote FileStore (S3, Azure Blob, SFTP: each store type but local)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ class StoreCourier:
     """Lists the store with the pattern's glob, keeps exact pattern matches, streams fetches."""
 
     def __init__(self, spec: CourierSpec) -> None:
-        from cdp_pipelines.resources.transports import make_store
+        from cdp_pipelines.transports import make_store
 
         self.spec = spec
         self.pattern = FilePattern(spec.pattern)
-        self.store = make_store({"type": spec.type, **spec.options})
+        self.store = make_store(spec.options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r}, {self.store!r})"

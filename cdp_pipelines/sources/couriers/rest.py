@@ -1,11 +1,11 @@
 """Courier for a REST API: each pull becomes one JSON-lines file named with the pull time.
 
-Options: ``base_url`` and ``path`` (required), ``params``, ``pagination`` (style
-``page_number`` | ``cursor`` | ``link_header`` with its fields, see
-:class:`~cdp_pipelines.resources.transports.http.Pagination`), and the REST client's
-own keys (``token_env``/``token_file``, ``auth_header``, ``auth_scheme``, ``headers``,
-timeouts and retries). Retries, backoff and rate limits (429 + Retry-After) are the
-client's. A pull that returns no record lands nothing.
+Options (:class:`~cdp_pipelines.tenant.sources.RestPull`): ``base_url`` and ``path``
+(required), ``params``, ``pagination`` (style ``page_number`` | ``cursor`` |
+``link_header`` with its fields, see :class:`~cdp_pipelines.transports.rest.Pagination`),
+and the REST client's own keys (``token_env``/``token_file``, ``auth_header``,
+``auth_scheme``, ``headers``, timeouts and retries). Retries, backoff and rate limits
+(429 + Retry-After) are the client's. A pull that returns no record lands nothing.
 """
 
 from __future__ import annotations
@@ -20,23 +20,20 @@ from cdp_pipelines.sources.couriers import FoundFile, copy_file
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.sources import CourierSpec
 
-_REQUEST_KEYS = ("path", "params", "pagination")
-
 
 class RestCourier:
     def __init__(self, spec: CourierSpec) -> None:
-        from cdp_pipelines.resources.transports import RestClient
+        from cdp_pipelines.transports import RestClient
 
         self.spec = spec
         self.pattern = FilePattern(spec.pattern)
-        options = dict(spec.options)
-        self.request = {key: options.pop(key, None) for key in _REQUEST_KEYS}
-        self.client = RestClient.from_config(options)
+        self.pull = spec.options
+        self.client = RestClient.from_options(self.pull)
         self._staging: Path | None = None
         self._pulled: list[FoundFile] | None = None
 
     def __repr__(self) -> str:
-        return f"RestCourier({self.spec.name!r}, {self.client!r}{self.request['path']})"
+        return f"RestCourier({self.spec.name!r}, {self.client!r}{self.pull.path})"
 
     def _pull(self) -> list[FoundFile]:
         pulled_at = datetime.now(timezone.utc)
@@ -46,8 +43,8 @@ class RestCourier:
         target.parent.mkdir(parents=True, exist_ok=True)
         count = 0
         with target.open("w", encoding="utf-8") as out:
-            for page in self.client.iter_pages(self.request["path"], self.request["params"],
-                                               self.request["pagination"]):
+            for page in self.client.iter_pages(self.pull.path, self.pull.params,
+                                               self.pull.pagination):
                 for record in page:
                     out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
                     count += 1

@@ -1,8 +1,9 @@
 """Courier for a SQL warehouse table, pulled incrementally by an updated-at column.
 
-Options: ``table``, ``updated_at_column``, ``output`` (``parquet``, default, or
-``jsonl``), optional ``schema``, and the warehouse connection (``url_env``/``url_file``,
-or ``host``, ``port``, ``database``, ``username``, ``password_env``/``password_file``).
+Options (:class:`~cdp_pipelines.tenant.sources.WarehousePull`): ``table``,
+``updated_at_column``, ``output`` (``parquet``, default, or ``jsonl``), optional
+``schema``, and the warehouse connection (``url_env``/``url_file``, or ``host``,
+``port``, ``database``, ``username``, ``password_env``/``password_file``).
 Each pull of new rows becomes one file named with the pull time. The watermark (the
 greatest updated-at value landed) is a small JSON file in the lake under ``_system``,
 written only after the pull's file has landed, so a failed run re-reads the same rows.
@@ -22,7 +23,6 @@ from cdp_pipelines.sources.couriers import FoundFile, copy_file
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.sources import CourierSpec
 
-_COURIER_KEYS = ("table", "updated_at_column", "output")
 WATERMARKS_DIR = "courier_watermarks"
 
 
@@ -48,15 +48,14 @@ def _decode(stored: dict[str, Any]) -> Any:
 
 class WarehouseCourier:
     def __init__(self, spec: CourierSpec, state_dir: Path | None = None) -> None:
-        from cdp_pipelines.resources.transports import Warehouse
+        from cdp_pipelines.transports import Warehouse
 
         self.spec = spec
         self.pattern = FilePattern(spec.pattern)
-        options = dict(spec.options)
-        self.table = options.pop("table")
-        self.updated_at = options.pop("updated_at_column")
-        self.output = options.pop("output", "parquet")
-        self.warehouse = Warehouse.from_config(options)
+        self.table = spec.options.table
+        self.updated_at = spec.options.updated_at_column
+        self.output = spec.options.output
+        self.warehouse = Warehouse.from_options(spec.options)
         self.state_file = (state_dir or default_state_dir()) / f"{spec.name}.json"
         self._staging: Path | None = None
         self._pulled: list[FoundFile] | None = None

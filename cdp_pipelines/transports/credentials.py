@@ -5,17 +5,22 @@ A config names where a secret lives, never the secret itself::
     password_env: SFTP_PASSWORD       # read os.environ["SFTP_PASSWORD"]
     password_file: /run/secrets/sftp  # read the file (trailing newline dropped)
 
-A plain ``password:`` key is refused so that secrets do not end up in tenant files.
+A plain ``password:`` key is refused (by :class:`~cdp_pipelines.transports.options.OptionsModel`)
+so that secrets do not end up in tenant files.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from cdp_pipelines.resources.transports.base import TransportConfigError
+from cdp_pipelines.transports.base import TransportConfigError
+
+# Every secret-bearing option any transport takes; each is given as <key>_env or <key>_file.
+SECRET_OPTIONS = (
+    "password", "token", "private_key", "private_key_passphrase", "passphrase",
+    "connection_string", "access_key_id", "secret_access_key", "session_token", "url",
+)
 
 
 class MissingSecretError(TransportConfigError):
@@ -44,18 +49,11 @@ class Secret:
 
 
 def resolve_secret(
-    config: Mapping[str, Any], key: str, *, where: str, required: bool = True
+    options: object, key: str, *, where: str, required: bool = True
 ) -> Secret | None:
-    """Read secret ``key`` as named by ``<key>_env`` or ``<key>_file`` in ``config``."""
-    if config.get(key) is not None:
-        raise TransportConfigError(
-            f"{where}: '{key}' must not hold the secret itself; name an environment "
-            f"variable with '{key}_env' or a file with '{key}_file'"
-        )
-    env_name = config.get(f"{key}_env")
-    file_name = config.get(f"{key}_file")
-    if env_name and file_name:
-        raise TransportConfigError(f"{where}: give only one of '{key}_env' and '{key}_file'")
+    """Read secret ``key`` as named by the ``<key>_env`` or ``<key>_file`` option."""
+    env_name = getattr(options, f"{key}_env")
+    file_name = getattr(options, f"{key}_file")
     if env_name:
         value = os.environ.get(env_name)
         if not value:

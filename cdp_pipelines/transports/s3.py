@@ -10,33 +10,55 @@ object becomes visible only once complete.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, Literal
 
-from cdp_pipelines.resources.transports.base import (
+from pydantic import model_validator
+
+from cdp_pipelines.transports.base import (
     ChunkReader,
     RemoteFile,
     RemoteFileNotFound,
-    TransportConfigError,
     TransportError,
     clean_path,
-    config_fields,
     join_key,
     require_local_file,
     select,
     split_pattern,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.options import FileStoreOptions, NonEmptyStr
 
 _SECRET_KEYS = ("access_key_id", "secret_access_key", "session_token")
-_OPTIONAL = {
-    "prefix": "",
-    "region": None,
-    "endpoint_url": None,
-    **{f"{key}_{kind}": None for key in _SECRET_KEYS for kind in ("env", "file")},
-}
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+class S3Options(FileStoreOptions):
+    type: Literal["s3"] = "s3"
+    bucket: NonEmptyStr
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None
+    access_key_id_env: str | None = None
+    access_key_id_file: str | None = None
+    secret_access_key_env: str | None = None
+    secret_access_key_file: str | None = None
+    session_token_env: str | None = None
+    session_token_file: str | None = None
+
+    @model_validator(mode="after")
+    def _both_keys_or_neither(self) -> S3Options:
+        key_id = self.access_key_id_env or self.access_key_id_file
+        secret = self.secret_access_key_env or self.secret_access_key_file
+        if bool(key_id) != bool(secret):
+            raise ValueError(
+                "configure both access_key_id_(env|file) and secret_access_key_(env|file), "
+                "or neither to use boto3's default credentials"
+            )
+        return self
+
+    def location(self, path: str) -> str:
+        return f"s3://{self.bucket}/{join_key(self.prefix, path)}"
 
 
 class S3Store:
@@ -65,23 +87,17 @@ class S3Store:
         self._client = session.client("s3", endpoint_url=endpoint_url)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> S3Store:
-        where = f"s3 store (bucket {config.get('bucket')!r})"
-        fields = config_fields(config, where, ("bucket",), _OPTIONAL)
-        secrets = {
-            key: resolve_secret(fields, key, where=where, required=False) for key in _SECRET_KEYS
-        }
-        if (secrets["access_key_id"] is None) != (secrets["secret_access_key"] is None):
-            raise TransportConfigError(
-                f"{where}: configure both access_key_id_(env|file) and "
-                "secret_access_key_(env|file), or neither to use boto3's default credentials"
-            )
+    def from_options(cls, options: S3Options) -> S3Store:
+        where = f"s3 store (bucket {options.bucket!r})"
         return cls(
-            bucket=fields["bucket"],
-            prefix=fields["prefix"],
-            region=fields["region"],
-            endpoint_url=fields["endpoint_url"],
-            **secrets,
+            bucket=options.bucket,
+            prefix=options.prefix,
+            region=options.region,
+            endpoint_url=options.endpoint_url,
+            **{
+                key: resolve_secret(options, key, where=where, required=False)
+                for key in _SECRET_KEYS
+            },
         )
 
     def __repr__(self) -> str:

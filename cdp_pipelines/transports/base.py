@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import posixpath
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, BinaryIO, ContextManager, Protocol, runtime_checkable
+from typing import BinaryIO, ContextManager, Protocol, runtime_checkable
 
 _GLOB_CHARS = "*?["
 
@@ -99,22 +99,6 @@ def select(files: Iterable[RemoteFile], prefix: str, pattern: str | None) -> lis
         if f.path.startswith(prefix) and (pattern is None or fnmatchcase(f.path, pattern))
     ]
     return sorted(kept, key=lambda f: f.path)
-
-
-def config_fields(
-    config: Mapping[str, Any], where: str, required: tuple[str, ...], optional: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Check a transport config's keys and fill defaults; unknown keys are errors (typos)."""
-    allowed = {"type", *required, *optional}
-    unknown = sorted(set(config) - allowed)
-    if unknown:
-        raise TransportConfigError(
-            f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}"
-        )
-    missing = [key for key in required if config.get(key) in (None, "")]
-    if missing:
-        raise TransportConfigError(f"{where}: missing required key(s) {missing}")
-    return {**optional, **{k: v for k, v in config.items() if v is not None}}
 
 
 def join_key(prefix: str, path: str) -> str:

@@ -6,24 +6,33 @@ import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, Literal
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     RemoteFile,
     RemoteFileNotFound,
     TransportConfigError,
     clean_path,
-    config_fields,
     require_local_file,
     select,
     split_pattern,
 )
+from cdp_pipelines.transports.options import FileStoreOptions, NonEmptyStr
 
 # Files being written carry this prefix until renamed into place; listings skip them.
 TEMP_PREFIX = ".cdp-tmp-"
+
+
+class LocalOptions(FileStoreOptions):
+    type: Literal["local"] = "local"
+    root: NonEmptyStr
+    # Make the directory when it is missing; else a missing one is an error.
+    create: bool = True
+
+    def location(self, path: str) -> str:
+        return str(Path(self.root).expanduser() / path)
 
 
 class LocalStore:
@@ -35,9 +44,8 @@ class LocalStore:
             raise TransportConfigError(f"local store: root directory {self.root} does not exist")
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> LocalStore:
-        fields = config_fields(config, "local store", ("root",), {"create": True})
-        return cls(fields["root"], create=bool(fields["create"]))
+    def from_options(cls, options: LocalOptions) -> LocalStore:
+        return cls(options.root, create=options.create)
 
     def __repr__(self) -> str:
         return f"LocalStore(root={str(self.root)!r})"

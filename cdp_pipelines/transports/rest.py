@@ -15,18 +15,16 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from cdp_pipelines.resources.transports.base import (
-    TransportConfigError,
-    TransportError,
-    config_fields,
-)
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from pydantic import Field, ValidationError
+
+from cdp_pipelines.transports.base import TransportConfigError, TransportError
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.options import NonEmptyStr, OptionsModel, describe_errors
 
 _SECRET_PARAM_HINTS = (
     "token",
@@ -41,18 +39,22 @@ _SECRET_PARAM_HINTS = (
     "code",
 )
 _SNIPPET_CHARS = 300
-_OPTIONAL = {
-    "token_env": None,
-    "token_file": None,
-    "auth_header": "Authorization",
-    "auth_scheme": "Bearer",
-    "headers": {},
-    "timeout_seconds": 30.0,
-    "max_retries": 5,
-    "backoff_seconds": 1.0,
-    "max_backoff_seconds": 60.0,
-    "max_retry_after_seconds": 300.0,
-}
+
+
+class RestOptions(OptionsModel):
+    type: Literal["rest"] = "rest"
+    base_url: NonEmptyStr
+    token_env: str | None = None
+    token_file: str | None = None
+    auth_header: str = "Authorization"
+    # Sent before the token ("Bearer <token>"); empty sends the token alone.
+    auth_scheme: str = "Bearer"
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = 30.0
+    max_retries: int = 5
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+    max_retry_after_seconds: float = 300.0
 
 
 class HttpError(TransportError):
@@ -102,8 +104,7 @@ def _dig(document: Any, dotted: str | None, what: str, url: str) -> Any:
     return current
 
 
-@dataclass(frozen=True)
-class Pagination:
+class Pagination(OptionsModel):
     """How a GET endpoint pages its records.
 
     style: ``none`` | ``page_number`` | ``cursor`` | ``link_header``.
@@ -115,7 +116,7 @@ class Pagination:
     link_header: follows ``Link: <url>; rel="next"`` until there is none.
     """
 
-    style: str = "none"
+    style: Literal["none", "page_number", "cursor", "link_header"] = "none"
     records_field: str | None = None
     page_param: str = "page"
     start_page: int = 1
@@ -125,21 +126,16 @@ class Pagination:
     cursor_field: str = "next_cursor"
     max_pages: int = 100_000
 
-    def __post_init__(self) -> None:
-        if self.style not in ("none", "page_number", "cursor", "link_header"):
-            raise TransportConfigError(
-                f"pagination style {self.style!r} is not one of "
-                "'none', 'page_number', 'cursor', 'link_header'"
-            )
-
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | Pagination | None) -> Pagination:
         if isinstance(config, Pagination):
             return config
         try:
-            return cls(**(config or {}))
-        except TypeError as exc:
-            raise TransportConfigError(f"pagination config {dict(config or {})}: {exc}") from exc
+            return cls.model_validate(config or {})
+        except ValidationError as exc:
+            raise TransportConfigError(
+                f"pagination config {dict(config or {})}: {describe_errors(exc)}"
+            ) from None
 
 
 class RestClient:
@@ -174,13 +170,21 @@ class RestClient:
             self._session.headers[auth_header] = prefix + token.reveal()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> RestClient:
-        where = f"rest client ({config.get('base_url')})"
-        fields = config_fields(config, where, ("base_url",), _OPTIONAL)
-        token = resolve_secret(fields, "token", where=where, required=False)
-        for key in ("token_env", "token_file"):
-            fields.pop(key)
-        return cls(token=token, **{**fields, **overrides})
+    def from_options(cls, options: RestOptions) -> RestClient:
+        return cls(
+            base_url=options.base_url,
+            token=resolve_secret(
+                options, "token", where=f"rest client ({options.base_url})", required=False
+            ),
+            auth_header=options.auth_header,
+            auth_scheme=options.auth_scheme,
+            headers=options.headers,
+            timeout_seconds=options.timeout_seconds,
+            max_retries=options.max_retries,
+            backoff_seconds=options.backoff_seconds,
+            max_backoff_seconds=options.max_backoff_seconds,
+            max_retry_after_seconds=options.max_retry_after_seconds,
+        )
 
     def __repr__(self) -> str:
         return f"RestClient(base_url={self.base_url!r})"

@@ -13,32 +13,43 @@ swapped-in table is new: grants and indexes on the old one are not carried over.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from cdp_pipelines.resources.transports.base import (
-    TransportConfigError,
-    TransportError,
-    config_fields,
-)
-from cdp_pipelines.resources.transports.credentials import resolve_secret
+from pydantic import Field, model_validator
 
-_OPTIONAL = {
-    "url_env": None,
-    "url_file": None,
-    "drivername": "postgresql+psycopg2",
-    "host": None,
-    "port": None,
-    "database": None,
-    "username": None,
-    "password_env": None,
-    "password_file": None,
-    "schema": None,
-    "connect_args": {},
-}
+from cdp_pipelines.transports.base import TransportConfigError, TransportError
+from cdp_pipelines.transports.credentials import resolve_secret
+from cdp_pipelines.transports.options import OptionsModel
+
 _MODES = ("replace", "append")
 # PostgreSQL truncates identifiers longer than this.
 _MAX_IDENTIFIER = 63
+
+
+class WarehouseOptions(OptionsModel):
+    type: Literal["warehouse"] = "warehouse"
+    url_env: str | None = None
+    url_file: str | None = None
+    drivername: str = "postgresql+psycopg2"
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    # `schema` in config; the attribute is renamed because BaseModel has a `schema` method.
+    db_schema: str | None = Field(default=None, alias="schema")
+    connect_args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _url_or_server(self) -> WarehouseOptions:
+        if not (self.url_env or self.url_file):
+            missing = [key for key in ("host", "database", "username") if not getattr(self, key)]
+            if missing:
+                raise ValueError(
+                    f"give url_env/url_file, or host, database and username (missing {missing})"
+                )
+        return self
 
 
 class WarehouseError(TransportError):
@@ -51,14 +62,11 @@ class Warehouse:
         self.schema = schema
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Warehouse:
+    def from_options(cls, options: WarehouseOptions) -> Warehouse:
         import sqlalchemy as sa
 
-        where = (
-            f"warehouse ({config.get('host') or config.get('url_env') or config.get('url_file')})"
-        )
-        fields = config_fields(config, where, (), _OPTIONAL)
-        url_secret = resolve_secret(fields, "url", where=where, required=False)
+        where = f"warehouse ({options.host or options.url_env or options.url_file})"
+        url_secret = resolve_secret(options, "url", where=where, required=False)
         if url_secret is not None:
             try:
                 url = sa.engine.make_url(url_secret.reveal())
@@ -68,23 +76,17 @@ class Warehouse:
                     f"{where}: the URL from {url_secret.source} is not a valid SQLAlchemy URL"
                 ) from None
         else:
-            missing = [key for key in ("host", "database", "username") if not fields[key]]
-            if missing:
-                raise TransportConfigError(
-                    f"{where}: give url_env/url_file, or host, database and username "
-                    f"(missing {missing})"
-                )
-            password = resolve_secret(fields, "password", where=where)
+            password = resolve_secret(options, "password", where=where)
             url = sa.engine.URL.create(
-                fields["drivername"],
-                username=fields["username"],
+                options.drivername,
+                username=options.username,
                 password=password.reveal(),
-                host=fields["host"],
-                port=int(fields["port"]) if fields["port"] else None,
-                database=fields["database"],
+                host=options.host,
+                port=options.port or None,
+                database=options.database,
             )
-        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=fields["connect_args"])
-        return cls(engine, schema=fields["schema"])
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=options.connect_args)
+        return cls(engine, schema=options.db_schema)
 
     def __repr__(self) -> str:
         # SQLAlchemy renders the password as *** here.

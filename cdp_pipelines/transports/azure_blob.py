@@ -8,30 +8,34 @@ readers see either the old or the new content, never a partial one.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, Literal
 
-from cdp_pipelines.resources.transports.base import (
+from cdp_pipelines.transports.base import (
     ChunkReader,
     RemoteFile,
     RemoteFileNotFound,
     TransportError,
     clean_path,
-    config_fields,
     join_key,
     require_local_file,
     select,
     split_pattern,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.options import FileStoreOptions, NonEmptyStr
 
-_OPTIONAL = {
-    "prefix": "",
-    "create_container": False,
-    "connection_string_env": None,
-    "connection_string_file": None,
-}
+
+class AzureBlobOptions(FileStoreOptions):
+    type: Literal["azure_blob"] = "azure_blob"
+    container: NonEmptyStr
+    prefix: str = ""
+    create_container: bool = False
+    connection_string_env: str | None = None
+    connection_string_file: str | None = None
+
+    def location(self, path: str) -> str:
+        return f"azure_blob://{self.container}/{join_key(self.prefix, path)}"
 
 
 class AzureBlobStore:
@@ -57,14 +61,13 @@ class AzureBlobStore:
                 pass
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> AzureBlobStore:
-        where = f"azure_blob store (container {config.get('container')!r})"
-        fields = config_fields(config, where, ("container",), _OPTIONAL)
+    def from_options(cls, options: AzureBlobOptions) -> AzureBlobStore:
+        where = f"azure_blob store (container {options.container!r})"
         return cls(
-            container=fields["container"],
-            connection_string=resolve_secret(fields, "connection_string", where=where),
-            prefix=fields["prefix"],
-            create_container=bool(fields["create_container"]),
+            container=options.container,
+            connection_string=resolve_secret(options, "connection_string", where=where),
+            prefix=options.prefix,
+            create_container=options.create_container,
         )
 
     def __repr__(self) -> str:

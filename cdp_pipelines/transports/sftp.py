@@ -15,38 +15,57 @@ import io
 import posixpath
 import stat
 import uuid
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, Literal
 
-from cdp_pipelines.resources.transports.base import (
+from pydantic import model_validator
+
+from cdp_pipelines.transports.base import (
     RemoteFile,
     RemoteFileNotFound,
     TransportConfigError,
     TransportError,
     clean_path,
-    config_fields,
     require_local_file,
     select,
     split_pattern,
 )
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
-from cdp_pipelines.resources.transports.local import TEMP_PREFIX
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.local import TEMP_PREFIX
+from cdp_pipelines.transports.options import FileStoreOptions, NonEmptyStr
 
-_POLICIES = ("reject", "warn", "auto_add")
-_OPTIONAL = {
-    "port": 22,
-    "root": ".",
-    "host_key_policy": "reject",
-    "known_hosts_file": None,
-    "timeout_seconds": 30,
-    **{
-        f"{key}_{kind}": None
-        for key in ("password", "private_key", "private_key_passphrase")
-        for kind in ("env", "file")
-    },
-}
+HostKeyPolicy = Literal["reject", "warn", "auto_add"]
+
+
+class SftpOptions(FileStoreOptions):
+    type: Literal["sftp"] = "sftp"
+    host: NonEmptyStr
+    username: NonEmptyStr
+    port: int = 22
+    root: str = "."
+    host_key_policy: HostKeyPolicy = "reject"
+    known_hosts_file: str | None = None
+    timeout_seconds: float = 30
+    password_env: str | None = None
+    password_file: str | None = None
+    private_key_env: str | None = None
+    private_key_file: str | None = None
+    private_key_passphrase_env: str | None = None
+    private_key_passphrase_file: str | None = None
+
+    @model_validator(mode="after")
+    def _password_or_key(self) -> SftpOptions:
+        if not any(
+            (self.password_env, self.password_file, self.private_key_env, self.private_key_file)
+        ):
+            raise ValueError("configure password_(env|file) or private_key_(env|file)")
+        return self
+
+    def location(self, path: str) -> str:
+        root = self.root.rstrip("/")
+        where = f"{self.username}@{self.host}:{self.port}"
+        return f"sftp://{where}/{root.lstrip('/')}/{path}".replace(f"{where}//", f"{where}/")
 
 
 def _load_private_key(text: str, passphrase: Secret | None, source: str):
@@ -80,20 +99,12 @@ class SftpStore:
         password: Secret | None = None,
         private_key: Secret | None = None,
         private_key_passphrase: Secret | None = None,
-        host_key_policy: str = "reject",
+        host_key_policy: HostKeyPolicy = "reject",
         known_hosts_file: str | None = None,
         timeout_seconds: float = 30,
     ) -> None:
-        if host_key_policy not in _POLICIES:
-            raise TransportConfigError(
-                f"sftp store {host}: host_key_policy {host_key_policy!r} is not one of {_POLICIES}"
-            )
-        if password is None and private_key is None:
-            raise TransportConfigError(
-                f"sftp store {host}: configure password_(env|file) or private_key_(env|file)"
-            )
         self.host = host
-        self.port = int(port)
+        self.port = port
         self.username = username
         self.root = root.rstrip("/") or "/"
         self.host_key_policy = host_key_policy
@@ -109,21 +120,20 @@ class SftpStore:
         self._client = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SftpStore:
-        where = f"sftp store ({config.get('username')}@{config.get('host')})"
-        fields = config_fields(config, where, ("host", "username"), _OPTIONAL)
+    def from_options(cls, options: SftpOptions) -> SftpStore:
+        where = f"sftp store ({options.username}@{options.host})"
         secrets = {
-            key: resolve_secret(fields, key, where=where, required=False)
+            key: resolve_secret(options, key, where=where, required=False)
             for key in ("password", "private_key", "private_key_passphrase")
         }
         return cls(
-            host=fields["host"],
-            username=fields["username"],
-            port=fields["port"],
-            root=fields["root"],
-            host_key_policy=fields["host_key_policy"],
-            known_hosts_file=fields["known_hosts_file"],
-            timeout_seconds=fields["timeout_seconds"],
+            host=options.host,
+            username=options.username,
+            port=options.port,
+            root=options.root,
+            host_key_policy=options.host_key_policy,
+            known_hosts_file=options.known_hosts_file,
+            timeout_seconds=options.timeout_seconds,
             **secrets,
         )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cdp_pipelines.resources.transports import MissingSecretError
-from cdp_pipelines.resources.transports.http import HttpError, RestClient, redact_url
+from cdp_pipelines.transports import MissingSecretError
+from cdp_pipelines.transports.rest import HttpError, RestClient, RestOptions, redact_url
 from cdp_pipelines_tests.servers import ScriptedResponse, free_port
 
 
@@ -17,7 +17,7 @@ def client_for(server, **overrides) -> RestClient:
         "max_backoff_seconds": 0.2,
         **overrides,
     }
-    return RestClient.from_config(config)
+    return RestClient.from_options(RestOptions(**config))
 
 
 def test_page_number_pagination_stops_on_a_short_page(rest):

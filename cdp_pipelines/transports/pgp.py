@@ -13,27 +13,23 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from cdp_pipelines.resources.transports.base import (
-    TransportConfigError,
-    TransportError,
-    config_fields,
-)
-from cdp_pipelines.resources.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.base import TransportConfigError, TransportError
+from cdp_pipelines.transports.credentials import Secret, resolve_secret
+from cdp_pipelines.transports.options import OptionsModel
 
-_OPTIONAL = {
-    "public_key_file": None,
-    "private_key_env": None,
-    "private_key_file": None,
-    "passphrase_env": None,
-    "passphrase_file": None,
-    "armor": False,
-    "gpg_binary": "gpg",
-}
+
+class PgpOptions(OptionsModel):
+    public_key_file: str | None = None
+    private_key_env: str | None = None
+    private_key_file: str | None = None
+    passphrase_env: str | None = None
+    passphrase_file: str | None = None
+    armor: bool = False
+    gpg_binary: str = "gpg"
 
 
 class PgpError(TransportError):
@@ -56,21 +52,20 @@ class Pgp:
         self.gpg_binary = shutil.which(gpg_binary) or gpg_binary
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Pgp:
+    def from_options(cls, options: PgpOptions) -> Pgp:
         where = "pgp"
-        fields = config_fields(config, where, (), _OPTIONAL)
         public_key = None
-        if fields["public_key_file"]:
-            path = Path(fields["public_key_file"]).expanduser()
+        if options.public_key_file:
+            path = Path(options.public_key_file).expanduser()
             if not path.is_file():
                 raise TransportConfigError(f"{where}: public_key_file {path} does not exist")
             public_key = path.read_text()
         return cls(
             public_key=public_key,
-            private_key=resolve_secret(fields, "private_key", where=where, required=False),
-            passphrase=resolve_secret(fields, "passphrase", where=where, required=False),
-            armor=bool(fields["armor"]),
-            gpg_binary=fields["gpg_binary"],
+            private_key=resolve_secret(options, "private_key", where=where, required=False),
+            passphrase=resolve_secret(options, "passphrase", where=where, required=False),
+            armor=options.armor,
+            gpg_binary=options.gpg_binary,
         )
 
     def __repr__(self) -> str:
