@@ -71,3 +71,71 @@ def test_config_errors_name_file_and_field(tenant: Path, file, old, new, expecte
 def test_missing_tenant_file_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no tenant.yaml"):
         load_tenant(tmp_path, env=ENV)
+
+
+def test_mistakes_that_would_reach_a_run_are_config_errors(tenant: Path) -> None:
+    """Issue 17, case 4: caught when the tenant loads, before any run."""
+    shop = tenant / "sources" / "shop.yaml"
+    _edit(shop, "tags: [given-name]", "tags: [given-name], regex: '[a-z'")
+    with pytest.raises(ConfigError, match=r"sources/shop.yaml: feeds\[0\]\.fields\[1\]\.regex: "
+                                          r".*regex '\[a-z' does not compile"):
+        load_tenant(tenant, env=ENV)
+
+
+def test_a_misspelled_top_level_key_is_an_error_not_an_empty_file(tenant: Path) -> None:
+    (tenant / "courier_groups.yaml").write_text(
+        "grups:\n  - {name: nightly, cron: '0 5 * * *', couriers: [{courier: shop_customers}]}\n")
+    with pytest.raises(ConfigError, match=r"courier_groups.yaml: unknown top-level keys "
+                                          r"\['grups'\]; expected 'groups'"):
+        load_tenant(tenant, env=ENV)
+
+
+def test_a_bad_cron_names_its_group(tenant: Path) -> None:
+    (tenant / "courier_groups.yaml").write_text(
+        "groups:\n  - {name: nightly, cron: 'every night', couriers: [{courier: shop_customers}]}\n")
+    with pytest.raises(ConfigError, match=r"courier_groups.yaml: groups\[0\] \(nightly\)\.cron: "
+                                          r"cron 'every night' is not a valid cron expression"):
+        load_tenant(tenant, env=ENV)
+
+
+def test_named_secrets_that_do_not_exist_are_reported_without_values(
+        tenant: Path, tmp_path: Path, monkeypatch) -> None:
+    from cdp_pipelines.tenant.secrets import check_secrets, missing_secrets
+
+    dest = tenant / "activation"
+    dest.mkdir(exist_ok=True)
+    (dest / "destinations.yaml").write_text(
+        "destinations:\n"
+        "  - {name: api, type: rest, path: /m, options: {base_url: 'https://x.invalid', "
+        "token_env: CDP_TEST_API_TOKEN}}\n"
+        "  - {name: box, type: sftp, options: {host: h.invalid, username: u, "
+        f"private_key_file: {tmp_path / 'no-such-key'}}}}}\n")
+    monkeypatch.delenv("CDP_TEST_API_TOKEN", raising=False)
+    config = load_tenant(tenant, env=ENV)
+    problems = missing_secrets(config)
+    assert len(problems) == 2
+    assert "destination api: environment variable CDP_TEST_API_TOKEN" in problems[0]
+    assert f"secret file {tmp_path / 'no-such-key'}" in problems[1]
+    monkeypatch.setenv("CDP_TEST_API_TOKEN", "s3cr3t-value")
+    (tmp_path / "no-such-key").write_text("key material")
+    check_secrets(config)  # both present now: no error
+    monkeypatch.setenv("CDP_TEST_API_TOKEN", "")
+    with pytest.raises(ConfigError) as error:
+        check_secrets(config)
+    assert "s3cr3t-value" not in str(error.value) and "key material" not in str(error.value)
+
+
+def test_relative_dates_use_the_tenants_time_zone(tenant: Path) -> None:
+    """Issue 17: "in the last 90 days" counts the brand's days. UTC+14 and UTC-11 are 25
+    hours apart, so their dates differ at every moment."""
+    from datetime import date, timedelta
+
+    from cdp_pipelines.tenant.model import tenant_today
+
+    config = load_tenant(tenant, env=ENV)
+    east = config.model_copy(update={"tenant": config.tenant.model_copy(
+        update={"timezone": "Pacific/Kiritimati"})})
+    west = config.model_copy(update={"tenant": config.tenant.model_copy(
+        update={"timezone": "Pacific/Pago_Pago"})})
+    assert tenant_today(east) - tenant_today(west) in (timedelta(days=1), timedelta(days=2))
+    assert abs(tenant_today(east) - date.today()) <= timedelta(days=1)

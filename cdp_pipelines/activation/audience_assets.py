@@ -67,7 +67,7 @@ from cdp_pipelines.tenant.audiences import (
     SavedQuery,
     SegmentSpec,
 )
-from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.model import Tenant, tenant_today
 
 C360_SCHEMA = "c360"
 ACTIVATION_SCHEMA = "activation"
@@ -339,7 +339,7 @@ def _segment_asset(segment: SegmentSpec, cfg: Tenant, deployment: Deployment):
     def _segment(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{SEGMENTS_FILE} (segment {segment.name})"
         try:
-            sql, params, offset = segment_sql(segment, cfg, deployment, trino, date.today())
+            sql, params, offset = segment_sql(segment, cfg, deployment, trino, tenant_today(cfg))
             stats = store_result(trino, lake, deployment, sql, params, "segment",
                                  segment.name, where, offset)
         except (SegmentError, StoreError) as exc:
@@ -423,7 +423,7 @@ def _campaign_asset(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment)
     def _campaign(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{CAMPAIGNS_FILE} (campaign {campaign.name})"
         try:
-            sql, params = campaign_sql(campaign, cfg, deployment, trino, date.today(),
+            sql, params = campaign_sql(campaign, cfg, deployment, trino, tenant_today(cfg),
                                        context.run.run_id)
             stats = store_result(trino, lake, deployment, sql, params, "campaign",
                                  campaign.name, where)

@@ -7,7 +7,6 @@ Stitch output table in Trino (one schema per database) and refreshes the access 
 that mask PII for analysts.
 """
 
-from datetime import date
 
 from dagster import (
     AssetExecutionContext,
@@ -30,7 +29,7 @@ from cdp_pipelines.keys import (
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import referenced_tables
-from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.model import Tenant, tenant_today
 
 CONSENT_TAGS = {"email-opt-in": "email_opt_in", "sms-opt-in": "sms_opt_in",
                 "opt-in-date": "opt_in_date", "is-test": "is_test", "is-employee": "is_employee"}
@@ -105,7 +104,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
             )
 
             items = lake.read("stitch", "unified_itemized_transactions") if has_items else None
-            df = build(lake.read("stitch", "unified_transactions"), items, date.today())
+            df = build(lake.read("stitch", "unified_transactions"), items, tenant_today(config))
             return _write(lake, df, "transaction_attributes")
 
         assets.append(transaction_attributes)

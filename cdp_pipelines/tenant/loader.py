@@ -76,7 +76,7 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
     stitch_file = root / "stitch.yaml"
     stitch = (validate(StitchSpec, read_yaml(stitch_file, root, env), stitch_file, root)
               if stitch_file.is_file() else StitchSpec())
-    groups = tuple(validate_item(CourierGroupSpec, g, COURIER_GROUPS_FILE, f"groups[{i}]")
+    groups = tuple(validate_item(CourierGroupSpec, g, COURIER_GROUPS_FILE, _group_where(i, g))
                    for i, g in enumerate(entries(root, COURIER_GROUPS_FILE, "groups", env)))
     check_unique((g.name for g in groups), COURIER_GROUPS_FILE, "groups")
     databases, database_tables = _load_databases(root)
@@ -97,6 +97,12 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
     )
     check_references(config, [f.relative_to(root) for f in source_files])
     return config
+
+
+def _group_where(i: int, group: object) -> str:
+    """``groups[1] (nightly)``: errors name the group as well as its place."""
+    name = group.get("name") if isinstance(group, dict) else None
+    return f"groups[{i}] ({name})" if isinstance(name, str) else f"groups[{i}]"
 
 
 def _read_custom_table(file: Path, root: Path) -> CustomDomainTable:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -87,3 +89,8 @@ class Tenant(TenantModel):
     def audience_names(self, kind: Literal["campaign", "segment", "query"]) -> set[str]:
         items = {"campaign": self.campaigns, "segment": self.segments, "query": self.queries}
         return {item.name for item in items[kind]}
+
+
+def tenant_today(tenant: Tenant) -> date:
+    """Today in the tenant's time zone: "in the last 90 days" means the brand's days."""
+    return datetime.now(ZoneInfo(tenant.tenant.timezone)).date()

@@ -3,6 +3,7 @@ tags, and the custom domain tables of `domain/*.sql`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -70,6 +71,17 @@ class FieldSpec(TenantModel):
                     "or fk-<namespace>"
                 )
         return tags
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, regex: str | None) -> str | None:
+        # Checked here, not first inside Great Expectations halfway through a run.
+        if regex is not None:
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                raise ValueError(f"regex {regex!r} does not compile: {exc}") from None
+        return regex
 
     @property
     def is_pii(self) -> bool:
