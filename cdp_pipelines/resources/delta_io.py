@@ -7,8 +7,11 @@ Writes are Delta transactions: a failed write leaves the previous version readab
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, TypeVar
 
 from dagster import (
     AssetKey,
@@ -17,6 +20,7 @@ from dagster import (
     MetadataValue,
     TableColumn,
     TableSchema,
+    get_dagster_logger,
 )
 
 from cdp_pipelines.deployment import Deployment
@@ -26,6 +30,7 @@ from cdp_pipelines.resources.spark import SparkResource
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+T = TypeVar("T")
 PREVIEW_ROWS = 5
 MASK = "•••"
 
@@ -54,13 +59,38 @@ def last_commit(spark: "SparkSession", path: str) -> tuple[int, dict[str, Any]]:
     return int(row["version"]), dict(row["operationMetrics"] or {})
 
 
+# Delta's optimistic concurrency: another writer committed to the table first.
+_CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException",
+              "ConcurrentDeleteDeleteException", "ConcurrentTransactionException",
+              "MetadataChangedException", "ProtocolChangedException", "DELTA_CONCURRENT")
+CONFLICT_ATTEMPTS = 5
+
+
+def _retry_conflicts(write: Callable[[], T], path: str) -> T:
+    """Run a Delta write, again on a commit conflict with another writer (the write is
+    retried against the table as that writer left it), saying so in the run's log."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return write()
+        except Exception as exc:  # noqa: BLE001 - Spark wraps Delta's conflicts several ways
+            conflict = next((c for c in _CONFLICTS if c in str(exc)), None)
+            if conflict is None or attempt == CONFLICT_ATTEMPTS:
+                raise
+            get_dagster_logger().warning(
+                f"Delta table {path}: another writer committed first ({conflict}); "
+                f"retrying the write ({attempt + 1}/{CONFLICT_ATTEMPTS})")
+            time.sleep(min(2.0 ** attempt, 30.0) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
 def append(df: "DataFrame", path: str) -> None:
-    df.write.format("delta").mode("append").save(path)
+    _retry_conflicts(lambda: df.write.format("delta").mode("append").save(path), path)
 
 
 def overwrite(df: "DataFrame", path: str) -> WriteStats:
     """Replace a table's contents (and schema) in one Delta commit."""
-    (df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path))
+    _retry_conflicts(lambda: df.write.format("delta").mode("overwrite")
+                     .option("overwriteSchema", "true").save(path), path)
     spark = df.sparkSession
     version, metrics = last_commit(spark, path)
     if "numOutputRows" in metrics:
@@ -91,13 +121,13 @@ def merge(
         return WriteStats(stats.rows, stats.version,
                           {**stats.metrics, "numTargetRowsInserted": str(stats.rows)})
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    (
+    _retry_conflicts(lambda: (
         DeltaTable.forPath(spark, path).alias("t")
         .merge(df.alias("s"), condition)
         .whenMatchedUpdateAll(condition=update_condition)
         .whenNotMatchedInsertAll()
         .execute()
-    )
+    ), path)
     version, metrics = last_commit(spark, path)
     rows = spark.read.format("delta").load(path).count()
     return WriteStats(rows=rows, version=version, metrics=metrics)
