@@ -87,11 +87,31 @@ def append(df: "DataFrame", path: str) -> None:
     _retry_conflicts(lambda: df.write.format("delta").mode("append").save(path), path)
 
 
+def _same_contents(new: "DataFrame", current: "DataFrame") -> bool:
+    def columns(df: "DataFrame") -> list[tuple[str, str]]:
+        return [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+
+    if columns(new) != columns(current) or new.count() != current.count():
+        return False
+    try:
+        return new.exceptAll(current).isEmpty() and current.exceptAll(new).isEmpty()
+    except Exception:  # noqa: BLE001 - e.g. map columns cannot be compared: write anyway
+        return False
+
+
 def overwrite(df: "DataFrame", path: str) -> WriteStats:
-    """Replace a table's contents (and schema) in one Delta commit."""
+    """Replace a table's contents (and schema) in one Delta commit. Contents equal to the
+    table's current ones commit nothing: time travel and change feeds show real changes."""
+    spark = df.sparkSession
+    if table_exists(spark, path):
+        # Computed once, then compared and (if it differs) written.
+        df = df.localCheckpoint(eager=True)
+        current = spark.read.format("delta").load(path)
+        if _same_contents(df, current):
+            version, _ = last_commit(spark, path)
+            return WriteStats(rows=current.count(), version=version, metrics={})
     _retry_conflicts(lambda: df.write.format("delta").mode("overwrite")
                      .option("overwriteSchema", "true").save(path), path)
-    spark = df.sparkSession
     version, metrics = last_commit(spark, path)
     if "numOutputRows" in metrics:
         rows = int(metrics["numOutputRows"])
