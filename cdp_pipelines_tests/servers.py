@@ -304,6 +304,8 @@ class ScriptedHttpServer:
         self.token = token
         self.received: dict[str, list] = defaultdict(list)
         self.log: list[tuple[str, str, float]] = []
+        # (path, Idempotency-Key header or None) of every request, in order.
+        self.idempotency_keys: list[tuple[str, str | None]] = []
         self._scripts: dict[tuple[str, str], list[ScriptedResponse]] = defaultdict(list)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((LOOPBACK, 0), self._handler_class())
@@ -320,6 +322,7 @@ class ScriptedHttpServer:
             self._scripts.clear()
             self.received.clear()
             self.log.clear()
+            self.idempotency_keys.clear()
 
     def requests_to(self, path: str) -> list[tuple[str, str, float]]:
         with self._lock:
@@ -394,6 +397,8 @@ class ScriptedHttpServer:
                 payload = self.rfile.read(length) if length else b""
                 with server._lock:
                     server.log.append((method, self.path, time.monotonic()))
+                    server.idempotency_keys.append(
+                        (parts.path, self.headers.get("Idempotency-Key")))
                 if server.token and self.headers.get("Authorization") != f"Bearer {server.token}":
                     return self._reply(ScriptedResponse(401, body={"error": "bad token"}))
                 scripted = server._next_scripted(method, parts.path)

@@ -287,7 +287,8 @@ def _send_rest(rows: "pd.DataFrame", job: _Job, done: dict[int, str]) -> Deliver
                 continue
             part_started = utc_now()
             try:
-                client.request(spec.method, spec.path, json_body=body)
+                client.request(spec.method, spec.path, json_body=body,
+                               idempotency_key=f"{job.key}-{part}")
             except TransportError as exc:
                 raise DeliveryError(
                     f"{job.describe()}: batch {part + 1} of {parts} to {target} failed "
@@ -347,11 +348,16 @@ def _send_table(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
     except (TransportError, ValueError) as exc:
         raise DeliveryError(f"{job.describe()}: {exc}") from exc
     try:
-        written = warehouse.write_table(rows, spec.table, mode=spec.mode, schema=spec.db_schema)
+        # The warehouse keeps the batch key with the rows, in one transaction: a crash
+        # before the delivery log below, or a twin delivery at the same time, sends nothing.
+        written = warehouse.write_table(rows, spec.table, mode=spec.mode, schema=spec.db_schema,
+                                        delivery_key=job.key)
     except TransportError as exc:
         raise DeliveryError(f"{job.describe()}: {exc}") from exc
     finally:
         warehouse.close()
+    already = written is None
+    written = len(rows) if already else written
     job.log.record(
         job.entry(
             target=target,
@@ -362,10 +368,12 @@ def _send_table(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:
         )
     )
     return DeliveryResult(
-        status="sent",
+        status="skipped" if already else "sent",
         rows=written,
         rejected=0,
         target=target,
         batch_key=job.key,
-        message=f"{job.describe()}: wrote {written} rows to {target} ({spec.mode})",
+        message=(f"{job.describe()}: {target} already holds these {written} rows (delivered "
+                 "by an earlier attempt); nothing sent" if already else
+                 f"{job.describe()}: wrote {written} rows to {target} ({spec.mode})"),
     )

@@ -232,13 +232,19 @@ class RestClient:
         path_or_url: str,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        idempotency_key: str | None = None,
     ):
-        """Send one request with bounded retries; return the successful ``requests.Response``."""
+        """Send one request with bounded retries; return the successful ``requests.Response``.
+
+        ``idempotency_key`` goes in the ``Idempotency-Key`` header (the convention of Stripe
+        and the IETF draft), the same on every retry, so an API that keeps keys applies a
+        request once even when an answer was lost and it is sent again.
+        """
         import requests
 
         url = self._url(path_or_url)
         data = None
-        headers = {}
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         if json_body is not None:
             data = json.dumps(json_body, default=_json_default).encode()
             headers["Content-Type"] = "application/json"

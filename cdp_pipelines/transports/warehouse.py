@@ -24,6 +24,8 @@ from cdp_pipelines.transports.options import OptionsModel
 _MODES = ("replace", "append")
 # PostgreSQL truncates identifiers longer than this.
 _MAX_IDENTIFIER = 63
+# The warehouse-side record of deliveries (see Warehouse.write_table).
+DELIVERY_LEDGER = "cdp_deliveries"
 
 
 class WarehouseOptions(OptionsModel):
@@ -141,6 +143,35 @@ class Warehouse:
             return frame, since
         return frame, frame[updated_at_column].max()
 
+    def _claim(self, conn, delivery_key: str, target: str, rows: int, schema: str | None
+               ) -> bool:
+        """Record ``delivery_key`` in the warehouse's own ledger, in the transaction that
+        writes the rows: False if it is there already. Its primary key makes a second,
+        identical delivery wait for the first and then find the key taken."""
+        import sqlalchemy as sa
+
+        ledger = sa.Table(
+            DELIVERY_LEDGER, sa.MetaData(schema=schema),
+            sa.Column("delivery_key", sa.String(64), primary_key=True),
+            sa.Column("target", sa.Text, nullable=False),
+            sa.Column("rows", sa.Integer, nullable=False),
+            sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False,
+                      server_default=sa.func.now()),
+        )
+        try:
+            ledger.create(conn, checkfirst=True)
+            conn.commit()
+        except sa.exc.SQLAlchemyError:
+            # Created at the same moment by another delivery: it is there now.
+            conn.rollback()
+        try:
+            with conn.begin_nested():
+                conn.execute(ledger.insert().values(delivery_key=delivery_key, target=target,
+                                                    rows=rows))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
     def write_table(
         self,
         df,
@@ -148,8 +179,15 @@ class Warehouse:
         mode: str = "replace",
         schema: str | None = None,
         chunksize: int = 10_000,
-    ) -> int:
-        """Write a pandas DataFrame to ``table``; return the number of rows written."""
+        delivery_key: str | None = None,
+    ) -> int | None:
+        """Write a pandas DataFrame to ``table``; return the number of rows written.
+
+        With a ``delivery_key`` the write happens at most once per key: the key is kept in
+        the warehouse (table ``cdp_deliveries``) in the same transaction as the rows, so a
+        crash after the commit, or the same delivery started twice at once, cannot send the
+        rows again. None means the key was delivered already and nothing was written.
+        """
         import sqlalchemy as sa
 
         if mode not in _MODES:
@@ -158,41 +196,53 @@ class Warehouse:
         target = self._qualified(table, schema)
         preparer = self.engine.dialect.identifier_preparer
         try:
-            with self.engine.begin() as conn:
-                if mode == "append":
-                    df.to_sql(
-                        table,
-                        conn,
-                        schema=schema,
-                        if_exists="append",
-                        index=False,
-                        chunksize=chunksize,
-                        method="multi",
-                    )
-                    return len(df)
-                suffix = f"__staging_{uuid.uuid4().hex[:8]}"
-                staging = f"{table[: _MAX_IDENTIFIER - len(suffix)]}{suffix}"
-                df.to_sql(
-                    staging,
-                    conn,
-                    schema=schema,
-                    if_exists="fail",
-                    index=False,
-                    chunksize=chunksize,
-                    method="multi",
-                )
-                within = f"{preparer.quote_schema(schema)}." if schema else ""
-                # PostgreSQL DDL is transactional: readers keep the old table until commit.
-                conn.execute(sa.text(f"DROP TABLE IF EXISTS {within}{preparer.quote(table)}"))
-                staged = f"{within}{preparer.quote(staging)}"
-                conn.execute(sa.text(f"ALTER TABLE {staged} RENAME TO {preparer.quote(table)}"))
-                return len(df)
+            with self.engine.connect() as conn:
+                if delivery_key is not None and not self._claim(conn, delivery_key, target,
+                                                               len(df), schema):
+                    conn.rollback()
+                    return None
+                written = self._write(conn, df, table, mode, schema, chunksize, preparer)
+                conn.commit()
+                return written
         except sa.exc.SQLAlchemyError as exc:
             raise WarehouseError(
                 f"{self!r}: {mode} of {len(df)} rows into {target} failed and was rolled back: "
                 # Only the database's own message: the full error would echo row values (PII).
                 f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}"
             ) from exc
+
+    def _write(self, conn, df, table: str, mode: str, schema: str | None, chunksize: int,
+               preparer) -> int:
+        import sqlalchemy as sa
+
+        if mode == "append":
+            df.to_sql(
+                table,
+                conn,
+                schema=schema,
+                if_exists="append",
+                index=False,
+                chunksize=chunksize,
+                method="multi",
+            )
+            return len(df)
+        suffix = f"__staging_{uuid.uuid4().hex[:8]}"
+        staging = f"{table[: _MAX_IDENTIFIER - len(suffix)]}{suffix}"
+        df.to_sql(
+            staging,
+            conn,
+            schema=schema,
+            if_exists="fail",
+            index=False,
+            chunksize=chunksize,
+            method="multi",
+        )
+        within = f"{preparer.quote_schema(schema)}." if schema else ""
+        # PostgreSQL DDL is transactional: readers keep the old table until commit.
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {within}{preparer.quote(table)}"))
+        staged = f"{within}{preparer.quote(staging)}"
+        conn.execute(sa.text(f"ALTER TABLE {staged} RENAME TO {preparer.quote(table)}"))
+        return len(df)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -46,6 +46,10 @@ def test_rate_limited_batches_wait_and_all_arrive_once(rest, audience, template,
     assert batches[1][0] == {"customer_id": "a4", "Email": "dee@example.com",
                              "First Name": "Dée", "ltv": 0.0, "list": "spring"}
     assert len(rest.requests_to("/members")) == 4  # the 429, then three batches
+    # Each batch carries its own idempotency key, the same again on its retry.
+    keys = [k for path, k in rest.idempotency_keys if path == "/members"]
+    assert keys[0] == keys[1] == f"{result.batch_key}-0"
+    assert keys[2:] == [f"{result.batch_key}-1", f"{result.batch_key}-2"]
     entries = log.entries()
     assert [(e.status, e.part, e.rows) for e in entries] == [
         ("acknowledged", 0, 2), ("acknowledged", 1, 2), ("acknowledged", 2, 1),
