@@ -97,3 +97,39 @@ def test_sandbox_run_writes_only_under_its_prefix(tmp_path: Path, spark) -> None
     assert after == prod_files and all(p.stat().st_mtime_ns == stamp[p] for p in after)
     assert {p.name for p in lake.iterdir()} == {"prod", "branches"}
     assert not (lake / "branches" / "trial" / "landing").exists()
+
+
+def test_a_truncated_archive_fails_the_run_through_its_check(tmp_path: Path, spark) -> None:
+    """Issue 17, case 3: a half-delivered gzip loads nothing and the blocking
+    files_readable check fails the run; with `unreadable_files: warn` the run goes on."""
+    import gzip
+    import shutil
+
+    tenant = tmp_path / "tenant"
+    shutil.copytree(TINY_TENANT, tenant)
+    drop = tmp_path / "drop"
+    (drop / "shop").mkdir(parents=True)
+    data = gzip.compress(ORDERS.encode() * 400)
+    (drop / "shop" / "orders_20261101.jsonl.gz").write_bytes(data[: len(data) // 2])
+    (drop / "shop" / "orders_20261102.jsonl").write_text(ORDERS)
+    env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / "lake"),
+           "CDP_TENANT_DIR": str(tenant), "CDP_TEST_DROP": str(drop)}
+    orders = [AssetKey(["landing", "shop", "shop_orders"]), AssetKey(["domain", "shop_orders"])]
+    result = _run(env, tmp_path, selection=orders)
+    assert not result.success
+    (check,) = [e for e in result.get_asset_check_evaluations()
+                if e.check_name == "files_readable"]
+    assert check.passed is False and check.severity.value == "ERROR"
+    assert "shop/orders_20261101.jsonl.gz" in check.metadata["unreadable_files"].value
+    rows = spark.read.format("delta").load(f"{tmp_path}/lake/prod/domain/shop_orders").count()
+    assert rows == 2  # the good file only
+
+    source = tenant / "sources" / "shop.yaml"
+    source.write_text(source.read_text().replace(
+        "courier: shop_orders\n", "courier: shop_orders\n    unreadable_files: warn\n", 1))
+    (drop / "shop" / "orders_20261103.jsonl.gz").write_bytes(data[: len(data) // 3])
+    warned = _run({**env, "CDP_LAKE_ROOT": str(tmp_path / "lake2")}, tmp_path, selection=orders)
+    assert warned.success
+    (check,) = [e for e in warned.get_asset_check_evaluations()
+                if e.check_name == "files_readable"]
+    assert check.passed is False and check.severity.value == "WARN"

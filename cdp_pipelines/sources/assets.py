@@ -108,6 +108,10 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
         kinds={"spark", "delta"},
         tags={"cdp/source": source.name, **({"cdp/stitch": "true"} if feed.stitch else {})},
         check_specs=[
+            AssetCheckSpec("files_readable", asset=key,
+                           blocking=feed.unreadable_files == "fail",
+                           description="Every new file could be read; an unreadable one "
+                                       "(empty, truncated, wrong layout) loaded nothing."),
             AssetCheckSpec("keys_valid", asset=key, blocking=True,
                            description="Primary key present and unique (Great Expectations)."),
             AssetCheckSpec("values_valid", asset=key,
@@ -117,9 +121,14 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
     def _domain(context: AssetExecutionContext, lake: DeltaLake):
         files = landed_files(courier, Path(deployment.landing_read_path(source.name, courier.name)))
         result = load_files(lake, feed, courier.format, files, context.run.run_id)
+        for name, reason in result.unreadable.items():
+            context.log.error(f"{feed.name}: {name} quarantined whole, nothing loaded: {reason}")
+        for name, first in result.duplicates.items():
+            context.log.info(f"{feed.name}: {name} is a duplicate delivery of {first}; not read")
         if not lake.exists("domain", feed.name):
+            unreadable = f" ({len(result.unreadable)} unreadable)" if result.unreadable else ""
             raise Failure(f"domain table {feed.name}: no data yet; courier {courier.name} has "
-                          f"landed no file matching {courier.pattern!r}")
+                          f"landed no readable file{unreadable} matching {courier.pattern!r}")
         metrics = result.stats.metrics if result.stats else {}
         metadata = {
             "files_loaded": MetadataValue.int(len(result.files)),
@@ -127,6 +136,8 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
             "rows_quarantined": MetadataValue.int(result.rows_quarantined),
             "rows_inserted": MetadataValue.int(int(metrics.get("numTargetRowsInserted", 0))),
             "rows_updated": MetadataValue.int(int(metrics.get("numTargetRowsUpdated", 0))),
+            "files_unreadable": MetadataValue.int(len(result.unreadable)),
+            "duplicate_deliveries": MetadataValue.int(len(result.duplicates)),
             "pii_columns": MetadataValue.json(feed.pii_columns),
         }
         if result.rows_quarantined:
@@ -139,6 +150,14 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
         else:
             metadata["dagster/row_count"] = MetadataValue.int(df.count())
             yield MaterializeResult(metadata=metadata)
+        yield AssetCheckResult(
+            check_name="files_readable", passed=not result.unreadable,
+            severity=(AssetCheckSeverity.ERROR if feed.unreadable_files == "fail"
+                      else AssetCheckSeverity.WARN),
+            metadata={"unreadable_files": MetadataValue.json(result.unreadable)},
+            description=(f"{len(result.unreadable)} file(s) quarantined whole in "
+                         f"domain/{QUARANTINE_TABLE}; deliver them again complete"
+                         if result.unreadable else None))
         yield from _feed_checks(df, feed, key)
 
     return _domain

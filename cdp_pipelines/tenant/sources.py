@@ -207,7 +207,9 @@ class FeedSpec(TenantModel):
     fields: tuple[FieldSpec, ...]
     # Domain tables marked for Stitch take part in identity resolution.
     stitch: bool = False
-
+    # A file that cannot be read at all is quarantined whole; its check fails the run
+    # ("fail") or warns ("warn").
+    unreadable_files: Literal["fail", "warn"] = "fail"
 
     @model_validator(mode="after")
     def _fields_consistent(self) -> "FeedSpec":
