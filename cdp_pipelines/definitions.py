@@ -35,7 +35,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     env = dict(os.environ if env is None else env)
     deployment = get_deployment(env)
     config = load_tenant(deployment.tenant_dir, env=env)
-    spark = SparkResource(master=deployment.spark_master)
+    spark = SparkResource.for_deployment(deployment)
     assets = [
         *build_source_assets(config, deployment),
         *build_stitch_assets(config, deployment),

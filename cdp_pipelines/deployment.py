@@ -53,6 +53,11 @@ class Deployment:
     sandbox: str | None = None
     tenant_dir: Path = field(default=DEMO_TENANT_DIR)
     spark_master: str = "local[*]"
+    # Spark settings (any spark.* key): CDP_SPARK_* variables and the CDP_SPARK_CONF file.
+    spark_conf: tuple[tuple[str, str], ...] = ()
+    # The workers' Python (CDP_SPARK_PYTHON): on a cluster, an interpreter of the workers'
+    # machines with the project's packages, never the driver's path.
+    spark_python: str | None = None
     # Trino that analysts query; the embedded default is started by `cdp trino start`.
     trino_host: str = "127.0.0.1"
     trino_port: int = 8088
@@ -121,8 +126,44 @@ def get_deployment(env: dict[str, str] | None = None) -> Deployment:
         sandbox=sandbox,
         tenant_dir=Path(tenant).expanduser().resolve() if tenant else DEMO_TENANT_DIR,
         spark_master=env.get("CDP_SPARK_MASTER", "local[*]"),
+        spark_conf=spark_conf(env),
+        spark_python=env.get("CDP_SPARK_PYTHON") or None,
         trino_host=env.get("CDP_TRINO_HOST", "127.0.0.1"),
         trino_port=int(env.get("CDP_TRINO_PORT", "8088")),
         trino_user=env.get("CDP_TRINO_USER", "admin"),
         trino_home=Path(env.get("CDP_TRINO_HOME", ".cdp/trino")).expanduser().resolve(),
     )
+
+
+# CDP_SPARK_<NAME> variables and the Spark setting each one sets.
+SPARK_VARIABLES = {
+    "CDP_SPARK_DRIVER_MEMORY": "spark.driver.memory",
+    "CDP_SPARK_EXECUTOR_MEMORY": "spark.executor.memory",
+    "CDP_SPARK_EXECUTOR_CORES": "spark.executor.cores",
+    "CDP_SPARK_CORES_MAX": "spark.cores.max",
+    "CDP_SPARK_SHUFFLE_PARTITIONS": "spark.sql.shuffle.partitions",
+    "CDP_SPARK_UI": "spark.ui.enabled",
+}
+
+
+def spark_conf(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Spark settings from the environment: the file CDP_SPARK_CONF names (Spark's own
+    ``spark-defaults.conf`` format: ``key value`` or ``key=value`` lines, ``#`` comments),
+    then the CDP_SPARK_* variables, which win."""
+    conf: dict[str, str] = {}
+    path = env.get("CDP_SPARK_CONF")
+    if path:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise DeploymentError(f"CDP_SPARK_CONF={path}: no such file")
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.replace("=", " ", 1).partition(" ")
+            if not key.startswith("spark.") or not value.strip():
+                raise DeploymentError(f"{file}:{number}: expected 'spark.<key> <value>', "
+                                      f"got {line!r}")
+            conf[key] = value.strip()
+    conf.update({key: env[var] for var, key in SPARK_VARIABLES.items() if env.get(var)})
+    return tuple(sorted(conf.items()))

@@ -428,3 +428,70 @@ def rest_server(records: list[dict], token: str | None = None) -> Iterator[Scrip
         yield server
     finally:
         server.stop()
+
+
+# --- Spark: a standalone master and workers on loopback -------------------------------------
+
+
+@dataclass
+class SparkCluster:
+    master_url: str
+    workers: int
+
+
+@contextmanager
+def spark_cluster(workers: int = 2, cores: int = 1, memory: str = "1g",
+                  timeout: float = 120.0) -> Iterator[SparkCluster]:
+    """A real Spark standalone cluster: the master and ``workers`` workers, started with the
+    ``spark-class`` launcher that ships in pyspark, all on 127.0.0.1."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    base = Path(tempfile.mkdtemp(prefix="cdp-spark-cluster-"))
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": LOOPBACK,
+           "SPARK_LOG_DIR": str(base), "SPARK_WORKER_DIR": str(base / "work")}
+    port = free_port()
+    launcher = [str(home / "bin" / "spark-class")]
+    procs: list[subprocess.Popen] = []
+    logs: list[Path] = []
+
+    def start(name: str, args: list[str]) -> None:
+        log = base / f"{name}.log"
+        logs.append(log)
+        procs.append(subprocess.Popen(launcher + args, env=env, stdout=log.open("wb"),
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+
+    def wait_for(log: Path, text: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.exists() and text in log.read_text(errors="replace"):
+                return
+            if any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"Spark cluster did not start ({text!r} not in {log}):\n"
+                           + log.read_text(errors="replace")[-3000:])
+
+    try:
+        start("master", ["org.apache.spark.deploy.master.Master", "--host", LOOPBACK,
+                         "--port", str(port), "--webui-port", str(free_port())])
+        wait_for(logs[0], "I have been elected leader")
+        url = f"spark://{LOOPBACK}:{port}"
+        for i in range(workers):
+            start(f"worker{i}", ["org.apache.spark.deploy.worker.Worker", url, "--host", LOOPBACK,
+                                 "--cores", str(cores), "--memory", memory,
+                                 "--webui-port", str(free_port()),
+                                 "--work-dir", str(base / f"work{i}")])
+        for log in logs[1:]:
+            wait_for(log, "Successfully registered with master")
+        yield SparkCluster(url, workers)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(base, ignore_errors=True)

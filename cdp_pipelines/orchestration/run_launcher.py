@@ -13,7 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterRun
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
+from dagster._core.launcher import (
+    CheckRunHealthResult,
+    DefaultRunLauncher,
+    WorkerStatus,
+)
 
 
 def worker_pid(instance, run_id: str) -> int | None:

@@ -113,7 +113,7 @@ def backfill(courier: str | CourierSpec, start: date | str, end: date | str, *,
         from cdp_pipelines.resources.delta_io import DeltaLake
         from cdp_pipelines.resources.spark import SparkResource
 
-        lake = DeltaLake.for_deployment(SparkResource(master=deployment.spark_master),
+        lake = DeltaLake.for_deployment(SparkResource.for_deployment(deployment),
                                         deployment)
     mark_for_reload(lake, result.feeds, result.marked_for_reload)
     return result
