@@ -6,6 +6,7 @@ import json
 import pytest
 
 from cdp_pipelines.stitch import matching
+from cdp_pipelines.stitch.matching import blocking
 from cdp_pipelines.stitch import normalize as nz
 
 COLS = ("source string, pk string, given_name_norm string, surname_norm string, "
@@ -155,7 +156,7 @@ def test_wide_name_and_town_blocks_are_narrowed(spark, monkeypatch):
     df = spark.createDataFrame(rows, "source string, pk string, given_name_norm string, "
                                      "surname_norm string, postal_norm string, city_norm string, "
                                      "given_name_soundex string, surname_soundex string")
-    monkeypatch.setattr(matching, "WIDE_BLOCK_MIN_PAIRS", 100)
+    monkeypatch.setattr(blocking, "WIDE_BLOCK_MIN_PAIRS", 100)
     wide = matching.wide_blocks(df)
     assert wide == {frozenset(("surname_norm", "postal_norm")),
                     frozenset(("surname_norm", "city_norm"))}
