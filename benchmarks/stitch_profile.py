@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     df = step("matching frame", frame)
     wide = step("wide blocks", lambda: matching.wide_blocks(df))
-    linker = matching._register(df, matching.build_settings(df.columns, wide), spark)
+    linker = matching.make_linker(df, matching.build_settings(df.columns, wide), spark)
     for name, fn in matching.training_steps(linker, set(df.columns), df.count()):
         step(f"train: {name}", fn)
     model = json.loads(json.dumps(linker.misc.save_model_to_json()))

@@ -1,0 +1,45 @@
+"""A Splink linker over the matching frame, for training and prediction alike."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from cdp_pipelines.stitch.matching.comparisons import comparison_inputs
+from cdp_pipelines.stitch.matching.records import (
+    SOUNDEX_COLUMNS,
+    model_columns,
+    with_record_id,
+)
+from cdp_pipelines.stitch.matching.splink_backend import splink_db_api
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from splink import Linker
+
+
+def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession") -> "Linker":
+    """A Splink linker for `settings` over `df` (the matching frame), given only the
+    columns the model reads, as strings; refuses a frame without a compared column."""
+    from pyspark.sql import functions as F
+    from splink import Linker
+
+    db_api = splink_db_api(spark)
+    df = with_record_id(df)
+    needed = ["record_id", *model_columns(df.columns)]
+    if "sk" in df.columns:
+        needed.append("sk")
+    rules_sql = json.dumps(settings.get("blocking_rules_to_generate_predictions", []))
+    needed += [c for c in sorted(SOUNDEX_COLUMNS) if c in df.columns and c in rules_sql]
+    compared = {c for comp in settings["comparisons"] for c in comparison_inputs(comp)}
+    missing = sorted(compared - set(df.columns))
+    if missing:
+        raise ValueError(
+            f"Stitch model expects column(s) {missing} that the input does not have; "
+            "the tenant's columns changed since the model was trained: retrain it"
+        )
+    # Comparisons work on strings (dates as ISO yyyy-MM-dd), whatever the input types.
+    sdf = db_api.register(df.select(
+        "record_id", *[F.col(c).cast("string").alias(c) for c in needed[1:]]))
+    return Linker(sdf, settings, log_level=logging.WARNING)

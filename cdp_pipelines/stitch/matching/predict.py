@@ -1,0 +1,83 @@
+"""Prediction: every edge of a run, deterministic and scored, each with its explanation."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from cdp_pipelines.stitch.matching.deterministic import (
+    DEFAULT_MAX_DETERMINISTIC_GROUP,
+    deterministic_edges,
+)
+from cdp_pipelines.stitch.matching.guard import drop_contradictions
+from cdp_pipelines.stitch.matching.linker import make_linker
+from cdp_pipelines.stitch.matching.records import with_record_id
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# Pairs at or above this probability are accepted into clusters (score 3 "good" or better).
+DEFAULT_THRESHOLD = 0.9
+
+
+def _explanation_column(edges: "DataFrame", settings: dict) -> "Column":
+    from pyspark.sql import functions as F
+
+    keys, values = [], []
+    for comp in settings["comparisons"]:
+        name = comp["output_column_name"]
+        mw = F.col(f"mw_{name}")
+        if f"mw_tf_adj_{name}" in edges.columns:
+            mw = mw + F.coalesce(F.col(f"mw_tf_adj_{name}"), F.lit(0.0))
+        keys.append(F.lit(name))
+        values.append(mw.cast("double"))
+    return F.map_from_arrays(F.array(*keys), F.array(*values))
+
+
+def predict(
+    settings_json: dict[str, Any] | str,
+    df: "DataFrame",
+    spark: "SparkSession",
+    threshold: float = DEFAULT_THRESHOLD,
+    max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
+    names: bool = True,
+) -> "DataFrame":
+    """All edges of a run: deterministic ones plus Splink pairs with probability >=
+    `threshold` (lower it to keep weak pairs for review). A pair found both ways is
+    reported once as deterministic, keeping the model's weights as its explanation.
+    Probabilistic pairs that contradict (`contradiction_sql`, with its name veto when
+    `names`) are dropped."""
+    from pyspark.sql import functions as F
+
+    settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
+    linker = make_linker(df, settings, spark)
+    scored = linker.inference.predict(
+        threshold_match_probability=threshold, warning_mode="never"
+    ).as_spark_dataframe()
+    # The model scores pairs; the guard has the last word, as for deterministic edges:
+    # a household member who agrees on everything but the given name is not a match.
+    scored = drop_contradictions(scored, with_record_id(df), birthdates=False, names=names)
+    # Splink puts the smaller id on the left already; normalise anyway for a stable key.
+    lo = F.least("record_id_l", "record_id_r")
+    hi = F.greatest("record_id_l", "record_id_r")
+    prob = scored.select(
+        lo.alias("record_id_l"), hi.alias("record_id_r"),
+        F.col("match_probability").cast("double").alias("match_probability"),
+        F.col("match_weight").cast("double").alias("match_weight"),
+        _explanation_column(scored, settings).alias("explanation"),
+    )
+    det = deterministic_edges(df, spark, max_deterministic_group, names)
+    joined = det.join(prob, ["record_id_l", "record_id_r"], "full_outer")
+    is_det = F.col("match_key").isNotNull()
+    return joined.select(
+        "record_id_l",
+        "record_id_r",
+        F.when(is_det, F.lit(1.0)).otherwise(F.col("match_probability"))
+        .alias("match_probability"),
+        "match_weight",
+        F.when(is_det, F.lit("deterministic")).otherwise(F.lit("probabilistic"))
+        .alias("match_type"),
+        "match_key",
+        F.coalesce("explanation", F.create_map().cast("map<string,double>"))
+        .alias("explanation"),
+    )
