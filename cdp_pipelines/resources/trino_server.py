@@ -334,7 +334,11 @@ def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = No
     _write_properties(etc / "catalog" / f"{CATALOG}.properties", {
         "connector.name": "delta_lake",
         "hive.metastore": "file",
-        "hive.metastore.catalog.dir": (home / "metastore").as_uri(),
+        # The native local file system lists files as local:///... locations; the file
+        # metastore finds its schemas by cutting the catalog directory off those, so
+        # with file:///... it lists no schema at all (SHOW SCHEMAS/TABLES, DESCRIBE and
+        # information_schema come back empty) while SELECT by name still works.
+        "hive.metastore.catalog.dir": f"local://{home / 'metastore'}",
         "fs.native-local.enabled": "true",
         "local.location": "/",
         "delta.register-table-procedure.enabled": "true",
@@ -401,8 +405,12 @@ def build_access_rules(
     anything. Analysts may SELECT every table of ``delta``; a PII column shows ``'***'``
     when it is a string (varchar/char or no type given) and NULL of its type otherwise.
     Restricted users may SELECT the same tables but PII columns are not accessible at
-    all: naming one (or ``SELECT *``) fails. Nobody else can run a query. Only admins
-    can create, write, drop, or call procedures (such as ``register_table``).
+    all: naming one (or ``SELECT *``) fails, and DESCRIBE, SHOW COLUMNS and
+    information_schema leave them out. Analysts and restricted users browse every schema
+    of ``delta`` (SHOW SCHEMAS/TABLES, DESCRIBE, information_schema) and may read
+    ``system.jdbc`` and ``system.metadata``, where JDBC clients (DBeaver) and SQLAlchemy
+    (Superset) look for catalogs, tables and comments. Nobody else can run a query. Only
+    admins can create, write, drop, or call procedures (such as ``register_table``).
     """
     admin_re = _users_regex(admins, "admin")
     analyst_re = _users_regex(analysts, "analyst")
@@ -423,7 +431,8 @@ def build_access_rules(
             {"user": admin_re, "catalog": ".*", "privileges": ["EXECUTE", "GRANT_EXECUTE"]}
         )
     if readers_re:
-        catalogs.append({"user": readers_re, "catalog": catalog, "allow": "read-only"})
+        catalogs.append({"user": readers_re, "catalog": f"{catalog}|system",
+                         "allow": "read-only"})
         schemas.append({"user": readers_re, "owner": False})
         queries.append({"user": readers_re, "allow": ["execute"]})
     for key, columns in pii_columns.items():
@@ -439,6 +448,8 @@ def build_access_rules(
                            "columns": [{"name": name, "allow": False} for name in spec]})
     if readers_re:
         tables.append({"user": readers_re, "catalog": catalog, "privileges": ["SELECT"]})
+        tables.append({"user": readers_re, "catalog": "system", "schema": "jdbc|metadata",
+                       "privileges": ["SELECT"]})
     # The system catalog is open to everyone unless a rule says otherwise.
     catalogs.append({"catalog": ".*", "allow": "none"})
     return {
