@@ -6,7 +6,7 @@
     cdp validate                      load and check the tenant configuration
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
     cdp trino start|stop|status       the embedded local Trino server
-    cdp query "SQL" [--user U]        run SQL on Trino and print the rows
+    cdp query "SQL" [--user U]        run SQL on Trino as analyst (or U) and print the rows
     cdp sandbox create|list|ui|pull|diff|promote|delete NAME
     cdp audit show [--csv FILE]
 """
@@ -109,7 +109,10 @@ def _trino(args: argparse.Namespace) -> int:
     if args.action == "start":
         server = trino_server.start(home, port=deployment.trino_port,
                                     lake_root=deployment.lake_root)
-        print(f"trino running at {server.url} (home {home})")
+        print(f"trino running at {server.url} (home {home})\n"
+              f"  users admin, analyst, restricted: passwords in "
+              f"{server.password_file('USER').parent}/USER.password\n"
+              f"  certificate to trust: {server.ca_file}")
     elif args.action == "stop":
         print("stopped" if trino_server.stop(home) else "not running")
     else:
@@ -119,13 +122,16 @@ def _trino(args: argparse.Namespace) -> int:
     return 0
 
 
+QUERY_USER = "analyst"
+
+
 def _query(args: argparse.Namespace) -> int:
     from cdp_pipelines.deployment import get_deployment
     from cdp_pipelines.resources.trino import TrinoResource
 
-    deployment = get_deployment()
-    trino = TrinoResource(host=deployment.trino_host, port=deployment.trino_port,
-                          user=args.user or deployment.trino_user)
+    # Least privilege: analysts see PII masked; admin only when asked for.
+    user = args.user or os.environ.get("CDP_TRINO_USER") or QUERY_USER
+    trino = TrinoResource.for_deployment(get_deployment(), user=user)
     df = trino.query_df(args.sql)
     print(df.to_string(index=False, max_rows=args.max_rows))
     return 0
@@ -164,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser("query", help="run SQL on Trino")
     query.add_argument("sql")
-    query.add_argument("--user", help="Trino user (default CDP_TRINO_USER or admin)")
+    query.add_argument("--user", help=f"Trino user (default CDP_TRINO_USER or {QUERY_USER})")
     query.add_argument("--max-rows", type=int, default=100)
     query.set_defaults(func=_query)
 

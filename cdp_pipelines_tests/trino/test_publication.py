@@ -29,7 +29,7 @@ def test_every_existing_table_is_registered_and_readable(spark, trino_server, tr
     config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(trino_lake)})
     publication = build_publication_asset(config, deployment, TABLES)
     # No server_home: the session server's access rules belong to the other Trino tests.
-    trino = TrinoResource(host=trino_server.host, port=trino_server.port, user="admin")
+    trino = TrinoResource.for_server(trino_server, "admin")
     lake = DeltaLake(spark=SparkResource(master="local[2]", shuffle_partitions=2,
                                          driver_memory="2g"))
     result = materialize([publication], resources={"lake": lake, "trino": trino},
