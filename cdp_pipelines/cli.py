@@ -9,6 +9,10 @@
     cdp query "SQL" [--user U]        run SQL on Trino as analyst (or U) and print the rows
     cdp sandbox create|list|ui|pull|diff|promote|delete NAME
     cdp audit show [--csv FILE]
+
+An expected failure (a bad tenant file, a Trino or transport error, a missing file) ends
+in a line or two on stderr saying what failed and what to do, with exit status 1;
+``--debug`` (anywhere on the command line) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -139,6 +143,9 @@ def _query(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="cdp-pipelines command line")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure (also accepted after the "
+                             "subcommand)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the bundled demo tenant").add_subparsers(
@@ -180,9 +187,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(args: argparse.Namespace) -> str:
+    """``cdp query``, ``cdp trino start``, ``cdp sandbox create``: what was run."""
+    words = ["cdp", args.command]
+    for dest in ("demo_command", "sandbox_command", "audit_command", "action"):
+        if isinstance(getattr(args, dest, None), str):
+            words.append(getattr(args, dest))
+            break
+    return " ".join(words)
+
+
+def _explain(exc: BaseException) -> str:
+    """A failure in a line or two. The project's errors already say what failed, where,
+    and what to do; a file system error names its path; anything else is unexpected."""
+    text = str(exc).strip()
+    if type(exc).__module__.startswith("cdp_pipelines."):
+        return text or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return (f"{exc.strerror or exc}: {exc.filename}. Check that the path exists and "
+                "is readable.")
+    first = text.splitlines()[0][:300] if text else ""
+    return f"{type(exc).__name__}: {first}\nRerun with --debug for the traceback."
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [word for word in argv if word != "--debug"]
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    if debug:
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{_command(args)}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure ends as a message, not a traceback
+        print(f"{_command(args)} failed: {_explain(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
