@@ -286,10 +286,12 @@ class TrinoResource(ConfigurableResource):
     ) -> str:
         """Publish the Delta table at ``location`` as ``<catalog>.<schema>.<table>``.
 
-        The schema is created if missing. A table already registered elsewhere is
-        unregistered first; with ``refresh`` (the default) one registered at the same
-        place is re-registered too, so Trino's cached snapshot and schema follow the
-        Delta log. Returns the registered location.
+        The schema is created if missing. A table already registered at the same place
+        stays registered: with ``refresh`` (the default) Trino's cached snapshot and
+        schema of it are dropped so the next query reads the Delta log's newest version,
+        and a query running meanwhile never finds the table missing. A table registered
+        elsewhere is unregistered and registered again at ``location`` (the one case in
+        which it is briefly absent). Returns the registered location.
         """
         location = table_location(location)
         qualified_schema = self._qualified(schema)
@@ -299,7 +301,9 @@ class TrinoResource(ConfigurableResource):
                  f"table_name => {_string_literal(table.lower())}")
         current = self.table_location(schema, table)
         if current is not None:
-            if _same_location(current, location) and not refresh:
+            if _same_location(current, location):
+                if refresh:
+                    self.execute(f"CALL {catalog}.system.flush_metadata_cache({names})")
                 return location
             self.execute(f"CALL {catalog}.system.unregister_table({names})")
         self.execute(f"CALL {catalog}.system.register_table({names}, "
