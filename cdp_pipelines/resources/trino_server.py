@@ -70,6 +70,8 @@ _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_ ]*(\([0-9, ]+\))?$")
 _STRING_TYPES = re.compile(r"^(varchar|char)(\(\d+\))?$")
 STRING_MASK = "'***'"
+# How often the running server re-reads rules.json.
+RULES_REFRESH_SECONDS = 1
 
 
 class TrinoServerError(RuntimeError):
@@ -394,7 +396,7 @@ def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = No
     _write_properties(etc / "access-control.properties", {
         "access-control.name": "file",
         "security.config-file": etc / "rules.json",
-        "security.refresh-period": "1s",
+        "security.refresh-period": f"{RULES_REFRESH_SECONDS}s",
     })
     if not (etc / "rules.json").exists():
         write_access_rules(home, {})
