@@ -113,9 +113,9 @@ def _trino(args: argparse.Namespace) -> int:
     if args.action == "start":
         server = trino_server.start(home, port=deployment.trino_port,
                                     lake_root=deployment.lake_root)
+        secrets = server.password_file("admin").parent
         print(f"trino running at {server.url} (home {home})\n"
-              f"  users admin, analyst, restricted: passwords in "
-              f"{server.password_file('USER').parent}/USER.password\n"
+              f"  users admin, analyst, restricted; passwords in {secrets}/<user>.password\n"
               f"  certificate to trust: {server.ca_file}")
     elif args.action == "stop":
         print("stopped" if trino_server.stop(home) else "not running")
