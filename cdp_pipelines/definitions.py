@@ -49,10 +49,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
                   for g in config.courier_groups}
     jobs, orchestration_schedules, orchestration_sensors = build_orchestration_triggers(
         config, deployment, group_jobs)
-    local_trino = deployment.trino_host in ("127.0.0.1", "localhost")
-    trino = TrinoResource(host=deployment.trino_host, port=deployment.trino_port,
-                          user=deployment.trino_user,
-                          server_home=str(deployment.trino_home) if local_trino else "")
+    trino = TrinoResource.for_deployment(deployment, env=env)
     return Definitions(
         assets=assets,
         jobs=[define_asset_job(ALL_ASSETS_JOB, selection="*",

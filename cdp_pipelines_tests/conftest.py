@@ -24,6 +24,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 TINY_TENANT = TESTS_DIR / "tenants" / "tiny"
 # Columns the session Trino masks for analysts (the trino/ tests publish this table).
 TRINO_PII = {("c360", "customers"): {"email": "varchar", "birthdate": "date"}}
+# A user of the session Trino who can log in but whom no access rule names.
+TRINO_STRANGER = "mallory"
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +54,10 @@ def trino_lake(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trino_server(tmp_path_factory, trino_lake):
-    from cdp_pipelines.resources import trino_server
+    from cdp_pipelines.resources import trino_auth, trino_server
 
     home = tmp_path_factory.mktemp("trino-home")
+    trino_auth.ensure_secrets(home, users=(TRINO_STRANGER,))
     trino_server.write_access_rules(home, TRINO_PII)
     server = trino_server.start(home, port=free_port(), lake_root=trino_lake)
     yield server
@@ -64,7 +67,7 @@ def trino_server(tmp_path_factory, trino_lake):
 def _user(server, name: str):
     from cdp_pipelines.resources.trino import TrinoResource
 
-    return TrinoResource(host=server.host, port=server.port, user=name)
+    return TrinoResource.for_server(server, name)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ Stitch output table in Trino (one schema per database) and refreshes the access 
 that mask PII for analysts.
 """
 
+import time
 
 from dagster import (
     AssetExecutionContext,
@@ -217,25 +218,25 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
         pii: dict[tuple[str, str], dict[str, str]] = {}
         targets = [(db, ("c360", db, t), t) for db, names in tables.items() for t in names]
         targets += [("stitch", ("stitch", t), t) for t in STITCH_PUBLISHED]
-        for database, location, name in targets:
-            if not lake.exists(*location):
-                continue
-            schema = f"{prefix}{database}"
-            path = lake.path(*location)
-            try:
-                trino.register_delta_table(schema, name, path)
-            except Exception as exc:  # noqa: BLE001 - say which server and what to do
-                raise Failure(
-                    f"could not publish {schema}.{name} to Trino at {trino.host}:{trino.port}: "
-                    f"{exc}. Is the server running? (`cdp trino start`)") from None
-            published.setdefault(schema, []).append(name)
+        present = [target for target in targets if lake.exists(*target[1])]
+        for database, location, name in present:
             # The same rule that masks the table's preview (DeltaLake.pii_columns).
             types = dict(lake.read(*location).dtypes)
             masked = lake.pii_columns(types, name)
             if masked:
-                pii[(schema, name)] = {c: _trino_type(types[c]) for c in masked}
+                pii[(f"{prefix}{database}", name)] = {c: _trino_type(types[c]) for c in masked}
         if trino.server_home:
+            # Masks before tables: a new table, or a new PII column of one, becomes
+            # readable only after the server has re-read rules that cover it.
             trino_server.write_access_rules(trino.server_home_path, pii)
+            time.sleep(2 * trino_server.RULES_REFRESH_SECONDS)
+        for database, location, name in present:
+            schema = f"{prefix}{database}"
+            try:
+                trino.register_delta_table(schema, name, lake.path(*location))
+            except Exception as exc:  # noqa: BLE001 - Trino's errors say where and what to do
+                raise Failure(f"could not publish {schema}.{name}: {exc}") from None
+            published.setdefault(schema, []).append(name)
         return MaterializeResult(metadata={
             "schemas": MetadataValue.json(published),
             "tables": MetadataValue.int(sum(len(v) for v in published.values())),

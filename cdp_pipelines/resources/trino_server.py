@@ -4,19 +4,24 @@ The server is Trino 476 (the newest release whose server artifacts are on Maven
 Central) with only the Delta Lake connector installed. It reads Delta tables straight
 from the local lake through Trino's native local file system, keeps table metadata in
 a file metastore under the server home, and enforces file-based access control (see
-:func:`write_access_rules`). It listens on 127.0.0.1 only.
+:func:`write_access_rules`). It listens on 127.0.0.1 only, speaks HTTPS only, and
+authenticates every client by password (see :mod:`.trino_auth`).
 
 Layout of a server home (``<repo>/.cdp/trino`` by default)::
 
     etc/            node.properties, jvm.config, config.properties, log.properties,
-                    access-control.properties, rules.json, catalog/delta.properties
+                    access-control.properties, rules.json, catalog/delta.properties,
+                    password-authenticator.properties
+    secrets/        generated passwords, Trino's password file, TLS key (owner only)
+    tls/ca.pem      the certificate clients trust
     data/           Trino's node data directory
     metastore/      the Delta catalog's file metastore
     var/log/        server.log (Trino's log), launcher.log (JVM stdout/stderr)
     var/run/        trino.pid, server.json (port, pid, lake root of the running server)
 
-The distribution is cached once per machine in ``$CDP_CACHE_DIR/trino/476`` (default
-``~/.cache/cdp-pipelines/trino/476``) and shared by every server home.
+The distribution (and the Trino CLI, :func:`ensure_cli`) is cached once per machine in
+``$CDP_CACHE_DIR/trino/476`` (default ``~/.cache/cdp-pipelines/trino/476``) and shared by
+every server home.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdp_pipelines.resources import trino_auth
+
 TRINO_VERSION = "476"
 MIN_JAVA_VERSION = 24
 DEFAULT_PORT = 8088
@@ -53,12 +60,18 @@ DELTA_PLUGIN_ARTIFACT = f"io.trino:trino-delta-lake:{TRINO_VERSION}:zip"
 # 2026-11-23: its pom, jar and zip are all missing while trino-hive's are there), so
 # the plugin directory is taken from the full server tarball instead.
 FULL_SERVER_ARTIFACT = f"io.trino:trino-server:{TRINO_VERSION}:tar.gz"
+CLI_ARTIFACT = f"io.trino:trino-cli:{TRINO_VERSION}:jar:executable"
+# The launching process hands the internal-communication secret to the server in its
+# environment, so that it is written in no configuration file.
+SHARED_SECRET_ENV = "CDP_TRINO_SHARED_SECRET"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_ ]*(\([0-9, ]+\))?$")
 _STRING_TYPES = re.compile(r"^(varchar|char)(\(\d+\))?$")
 STRING_MASK = "'***'"
+# How often the running server re-reads rules.json.
+RULES_REFRESH_SECONDS = 1
 
 
 class TrinoServerError(RuntimeError):
@@ -77,7 +90,16 @@ class TrinoServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The certificate a client trusts (``--truststore-path`` of the Trino CLI)."""
+        return trino_auth.ca_file(self.home)
+
+    def password_file(self, user: str) -> Path:
+        """Where the generated password of ``user`` is kept."""
+        return trino_auth.password_file(self.home, user)
 
 
 # --------------------------------------------------------------------------- cache
@@ -106,9 +128,10 @@ class _ArtifactMissing(TrinoServerError):
 
 
 def _mvn_copy(artifact: str, output_dir: Path) -> Path:
-    """Fetch one Maven artifact into ``output_dir`` (skipped when already there)."""
-    _, name, version, packaging = artifact.split(":")
-    target = output_dir / f"{name}-{version}.{packaging}"
+    """Fetch one Maven artifact (``group:name:version:packaging[:classifier]``) into
+    ``output_dir`` (skipped when already there)."""
+    _, name, version, packaging, *classifier = artifact.split(":")
+    target = output_dir / ("-".join([name, version, *classifier]) + f".{packaging}")
     if target.exists():
         return target
     mvn = shutil.which("mvn")
@@ -216,6 +239,13 @@ def ensure_distribution(cache: Path | None = None) -> Path:
     return install
 
 
+def ensure_cli(cache: Path | None = None) -> Path:
+    """The Trino CLI's executable jar (``java -jar``), fetched once into the cache."""
+    cache = cache or cache_dir()
+    with _file_lock(cache / ".cli.lock"):
+        return _mvn_copy(CLI_ARTIFACT, cache / "cli")
+
+
 # --------------------------------------------------------------------------- java
 
 
@@ -297,9 +327,13 @@ JVM_OPTIONS = (
 
 
 def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = None) -> None:
-    """Write the server's etc/ for a small machine; rules.json only if there is none yet."""
+    """Write the server's etc/ for a small machine; rules.json only if there is none yet.
+
+    Creates the server's passwords and certificate on first use (see :mod:`.trino_auth`).
+    """
     home = Path(home).resolve()
     etc = home / "etc"
+    trino_auth.ensure_secrets(home)
     node_id_file = home / "data" / "node-id"
     node_id_file.parent.mkdir(parents=True, exist_ok=True)
     if not node_id_file.exists():
@@ -315,8 +349,19 @@ def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = No
     config = {
         "coordinator": "true",
         "node-scheduler.include-coordinator": "true",
-        "http-server.http.port": port,
-        "discovery.uri": f"http://{HOST}:{port}",
+        # HTTPS only, and every client authenticates with a password (Trino's password
+        # file authentication needs both TLS and a shared secret for internal calls).
+        "http-server.http.enabled": "false",
+        "http-server.https.enabled": "true",
+        "http-server.https.port": port,
+        "http-server.https.keystore.path": trino_auth.keystore(home),
+        "http-server.authentication.type": "PASSWORD",
+        "password-authenticator.config-files": etc / "password-authenticator.properties",
+        "internal-communication.shared-secret": f"${{ENV:{SHARED_SECRET_ENV}}}",
+        "internal-communication.https.required": "true",
+        "internal-communication.https.keystore.path": trino_auth.keystore(home),
+        "internal-communication.https.truststore.path": trino_auth.ca_file(home),
+        "discovery.uri": f"https://{HOST}:{port}",
         "query.max-memory": "1GB",
         "query.max-memory-per-node": "512MB",
         "catalog.config-dir": etc / "catalog",
@@ -334,15 +379,24 @@ def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = No
     _write_properties(etc / "catalog" / f"{CATALOG}.properties", {
         "connector.name": "delta_lake",
         "hive.metastore": "file",
-        "hive.metastore.catalog.dir": (home / "metastore").as_uri(),
+        # The native local file system lists files as local:///... locations; the file
+        # metastore finds its schemas by cutting the catalog directory off those, so
+        # with file:///... it lists no schema at all (SHOW SCHEMAS/TABLES, DESCRIBE and
+        # information_schema come back empty) while SELECT by name still works.
+        "hive.metastore.catalog.dir": f"local://{home / 'metastore'}",
         "fs.native-local.enabled": "true",
         "local.location": "/",
         "delta.register-table-procedure.enabled": "true",
     })
+    _write_properties(etc / "password-authenticator.properties", {
+        "password-authenticator.name": "file",
+        "file.password-file": trino_auth.password_db(home),
+        "file.refresh-period": "5s",
+    })
     _write_properties(etc / "access-control.properties", {
         "access-control.name": "file",
         "security.config-file": etc / "rules.json",
-        "security.refresh-period": "1s",
+        "security.refresh-period": f"{RULES_REFRESH_SECONDS}s",
     })
     if not (etc / "rules.json").exists():
         write_access_rules(home, {})
@@ -401,8 +455,12 @@ def build_access_rules(
     anything. Analysts may SELECT every table of ``delta``; a PII column shows ``'***'``
     when it is a string (varchar/char or no type given) and NULL of its type otherwise.
     Restricted users may SELECT the same tables but PII columns are not accessible at
-    all: naming one (or ``SELECT *``) fails. Nobody else can run a query. Only admins
-    can create, write, drop, or call procedures (such as ``register_table``).
+    all: naming one (or ``SELECT *``) fails, and DESCRIBE, SHOW COLUMNS and
+    information_schema leave them out. Analysts and restricted users browse every schema
+    of ``delta`` (SHOW SCHEMAS/TABLES, DESCRIBE, information_schema) and may read
+    ``system.jdbc`` and ``system.metadata``, where JDBC clients (DBeaver) and SQLAlchemy
+    (Superset) look for catalogs, tables and comments. Nobody else can run a query. Only
+    admins can create, write, drop, or call procedures (such as ``register_table``).
     """
     admin_re = _users_regex(admins, "admin")
     analyst_re = _users_regex(analysts, "analyst")
@@ -423,7 +481,8 @@ def build_access_rules(
             {"user": admin_re, "catalog": ".*", "privileges": ["EXECUTE", "GRANT_EXECUTE"]}
         )
     if readers_re:
-        catalogs.append({"user": readers_re, "catalog": catalog, "allow": "read-only"})
+        catalogs.append({"user": readers_re, "catalog": f"{catalog}|system",
+                         "allow": "read-only"})
         schemas.append({"user": readers_re, "owner": False})
         queries.append({"user": readers_re, "allow": ["execute"]})
     for key, columns in pii_columns.items():
@@ -439,6 +498,8 @@ def build_access_rules(
                            "columns": [{"name": name, "allow": False} for name in spec]})
     if readers_re:
         tables.append({"user": readers_re, "catalog": catalog, "privileges": ["SELECT"]})
+        tables.append({"user": readers_re, "catalog": "system", "schema": "jdbc|metadata",
+                       "privileges": ["SELECT"]})
     # The system catalog is open to everyone unless a rule says otherwise.
     catalogs.append({"catalog": ".*", "allow": "none"})
     return {
@@ -547,18 +608,28 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _info(port: int) -> dict | None:
+def _info(home: Path, port: int) -> dict | None:
+    """The server's /v1/info (open to anyone), checked against the server's certificate."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(trino_auth.ca_file(home)))
     try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}/v1/info", timeout=2) as response:
+        with urllib.request.urlopen(f"https://{HOST}:{port}/v1/info", timeout=2,
+                                    context=context) as response:
             return json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
 
-def _select_one(port: int, user: str) -> None:
+def _select_one(home: Path, port: int, user: str) -> None:
     import trino
 
-    conn = trino.dbapi.connect(host=HOST, port=port, user=user, http_scheme="http")
+    password = trino_auth.password_file(home, user).read_text().strip()
+    conn = trino.dbapi.connect(
+        host=HOST, port=port, user=user, http_scheme="https",
+        auth=trino.auth.BasicAuthentication(user, password),
+        http_session=trino_auth.client_session(str(trino_auth.ca_file(home))),
+    )
     try:
         cur = conn.cursor()
         cur.execute("SELECT 1")
@@ -597,11 +668,16 @@ def start(
 
     Returns the running server when one is already running from ``home``. ``lake_root``
     (a local directory) is created if missing and recorded; the catalog can read any local
-    path. ``ready_user`` must be allowed to run queries by the access rules.
+    path. ``ready_user``, one of the generated users, must be allowed to run queries.
     """
     home = Path(home).resolve()
     running = status(home)
     if running is not None:
+        if json.loads(_paths(home)["state"].read_text()).get("scheme") != "https":
+            raise TrinoServerError(
+                f"The Trino server running from {home} (pid {running.pid}) was started by an "
+                "older cdp-pipelines: plain HTTP, no passwords. Restart it: `cdp trino stop` "
+                "then `cdp trino start`.")
         return running
     if not 0 < port < 65536:
         raise TrinoServerError(f"Trino port {port} is not a valid TCP port (1-65535).")
@@ -627,12 +703,14 @@ def start(
             _java_command(java_home, install, home),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             cwd=home / "data", start_new_session=True,
-            env={**os.environ, "JAVA_HOME": str(java_home)},
+            env={**os.environ, "JAVA_HOME": str(java_home),
+                 SHARED_SECRET_ENV: trino_auth.shared_secret(home)},
         )
     _children[process.pid] = process
     paths["pid"].write_text(f"{process.pid}\n")
     paths["state"].write_text(json.dumps(
-        {"pid": process.pid, "port": port, "lake_root": lake_root, "java_home": str(java_home)}
+        {"pid": process.pid, "port": port, "lake_root": lake_root, "java_home": str(java_home),
+         "scheme": "https"}
     ))
     server = TrinoServer(home=home, port=port, pid=process.pid, lake_root=lake_root)
 
@@ -647,10 +725,10 @@ def start(
                 f"starting. From {paths['launcher_log']} and {paths['server_log']}:\n  "
                 f"{_log_reason(home)}"
             )
-        info = _info(port)
+        info = _info(home, port)
         if info is not None and info.get("starting") is False:
             try:
-                _select_one(port, ready_user)
+                _select_one(home, port, ready_user)
                 return server
             except Exception as exc:  # noqa: BLE001 - retried until the deadline
                 last_error = f"SELECT 1 as {ready_user!r} failed: {exc}"

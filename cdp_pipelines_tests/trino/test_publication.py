@@ -29,7 +29,7 @@ def test_every_existing_table_is_registered_and_readable(spark, trino_server, tr
     config = load_tenant(TINY_TENANT, env={"CDP_TEST_DROP": str(trino_lake)})
     publication = build_publication_asset(config, deployment, TABLES)
     # No server_home: the session server's access rules belong to the other Trino tests.
-    trino = TrinoResource(host=trino_server.host, port=trino_server.port, user="admin")
+    trino = TrinoResource.for_server(trino_server, "admin")
     lake = DeltaLake.for_deployment(SparkResource(master="local[2]", shuffle_partitions=2,
                                                   driver_memory="2g"), deployment)
     result = materialize([publication], resources={"lake": lake, "trino": trino},
@@ -76,7 +76,7 @@ def test_published_masks_are_the_columns_previews_mask(spark, trino_server, trin
     assert previews["masks_c360.customer_360"] == ["given_name", "email", "first_name"]
 
     publication = build_publication_asset(config, deployment, {"c360": ["customer_360"]})
-    trino = TrinoResource(host=trino_server.host, port=trino_server.port, user="admin")
+    trino = TrinoResource.for_server(trino_server, "admin")
     result = materialize([publication], resources={"lake": lake, "trino": trino},
                          instance=DagsterInstance.ephemeral())
     [event] = [e for e in result.get_asset_materialization_events()

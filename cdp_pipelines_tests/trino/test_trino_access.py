@@ -6,6 +6,7 @@ import pytest
 
 from cdp_pipelines.resources.trino import TrinoResource, TrinoResourceError
 from cdp_pipelines.resources.trino_server import TrinoServerError, build_access_rules
+from cdp_pipelines_tests.conftest import TRINO_STRANGER
 
 
 def test_admin_sees_raw_pii(admin, customers):
@@ -56,7 +57,8 @@ def test_analyst_cannot_write(analyst, admin, customers, sql):
 
 
 def test_unknown_user_gets_nothing(trino_server, customers):
-    stranger = TrinoResource(host=trino_server.host, port=trino_server.port, user="mallory")
+    # mallory logs in (a password of the server's) but no access rule names mallory.
+    stranger = TrinoResource.for_server(trino_server, TRINO_STRANGER)
     with pytest.raises(TrinoResourceError, match="Access Denied"):
         stranger.execute(f"SELECT customer_id FROM {customers}")
     with pytest.raises(TrinoResourceError, match="Access Denied"):

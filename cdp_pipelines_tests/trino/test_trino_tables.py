@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import pytest
 
-from cdp_pipelines.resources.trino import quote_identifier, table_location
+from cdp_pipelines.resources.trino import (
+    TrinoResourceError,
+    quote_identifier,
+    table_location,
+)
 
 
 def test_registered_delta_table_reads_spark_rows(admin, customers):
@@ -64,3 +69,44 @@ def test_table_location_of_local_paths(tmp_path):
     assert table_location(tmp_path / "t") == f"file://{tmp_path}/t"
     assert table_location(f"file://{tmp_path}/a/../t") == f"file://{tmp_path}/t"
     assert table_location("s3a://bucket/lake/t/") == "s3a://bucket/lake/t"
+
+
+def test_table_stays_queryable_while_republished(spark, admin, analyst, trino_lake):
+    path = str(trino_lake / "c360" / "visits")
+
+    def write(n: int, extra_column: bool = False) -> None:
+        frame = spark.range(n).selectExpr("id AS visit_id", *(["'web' AS channel"]
+                                                              if extra_column else []))
+        frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+
+    write(3)
+    admin.register_delta_table("c360", "visits", path)
+    failures: list[str] = []
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.add(analyst.execute("SELECT count(*) FROM delta.c360.visits")[0][0])
+            except TrinoResourceError as exc:
+                failures.append(str(exc))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in (4, 5):
+            write(n)
+            for _ in range(3):  # publishing again without a change is harmless too
+                admin.register_delta_table("c360", "visits", path)
+            # The new version is what the next query reads, right after publishing.
+            assert admin.execute("SELECT count(*) FROM delta.c360.visits") == [(n,)]
+        write(6, extra_column=True)
+        admin.register_delta_table("c360", "visits", path)
+        assert [r[0] for r in admin.execute("DESCRIBE delta.c360.visits")] == [
+            "visit_id", "channel"]
+    finally:
+        stop.set()
+        reader.join()
+    assert failures == []
+    assert seen and seen <= {3, 4, 5, 6}

@@ -25,7 +25,11 @@ from cdp_pipelines.stitch.matching.guard import (
     surname_letters_sql,
 )
 from cdp_pipelines.stitch.matching.linker import make_linker
-from cdp_pipelines.stitch.matching.model_store import load_model, model_fits_columns, save_model
+from cdp_pipelines.stitch.matching.model_store import (
+    load_model,
+    model_fits_columns,
+    save_model,
+)
 from cdp_pipelines.stitch.matching.predict import DEFAULT_THRESHOLD, predict
 from cdp_pipelines.stitch.matching.records import with_record_id
 from cdp_pipelines.stitch.matching.scores import score_0_5, with_scores
