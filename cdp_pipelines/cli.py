@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 
 def _demo_generate(args: argparse.Namespace) -> int:
@@ -57,13 +58,23 @@ def _demo_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate(_: argparse.Namespace) -> int:
+def _checked_tenant():
+    """The tenant, loaded and checked as far as anything can be before a run: every file,
+    every cross-reference, and every secret it names (that it exists, never its value)."""
     from cdp_pipelines.deployment import get_deployment
-    from cdp_pipelines.tenant import ConfigError, load_tenant
+    from cdp_pipelines.tenant import load_tenant
+    from cdp_pipelines.tenant.secrets import check_secrets
 
-    deployment = get_deployment()
+    config = load_tenant(get_deployment().tenant_dir)
+    check_secrets(config)
+    return config
+
+
+def _validate(_: argparse.Namespace) -> int:
+    from cdp_pipelines.tenant import ConfigError
+
     try:
-        config = load_tenant(deployment.tenant_dir)
+        config = _checked_tenant()
     except ConfigError as exc:
         print(f"invalid tenant configuration: {exc}", file=sys.stderr)
         return 1
@@ -80,6 +91,7 @@ def _materialize(args: argparse.Namespace) -> int:
 
     from cdp_pipelines.definitions import build_definitions
 
+    _checked_tenant()  # a config error stops here, before any run, as one message
     defs = build_definitions()
     assets = list(defs.assets or [])
     result = materialize(
@@ -211,6 +223,9 @@ def _explain(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster's notes on its own beta and preview APIs are not the user's business.
+    warnings.filterwarnings("ignore", message=r".*currently in (beta|preview)",
+                            module=r"dagster\.")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [word for word in argv if word != "--debug"]

@@ -1,0 +1,45 @@
+"""`cdp validate` and `cdp materialize` as a user runs them (a child process): a named
+secret that does not exist is a one-line error before any run, naming the variable and
+the destination, never printing a value; no traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cdp_pipelines
+from cdp_pipelines_tests.conftest import TINY_TENANT
+
+REPO = Path(cdp_pipelines.__file__).resolve().parent.parent
+
+
+def _cdp(*args: str, **env: str) -> subprocess.CompletedProcess:
+    full = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    return subprocess.run([sys.executable, "-m", "cdp_pipelines.cli", *args],
+                          capture_output=True, text=True, env=full, timeout=300)
+
+
+def test_a_missing_secret_stops_validate_and_materialize_before_any_run(tmp_path) -> None:
+    tenant = tmp_path / "tenant"
+    shutil.copytree(TINY_TENANT, tenant)
+    (tenant / "activation").mkdir()
+    (tenant / "activation" / "destinations.yaml").write_text(
+        "destinations:\n  - {name: api, type: rest, path: /m, options: "
+        "{base_url: 'https://x.invalid', token_env: CDP_TEST_MISSING_TOKEN}}\n")
+    env = {"CDP_TENANT_DIR": str(tenant), "CDP_TEST_DROP": str(tmp_path / "drop"),
+           "CDP_LAKE_ROOT": str(tmp_path / "lake"), "DAGSTER_HOME": str(tmp_path / "home"),
+           "CDP_TEST_MISSING_TOKEN": ""}
+    (tmp_path / "home").mkdir()
+    for command in ("validate", "materialize"):
+        result = _cdp(command, **env)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) <= 2 and "Traceback" not in result.stderr
+        assert "destination api: environment variable CDP_TEST_MISSING_TOKEN" in lines[-1]
+    assert not (tmp_path / "lake").exists()  # nothing ran
+
+    ok = _cdp("validate", **{**env, "CDP_TEST_MISSING_TOKEN": "tok-3f9a"})
+    assert ok.returncode == 0 and "OK" in ok.stdout and "tok-3f9a" not in ok.stdout + ok.stderr
