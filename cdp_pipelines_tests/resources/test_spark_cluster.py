@@ -16,7 +16,7 @@ import pytest
 from cdp_pipelines.deployment import DeploymentError, get_deployment
 from cdp_pipelines_tests import servers
 from cdp_pipelines_tests.conftest import TINY_TENANT
-from cdp_pipelines_tests.test_stitch_assets import CUSTOMERS, MEMBERS
+from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, MEMBERS
 
 # Runs the tiny tenant's couriers, domain tables and Stitch in a fresh process (one Spark
 # session per process), and prints {pk: amperity_id} and where the workers ran.

@@ -8,7 +8,7 @@ import pytest
 
 from cdp_pipelines.resources import trino_auth
 from cdp_pipelines.resources.trino import TrinoResource, TrinoResourceError
-from cdp_pipelines_tests.trino.conftest import csv_rows
+from cdp_pipelines_tests.resources.trino.conftest import csv_rows
 
 ALL_COLUMNS = [("customer_id", "integer"), ("name", "varchar"), ("email", "varchar"),
                ("birthdate", "date")]

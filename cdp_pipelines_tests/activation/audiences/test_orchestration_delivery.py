@@ -23,7 +23,7 @@ from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import campaign_key, delivery_key, segment_key
 from cdp_pipelines.orchestration.orchestrations import build_delivery_assets
 from cdp_pipelines.tenant import load_tenant
-from cdp_pipelines_tests.activation_audiences.conftest import SANDBOX, TENANT
+from cdp_pipelines_tests.activation.audiences.conftest import SANDBOX, TENANT
 
 BUCKET = "orchestration-test"
 
