@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 import warnings
+from pathlib import Path
 
 
 def _demo_generate(args: argparse.Namespace) -> int:
@@ -86,20 +87,57 @@ def _validate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_libraries() -> Path:
+    """Send library noise (Spark, sqlglot, Splink, Great Expectations' progress bars) to a
+    log file, so the terminal shows the run's steps and results; return the file."""
+    import logging
+    from datetime import datetime
+
+    logs = Path(os.environ.get("DAGSTER_HOME") or ".cdp").expanduser() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"cdp-{datetime.now():%Y%m%dT%H%M%S}.log"
+    logging.basicConfig(filename=path, level=logging.INFO, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("CDP_SPARK_LOG_LEVEL", "ERROR")
+    return path
+
+
+def _next_steps(result) -> list[str]:
+    """What a user of the demo does next: the UI, a first query, the delivered files."""
+    delivered = sorted({d["target"] for e in result.get_asset_materialization_events()
+                        for d in (e.materialization.metadata.get("deliveries").value
+                                  if e.materialization.metadata.get("deliveries") else {}
+                                  ).values() if d.get("status") == "sent"})
+    lines = ["", "Next:",
+             "  Dagster UI:   make ui, then http://localhost:3000",
+             "  a first query, as analyst (PII masked):",
+             "    .venv/bin/cdp query \"SELECT state, count(*) AS customers FROM "
+             "c360.customer_360 GROUP BY 1 ORDER BY 2 DESC\""]
+    lines += [f"  delivered:    {target}" for target in delivered]
+    return lines
+
+
 def _materialize(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, materialize
 
     from cdp_pipelines.definitions import build_definitions
 
     _checked_tenant()  # a config error stops here, before any run, as one message
+    log_file = _quiet_libraries()
     defs = build_definitions()
     assets = list(defs.assets or [])
+    print(f"materializing {args.select or 'every asset'} (library logs: {log_file})",
+          flush=True)
     result = materialize(
         assets,
         instance=DagsterInstance.get(),
         resources=defs.resources,
         selection=args.select,
         raise_on_error=False,
+        # The run's own INFO lines (stages, counts, seconds), not every engine event.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     for event in result.get_asset_materialization_events():
         key = event.asset_key.to_user_string()
@@ -110,9 +148,11 @@ def _materialize(args: argparse.Namespace) -> int:
         print(f"check {event.asset_key.to_user_string()}:{event.check_name} {status}")
     if not result.success:
         failed = [e.step_key for e in result.get_step_failure_events()]
-        print(f"run {result.run_id} failed at steps: {failed}", file=sys.stderr)
+        print(f"run {result.run_id} failed at steps: {failed}; details in the Dagster UI "
+              f"(make ui) and {log_file}", file=sys.stderr)
         return 1
     print(f"run {result.run_id} succeeded")
+    print("\n".join(_next_steps(result)))
     return 0
 
 

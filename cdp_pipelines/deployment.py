@@ -143,6 +143,7 @@ SPARK_VARIABLES = {
     "CDP_SPARK_CORES_MAX": "spark.cores.max",
     "CDP_SPARK_SHUFFLE_PARTITIONS": "spark.sql.shuffle.partitions",
     "CDP_SPARK_UI": "spark.ui.enabled",
+    "CDP_SPARK_LOG_LEVEL": "spark.log.level",
 }
 
 

@@ -125,7 +125,11 @@ def build_spark_session(
         for key, value in (extra_conf or {}).items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("WARN")
+        session.sparkContext.setLogLevel((extra_conf or {}).get("spark.log.level", "WARN"))
+        if session.sparkContext.uiWebUrl:  # switched on with CDP_SPARK_UI=true
+            from dagster import get_dagster_logger
+
+            get_dagster_logger().info(f"Spark UI: {session.sparkContext.uiWebUrl}")
         _session = session
         return session
 
