@@ -62,7 +62,7 @@ def _stitch(tmp_path: Path, name: str, **env: str) -> dict:
     script = tmp_path / "run_stitch.py"
     script.write_text(RUN)
     out = subprocess.run([sys.executable, str(script)], env=environ, capture_output=True,
-                         text=True, timeout=1200)
+                         text=True, timeout=2700)
     line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
     assert out.returncode == 0 and line, out.stderr[-4000:]
     return json.loads(line[0][len("RESULT "):])
