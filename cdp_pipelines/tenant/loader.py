@@ -5,6 +5,8 @@ Layout (every file but ``tenant.yaml`` optional)::
     tenant.yaml                    name, description, timezone
     sources/*.yaml                 one source each: couriers and feeds
     domain/*.sql                   custom domain tables (Spark SQL; file name = table name)
+    events/*.yaml                  event sources: write keys and tracking plans (file name =
+                                   source name)
     stitch.yaml                    identity-resolution settings
     courier_groups.yaml            schedules that run couriers and what depends on them
     databases/<db>/*.sql           custom Customer 360 tables
@@ -45,6 +47,7 @@ from cdp_pipelines.tenant.delivery import (
     TemplateSpec,
 )
 from cdp_pipelines.tenant.errors import ConfigError
+from cdp_pipelines.tenant.events import EVENTS_DIR, EventSourceSpec
 from cdp_pipelines.tenant.files import (
     check_unique,
     entries,
@@ -94,9 +97,22 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
         database_tables=database_tables, queries=load_queries(root, env), segments=segments,
         campaigns=campaigns, destinations=load_destinations(root, env),
         templates=load_templates(root, env), orchestrations=_load_orchestrations(root, env),
+        event_sources=_load_event_sources(root, env),
     )
     check_references(config, [f.relative_to(root) for f in source_files])
     return config
+
+
+def _load_event_sources(root: Path, env: dict[str, str]) -> tuple[EventSourceSpec, ...]:
+    """``events/<source>.yaml``: the source is named by its file."""
+    sources = []
+    for file in sorted((root / EVENTS_DIR).glob("*.y*ml")):
+        data = read_yaml(file, root, env)
+        if "name" in data:
+            raise ConfigError(f"{file.relative_to(root)}: name: an event source is named by "
+                              f"its file ({file.stem}); remove 'name'")
+        sources.append(validate(EventSourceSpec, data, file, root, name=file.stem))
+    return tuple(sources)
 
 
 def _read_custom_table(file: Path, root: Path) -> CustomDomainTable:

@@ -44,6 +44,10 @@ def _check_table_names(config: Tenant, source_files: list[Path]) -> None:
             claim(feed.name, f"{file}: feeds[{i}].name")
     for table in config.custom_domain_tables:
         claim(table.name, f"domain/{table.path.name}")
+    for source in config.event_sources:
+        for table in source.tables:
+            claim(table, f"events/{source.name}.yaml: (table {table} of event source "
+                         f"{source.name})")
 
 
 def _check_feed_references(config: Tenant, source_files: list[Path]) -> None:
