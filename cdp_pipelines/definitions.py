@@ -10,6 +10,7 @@ from dagster import Definitions, define_asset_job, in_process_executor
 from cdp_pipelines.activation.audience_assets import build_audience_assets
 from cdp_pipelines.customer360.assets import build_c360_assets
 from cdp_pipelines.deployment import get_deployment
+from cdp_pipelines.events.assets import build_all_event_assets
 from cdp_pipelines.keys import courier_group_job_name
 from cdp_pipelines.orchestration.courier_groups import (
     build_courier_group_checks,
@@ -38,6 +39,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     spark = SparkResource(master=deployment.spark_master)
     assets = [
         *build_source_assets(config, deployment),
+        *build_all_event_assets(config, deployment),
         *build_stitch_assets(config, deployment),
         *build_c360_assets(config, deployment),
         *build_audience_assets(config, deployment),

@@ -7,9 +7,10 @@ arrive while a sync is under way are written and synced together by the next one
 commit): one sync's cost is shared by every request waiting on it, so throughput grows
 with concurrency while each request still waits for its own bytes.
 
-A file being written is ``<name>.jsonl.open``, locked (``flock``) by its writer. It is
-closed, renamed to ``<name>.jsonl`` with the directory synced, once it holds
-``roll_bytes`` or is ``roll_seconds`` old; only closed files are loaded. A writer that
+A file being written is ``<writer>-<n>.jsonl.open``, locked (``flock``) by its writer.
+It is closed, renamed to ``<closed at, UTC>-<writer>-<n>.jsonl`` with the directory
+synced, once it holds ``roll_bytes`` or is ``roll_seconds`` old; only closed files are
+loaded, and their names sort in the order they were closed. A writer that
 dies (a crash, SIGKILL) leaves an open file nobody locks: :func:`recover`, run when a
 collector starts, cuts a torn last line (never acknowledged: a write is acknowledged only
 whole and synced) and closes the file.
@@ -30,6 +31,8 @@ from pathlib import Path
 
 OPEN_SUFFIX = ".jsonl.open"
 CLOSED_SUFFIX = ".jsonl"
+STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+STAMP_LENGTH = 22
 log = logging.getLogger(__name__)
 
 
@@ -50,8 +53,14 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def closed_at(name: str) -> datetime:
+    """When a closed file was closed, from its name."""
+    return datetime.strptime(name[:STAMP_LENGTH], STAMP_FORMAT).replace(tzinfo=timezone.utc)
+
+
 def _closed_name(path: Path) -> Path:
-    return path.with_name(path.name[: -len(OPEN_SUFFIX)] + CLOSED_SUFFIX)
+    stamp = datetime.now(timezone.utc).strftime(STAMP_FORMAT)
+    return path.with_name(f"{stamp}-{path.name[: -len(OPEN_SUFFIX)]}{CLOSED_SUFFIX}")
 
 
 def recover(directory: Path) -> list[Path]:
@@ -72,8 +81,9 @@ def recover(directory: Path) -> list[Path]:
             os.fsync(fd)
             try:
                 if whole:
-                    os.rename(path, _closed_name(path))
-                    closed.append(_closed_name(path))
+                    target = _closed_name(path)
+                    os.rename(path, target)
+                    closed.append(target)
                 else:
                     path.unlink()
             except FileNotFoundError:
@@ -205,8 +215,7 @@ class Journal:
 
     def _open(self) -> None:
         self._sequence += 1
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        self._path = self.directory / f"{stamp}-{self._writer}-{self._sequence:06d}{OPEN_SUFFIX}"
+        self._path = self.directory / f"{self._writer}-{self._sequence:06d}{OPEN_SUFFIX}"
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND,
                            0o640)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -216,6 +216,11 @@ def landing_record(message: Message, raw: dict, shared: dict, source: str, key_n
     for key in ("context", "integrations"):
         if shared.get(key):
             body[key] = {**shared[key], **(raw.get(key) or {})}
+    if body["type"] == "identify" and body.get("traits") is None:
+        # RudderStack's libraries send identify traits in context.traits.
+        traits = (body.get("context") or {}).get("traits")
+        if isinstance(traits, dict):
+            body["traits"] = traits
     return {
         "messageId": message.messageId or message_id(raw, source),
         "type": raw["type"],

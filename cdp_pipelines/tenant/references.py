@@ -34,6 +34,9 @@ def _check_table_names(config: Tenant, source_files: list[Path]) -> None:
 
     source_names: dict[str, Path] = {}
     for file, source in zip(source_files, config.sources):
+        if source.name == "events":
+            raise ConfigError(f"{file}: name: 'events' is where event sources land "
+                              "(landing/events/); name the source differently")
         if source.name in source_names:
             raise ConfigError(
                 f"{file}: name: source {source.name!r} is already defined in "

@@ -45,9 +45,9 @@ def test_an_idle_open_file_is_closed_after_its_age(tmp_path: Path):
 
 
 def test_recovery_cuts_a_torn_line_and_leaves_live_files_alone(tmp_path: Path):
-    dead = tmp_path / f"20260101T000000000000Z-dead-000001{OPEN_SUFFIX}"
+    dead = tmp_path / f"host-1-dead-000001{OPEN_SUFFIX}"
     dead.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": ')
-    empty = tmp_path / f"20260101T000000000001Z-dead-000002{OPEN_SUFFIX}"
+    empty = tmp_path / f"host-1-dead-000002{OPEN_SUFFIX}"
     empty.write_bytes(b'{"torn')
     live = Journal(tmp_path, roll_seconds=60).start()  # a starting journal recovers
     try:
