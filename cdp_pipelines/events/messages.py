@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
@@ -26,6 +27,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -33,6 +35,11 @@ MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 ENDPOINTS = (*MESSAGE_TYPES, "batch")
 MAX_BATCH_MESSAGES = 2500
 MAX_ERRORS_SHOWN = 5
+
+
+# RFC 3339 as clients send it (offset optional: a time without one is UTC).
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?"
+                        r"([Zz]|[+-]\d{2}:\d{2})?$")
 
 
 def _as_id(value: Any) -> Any:
@@ -44,21 +51,33 @@ def _as_id(value: Any) -> Any:
     return value
 
 
-Id = Annotated[str, BeforeValidator(_as_id), Field(min_length=1, max_length=512)]
+def _date_time_text(value: Any) -> Any:
+    """Only ISO 8601 date-times: no dates alone, no epoch numbers."""
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time such as 2026-11-30T10:15:00.000Z")
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_as_id), Field(min_length=1, max_length=512),
+               WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1, "maxLength": 512},
+                                         {"type": "number"}]})]
+Time = Annotated[datetime, BeforeValidator(_date_time_text)]
 Properties = dict[str, Any]
+# What the models cannot say field by field.
+_SOMEONE = {"anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}]}
 
 
 class Message(BaseModel):
     """What every call shares."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_SOMEONE)
 
     messageId: str | None = Field(None, min_length=1, max_length=100)
     userId: Id | None = None
     anonymousId: Id | None = None
-    timestamp: datetime | None = None
-    originalTimestamp: datetime | None = None
-    sentAt: datetime | None = None
+    timestamp: Time | None = None
+    originalTimestamp: Time | None = None
+    sentAt: Time | None = None
     context: Properties | None = None
     integrations: Properties | None = None
 
@@ -121,7 +140,7 @@ class Batch(BaseModel):
     batch: list[AnyMessage] = Field(min_length=1, max_length=MAX_BATCH_MESSAGES)
     context: Properties | None = None
     integrations: Properties | None = None
-    sentAt: datetime | None = None
+    sentAt: Time | None = None
     writeKey: str | None = None
 
 

@@ -54,10 +54,17 @@ class RunningCollector:
 
 
 def read_records(landing: Path) -> list[dict]:
-    out = []
-    for path in sorted(landing.glob("*.jsonl*")):
-        out += [json.loads(line) for line in path.read_text().splitlines() if line]
-    return out
+    """Every whole line of the landing files, open ones included (a line being written
+    may be read in part: it is left out)."""
+    while True:
+        try:
+            out = []
+            for path in sorted(landing.glob("*.jsonl*")):
+                lines = path.read_bytes().split(b"\n")[:-1]
+                out += [json.loads(line) for line in lines if line]
+            return out
+        except FileNotFoundError:
+            continue  # closed (renamed) between the listing and the read: list again
 
 
 class ThreadedServer:

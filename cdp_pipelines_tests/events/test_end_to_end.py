@@ -11,6 +11,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.events.journal import OPEN_SUFFIX
+from cdp_pipelines.events.load import NOT_A_RECORD
 from cdp_pipelines_tests.events.conftest import WEB_KEY
 
 TABLES = [AssetKey(["domain", f"web_{k}"]) for k in ("events", "identifies", "aliases",
@@ -83,6 +84,9 @@ def test_vendor_clients_events_arrive_once_in_the_domain_tables(collector, event
     assert requests.post(f"{collector.url}/v1/batch", auth=(WEB_KEY, ""), timeout=10,
                          json={"batch": [duplicate["message"]]}).status_code == 200
     _wait_closed(collector.landing)
+    # Lines that are not collector records are quarantined with the reason.
+    (collector.landing / "20260101T000000000000Z-foreign-000001.jsonl").write_text(
+        'garbage\n{"messageId": null, "type": "track"}\n')
 
     meta, result = _load(event_env)
     lake = Path(event_env["CDP_LAKE_ROOT"]) / "prod" / "domain"
@@ -108,6 +112,20 @@ def test_vendor_clients_events_arrive_once_in_the_domain_tables(collector, event
     assert check.check_name == "violation_rate" and check.passed
     assert meta["domain/web_events"]["preview"].value.count("\n") >= 3
 
+    quarantined = spark.read.format("delta").load(str(lake / "_quarantine")).collect()
+    assert sorted(r["record"] for r in quarantined) == [
+        "garbage", '{"messageId": null, "type": "track"}']
+    assert {(r["feed"], r["reason"]) for r in quarantined} == {("web_events", NOT_A_RECORD)}
+    assert meta["domain/web_events"]["lines_quarantined"].value == 2
+
     again, _ = _load(event_env)
     assert again["domain/web_events"]["files_loaded"].value == 0
     assert events.count() == len(ids)
+
+    # A sandbox loads production's landing files into its own tables only.
+    prod = sorted((p, p.stat().st_mtime_ns) for p in lake.parent.rglob("*") if p.is_file())
+    _load({**event_env, "CDP_SANDBOX": "trial"})
+    branch = Path(event_env["CDP_LAKE_ROOT"]) / "branches" / "trial" / "domain"
+    assert spark.read.format("delta").load(str(branch / "web_events")).count() == len(ids)
+    assert sorted((p, p.stat().st_mtime_ns) for p in lake.parent.rglob("*")
+                  if p.is_file()) == prod
