@@ -26,6 +26,7 @@ from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import build_source_assets
 from cdp_pipelines.stitch.assets import build_stitch_assets
+from cdp_pipelines.stitch.events import build_unified_events_assets
 from cdp_pipelines.tenant import load_tenant
 
 ALL_ASSETS_JOB = "cdp_all"
@@ -41,6 +42,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         *build_source_assets(config, deployment),
         *build_all_event_assets(config, deployment),
         *build_stitch_assets(config, deployment),
+        *build_unified_events_assets(config),
         *build_c360_assets(config, deployment),
         *build_audience_assets(config, deployment),
         *build_delivery_assets(config, deployment, config.tenant.timezone),
