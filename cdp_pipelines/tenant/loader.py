@@ -9,6 +9,7 @@ Layout (every file but ``tenant.yaml`` optional)::
                                    source name)
     stitch.yaml                    identity-resolution settings
     courier_groups.yaml            schedules that run couriers and what depends on them
+    computed_traits.yaml           traits computed per customer from their events
     databases/<db>/*.sql           custom Customer 360 tables
     activation/queries.yaml, activation/queries/*.sql   saved queries
     activation/segments.yaml, campaigns.yaml            audiences
@@ -60,6 +61,7 @@ from cdp_pipelines.tenant.references import check_references
 from cdp_pipelines.tenant.schedules import CourierGroupSpec
 from cdp_pipelines.tenant.sources import CustomDomainTable, SourceSpec
 from cdp_pipelines.tenant.stitch import StitchSpec
+from cdp_pipelines.tenant.traits import TRAITS_FILE, ComputedTraitSpec
 
 _SQL_HEADER = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*)$")
 COURIER_GROUPS_FILE = "courier_groups.yaml"
@@ -89,6 +91,9 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
     campaigns = tuple(validate_item(CampaignSpec, e, CAMPAIGNS_FILE, f"campaigns[{i}]")
                       for i, e in enumerate(entries(root, CAMPAIGNS_FILE, "campaigns", env)))
     check_unique((c.name for c in campaigns), CAMPAIGNS_FILE, "campaigns")
+    traits = tuple(validate_item(ComputedTraitSpec, t, TRAITS_FILE, f"traits[{i}]")
+                   for i, t in enumerate(entries(root, TRAITS_FILE, "traits", env)))
+    check_unique((t.name for t in traits), TRAITS_FILE, "traits")
     config = Tenant(
         root=root, tenant=tenant, sources=tuple(sources),
         custom_domain_tables=tuple(_read_custom_table(f, root)
@@ -97,7 +102,7 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
         database_tables=database_tables, queries=load_queries(root, env), segments=segments,
         campaigns=campaigns, destinations=load_destinations(root, env),
         templates=load_templates(root, env), orchestrations=_load_orchestrations(root, env),
-        event_sources=_load_event_sources(root, env),
+        event_sources=_load_event_sources(root, env), computed_traits=traits,
     )
     check_references(config, [f.relative_to(root) for f in source_files])
     return config

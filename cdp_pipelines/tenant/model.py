@@ -24,6 +24,7 @@ from cdp_pipelines.tenant.sources import (
     SourceSpec,
 )
 from cdp_pipelines.tenant.stitch import StitchSpec
+from cdp_pipelines.tenant.traits import ComputedTraitSpec
 
 
 class TenantSpec(TenantModel):
@@ -53,6 +54,7 @@ class Tenant(TenantModel):
     templates: dict[str, TemplateSpec] = Field(default_factory=dict)
     orchestrations: tuple[OrchestrationSpec, ...] = ()
     event_sources: tuple[EventSourceSpec, ...] = ()
+    computed_traits: tuple[ComputedTraitSpec, ...] = ()
 
     @property
     def feeds(self) -> list[tuple[SourceSpec, FeedSpec]]:
