@@ -33,6 +33,7 @@ INSTALL_REQUIRES = [
     "fastapi>=0.115",
     "uvicorn[standard]>=0.30",
     "fastjsonschema>=2.20",
+    "orjson>=3.9",
 ]
 
 setup(

@@ -223,10 +223,17 @@ def message_id(raw: dict, source: str) -> str:
 
 
 def landing_record(message: Message, raw: dict, shared: dict, source: str, key_name: str,
-                   received_at: datetime) -> dict:
+                   received_at: datetime, times: dict[datetime, str | None]) -> dict:
     """The record of one message in a landing file, before the tracking plan's verdict:
     the ids and times downstream tables need, and the message as sent (batch-level
-    ``context`` and ``integrations`` merged under the message's own)."""
+    ``context`` and ``integrations`` merged under the message's own). ``times`` caches
+    the text of times a request's messages share."""
+
+    def text(moment: datetime | None) -> str | None:
+        if moment not in times:
+            times[moment] = iso(_utc(moment))
+        return times[moment]
+
     original = message.originalTimestamp or message.timestamp
     sent_at = message.sentAt or shared.get("sentAt")
     body = dict(raw)
@@ -240,18 +247,18 @@ def landing_record(message: Message, raw: dict, shared: dict, source: str, key_n
         traits = (body.get("context") or {}).get("traits")
         if isinstance(traits, dict):
             body["traits"] = traits
+    # Ids from the raw message, numbers made text (as the model checked them).
+    ids = {key: _as_id(raw.get(key)) for key in ("userId", "anonymousId", "groupId",
+                                                  "previousId")}
     return {
-        "messageId": message.messageId or message_id(raw, source),
+        "messageId": raw.get("messageId") or message_id(raw, source),
         "type": raw["type"],
-        "event": getattr(message, "event", None) or getattr(message, "name", None),
-        "userId": message.userId,
-        "anonymousId": message.anonymousId,
-        "groupId": getattr(message, "groupId", None),
-        "previousId": getattr(message, "previousId", None),
+        "event": raw.get("event") or raw.get("name"),
+        **ids,
         "writeKey": key_name,
-        "receivedAt": iso(received_at),
-        "sentAt": iso(_utc(sent_at)),
-        "originalTimestamp": iso(_utc(original)),
+        "receivedAt": text(received_at),
+        "sentAt": text(sent_at),
+        "originalTimestamp": text(original),
         "timestamp": iso(event_times(received_at, sent_at, original)),
         "message": body,
     }

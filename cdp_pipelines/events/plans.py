@@ -65,6 +65,13 @@ class ObjectPlan:
         plan (unplanned, or a value that breaks its schema): the ones ``omit`` removes."""
         import fastjsonschema
 
+        if self._open or self._declared.issuperset(value):
+            # Most messages keep to the plan: one compiled check says so.
+            try:
+                self._whole(value)
+                return [], set()
+            except fastjsonschema.JsonSchemaValueException:
+                pass
         found, bad = [], set()
         if not self._open:
             for key in value:
