@@ -7,7 +7,7 @@ Every customer of ``merged_customers`` has a row, so a customer without events c
 at the build's time.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the context annotation.
 
 import calendar
 from datetime import datetime, timedelta, timezone
