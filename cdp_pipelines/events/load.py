@@ -194,6 +194,11 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
     files, remaining = pending_files(lake, source, landing, max_files)
     result = EventLoad(files=[p.name for p in files], remaining=remaining)
     if not files:
+        # Empty tables on the first load, so Stitch and the rest find them before any
+        # event has arrived.
+        empty = lake.session.createDataFrame(
+            [], f"{RECORD_SCHEMA}, _line_text string, _file string")
+        _load_unique(lake, source, empty, run_id, result)
         return result
     records = read_records(lake, files).cache()
     try:
