@@ -167,9 +167,9 @@ class Collector:
         source, lines = self.records(kind, data, sender)
         try:
             await self.journals[source].append(lines)
-        except OSError as exc:
-            raise HttpError(503, "unavailable", f"could not store the events ({exc.strerror}); "
-                                                "retry") from None
+        except OSError as exc:  # a full disk, or shutting down (JournalClosed)
+            raise HttpError(503, "unavailable", f"could not store the events "
+                                                f"({exc.strerror or exc}); retry") from None
 
 
 def _json_line(record: dict) -> bytes:

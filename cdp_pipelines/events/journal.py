@@ -110,6 +110,10 @@ def _whole_lines_length(fd: int) -> int:
     return 0
 
 
+class JournalClosed(OSError):
+    """The collector is shutting down: the append was not written."""
+
+
 class Journal:
     """The rolling landing files of one source, written by one thread."""
 
@@ -144,7 +148,7 @@ class Journal:
         future = loop.create_future()
         with self._cond:
             if self._stopping:
-                raise RuntimeError("the journal is closed")
+                raise JournalClosed("the collector is shutting down")
             self._pending.append((data, future, loop))
             self._cond.notify()
         await future
