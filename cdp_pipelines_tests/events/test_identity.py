@@ -12,7 +12,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.events.journal import OPEN_SUFFIX
 from cdp_pipelines_tests.events.conftest import WEB_KEY
-from cdp_pipelines_tests.test_stitch_assets import CUSTOMERS, MEMBERS
+from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, MEMBERS
 
 
 def _view(anonymous: str, n: int, user: str | None = None) -> dict:
