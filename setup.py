@@ -32,6 +32,11 @@ INSTALL_REQUIRES = [
     # the embedded Trino's password file (bcrypt hashes) and its TLS certificate
     "bcrypt>=4",
     "cryptography>=42",
+    # the event collector (Segment HTTP Tracking API) and its tracking plans
+    "fastapi>=0.115",
+    "uvicorn[standard]>=0.30",
+    "fastjsonschema>=2.20",
+    "orjson>=3.9",
 ]
 
 setup(
@@ -49,6 +54,10 @@ setup(
             "pytest-timeout",
             "recordlinkage>=0.16",
             "moto[server]>=5",
+            # the collector is tested with the vendors' own clients, and fuzzed
+            "segment-analytics-python>=2.4",
+            "rudder-sdk-python>=2.1",
+            "schemathesis>=4",
         ],
         # `make demo`: the S3 stand-in the demo tenant pulls from and delivers to.
         "demo": ["moto[server]>=5"],

@@ -7,6 +7,7 @@
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
     cdp trino start|stop|status       the embedded local Trino server
     cdp query "SQL" [--user U]        run SQL on Trino as analyst (or U) and print the rows
+    cdp collect serve [--port P]      the event collector (Segment HTTP Tracking API)
     cdp sandbox create|list|ui|pull|diff|promote|delete NAME
     cdp audit show [--csv FILE]
 
@@ -193,6 +194,19 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect_serve(args: argparse.Namespace) -> int:
+    from cdp_pipelines.events.collector import RollPolicy
+    from cdp_pipelines.events.server import serve
+
+    try:
+        serve(args.host, args.port, args.workers,
+              RollPolicy(max_bytes=args.roll_mb << 20, max_seconds=args.roll_seconds))
+    except ValueError as exc:  # configuration, deployment or a missing write key
+        print(f"cannot start the collector: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="cdp-pipelines command line")
     parser.add_argument("--debug", action="store_true",
@@ -232,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--user", help=f"Trino user (default CDP_TRINO_USER or {QUERY_USER})")
     query.add_argument("--max-rows", type=int, default=100)
     query.set_defaults(func=_query)
+
+    collect = sub.add_parser("collect", help="event collection").add_subparsers(
+        dest="collect_command", required=True)
+    serve = collect.add_parser("serve", help="run the collector (Segment HTTP Tracking API)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--roll-seconds", type=float, default=10.0,
+                       help="close a landing file (making it loadable) after this long")
+    serve.add_argument("--roll-mb", type=int, default=64,
+                       help="close a landing file once it holds this many MiB")
+    serve.set_defaults(func=_collect_serve)
 
     from cdp_pipelines.sandbox.cli import register as register_sandbox
 

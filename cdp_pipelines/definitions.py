@@ -10,6 +10,7 @@ from dagster import Definitions, define_asset_job, in_process_executor
 from cdp_pipelines.activation.audience_assets import build_audience_assets
 from cdp_pipelines.customer360.assets import build_c360_assets
 from cdp_pipelines.deployment import get_deployment
+from cdp_pipelines.events.assets import build_all_event_assets
 from cdp_pipelines.keys import courier_group_job_name
 from cdp_pipelines.orchestration.courier_groups import (
     build_courier_group_checks,
@@ -25,6 +26,7 @@ from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import build_source_assets
 from cdp_pipelines.stitch.assets import build_stitch_assets
+from cdp_pipelines.stitch.events import build_unified_events_assets
 from cdp_pipelines.tenant import load_tenant
 
 ALL_ASSETS_JOB = "cdp_all"
@@ -38,7 +40,9 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     spark = SparkResource.for_deployment(deployment)
     assets = [
         *build_source_assets(config, deployment),
+        *build_all_event_assets(config, deployment),
         *build_stitch_assets(config, deployment),
+        *build_unified_events_assets(config),
         *build_c360_assets(config, deployment),
         *build_audience_assets(config, deployment),
         *build_delivery_assets(config, deployment, config.tenant.timezone),

@@ -23,6 +23,7 @@ COURIER_GROUP_TAG = "cdp/courier_group"
 WAIT_MINUTES_TAG = "cdp/wait_minutes"
 TRIGGER_TAG = "cdp/trigger"
 COURIER_TAG = "cdp/courier"
+EVENT_SOURCE_TAG = "cdp/event_source"
 SCHEDULED_TAG = "dagster/scheduled_execution_time"
 
 # The Customer 360 database every tenant has.
@@ -31,6 +32,11 @@ STANDARD_DB = "c360"
 
 def courier_key(source: str, courier: str) -> AssetKey:
     return AssetKey(["landing", source, courier])
+
+
+def event_landing_key(source: str) -> AssetKey:
+    """The landing files the collector writes for an event source (outside Dagster)."""
+    return AssetKey(["landing", "events", source])
 
 
 def domain_key(table: str) -> AssetKey:

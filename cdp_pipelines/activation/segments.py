@@ -17,7 +17,8 @@
 
 A condition is a group (``all``: every member holds, ``any``: at least one holds; groups
 nest) or a leaf ``{attribute, operator, value}``. Attributes are columns of
-``customer_360``, ``transaction_attributes`` or ``customer_attributes``, written
+``customer_360``, ``transaction_attributes``, ``customer_attributes`` or
+``computed_traits`` (traits from events, see ``computed_traits.yaml``), written
 ``table.column`` or as a bare name; a bare name resolves to ``customer_360`` (which holds
 the other two tables' columns) and otherwise to the one table that has it.
 
@@ -219,7 +220,8 @@ class _Compiler:
         return "(" + joiner.join(self.condition(m) for m in condition.members) + ")"
 
 
-_ALIASES = {"customer_360": "c", "transaction_attributes": "t", "customer_attributes": "a"}
+_ALIASES = {"customer_360": "c", "transaction_attributes": "t", "customer_attributes": "a",
+            "computed_traits": "e"}
 
 
 def compile_condition(

@@ -18,6 +18,8 @@ from dagster import (
     asset,
 )
 
+from cdp_pipelines.customer360.computed_traits import TABLE as TRAITS_TABLE
+from cdp_pipelines.customer360.computed_traits import build_computed_traits_assets
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import (
     C360_GROUP,
@@ -141,6 +143,10 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
 
     assets.append(customer_360)
     standard.append("customer_360")
+
+    traits = build_computed_traits_assets(config)
+    assets += traits
+    standard += [TRAITS_TABLE] if traits else []
 
     tables = {STANDARD_DB: list(standard)}
     custom = build_custom_tables(config, deployment, standard, tables)

@@ -1,19 +1,32 @@
-"""File-arrival sensors: one per remote courier (S3, Azure Blob, SFTP).
+"""File-arrival sensors: one per remote courier (S3, Azure Blob, SFTP), and one per
+event source.
 
-Each tick lists the courier's source. The cursor (kept by Dagster, so it survives
-restarts) is JSON ``{relpath: [size, modified]}`` of the files seen last time; a file
-that is new or changed triggers one run of that courier and everything downstream.
-The run key is derived from the new files, so a repeated tick never starts a second run.
+Each tick of a courier's sensor lists the courier's source. The cursor (kept by Dagster,
+so it survives restarts) is JSON ``{relpath: [size, modified]}`` of the files seen last
+time; a file that is new or changed triggers one run of that courier and everything
+downstream. The run key is derived from the new files, so a repeated tick never starts a
+second run.
+
+An event source's sensor watches the collector's closed landing files and starts a
+micro-batch load of the source's tables (nothing downstream: Stitch does not run per
+batch). Its cursor is a watermark, the newest closed file, plus the names closed within
+a look-back window before it (a file renamed just after a listing has an older name).
+A load still running holds the next one back; a load that left files waiting triggers
+the next one.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotations.
 import hashlib
 import json
+from datetime import timedelta
+from pathlib import Path
 
 from dagster import (
     AssetSelection,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
@@ -21,12 +34,26 @@ from dagster import (
 )
 
 from cdp_pipelines.deployment import Deployment
-from cdp_pipelines.keys import COURIER_TAG, DELIVERIES_GROUP, TRIGGER_TAG, courier_key
+from cdp_pipelines.events.journal import closed_at, closed_files
+from cdp_pipelines.keys import (
+    COURIER_TAG,
+    DELIVERIES_GROUP,
+    EVENT_SOURCE_TAG,
+    TRIGGER_TAG,
+    courier_key,
+    domain_key,
+)
 from cdp_pipelines.sources.couriers import REMOTE_FILE_TYPES, make_courier
+from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
 from cdp_pipelines.tenant.sources import CourierSpec, SourceSpec
 
 MINIMUM_INTERVAL_SECONDS = 120
+# Events are loaded in micro-batches: an acknowledged event reaches its table in seconds.
+EVENT_INTERVAL_SECONDS = 10
+EVENT_LOOKBACK = timedelta(minutes=2)
+_ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+           DagsterRunStatus.STARTED]
 
 
 def sensor_name(courier: CourierSpec) -> str:
@@ -74,7 +101,63 @@ def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
     return _arrivals
 
 
+def event_sensor_name(source: str) -> str:
+    return f"events_{source}_landed"
+
+
+def closed_since(cursor: str | None, names: list[str]) -> tuple[list[str], str]:
+    """Closed landing files not seen before (``names`` sorted), and the next cursor."""
+    state = json.loads(cursor) if cursor else {"through": "", "recent": []}
+    through, recent = state["through"], set(state["recent"])
+    horizon = closed_at(through) - EVENT_LOOKBACK if through else None
+    fresh = [n for n in names if n > through
+             or (n not in recent and horizon is not None and closed_at(n) >= horizon)]
+    newest = max([through, *names])
+    keep = closed_at(newest) - EVENT_LOOKBACK if newest else None
+    window = sorted(n for n in set(names) | recent if keep is not None and closed_at(n) >= keep)
+    return fresh, json.dumps({"through": newest, "recent": window})
+
+
+def build_event_sensor(source: EventSourceSpec, deployment: Deployment) -> SensorDefinition:
+    tables = [domain_key(t) for t in source.tables]
+
+    @sensor(
+        name=event_sensor_name(source.name),
+        asset_selection=AssetSelection.assets(*tables),
+        minimum_interval_seconds=EVENT_INTERVAL_SECONDS,
+        default_status=(DefaultSensorStatus.STOPPED if deployment.is_sandbox
+                        else DefaultSensorStatus.RUNNING),
+        description=f"Loads the closed landing files of event source {source.name} into its "
+                    "tables, one micro-batch at a time.",
+    )
+    def _landed(context: SensorEvaluationContext):
+        running = context.instance.get_runs(
+            RunsFilter(tags={EVENT_SOURCE_TAG: source.name}, statuses=_ACTIVE), limit=1)
+        if running:
+            return SkipReason(f"load run {running[0].run_id} of {source.name} is not done")
+        names = [p.name for p in closed_files(
+            Path(deployment.landing_read_path("events", source.name)))]
+        fresh, cursor = closed_since(context.cursor, names)
+        latest = context.instance.get_latest_materialization_event(tables[0])
+        waiting = 0
+        if latest is not None and latest.asset_materialization is not None:
+            entry = latest.asset_materialization.metadata.get("files_waiting")
+            waiting = int(entry.value) if entry is not None else 0
+        context.update_cursor(cursor)
+        if not fresh and not waiting:
+            return SkipReason(f"no new closed file ({len(names)} in landing)")
+        reason = f"{len(fresh)} new file(s)" if fresh else f"{waiting} file(s) waiting"
+        context.log.info(f"event source {source.name}: {reason}")
+        key = json.loads(cursor)["through"] + (f"-after-{latest.run_id}" if waiting else "")
+        return RunRequest(run_key=f"events-{source.name}-{key}",
+                          tags={TRIGGER_TAG: "events_landed", EVENT_SOURCE_TAG: source.name})
+
+    return _landed
+
+
 def build_sensors(config: Tenant, deployment: Deployment) -> list[SensorDefinition]:
-    """A file-arrival sensor for every S3, Azure Blob and SFTP courier of the tenant."""
-    return [build_file_arrival_sensor(source, courier, deployment)
-            for source, courier in config.couriers if courier.type in REMOTE_FILE_TYPES]
+    """A file-arrival sensor for every S3, Azure Blob and SFTP courier of the tenant, and
+    one for every event source."""
+    return [*(build_file_arrival_sensor(source, courier, deployment)
+              for source, courier in config.couriers if courier.type in REMOTE_FILE_TYPES),
+            *(build_event_sensor(source, deployment) for source in config.event_sources)]

@@ -153,6 +153,25 @@ def merge(
     return WriteStats(rows=rows, version=version, metrics=metrics)
 
 
+def insert_new(df: "DataFrame", path: str, keys: Iterable[str]) -> WriteStats:
+    """Insert the rows of ``df`` whose keys the table at ``path`` lacks (creating it if
+    new); stored rows are never changed. An insert-only MERGE: Delta writes only the new
+    rows and rewrites no file."""
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    if not table_exists(spark, path):
+        stats = overwrite(df, path)
+        return WriteStats(stats.rows, stats.version,
+                          {**stats.metrics, "numTargetRowsInserted": str(stats.rows)})
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+     .whenNotMatchedInsertAll().execute())
+    version, metrics = last_commit(spark, path)
+    rows = spark.read.format("delta").load(path).count()
+    return WriteStats(rows=rows, version=version, metrics=metrics)
+
+
 def preview_markdown(df: "DataFrame", masked: Iterable[str] = (), n: int = PREVIEW_ROWS) -> str:
     """A few rows as a Markdown table for the Dagster UI, PII columns masked."""
     masked = set(masked)
@@ -244,6 +263,10 @@ class DeltaLake(ConfigurableResource):
     def merge(self, df: "DataFrame", layer: str, *parts: str, keys: Iterable[str],
               update_condition: str | None = None) -> WriteStats:
         return merge(df, self.path_for_write(layer, *parts), keys, update_condition)
+
+    def insert_new(self, df: "DataFrame", layer: str, *parts: str,
+                   keys: Iterable[str]) -> WriteStats:
+        return insert_new(df, self.path_for_write(layer, *parts), keys)
 
     def table_result(self, stats: WriteStats, layer: str, *parts: str,
                      masked: Iterable[str] | None = None, metadata: dict[str, Any] | None = None,

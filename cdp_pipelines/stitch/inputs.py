@@ -5,6 +5,11 @@ Columns come from the feeds' semantic tags, never from tenant code: a field tagg
 fields of one tag contributes the first. ``source`` is the feed (domain table) name,
 ``source_system`` the tenant source it belongs to, ``pk`` its primary key (joined with
 ``|`` when compound).
+
+Event sources take part through their identifies and aliases tables: ``user_id`` and
+``anonymous_id`` (an alias's ``previous_id``) are exact links (``fk_user``,
+``fk_anonymous``), and identify traits are tagged like feed fields. So a browser that
+identifies later, or is aliased to a user, joins that user's records.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cdp_pipelines.tenant.events import ANONYMOUS_ID_TAG, USER_ID_TAG, EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
 from cdp_pipelines.tenant.sources import STITCH_TAGS
 
@@ -36,6 +42,23 @@ def semantic_column(tag: str) -> str:
     return tag.replace("-", "_")
 
 
+def _is_stitch_tag(tag: str) -> bool:
+    return tag in STITCH_TAGS or tag.startswith("fk-")
+
+
+def event_stitch_tables(source: EventSourceSpec) -> list[StitchTable]:
+    """The identifies and aliases tables of an event source, as Stitch reads them."""
+    identifies = {semantic_column(USER_ID_TAG): "user_id",
+                  semantic_column(ANONYMOUS_ID_TAG): "anonymous_id"}
+    for _, column, tag in source.identify_columns:
+        if _is_stitch_tag(tag):
+            identifies.setdefault(semantic_column(tag), column)
+    aliases = {semantic_column(USER_ID_TAG): "user_id",
+               semantic_column(ANONYMOUS_ID_TAG): "previous_id"}
+    return [StitchTable(source.table("identifies"), source.name, ("message_id",), identifies),
+            StitchTable(source.table("aliases"), source.name, ("message_id",), aliases)]
+
+
 def stitch_tables(config: Tenant) -> list[StitchTable]:
     tables = []
     for source, feed in config.feeds:
@@ -52,6 +75,9 @@ def stitch_tables(config: Tenant) -> list[StitchTable]:
             columns = {semantic_column(tag): column for column, tags in table.tags.items()
                        for tag in tags if tag in STITCH_TAGS or tag.startswith("fk-")}
             tables.append(StitchTable(table.name, "custom", table.primary_key, columns))
+    for source in config.event_sources:
+        if source.stitch:
+            tables += event_stitch_tables(source)
     return tables
 
 

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-ATTRIBUTE_TABLES = ("customer_360", "transaction_attributes", "customer_attributes")
+ATTRIBUTE_TABLES = ("customer_360", "transaction_attributes", "customer_attributes",
+                    "computed_traits")
 COMPARISONS = ("=", "!=", ">", ">=", "<", "<=")
 OPERATORS = COMPARISONS + (
     "in", "not_in", "between", "is_null", "not_null", "contains", "starts_with",

@@ -5,8 +5,11 @@ Layout (every file but ``tenant.yaml`` optional)::
     tenant.yaml                    name, description, timezone
     sources/*.yaml                 one source each: couriers and feeds
     domain/*.sql                   custom domain tables (Spark SQL; file name = table name)
+    events/*.yaml                  event sources: write keys and tracking plans (file name =
+                                   source name)
     stitch.yaml                    identity-resolution settings
     courier_groups.yaml            schedules that run couriers and what depends on them
+    computed_traits.yaml           traits computed per customer from their events
     databases/<db>/*.sql           custom Customer 360 tables
     activation/queries.yaml, activation/queries/*.sql   saved queries
     activation/segments.yaml, campaigns.yaml            audiences
@@ -45,6 +48,7 @@ from cdp_pipelines.tenant.delivery import (
     TemplateSpec,
 )
 from cdp_pipelines.tenant.errors import ConfigError
+from cdp_pipelines.tenant.events import EVENTS_DIR, EventSourceSpec
 from cdp_pipelines.tenant.files import (
     check_unique,
     entries,
@@ -57,6 +61,7 @@ from cdp_pipelines.tenant.references import check_references
 from cdp_pipelines.tenant.schedules import CourierGroupSpec
 from cdp_pipelines.tenant.sources import CustomDomainTable, SourceSpec
 from cdp_pipelines.tenant.stitch import StitchSpec
+from cdp_pipelines.tenant.traits import TRAITS_FILE, ComputedTraitSpec
 
 _SQL_HEADER = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*)$")
 COURIER_GROUPS_FILE = "courier_groups.yaml"
@@ -86,6 +91,9 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
     campaigns = tuple(validate_item(CampaignSpec, e, CAMPAIGNS_FILE, f"campaigns[{i}]")
                       for i, e in enumerate(entries(root, CAMPAIGNS_FILE, "campaigns", env)))
     check_unique((c.name for c in campaigns), CAMPAIGNS_FILE, "campaigns")
+    traits = tuple(validate_item(ComputedTraitSpec, t, TRAITS_FILE, f"traits[{i}]")
+                   for i, t in enumerate(entries(root, TRAITS_FILE, "traits", env)))
+    check_unique((t.name for t in traits), TRAITS_FILE, "traits")
     config = Tenant(
         root=root, tenant=tenant, sources=tuple(sources),
         custom_domain_tables=tuple(_read_custom_table(f, root)
@@ -94,6 +102,7 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
         database_tables=database_tables, queries=load_queries(root, env), segments=segments,
         campaigns=campaigns, destinations=load_destinations(root, env),
         templates=load_templates(root, env), orchestrations=_load_orchestrations(root, env),
+        event_sources=_load_event_sources(root, env), computed_traits=traits,
     )
     check_references(config, [f.relative_to(root) for f in source_files])
     return config
@@ -103,6 +112,16 @@ def _group_where(i: int, group: object) -> str:
     """``groups[1] (nightly)``: errors name the group as well as its place."""
     name = group.get("name") if isinstance(group, dict) else None
     return f"groups[{i}] ({name})" if isinstance(name, str) else f"groups[{i}]"
+def _load_event_sources(root: Path, env: dict[str, str]) -> tuple[EventSourceSpec, ...]:
+    """``events/<source>.yaml``: the source is named by its file."""
+    sources = []
+    for file in sorted((root / EVENTS_DIR).glob("*.y*ml")):
+        data = read_yaml(file, root, env)
+        if "name" in data:
+            raise ConfigError(f"{file.relative_to(root)}: name: an event source is named by "
+                              f"its file ({file.stem}); remove 'name'")
+        sources.append(validate(EventSourceSpec, data, file, root, name=file.stem))
+    return tuple(sources)
 
 
 def _read_custom_table(file: Path, root: Path) -> CustomDomainTable:

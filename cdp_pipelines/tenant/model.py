@@ -17,6 +17,7 @@ from cdp_pipelines.tenant.delivery import (
     OrchestrationSpec,
     TemplateSpec,
 )
+from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.tenant.schedules import CourierGroupSpec, Timezone
 from cdp_pipelines.tenant.sources import (
     CourierSpec,
@@ -25,6 +26,7 @@ from cdp_pipelines.tenant.sources import (
     SourceSpec,
 )
 from cdp_pipelines.tenant.stitch import StitchSpec
+from cdp_pipelines.tenant.traits import ComputedTraitSpec
 
 
 class TenantSpec(TenantModel):
@@ -53,6 +55,8 @@ class Tenant(TenantModel):
     destinations: dict[str, DestinationSpec] = Field(default_factory=dict)
     templates: dict[str, TemplateSpec] = Field(default_factory=dict)
     orchestrations: tuple[OrchestrationSpec, ...] = ()
+    event_sources: tuple[EventSourceSpec, ...] = ()
+    computed_traits: tuple[ComputedTraitSpec, ...] = ()
 
     @property
     def feeds(self) -> list[tuple[SourceSpec, FeedSpec]]:
@@ -64,8 +68,10 @@ class Tenant(TenantModel):
 
     @property
     def pii_fields(self) -> frozenset[str]:
-        """Names of the feed fields that hold personal data (tags or an explicit ``pii:``)."""
-        return frozenset(c for _, feed in self.feeds for c in feed.pii_columns)
+        """Names of the feed fields that hold personal data (tags or an explicit ``pii:``),
+        and of event tables' columns that do."""
+        return frozenset([c for _, feed in self.feeds for c in feed.pii_columns]
+                         + [c for s in self.event_sources for c in s.pii_columns])
 
     def feed(self, name: str) -> FeedSpec:
         return next(f for _, f in self.feeds if f.name == name)
@@ -75,6 +81,9 @@ class Tenant(TenantModel):
 
     def courier(self, name: str) -> tuple[SourceSpec, CourierSpec]:
         return next((s, c) for s, c in self.couriers if c.name == name)
+
+    def event_source(self, name: str) -> EventSourceSpec:
+        return next(s for s in self.event_sources if s.name == name)
 
     def campaign(self, name: str) -> CampaignSpec:
         return next(c for c in self.campaigns if c.name == name)

@@ -13,6 +13,7 @@ from cdp_pipelines.tenant.delivery import (
 )
 from cdp_pipelines.tenant.errors import ConfigError
 from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.traits import TRAITS_FILE
 
 
 def check_references(config: Tenant, source_files: list[Path]) -> None:
@@ -21,6 +22,7 @@ def check_references(config: Tenant, source_files: list[Path]) -> None:
     _check_courier_groups(config)
     _check_campaigns(config)
     _check_orchestrations(config)
+    _check_traits(config)
 
 
 def _check_table_names(config: Tenant, source_files: list[Path]) -> None:
@@ -34,6 +36,9 @@ def _check_table_names(config: Tenant, source_files: list[Path]) -> None:
 
     source_names: dict[str, Path] = {}
     for file, source in zip(source_files, config.sources):
+        if source.name == "events":
+            raise ConfigError(f"{file}: name: 'events' is where event sources land "
+                              "(landing/events/); name the source differently")
         if source.name in source_names:
             raise ConfigError(
                 f"{file}: name: source {source.name!r} is already defined in "
@@ -44,6 +49,10 @@ def _check_table_names(config: Tenant, source_files: list[Path]) -> None:
             claim(feed.name, f"{file}: feeds[{i}].name")
     for table in config.custom_domain_tables:
         claim(table.name, f"domain/{table.path.name}")
+    for source in config.event_sources:
+        for table in source.tables:
+            claim(table, f"events/{source.name}.yaml: (table {table} of event source "
+                         f"{source.name})")
 
 
 def _check_feed_references(config: Tenant, source_files: list[Path]) -> None:
@@ -120,3 +129,25 @@ def _check_orchestrations(config: Tenant) -> None:
         if o.after_courier_group and o.after_courier_group not in group_names:
             raise ConfigError(f"{at}.after_courier_group: no courier group "
                               f"{o.after_courier_group!r} (groups: {sorted(group_names)})")
+
+
+def _check_traits(config: Tenant) -> None:
+    """Traits read event sources that exist; a named track event must be planned when
+    no source takes unplanned events (a typo would count nothing, silently)."""
+    sources = {s.name: s for s in config.event_sources}
+    if config.computed_traits and not sources:
+        raise ConfigError(f"{TRAITS_FILE}: traits are computed from events, and the tenant "
+                          "has no event source (events/<source>.yaml)")
+    for i, trait in enumerate(config.computed_traits):
+        at = f"{TRAITS_FILE}: traits[{i}] ({trait.name})"
+        if trait.source is not None and trait.source not in sources:
+            raise ConfigError(f"{at}.source: no event source {trait.source!r} (sources: "
+                              f"{sorted(sources)})")
+        readers = [sources[trait.source]] if trait.source else list(sources.values())
+        if trait.event is None or trait.call_type() != "track" or any(
+                s.allow_unplanned_events for s in readers):
+            continue
+        planned = sorted({e.name for s in readers for e in s.events})
+        if trait.event not in planned:
+            raise ConfigError(f"{at}.event: {trait.event!r} is in no tracking plan; planned "
+                              f"events: {planned}")

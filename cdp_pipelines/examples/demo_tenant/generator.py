@@ -16,6 +16,8 @@ Output under ``out_dir``::
     drop/ecom/order_items_YYYYMMDD.parquet     drop/loyalty/members_YYYYMMDD.psv
     drop/email/subscribers_YYYYMMDD.tsv.gz
     ground_truth.csv       source, feed, pk, person_id for every customer record with a pk
+    web/events_YYYYMMDD.jsonl, web_truth.csv   the web shop's Segment messages (sent to
+                           the collector, see web_traffic.py) and user_id, person_id
     quarantine_truth.csv   source, feed, file, pk, column, value, reason for each row that
                            must be quarantined (bad value or missing primary key)
 
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp_pipelines.examples.demo_tenant import reference_data as ref
+from cdp_pipelines.examples.demo_tenant import web_traffic
 
 START_DATE = date(2026, 11, 1)
 
@@ -920,6 +923,8 @@ def generate(out_dir: Path, people: int = 2000, seed: int = 7, days: int = 2) ->
     _write_csv(out_dir / "quarantine_truth.csv",
                ("source", "feed", "file", "pk", "column", "value", "reason"), quarantine)
     counts["ground_truth"] = len(truth)
+    counts["web_messages"] = web_traffic.write(out_dir, population.people, seed, START_DATE,
+                                               days)
     return counts
 
 

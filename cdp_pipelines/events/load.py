@@ -1,0 +1,286 @@
+"""Closed landing files of an event source into its Delta domain tables.
+
+Tables (layer ``domain``, named ``<source>_<kind>``):
+
+- ``events``: every message that passed the tracking plan, of every type, with
+  ``violations`` for the ones that passed flagged;
+- ``identifies``: identify calls, Segment's reserved traits (and the plan's tagged ones)
+  as columns for Stitch;
+- ``aliases``: alias calls, ``previous_id`` becoming ``user_id``;
+- ``failed_events``: blocked messages (``action = blocked``, the message in ``record``)
+  and the values omitted from passed ones (``action = omitted``), each with its rules
+  and reasons.
+
+Rows are inserted by ``message_id`` and never replaced: a message sent twice (a client's
+retry after a lost acknowledgement) is stored once, as first received. A line that is not
+a collector record (a file written by something else, or damaged) goes to
+``domain/_quarantine`` with the reason. Each file is logged in ``_system/ingest_log`` once
+loaded and never read again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cdp_pipelines.events.journal import closed_files
+from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
+from cdp_pipelines.sources.couriers import sha256_of
+from cdp_pipelines.sources.domain import INGEST_LOG_TABLE, QUARANTINE_TABLE
+from cdp_pipelines.tenant.events import EventSourceSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+RECORD_SCHEMA = (
+    "messageId string, type string, event string, userId string, anonymousId string, "
+    "groupId string, previousId string, writeKey string, receivedAt string, sentAt string, "
+    "originalTimestamp string, timestamp string, status string, "
+    "violations array<struct<rule: string, path: string, reason: string>>, "
+    # Objects read as strings keep their JSON text.
+    "omitted string, message string"
+)
+_MESSAGE_SCHEMA = "properties string, traits string, context string"
+NOT_A_RECORD = "not a collector record: unreadable JSON, or no messageId, type or receivedAt"
+
+
+@dataclass
+class EventLoad:
+    """What one load did: files, rows per table, and tracking-plan counts per event."""
+
+    files: list[str] = field(default_factory=list)
+    lines: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    inserted: dict[str, int] = field(default_factory=dict)
+    # The write of each table that changed.
+    stats: dict[str, WriteStats] = field(default_factory=dict)
+    # event (or call type) -> {"events", "violating", "blocked", "omitted"}
+    plan_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    remaining: int = 0
+
+
+def pending_files(lake: DeltaLake, source: EventSourceSpec, landing: Path,
+                  limit: int) -> tuple[list[Path], int]:
+    """The oldest closed files the ingest log does not have (at most ``limit``), and how
+    many more wait."""
+    loaded = set()
+    if lake.exists("_system", INGEST_LOG_TABLE):
+        log = lake.read("_system", INGEST_LOG_TABLE)
+        loaded = {r["file"] for r in log.where(log["feed"] == source.table("events"))
+                  .select("file").collect()}
+    waiting = [p for p in closed_files(landing) if p.name not in loaded]
+    return waiting[:limit], max(0, len(waiting) - limit)
+
+
+def read_records(lake: DeltaLake, files: list[Path]) -> "DataFrame":
+    """Every line of ``files`` parsed, with ``_file`` and ``_line_text``."""
+    from pyspark.sql import functions as F
+
+    text = lake.session.read.text([str(p) for p in files])
+    return text.select(
+        F.from_json("value", RECORD_SCHEMA).alias("r"), F.col("value").alias("_line_text"),
+        F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1).alias("_file"),
+    ).select("r.*", "_line_text", "_file")
+
+
+def _ts(column: str):
+    from pyspark.sql import functions as F
+
+    return F.col(column).cast("timestamp")
+
+
+def event_rows(records: "DataFrame", run_id: str) -> "DataFrame":
+    """Passed messages as rows of the events table."""
+    from pyspark.sql import functions as F
+
+    message = F.from_json("message", _MESSAGE_SCHEMA)
+    return records.where(F.col("status") == "accepted").select(
+        F.col("messageId").alias("message_id"), "type", "event",
+        F.col("userId").alias("user_id"), F.col("anonymousId").alias("anonymous_id"),
+        F.col("groupId").alias("group_id"), F.col("previousId").alias("previous_id"),
+        message["properties"].alias("properties"), message["traits"].alias("traits"),
+        message["context"].alias("context"),
+        _ts("timestamp").alias("timestamp"), _ts("originalTimestamp").alias("original_timestamp"),
+        _ts("sentAt").alias("sent_at"), _ts("receivedAt").alias("received_at"),
+        "violations", F.col("writeKey").alias("write_key"),
+        F.col("_file").alias("_source_file"), F.lit(run_id).alias("_run_id"),
+    )
+
+
+def identify_rows(events: "DataFrame", source: EventSourceSpec) -> "DataFrame":
+    """Identify calls, each tagged trait a column (text, as sent)."""
+    from pyspark.sql import functions as F
+
+    return events.where(F.col("type") == "identify").select(
+        "message_id", "user_id", "anonymous_id",
+        *[F.get_json_object("traits", f"$.{path}").alias(column)
+          for path, column, _ in source.identify_columns],
+        "traits", "timestamp", "received_at", "_source_file", "_run_id",
+    )
+
+
+def alias_rows(events: "DataFrame") -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return events.where(F.col("type") == "alias").select(
+        "message_id", "previous_id", "user_id", "timestamp", "received_at", "_source_file",
+        "_run_id")
+
+
+def failed_rows(records: "DataFrame", run_id: str) -> "DataFrame":
+    """Blocked messages whole, and what was omitted from passed ones."""
+    from pyspark.sql import functions as F
+
+    blocked = F.col("status") == "blocked"
+    return records.where(blocked | F.col("omitted").isNotNull()).select(
+        F.col("messageId").alias("message_id"),
+        F.when(blocked, F.lit("blocked")).otherwise(F.lit("omitted")).alias("action"),
+        "type", "event", F.col("userId").alias("user_id"),
+        F.col("anonymousId").alias("anonymous_id"),
+        F.transform("violations", lambda v: v["rule"]).alias("rules"), "violations",
+        F.when(blocked, F.col("message")).otherwise(F.col("omitted")).alias("record"),
+        _ts("timestamp").alias("timestamp"), _ts("receivedAt").alias("received_at"),
+        F.col("_file").alias("_source_file"), F.lit(run_id).alias("_run_id"),
+    )
+
+
+def message_counts(records: "DataFrame") -> list[dict]:
+    """Messages per event name (or call type for untitled calls), type and status, with
+    how many violate the plan and had values omitted: one Spark job for every count."""
+    from pyspark.sql import functions as F
+
+    return [r.asDict() for r in records.groupBy(
+        F.coalesce("event", "type").alias("name"), "type", "status").agg(
+        F.count("*").alias("events"),
+        F.sum((F.size("violations") > 0).cast("int")).alias("violating"),
+        F.sum(F.col("omitted").isNotNull().cast("int")).alias("omitted"),
+    ).collect()]
+
+
+def plan_counts(counts: list[dict]) -> dict[str, dict[str, int]]:
+    """Per event name: messages, violating ones, blocked ones, ones with values omitted."""
+    out: dict[str, dict[str, int]] = {}
+    for row in counts:
+        entry = out.setdefault(row["name"], dict.fromkeys(
+            ("events", "violating", "blocked", "omitted"), 0))
+        entry["events"] += row["events"]
+        entry["violating"] += row["violating"] or 0
+        entry["omitted"] += row["omitted"] or 0
+        entry["blocked"] += row["events"] if row["status"] == "blocked" else 0
+    return out
+
+
+def _table_sizes(counts: list[dict]) -> dict[str, int]:
+    """Rows each table gets from this batch (before deduplication against it)."""
+    passed = [r for r in counts if r["status"] == "accepted"]
+    return {
+        "events": sum(r["events"] for r in passed),
+        "identifies": sum(r["events"] for r in passed if r["type"] == "identify"),
+        "aliases": sum(r["events"] for r in passed if r["type"] == "alias"),
+        "failed_events": sum(r["events"] if r["status"] == "blocked" else r["omitted"] or 0
+                             for r in counts),
+    }
+
+
+def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id: str,
+                max_files: int = 200) -> EventLoad:
+    """Load the source's closed landing files not loaded before (oldest first, at most
+    ``max_files``) into its tables."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    files, remaining = pending_files(lake, source, landing, max_files)
+    result = EventLoad(files=[p.name for p in files], remaining=remaining)
+    if not files:
+        # Empty tables on the first load, so Stitch and the rest find them before any
+        # event has arrived.
+        empty = lake.session.createDataFrame(
+            [], f"{RECORD_SCHEMA}, _line_text string, _file string")
+        _load_unique(lake, source, empty, run_id, result)
+        return result
+    records = read_records(lake, files).cache()
+    try:
+        valid = (F.col("messageId").isNotNull() & F.col("type").isNotNull()
+                 & F.col("receivedAt").isNotNull())
+        per_file = {r["_file"]: (r["lines"], r["bad"] or 0) for r in records.groupBy("_file")
+                    .agg(F.count("*").alias("lines"), F.sum((~valid).cast("int")).alias("bad"))
+                    .collect()}
+        result.lines = sum(lines for lines, _ in per_file.values())
+        result.quarantined = _quarantine(lake, source, records.where(~valid), run_id)
+        first = Window.partitionBy("messageId").orderBy("receivedAt", "_file")
+        unique = (records.where(valid).withColumn("_n", F.row_number().over(first))
+                  .where("_n = 1").drop("_n")).cache()
+        try:
+            _load_unique(lake, source, unique, run_id, result)
+        finally:
+            unique.unpersist()
+    finally:
+        records.unpersist()
+    _log_files(lake, source, files, per_file, run_id)
+    return result
+
+
+def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", run_id: str,
+                 result: EventLoad) -> None:
+    counts = message_counts(unique)
+    result.duplicates = result.lines - result.quarantined - sum(r["events"] for r in counts)
+    result.plan_counts = plan_counts(counts)
+    sizes = _table_sizes(counts)
+    events = event_rows(unique, run_id)
+    tables = {"events": events, "identifies": identify_rows(events, source),
+              "aliases": alias_rows(events), "failed_events": failed_rows(unique, run_id)}
+    for kind, rows in tables.items():
+        keys = ("message_id", "action") if kind == "failed_events" else ("message_id",)
+        stats = _insert_new(lake, rows, source.table(kind), keys, empty=not sizes[kind])
+        result.inserted[kind] = int(stats.metrics.get("numTargetRowsInserted", 0)) if stats else 0
+        if stats is not None:
+            result.stats[kind] = stats
+
+
+def _insert_new(lake: DeltaLake, rows: "DataFrame", table: str, keys: tuple[str, ...],
+                empty: bool) -> WriteStats | None:
+    """Insert the rows whose keys the table does not have (rows are never replaced);
+    None when nothing was written."""
+    from pyspark.sql import functions as F
+
+    rows = rows.withColumn("_loaded_at", F.current_timestamp())
+    if empty:
+        if lake.exists("domain", table):
+            return None
+        # An empty table, so that downstream readers find it from the first load.
+        return lake.overwrite(rows, "domain", table)
+    return lake.insert_new(rows, "domain", table, keys=keys)
+
+
+def _quarantine(lake: DeltaLake, source: EventSourceSpec, bad: "DataFrame", run_id: str) -> int:
+    """Lines that are not collector records, to the quarantine table files use."""
+    from pyspark.sql import functions as F
+
+    rows = bad.select(
+        F.lit(source.table("events")).alias("feed"), F.col("_file").alias("source_file"),
+        F.lit(None).cast("long").alias("line"), F.lit(None).cast("string").alias("file_sha256"),
+        F.lit(NOT_A_RECORD).alias("reason"), F.col("_line_text").alias("record"),
+        F.lit(run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"),
+    ).withColumn("record_hash", F.sha2(F.concat_ws("|", "source_file", "record"), 256))
+    count = rows.count()
+    if count:
+        lake.insert_new(rows, "domain", QUARANTINE_TABLE,
+                        keys=("feed", "file_sha256", "record_hash"))
+    return count
+
+
+def _log_files(lake: DeltaLake, source: EventSourceSpec, files: list[Path],
+               per_file: dict[str, tuple[int, int]], run_id: str) -> None:
+    """Written last: a logged file has all its rows in, and is never read again."""
+    from pyspark.sql import functions as F
+
+    log = lake.session.createDataFrame(
+        [(source.table("events"), p.name, sha256_of(p), p.stat().st_size,
+          *per_file.get(p.name, (0, 0)), "loaded", None, run_id) for p in files],
+        "feed string, file string, sha256 string, bytes long, rows long, rows_quarantined long,"
+        " status string, note string, run_id string",
+    ).withColumn("loaded_at", F.current_timestamp())
+    (log.write.format("delta").mode("append").option("mergeSchema", "true")
+     .save(lake.path_for_write("_system", INGEST_LOG_TABLE)))
