@@ -143,11 +143,8 @@ class Warehouse:
             return frame, since
         return frame, frame[updated_at_column].max()
 
-    def _claim(self, conn, delivery_key: str, target: str, rows: int, schema: str | None
-               ) -> bool:
-        """Record ``delivery_key`` in the warehouse's own ledger, in the transaction that
-        writes the rows: False if it is there already. Its primary key makes a second,
-        identical delivery wait for the first and then find the key taken."""
+    def _ledger(self, conn, schema: str | None):
+        """The warehouse's own delivery ledger, created on first use (in its own commit)."""
         import sqlalchemy as sa
 
         ledger = sa.Table(
@@ -159,11 +156,20 @@ class Warehouse:
                       server_default=sa.func.now()),
         )
         try:
-            ledger.create(conn, checkfirst=True)
-            conn.commit()
+            with conn.begin():
+                ledger.create(conn, checkfirst=True)
         except sa.exc.SQLAlchemyError:
             # Created at the same moment by another delivery: it is there now.
-            conn.rollback()
+            pass
+        return ledger
+
+    @staticmethod
+    def _claim(conn, ledger, delivery_key: str, target: str, rows: int) -> bool:
+        """Record ``delivery_key`` in the ledger, in the transaction that writes the rows:
+        False if it is there already. Its primary key makes a second, identical delivery
+        wait for the first and then find the key taken."""
+        import sqlalchemy as sa
+
         try:
             with conn.begin_nested():
                 conn.execute(ledger.insert().values(delivery_key=delivery_key, target=target,
@@ -197,13 +203,15 @@ class Warehouse:
         preparer = self.engine.dialect.identifier_preparer
         try:
             with self.engine.connect() as conn:
-                if delivery_key is not None and not self._claim(conn, delivery_key, target,
-                                                               len(df), schema):
-                    conn.rollback()
-                    return None
-                written = self._write(conn, df, table, mode, schema, chunksize, preparer)
-                conn.commit()
-                return written
+                ledger = self._ledger(conn, schema) if delivery_key is not None else None
+                # One transaction of ours around everything: pandas then leaves it alone
+                # (it commits a transaction it opened itself even when the insert failed).
+                with conn.begin() as transaction:
+                    if ledger is not None and not self._claim(conn, ledger, delivery_key,
+                                                              target, len(df)):
+                        transaction.rollback()
+                        return None
+                    return self._write(conn, df, table, mode, schema, chunksize, preparer)
         except sa.exc.SQLAlchemyError as exc:
             raise WarehouseError(
                 f"{self!r}: {mode} of {len(df)} rows into {target} failed and was rolled back: "
