@@ -124,6 +124,7 @@ def _materialize(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, materialize
 
     from cdp_pipelines.definitions import build_definitions
+    from cdp_pipelines.pools import ensure_pool_slots
 
     _checked_tenant()  # a config error stops here, before any run, as one message
     log_file = _quiet_libraries()
@@ -131,9 +132,12 @@ def _materialize(args: argparse.Namespace) -> int:
     assets = list(defs.assets or [])
     print(f"materializing {args.select or 'every asset'} (library logs: {log_file})",
           flush=True)
+    instance = DagsterInstance.get()
+    ensure_pool_slots(instance, (pool for node in defs.get_repository_def().asset_graph.asset_nodes
+                                 for pool in node.pools or ()))
     result = materialize(
         assets,
-        instance=DagsterInstance.get(),
+        instance=instance,
         resources=defs.resources,
         selection=args.select,
         raise_on_error=False,

@@ -32,7 +32,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from cdp_pipelines.activation.campaigns import bucket_sql
@@ -50,6 +49,7 @@ from cdp_pipelines.keys import (
     query_key,
     segment_key,
 )
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.resources.trino import (
     TrinoResource,
@@ -227,9 +227,10 @@ def _query_asset(q: SavedQuery, cfg: Tenant, deployment: Deployment):
     key = query_key(q.name)
     checks = _row_count_checks(q, key)
 
-    @asset(key=key, group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY], kinds={"trino", "delta"},
-           description=q.description or f"Saved query {q.file}.",
-           check_specs=[spec for spec, _ in checks])
+    @table_asset(key=key, group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY],
+                 kinds={"trino", "delta"},
+                 description=q.description or f"Saved query {q.file}.",
+                 check_specs=[spec for spec, _ in checks])
     def _query(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         try:
             stats = store_result(trino, lake, deployment, _tenant_sql(q.statement(), cfg,
@@ -333,9 +334,10 @@ def segment_insights(trino: TrinoResource, deployment: Deployment | None, name: 
 
 
 def _segment_asset(segment: SegmentSpec, cfg: Tenant, deployment: Deployment):
-    @asset(key=segment_key(segment.name), group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY],
-           kinds={"trino", "delta"},
-           description=segment.description or f"Segment {segment.name} ({SEGMENTS_FILE}).")
+    @table_asset(key=segment_key(segment.name), group_name=ACTIVATION_GROUP,
+                 deps=[TRINO_PUBLICATION_KEY],
+                 kinds={"trino", "delta"},
+                 description=segment.description or f"Segment {segment.name} ({SEGMENTS_FILE}).")
     def _segment(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{SEGMENTS_FILE} (segment {segment.name})"
         try:
@@ -416,10 +418,10 @@ def _campaign_asset(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment)
     deps = [segment_key(s) for s in campaign.segments] + ([TRINO_PUBLICATION_KEY] if conditions else [])
     destinations = {t.name: t.destination for t in campaign.treatments}
 
-    @asset(key=campaign_key(campaign.name), group_name=ACTIVATION_GROUP, deps=deps,
-           kinds={"trino", "delta"},
-           description=campaign.description or f"Campaign {campaign.name} recipients "
-                                                f"({campaign.schedule}).")
+    @table_asset(key=campaign_key(campaign.name), group_name=ACTIVATION_GROUP, deps=deps,
+                 kinds={"trino", "delta"},
+                 description=campaign.description or f"Campaign {campaign.name} recipients "
+                                                      f"({campaign.schedule}).")
     def _campaign(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{CAMPAIGNS_FILE} (campaign {campaign.name})"
         try:

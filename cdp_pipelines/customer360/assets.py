@@ -15,7 +15,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from cdp_pipelines.customer360.computed_traits import TABLE as TRAITS_TABLE
@@ -29,6 +28,7 @@ from cdp_pipelines.keys import (
     domain_key,
     stitch_key,
 )
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import referenced_tables
@@ -80,10 +80,10 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         t in CONSENT_TAGS for field in f.fields for t in field.tags)]
     priorities = {s.name: s.priority for s in config.sources}
 
-    @asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=C360_GROUP,
-           deps=[stitch_key("unified_coalesced")], kinds={"spark", "delta"},
-           description="One row per customer; each field group from the winning record "
-                       "(source priority, completeness, recency), with the winner named.")
+    @table_asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=C360_GROUP,
+                 deps=[stitch_key("unified_coalesced")], kinds={"spark", "delta"},
+                 description="One row per customer; each field group from the winning record "
+                             "(source priority, completeness, recency), with the winner named.")
     def merged_customers(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.merged_customers import (
             merged_customers as rollup,
@@ -95,12 +95,12 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     assets = [merged_customers]
     standard = ["merged_customers"]
     if has_transactions:
-        @asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=C360_GROUP,
-               deps=[stitch_key("unified_transactions"),
-                     *([stitch_key("unified_itemized_transactions")] if has_items else [])],
-               kinds={"spark", "delta"},
-               description="Order history per customer: first/second/latest order, lifetime "
-                           "and L12M revenue and frequency, AOV, RFM deciles.")
+        @table_asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=C360_GROUP,
+                     deps=[stitch_key("unified_transactions"),
+                           *([stitch_key("unified_itemized_transactions")] if has_items else [])],
+                     kinds={"spark", "delta"},
+                     description="Order history per customer: first/second/latest order, lifetime "
+                                 "and L12M revenue and frequency, AOV, RFM deciles.")
         def transaction_attributes(context: AssetExecutionContext, lake: DeltaLake):
             from cdp_pipelines.customer360.attributes import (
                 transaction_attributes as build,
@@ -113,12 +113,12 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         assets.append(transaction_attributes)
         standard.append("transaction_attributes")
 
-    @asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=C360_GROUP,
-           deps=[c360_key(STANDARD_DB, "merged_customers"),
-                 *[domain_key(name) for name in consent_feeds]],
-           kinds={"spark", "delta"},
-           description="Contactability, email/SMS opt-in (latest statement wins), "
-                       "test and employee flags.")
+    @table_asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=C360_GROUP,
+                 deps=[c360_key(STANDARD_DB, "merged_customers"),
+                       *[domain_key(name) for name in consent_feeds]],
+                 kinds={"spark", "delta"},
+                 description="Contactability, email/SMS opt-in (latest statement wins), "
+                             "test and employee flags.")
     def customer_attributes(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.attributes import customer_attributes as build
 
@@ -129,9 +129,9 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     assets.append(customer_attributes)
     standard.append("customer_attributes")
 
-    @asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=C360_GROUP,
-           deps=[c360_key(STANDARD_DB, t) for t in standard], kinds={"spark", "delta"},
-           description="The analyst-facing customer profile.")
+    @table_asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=C360_GROUP,
+                 deps=[c360_key(STANDARD_DB, t) for t in standard], kinds={"spark", "delta"},
+                 description="The analyst-facing customer profile.")
     def customer_360(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.attributes import customer_360 as build
 
@@ -186,9 +186,9 @@ def build_custom_tables(config: Tenant, deployment: Deployment, standard: list[s
 
 def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str],
                         known: dict[str, tuple[str, ...]]):
-    @asset(key=c360_key(database, name), group_name=C360_GROUP,
-           deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
-           description=f"Custom table from databases/{database}/{path.name}.")
+    @table_asset(key=c360_key(database, name), group_name=C360_GROUP,
+                 deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
+                 description=f"Custom table from databases/{database}/{path.name}.")
     def _custom(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.custom_sql import (
             CustomSqlError,
@@ -212,10 +212,10 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
                    if t not in ("unified_transactions", "unified_itemized_transactions")
                    or any("order-id" in f.tags for _, feed in config.feeds for f in feed.fields)]
 
-    @asset(key=TRINO_PUBLICATION_KEY, group_name=C360_GROUP,
-           deps=c360_deps + stitch_deps, kinds={"trino"},
-           description="Registers every Customer 360 and Stitch table in Trino (one schema "
-                       "per database) and refreshes the PII access rules.")
+    @table_asset(key=TRINO_PUBLICATION_KEY, group_name=C360_GROUP,
+                 deps=c360_deps + stitch_deps, kinds={"trino"},
+                 description="Registers every Customer 360 and Stitch table in Trino (one schema "
+                             "per database) and refreshes the PII access rules.")
     def trino_publication(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         from cdp_pipelines.resources import trino_server
 

@@ -27,6 +27,7 @@ from cdp_pipelines.keys import (
     domain_key,
     event_landing_key,
 )
+from cdp_pipelines.pools import table_pool
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.tenant.events import TABLE_KINDS, EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
@@ -96,6 +97,8 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
 
     @multi_asset(
         name=f"events_{source.name}", specs=specs, can_subset=False,
+        # One load writes all four tables: their pool is the events table's.
+        pool=table_pool(events_key),
         check_specs=[AssetCheckSpec(VIOLATION_CHECK, asset=events_key,
                                     description="Share of messages violating the tracking "
                                                 "plan, per event, in this load.")],

@@ -42,7 +42,6 @@ from dagster import (
     RunRequest,
     ScheduleDefinition,
     SensorDefinition,
-    asset,
     define_asset_job,
     run_status_sensor,
 )
@@ -56,6 +55,7 @@ from cdp_pipelines.keys import (
     audience_key,
     delivery_key,
 )
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.tenant.audiences import DEFAULT_ATTRIBUTES
@@ -106,8 +106,9 @@ def build_delivery_asset(cfg: Tenant, o: OrchestrationSpec, deployment: Deployme
         f"Delivers {o.kind} {o.audience} to " +
         ", ".join(sorted({d for _, d in routes})) + " (delivery log: never twice).")
 
-    @asset(key=delivery_key(o.name), group_name=DELIVERIES_GROUP, deps=[audience_key(o.kind, o.audience)],
-           kinds={"trino"}, description=description)
+    @table_asset(key=delivery_key(o.name), group_name=DELIVERIES_GROUP,
+                 deps=[audience_key(o.kind, o.audience)],
+                 kinds={"trino"}, description=description)
     def _deliver(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         from cdp_pipelines.activation.delivery_log import DeliveryLog
         from cdp_pipelines.activation.destinations import DeliveryError, deliver

@@ -25,6 +25,7 @@ from dagster import (
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
+from cdp_pipelines.pools import STITCH_POOL
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
 from cdp_pipelines.tenant.model import Tenant
@@ -114,7 +115,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         return []
     settings = config.stitch
 
-    @asset(key=stitch_key("unified_preprocessed_raw"), group_name=STITCH_GROUP,
+    @asset(key=stitch_key("unified_preprocessed_raw"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[domain_key(t.name) for t in tables], kinds={"spark", "delta"},
            description="Every Stitch record with its PII normalised (names, emails, phones, "
                        "addresses, postal codes, birthdates).")
@@ -124,7 +125,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         df = preprocess(unified_input(lake, tables), default_region=settings.default_region)
         return lake.write_table(df, "stitch", "unified_preprocessed_raw")
 
-    @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP,
+    @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},
            description="Values that take no part in matching: shared by too many distinct "
                        "names (automatic) or configured in stitch.yaml.")
@@ -144,7 +145,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             "configured": MetadataValue.int(int(by_reason.get("configured", 0))),
         })
 
-    @asset(key=stitch_key("unified_scores"), group_name=STITCH_GROUP,
+    @asset(key=stitch_key("unified_scores"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("stitch_blocklist_values")], kinds={"spark", "splink", "delta"},
            description="Accepted and candidate pairs: deterministic links on exact "
                        "identifiers and Splink probabilities, with a 0-5 score, category and "
@@ -190,6 +191,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
     coalesced_key = stitch_key("unified_coalesced")
 
     @multi_asset(
+        pool=STITCH_POOL,
         specs=[
             AssetSpec(coalesced_key, group_name=STITCH_GROUP, deps=[stitch_key("unified_scores")],
                       kinds={"spark", "delta"},
@@ -344,7 +346,7 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
             "order_quantity", F.col("_customer_pk").alias("customer_pk"))
 
     if orders:
-        @asset(key=stitch_key("unified_transactions"), group_name=STITCH_GROUP,
+        @asset(key=stitch_key("unified_transactions"), group_name=STITCH_GROUP, pool=STITCH_POOL,
                deps=[coalesced, *[domain_key(f.name) for f in orders]],
                kinds={"spark", "delta"},
                description="Orders of every source with the customer's amperity_id.")
@@ -359,6 +361,7 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
 
     if orders and items:
         @asset(key=stitch_key("unified_itemized_transactions"), group_name=STITCH_GROUP,
+               pool=STITCH_POOL,
                deps=[stitch_key("unified_transactions"), *[domain_key(f.name) for f in items]],
                kinds={"spark", "delta"},
                description="Order lines of every source with the customer's amperity_id.")
