@@ -1,11 +1,14 @@
 """File-arrival sensors: one per remote courier (S3, Azure Blob, SFTP), and one per
 event source.
 
-Each tick of a courier's sensor lists the courier's source. The cursor (kept by Dagster,
-so it survives restarts) is JSON ``{relpath: [size, modified]}`` of the files seen last
-time; a file that is new or changed triggers one run of that courier and everything
-downstream. The run key is derived from the new files, so a repeated tick never starts a
-second run.
+Each tick of a courier's sensor lists the courier's source; files that are new or changed
+trigger one run of that courier and everything downstream. The cursor (kept by Dagster,
+so it survives restarts) stays bounded: a watermark, the newest modification time seen,
+plus ``{relpath: [size, modified]}`` of the files modified within a day before it (a
+file listed late, or rewritten, inside that window is still caught), not every file the
+bucket ever held. While a run of the courier is queued or going, ticks start nothing and
+leave the cursor alone: the files that arrive meanwhile go to one run after it. The run
+key is derived from the new files, so a repeated tick never starts a second run.
 
 An event source's sensor watches the collector's closed landing files and starts a
 micro-batch load of the source's tables (nothing downstream: Stitch does not run per
@@ -18,7 +21,7 @@ the next one.
 # No `from __future__ import annotations`: Dagster reads the context annotations.
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dagster import (
@@ -52,6 +55,8 @@ MINIMUM_INTERVAL_SECONDS = 120
 # Events are loaded in micro-batches: an acknowledged event reaches its table in seconds.
 EVENT_INTERVAL_SECONDS = 10
 EVENT_LOOKBACK = timedelta(minutes=2)
+# How far before the newest file a courier's cursor still remembers files by name.
+FILE_LOOKBACK = timedelta(days=1)
 _ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
            DagsterRunStatus.STARTED]
 
@@ -60,9 +65,33 @@ def sensor_name(courier: CourierSpec) -> str:
     return f"courier_{courier.name}_file_arrival"
 
 
-def new_files(cursor: str | None, current: dict[str, list]) -> list[str]:
-    seen = json.loads(cursor) if cursor else {}
-    return sorted(path for path, state in current.items() if seen.get(path) != state)
+def new_files(cursor: str | None, current: dict[str, list]) -> tuple[list[str], str]:
+    """Files new or changed since ``cursor`` and the next cursor; ``current`` maps each
+    listed path to ``[size, modified]``, modified an ISO 8601 UTC timestamp."""
+    state = json.loads(cursor) if cursor else {}
+    if "through" not in state:
+        # The cursor of earlier versions: every file listed, no watermark.
+        state = {"through": max((m for _, m in state.values()), default=""), "recent": state}
+    through, recent = state["through"], state["recent"]
+    horizon = _shifted(through, -FILE_LOOKBACK) if through else ""
+    fresh = sorted(path for path, (size, modified) in current.items()
+                   if modified > through
+                   or (modified >= horizon and recent.get(path) != [size, modified]))
+    newest = max([through, *(modified for _, modified in current.values())])
+    keep = _shifted(newest, -FILE_LOOKBACK) if newest else ""
+    window = {path: seen for path, seen in {**recent, **current}.items() if seen[1] >= keep}
+    return fresh, json.dumps({"through": newest, "recent": window}, sort_keys=True)
+
+
+def _shifted(timestamp: str, delta: timedelta) -> str:
+    return _utc(datetime.fromisoformat(timestamp) + delta)
+
+
+def _utc(moment: datetime) -> str:
+    """One spelling for every store's timestamps, so they compare as strings."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
@@ -80,17 +109,22 @@ def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
                     f"matching `{courier.pattern}` arrives or changes ({courier.type}).",
     )
     def _arrivals(context: SensorEvaluationContext):
+        running = context.instance.get_runs(
+            RunsFilter(tags={COURIER_TAG: courier.name}, statuses=_ACTIVE), limit=1)
+        if running:
+            return SkipReason(f"run {running[0].run_id} of courier {courier.name} is not done; "
+                              "files arriving meanwhile go to one run after it")
         remote = make_courier(courier)
         try:
             found = remote.list()
         finally:
             remote.close()
-        current = {f.relpath: [f.size, f.modified.isoformat()] for f in found}
-        fresh = new_files(context.cursor, current)
-        context.update_cursor(json.dumps(current, sort_keys=True))
+        current = {f.relpath: [f.size, _utc(f.modified)] for f in found}
+        fresh, cursor = new_files(context.cursor, current)
+        context.update_cursor(cursor)
         if not fresh:
             return SkipReason(f"no new or changed file matching {courier.pattern!r} "
-                              f"({len(current)} seen)")
+                              f"({len(current)} listed)")
         key = hashlib.sha256(json.dumps({p: current[p] for p in fresh}, sort_keys=True)
                              .encode()).hexdigest()[:32]
         context.log.info(f"courier {courier.name}: {len(fresh)} new/changed file(s): "
