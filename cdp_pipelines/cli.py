@@ -167,6 +167,20 @@ def _trino(args: argparse.Namespace) -> int:
 
     deployment = get_deployment()
     home = deployment.trino_home
+    if args.action == "init-rules":
+        # An external Trino with file-based access control (docker/): its rules file must
+        # exist before it starts; publication rewrites it with every table's masks.
+        path = os.environ.get("CDP_TRINO_RULES_FILE")
+        if not path:
+            print("cdp trino init-rules: set CDP_TRINO_RULES_FILE to the rules file the "
+                  "Trino server reads (security.config-file)", file=sys.stderr)
+            return 2
+        if Path(path).exists():
+            print(f"{path} exists; publication keeps it up to date")
+        else:
+            trino_server.write_rules_file(Path(path), {})
+            print(f"wrote {path}; publication adds each table's masks before registering it")
+        return 0
     if args.action == "start":
         server = trino_server.start(home, port=deployment.trino_port,
                                     lake_root=deployment.lake_root)
@@ -241,8 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. 'domain/*'")
     mat.set_defaults(func=_materialize)
 
-    trino = sub.add_parser("trino", help="the embedded local Trino server")
-    trino.add_argument("action", choices=["start", "stop", "status"])
+    trino = sub.add_parser("trino", help="the embedded local Trino server (init-rules: an "
+                                         "external Trino's access rules file)")
+    trino.add_argument("action", choices=["start", "stop", "status", "init-rules"])
     trino.set_defaults(func=_trino)
 
     query = sub.add_parser("query", help="run SQL on Trino")

@@ -231,10 +231,10 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
             masked = lake.pii_columns(types, name)
             if masked:
                 pii[(f"{prefix}{database}", name)] = {c: _trino_type(types[c]) for c in masked}
-        if trino.server_home:
+        if trino.access_rules_path is not None:
             # Masks before tables: a new table, or a new PII column of one, becomes
             # readable only after the server has re-read rules that cover it.
-            trino_server.write_access_rules(trino.server_home_path, pii)
+            trino_server.write_rules_file(trino.access_rules_path, pii)
             time.sleep(2 * trino_server.RULES_REFRESH_SECONDS)
         for database, location, name in present:
             schema = f"{prefix}{database}"

@@ -524,8 +524,21 @@ def write_access_rules(
     The running server re-reads the file every second; it is replaced atomically so the
     server never reads half a file.
     """
+    return write_rules_file(Path(home).resolve() / "etc" / "rules.json", pii_columns,
+                            admins, analysts, restricted)
+
+
+def write_rules_file(
+    path: Path,
+    pii_columns: Mapping[tuple[str, str], Sequence[str] | Mapping[str, str | None]],
+    admins: Sequence[str] = ("admin",),
+    analysts: Sequence[str] = ("analyst",),
+    restricted: Sequence[str] = ("restricted",),
+) -> Path:
+    """Write a file-based access-control rules file at ``path``, atomically (any Trino
+    whose ``security.config-file`` it is: the embedded server's, or a compose service's)."""
     rules = build_access_rules(pii_columns, admins, analysts, restricted)
-    path = Path(home).resolve() / "etc" / "rules.json"
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".rules-{os.getpid()}.json")
     tmp.write_text(json.dumps(rules, indent=2) + "\n")
