@@ -225,6 +225,27 @@ def _collect_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect_load(args: argparse.Namespace) -> int:
+    import logging
+
+    from cdp_pipelines.events.follow import follow
+
+    log_file = _quiet_libraries()
+    # The follower's own lines (loads, counts, failures) on the terminal too.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("cdp_pipelines.events.follow").addHandler(handler)
+    print(f"library logs: {log_file}", flush=True)
+    try:
+        stats = follow(args.sources, args.interval, once=not args.follow)
+    except ValueError as exc:  # configuration, or no such event source
+        print(f"cdp collect load: {exc}", file=sys.stderr)
+        return 1
+    print(f"loaded {stats.files} file(s), {stats.rows} row(s) in {stats.loads} load(s); "
+          f"{stats.failures} failed load(s)")
+    return 1 if stats.failures and not stats.loads else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="cdp-pipelines command line")
     parser.add_argument("--debug", action="store_true",
@@ -277,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--roll-mb", type=int, default=64,
                        help="close a landing file once it holds this many MiB")
     serve.set_defaults(func=_collect_serve)
+    load = collect.add_parser("load", help="load the closed landing files of event sources "
+                                           "(--follow: keep loading every few seconds)")
+    load.add_argument("sources", nargs="*", help="event sources (default: all)")
+    load.add_argument("--follow", action="store_true",
+                      help="keep one Spark session and load every --interval seconds until "
+                           "stopped; the sources' sensors stand down meanwhile")
+    load.add_argument("--interval", type=float, default=5.0)
+    load.set_defaults(func=_collect_load)
 
     from cdp_pipelines.sandbox.cli import register as register_sandbox
 

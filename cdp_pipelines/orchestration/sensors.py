@@ -15,7 +15,8 @@ micro-batch load of the source's tables (nothing downstream: Stitch does not run
 batch). Its cursor is a watermark, the newest closed file, plus the names closed within
 a look-back window before it (a file renamed just after a listing has an older name).
 A load still running holds the next one back; a load that left files waiting triggers
-the next one.
+the next one. While `cdp collect load --follow` runs (events/follow.py: one Spark session,
+a load every few seconds), the sensor stands down.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotations.
@@ -37,6 +38,7 @@ from dagster import (
 )
 
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.events.follow import follower_alive
 from cdp_pipelines.events.journal import closed_at, closed_files
 from cdp_pipelines.keys import (
     COURIER_TAG,
@@ -165,12 +167,16 @@ def build_event_sensor(source: EventSourceSpec, deployment: Deployment) -> Senso
                     "tables, one micro-batch at a time.",
     )
     def _landed(context: SensorEvaluationContext):
+        landing = Path(deployment.landing_read_path("events", source.name))
+        follower = follower_alive(landing)
+        if follower:
+            return SkipReason(f"{source.name} is loaded by `cdp collect load --follow` (pid "
+                              f"{follower.get('pid')} on {follower.get('host')})")
         running = context.instance.get_runs(
             RunsFilter(tags={EVENT_SOURCE_TAG: source.name}, statuses=_ACTIVE), limit=1)
         if running:
             return SkipReason(f"load run {running[0].run_id} of {source.name} is not done")
-        names = [p.name for p in closed_files(
-            Path(deployment.landing_read_path("events", source.name)))]
+        names = [p.name for p in closed_files(landing)]
         fresh, cursor = closed_since(context.cursor, names)
         latest = context.instance.get_latest_materialization_event(tables[0])
         waiting = 0
