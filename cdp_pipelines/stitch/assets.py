@@ -38,6 +38,26 @@ COALESCED_COLUMNS = {
     "postal": "postal_norm", "country": "country_norm", "birthdate": "birthdate_norm",
     "gender": "gender_norm", "loyalty_id": "loyalty_id_norm",
 }
+# Names and street address as the record wrote them, beside the normalised match keys.
+DISPLAY_COLUMNS = ("given_name", "surname", "full_name", "address", "address2", "city")
+
+
+def _display_columns(pre) -> list:
+    """``<column>_display``: the input value trimmed, inner runs of spaces made one, casing
+    kept; a record with a given name and surname but no full name gets them joined."""
+    from pyspark.sql import functions as F
+
+    def written(name: str):
+        if name not in pre.columns:
+            return F.lit(None).cast("string")
+        value = F.trim(F.regexp_replace(F.col(name).cast("string"), r"\s+", " "))
+        return F.when(value != "", value)
+
+    full = F.coalesce(written("full_name"), F.when(
+        written("given_name").isNotNull() | written("surname").isNotNull(),
+        F.concat_ws(" ", written("given_name"), written("surname"))))
+    return [(full if name == "full_name" else written(name)).alias(f"{name}_display")
+            for name in DISPLAY_COLUMNS]
 
 
 def _matching_frame(pre):
@@ -221,7 +241,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         specs=[
             AssetSpec(coalesced_key, group_name=STITCH_GROUP, deps=[stitch_key("unified_scores")],
                       kinds={"spark", "delta"},
-                      description="One row per Stitch record with its stable amperity_id."),
+                      description="One row per Stitch record with its stable amperity_id, its "
+                                  "normalised PII (the match keys) and its names and street "
+                                  "address as written (*_display)."),
             AssetSpec(stitch_key("unified_changes_clusters"), group_name=STITCH_GROUP,
                       deps=[stitch_key("unified_scores")], kinds={"spark", "delta"},
                       description="How each amperity_id changed in this run."),
@@ -272,6 +294,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             .select(
                 "amperity_id", "record_id", "source", "source_system", "pk",
                 *[F.col(src).alias(out) for out, src in COALESCED_COLUMNS.items()],
+                *_display_columns(pre),
                 F.coalesce(F.col("supersized"), F.lit(False)).alias("supersized"),
                 "_updated",
             )
