@@ -38,7 +38,7 @@ class Stage:
 
     def summary(self) -> str:
         done = ", ".join(f"{n:,} {what}" for n, what in self.counts)
-        return (f"{self.name}: {done + ' ' if done else ''}in {self.seconds:.1f} s"
+        return (f"{self.name}{': ' + done if done else ''} in {self.seconds:.1f} s"
                 + (f" ({self.note})" if self.note else ""))
 
 

@@ -79,3 +79,11 @@ def test_stages_and_splink_lines_are_in_the_dagster_run_log():
     text = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
     assert "splink.internals.linker: EM converged" in text
     assert "stitch: training the Splink model: 7 comparisons in " in text
+
+
+def test_a_stage_without_counts_says_its_seconds(target):
+    log, lines = target
+    with stage(log, "stitch: name guard") as s:
+        s.note = "off (name_guard: off)"
+    assert lines[-1][1].startswith("stitch: name guard in ")
+    assert lines[-1][1].endswith(" s (off (name_guard: off))")
