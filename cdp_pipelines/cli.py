@@ -3,6 +3,7 @@
     cdp demo generate [--people N] [--seed S] [--days D] [--out DIR]
     cdp demo services start|stop|status   the demo's S3 and SFTP stand-ins
     cdp demo publish [--drop DIR]         copy the generated remote sources onto them
+    cdp demo tenant [--dir DIR] [--user U]  the demo's tenant as a git repository with roles
     cdp validate                      load and check the tenant configuration
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
     cdp trino start|stop|status       the embedded local Trino server
@@ -58,6 +59,27 @@ def _demo_publish(args: argparse.Namespace) -> int:
     counts = standins.publish(Path(args.drop))
     print("published " + ", ".join(f"{n} files to {where}" for where, n in counts.items()))
     return 0
+
+
+def _demo_tenant(args: argparse.Namespace) -> int:
+    from cdp_pipelines.examples.demo_repo import ROLES_FILE, init_demo_tenant
+
+    user = args.user or os.environ.get("CDP_USER") or _login_name()
+    repo = init_demo_tenant(args.dir, user)
+    if repo.created:
+        print(f"demo tenant repository: {repo.path} (branch main @ {repo.commit[:12]}; "
+              f"{user} is sandbox-admin in {ROLES_FILE})")
+    else:
+        roles = ", ".join(sorted(repo.roles)) or f"none: add {user} to {ROLES_FILE}"
+        print(f"demo tenant repository: {repo.path} (kept as it is; {user}'s roles: "
+              f"{roles})")
+    return 0
+
+
+def _login_name() -> str:
+    import getpass
+
+    return getpass.getuser()
 
 
 def _checked_tenant():
@@ -117,6 +139,12 @@ def _next_steps(result) -> list[str]:
              "    .venv/bin/cdp query \"SELECT state, count(*) AS customers FROM "
              "c360.customer_360 GROUP BY 1 ORDER BY 2 DESC\""]
     lines += [f"  delivered:    {target}" for target in delivered]
+    from cdp_pipelines.deployment import get_deployment
+
+    if (get_deployment().tenant_dir / "roles.yaml").is_file():
+        user = os.environ.get("CDP_USER") or _login_name()
+        lines += ["  a sandbox of the demo's configuration (README: Sandboxes on the demo):",
+                  f"    CDP_USER={user} .venv/bin/cdp sandbox create trial"]
     return lines
 
 
@@ -268,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
                                               "stand-ins")
     publish.add_argument("--drop", default=os.environ.get("CDP_DEMO_DROP", ".cdp/demo/drop"))
     publish.set_defaults(func=_demo_publish)
+    tenant = demo.add_parser("tenant", help="make the demo's tenant a git repository of its "
+                                            "own with a roles file (for sandboxes)")
+    tenant.add_argument("--dir", default=".cdp/demo/tenant")
+    tenant.add_argument("--user", help="who the roles file names sandbox-admin (default "
+                                       "CDP_USER, else your login name)")
+    tenant.set_defaults(func=_demo_tenant)
 
     sub.add_parser("validate", help="validate the tenant configuration").set_defaults(
         func=_validate)

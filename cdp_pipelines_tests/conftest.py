@@ -18,6 +18,9 @@ os.environ.setdefault("CDP_LAKE_ROOT", str(_SESSION_TMP / "lake"))
 os.environ.setdefault("DAGSTER_HOME", str(_SESSION_TMP / "dagster_home"))
 os.environ.setdefault("CDP_DEMO_DROP", str(_SESSION_TMP / "demo" / "drop"))
 os.environ.setdefault("CDP_TEST_DROP", str(_SESSION_TMP / "drop"))
+# The bundled demo tenant, not a `make demo` copy that may sit in .cdp/ of the checkout.
+os.environ.setdefault("CDP_TENANT_DIR", str(Path(__file__).resolve().parent.parent
+                                            / "cdp_pipelines" / "examples" / "demo_tenant"))
 Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 TESTS_DIR = Path(__file__).resolve().parent

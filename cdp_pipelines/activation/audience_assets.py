@@ -49,6 +49,7 @@ from cdp_pipelines.keys import (
     query_key,
     segment_key,
 )
+from cdp_pipelines.observability import stage
 from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.resources.trino import (
@@ -233,8 +234,10 @@ def _query_asset(q: SavedQuery, cfg: Tenant, deployment: Deployment):
                  check_specs=[spec for spec, _ in checks])
     def _query(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         try:
-            stats = store_result(trino, lake, deployment, _tenant_sql(q.statement(), cfg,
-                                 deployment), [], "query", q.name, q.file)
+            with stage(context.log, f"activation: query {q.name}") as s:
+                stats = store_result(trino, lake, deployment, _tenant_sql(q.statement(), cfg,
+                                     deployment), [], "query", q.name, q.file)
+                s.count(stats.rows, "rows")
         except StoreError as exc:
             raise Failure(f"saved query {q.name} failed: {exc}") from None
         yield MaterializeResult(metadata={
@@ -341,9 +344,12 @@ def _segment_asset(segment: SegmentSpec, cfg: Tenant, deployment: Deployment):
     def _segment(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{SEGMENTS_FILE} (segment {segment.name})"
         try:
-            sql, params, offset = segment_sql(segment, cfg, deployment, trino, tenant_today(cfg))
-            stats = store_result(trino, lake, deployment, sql, params, "segment",
-                                 segment.name, where, offset)
+            with stage(context.log, f"activation: segment {segment.name}") as s:
+                sql, params, offset = segment_sql(segment, cfg, deployment, trino,
+                                                  tenant_today(cfg))
+                stats = store_result(trino, lake, deployment, sql, params, "segment",
+                                     segment.name, where, offset)
+                s.count(stats.rows, "members")
         except (SegmentError, StoreError) as exc:
             raise Failure(str(exc)) from None
         facts = segment_insights(trino, deployment, segment.name, segment.dimension)
@@ -425,10 +431,12 @@ def _campaign_asset(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment)
     def _campaign(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{CAMPAIGNS_FILE} (campaign {campaign.name})"
         try:
-            sql, params = campaign_sql(campaign, cfg, deployment, trino, tenant_today(cfg),
-                                       context.run.run_id)
-            stats = store_result(trino, lake, deployment, sql, params, "campaign",
-                                 campaign.name, where)
+            with stage(context.log, f"activation: campaign {campaign.name}") as s:
+                sql, params = campaign_sql(campaign, cfg, deployment, trino,
+                                           tenant_today(cfg), context.run.run_id)
+                stats = store_result(trino, lake, deployment, sql, params, "campaign",
+                                     campaign.name, where)
+                s.count(stats.rows, "recipients")
         except (SegmentError, StoreError) as exc:
             raise Failure(str(exc)) from None
         counts = trino.execute(

@@ -28,6 +28,7 @@ from cdp_pipelines.keys import (
     domain_key,
     stitch_key,
 )
+from cdp_pipelines.observability import stage
 from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.trino import TrinoResource
@@ -68,8 +69,13 @@ def _consent_frame(lake: DeltaLake, config: Tenant):
     return out.join(ids, ["source", "pk"], "inner")
 
 
-def _write(lake: DeltaLake, df, name: str, database: str = STANDARD_DB) -> MaterializeResult:
-    return lake.write_table(df, "c360", database, name)
+def _write(context: AssetExecutionContext, lake: DeltaLake, df, name: str,
+           database: str = STANDARD_DB) -> MaterializeResult:
+    """Write a Customer 360 table, logging its rows and seconds (the Delta commit counts)."""
+    with stage(context.log, f"c360: {database}.{name}") as s:
+        stats = lake.overwrite(df, "c360", database, name)
+        s.count(stats.rows, "rows")
+    return lake.table_result(stats, "c360", database, name)
 
 
 def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
@@ -89,7 +95,8 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
             merged_customers as rollup,
         )
 
-        return _write(lake, rollup(lake.read("stitch", "unified_coalesced"), priorities),
+        return _write(context, lake,
+                      rollup(lake.read("stitch", "unified_coalesced"), priorities),
                       "merged_customers")
 
     assets = [merged_customers]
@@ -108,7 +115,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
 
             items = lake.read("stitch", "unified_itemized_transactions") if has_items else None
             df = build(lake.read("stitch", "unified_transactions"), items, tenant_today(config))
-            return _write(lake, df, "transaction_attributes")
+            return _write(context, lake, df, "transaction_attributes")
 
         assets.append(transaction_attributes)
         standard.append("transaction_attributes")
@@ -124,7 +131,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
 
         df = build(lake.read("c360", STANDARD_DB, "merged_customers"),
                    _consent_frame(lake, config))
-        return _write(lake, df, "customer_attributes")
+        return _write(context, lake, df, "customer_attributes")
 
     assets.append(customer_attributes)
     standard.append("customer_attributes")
@@ -139,7 +146,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         tx = (lake.read("c360", STANDARD_DB, "transaction_attributes") if has_transactions
               else merged.select("amperity_id").limit(0))
         df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"))
-        return _write(lake, df, "customer_360")
+        return _write(context, lake, df, "customer_360")
 
     assets.append(customer_360)
     standard.append("customer_360")
@@ -200,7 +207,7 @@ def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str
             df = run_custom_table(lake.session, sql, path, views)
         except CustomSqlError as exc:
             raise Failure(str(exc)) from None
-        return _write(lake, df, name, database=database)
+        return _write(context, lake, df, name, database=database)
 
     return _custom
 
@@ -234,15 +241,20 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
         if trino.access_rules_path is not None:
             # Masks before tables: a new table, or a new PII column of one, becomes
             # readable only after the server has re-read rules that cover it.
-            trino_server.write_rules_file(trino.access_rules_path, pii)
-            time.sleep(2 * trino_server.RULES_REFRESH_SECONDS)
-        for database, location, name in present:
-            schema = f"{prefix}{database}"
-            try:
-                trino.register_delta_table(schema, name, lake.path(*location))
-            except Exception as exc:  # noqa: BLE001 - Trino's errors say where and what to do
-                raise Failure(f"could not publish {schema}.{name}: {exc}") from None
-            published.setdefault(schema, []).append(name)
+            with stage(context.log, "c360: PII masks") as s:
+                trino_server.write_rules_file(trino.access_rules_path, pii)
+                time.sleep(2 * trino_server.RULES_REFRESH_SECONDS)
+                s.count(sum(len(v) for v in pii.values()), "masked columns")
+        with stage(context.log, "c360: publishing to Trino") as s:
+            for database, location, name in present:
+                schema = f"{prefix}{database}"
+                try:
+                    trino.register_delta_table(schema, name, lake.path(*location))
+                except Exception as exc:  # noqa: BLE001 - Trino's errors say where and what
+                    raise Failure(f"could not publish {schema}.{name}: {exc}") from None
+                published.setdefault(schema, []).append(name)
+            s.count(len(present), "tables")
+            s.count(len(published), "schemas")
         return MaterializeResult(metadata={
             "schemas": MetadataValue.json(published),
             "tables": MetadataValue.int(sum(len(v) for v in published.values())),
