@@ -132,7 +132,11 @@ def main() -> None:
         print(f"{len(acked)} batches acknowledged, {len(latencies)} found in the table; "
               f"ack-to-row p50 {_percentile(latencies, .5):.1f} s, "
               f"p95 {_percentile(latencies, .95):.1f} s, max {max(latencies, default=0):.1f} s")
-        if not args.follow:
+        if args.follow:
+            loads = [line for line in (root / "loader.log").read_text().splitlines()
+                     if "event source" in line]
+            print(f"{len(loads)} follower loads; the last ones:", *loads[-5:], sep="\n  ")
+        else:
             print(f"{len(runs)} load runs; each from launch to end: "
                   f"p50 {_percentile(runs, .5):.0f} s, max {max(runs, default=0):.0f} s")
 

@@ -81,6 +81,8 @@ class Follower:
         self.max_files = max_files
         self.stats = FollowStats()
         self._stop = threading.Event()
+        # Per source, the files loaded: read from the ingest log once, then kept here.
+        self._loaded: dict[str, set[str]] = {}
 
     def landing(self, source: EventSourceSpec) -> Path:
         return Path(self.deployment.landing_read_path("events", source.name))
@@ -106,12 +108,14 @@ class Follower:
     def load_once(self, source: EventSourceSpec) -> int:
         """One load of ``source``; the number of files it read. A failure is logged and
         retried at the next turn (nothing of a failed load is marked loaded)."""
-        from cdp_pipelines.events.load import load_events
+        from cdp_pipelines.events.load import load_events, loaded_files
 
         run_id = f"follow-{os.getpid()}-{self.stats.loads}"
         try:
+            if source.name not in self._loaded:
+                self._loaded[source.name] = loaded_files(self.lake, source)
             result = load_events(self.lake, source, self.landing(source), run_id,
-                                 self.max_files)
+                                 self.max_files, self._loaded[source.name])
         except Exception as exc:  # noqa: BLE001 - a follower keeps going; the files wait
             self.stats.failures += 1
             log.warning("event source %s: load failed, retried in %.0f s: %s", source.name,
