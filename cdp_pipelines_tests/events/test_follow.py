@@ -44,7 +44,7 @@ def test_a_follower_loads_every_few_seconds_and_the_sensor_stands_down(
          "--interval", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 600
         while follower_alive(collector.landing) is None:
             assert follower.poll() is None, follower.stdout.read()
             assert time.monotonic() < deadline, "the follower never started"
@@ -63,12 +63,13 @@ def test_a_follower_loads_every_few_seconds_and_the_sensor_stands_down(
         lake = Path(event_env["CDP_LAKE_ROOT"])
         while not (sent - {blocked}) <= _rows(spark, lake):
             assert follower.poll() is None, follower.stdout.read()
-            assert time.monotonic() - sent_at < 120, "events not loaded within 2 minutes"
+            # Generous: a load takes seconds on an idle machine, minutes on a busy one.
+            assert time.monotonic() - sent_at < 600, "events not loaded within 10 minutes"
             time.sleep(1)
         assert blocked not in _rows(spark, lake)
     finally:
         follower.send_signal(signal.SIGTERM)
-        out, _ = follower.communicate(timeout=120)
+        out, _ = follower.communicate(timeout=600)
     assert follower.returncode == 0, out
     assert "inserted" in out
     # Stopped: its heartbeat is gone and the sensor takes over.
