@@ -191,7 +191,7 @@ def _materialize(args: argparse.Namespace) -> int:
 
 def _trino(args: argparse.Namespace) -> int:
     from cdp_pipelines.deployment import get_deployment
-    from cdp_pipelines.resources import trino_server
+    from cdp_pipelines.resources import trino_access, trino_server
 
     deployment = get_deployment()
     home = deployment.trino_home
@@ -206,7 +206,7 @@ def _trino(args: argparse.Namespace) -> int:
         if Path(path).exists():
             print(f"{path} exists; publication keeps it up to date")
         else:
-            trino_server.write_rules_file(Path(path), {})
+            trino_access.write_rules_file(Path(path), {})
             print(f"wrote {path}; publication adds each table's masks before registering it")
         return 0
     if args.action == "start":

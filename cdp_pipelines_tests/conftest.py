@@ -57,11 +57,11 @@ def trino_lake(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trino_server(tmp_path_factory, trino_lake):
-    from cdp_pipelines.resources import trino_auth, trino_server
+    from cdp_pipelines.resources import trino_access, trino_auth, trino_server
 
     home = tmp_path_factory.mktemp("trino-home")
     trino_auth.ensure_secrets(home, users=(TRINO_STRANGER,))
-    trino_server.write_access_rules(home, TRINO_PII)
+    trino_access.write_access_rules(home, TRINO_PII)
     server = trino_server.start(home, port=free_port(), lake_root=trino_lake)
     yield server
     assert trino_server.stop(home)

@@ -224,7 +224,7 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
                  description="Registers every Customer 360 and Stitch table in Trino (one schema "
                              "per database) and refreshes the PII access rules.")
     def trino_publication(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
-        from cdp_pipelines.resources import trino_server
+        from cdp_pipelines.resources import trino_access
 
         prefix = deployment.schema_prefix
         published: dict[str, list[str]] = {}
@@ -242,8 +242,8 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
             # Masks before tables: a new table, or a new PII column of one, becomes
             # readable only after the server has re-read rules that cover it.
             with stage(context.log, "c360: PII masks") as s:
-                trino_server.write_rules_file(trino.access_rules_path, pii)
-                time.sleep(2 * trino_server.RULES_REFRESH_SECONDS)
+                trino_access.write_rules_file(trino.access_rules_path, pii)
+                time.sleep(2 * trino_access.RULES_REFRESH_SECONDS)
                 s.count(sum(len(v) for v in pii.values()), "masked columns")
         with stage(context.log, "c360: publishing to Trino") as s:
             for database, location, name in present:
