@@ -114,18 +114,10 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
         if result.quarantined:
             context.log.warning(f"{source.name}: {result.quarantined} line(s) quarantined in "
                                 "domain/_quarantine")
-        loaded = {
-            "files_loaded": MetadataValue.int(len(result.files)),
-            "files_waiting": MetadataValue.int(result.remaining),
-            "lines_read": MetadataValue.int(result.lines),
-            "duplicates": MetadataValue.int(result.duplicates),
-            "lines_quarantined": MetadataValue.int(result.quarantined),
-        }
         for kind in TABLE_KINDS:
             table = source.table(kind)
-            metadata = {"rows_inserted": MetadataValue.int(result.inserted.get(kind, 0))}
+            metadata = load_metadata(result, kind)
             if kind == "events":
-                metadata.update(loaded)
                 metadata["tracking_plan"] = MetadataValue.md(plan_table(result.plan_counts))
             if kind in result.stats:
                 yield lake.table_result(result.stats[kind], "domain", table,
@@ -135,6 +127,21 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
         yield violation_check(source, result.plan_counts)
 
     return [landing_spec, _load]
+
+
+def load_metadata(result, kind: str) -> dict:
+    """What one load did, as the metadata of one of its tables (the load's figures on the
+    events table): the asset's and `cdp collect load --follow`'s materializations alike."""
+    metadata = {"rows_inserted": MetadataValue.int(result.inserted.get(kind, 0))}
+    if kind == "events":
+        metadata.update({
+            "files_loaded": MetadataValue.int(len(result.files)),
+            "files_waiting": MetadataValue.int(result.remaining),
+            "lines_read": MetadataValue.int(result.lines),
+            "duplicates": MetadataValue.int(result.duplicates),
+            "lines_quarantined": MetadataValue.int(result.quarantined),
+        })
+    return metadata
 
 
 def build_all_event_assets(config: Tenant, deployment: Deployment) -> list:

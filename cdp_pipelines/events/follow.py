@@ -136,23 +136,14 @@ class Follower:
     def _report(self, source: EventSourceSpec, result, run_id: str) -> None:
         from dagster import AssetMaterialization, MetadataValue
 
-        from cdp_pipelines.events.assets import TABLE_KINDS
+        from cdp_pipelines.events.assets import TABLE_KINDS, load_metadata
         from cdp_pipelines.keys import domain_key
 
         for kind in TABLE_KINDS:
-            metadata = {"rows_inserted": MetadataValue.int(result.inserted.get(kind, 0)),
-                        "loaded_by": MetadataValue.text(f"cdp collect load --follow ({run_id})")}
-            if kind == "events":
-                metadata.update({
-                    "files_loaded": MetadataValue.int(len(result.files)),
-                    "files_waiting": MetadataValue.int(result.remaining),
-                    "lines_read": MetadataValue.int(result.lines),
-                    "duplicates": MetadataValue.int(result.duplicates),
-                    "lines_quarantined": MetadataValue.int(result.quarantined),
-                })
+            metadata = {**load_metadata(result, kind), "loaded_by": MetadataValue.text(
+                f"cdp collect load --follow ({run_id})")}
             self.instance.report_runless_asset_event(AssetMaterialization(
                 asset_key=domain_key(source.table(kind)), metadata=metadata))
-
 
 def follow(sources: list[str] | None = None, interval: float = 5.0,
            once: bool = False) -> FollowStats:

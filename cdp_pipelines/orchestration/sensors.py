@@ -63,6 +63,12 @@ _ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStat
            DagsterRunStatus.STARTED]
 
 
+def _active_run(context: SensorEvaluationContext, tag: str, value: str):
+    """A queued or running run tagged ``tag=value``, if any."""
+    runs = context.instance.get_runs(RunsFilter(tags={tag: value}, statuses=_ACTIVE), limit=1)
+    return runs[0] if runs else None
+
+
 def sensor_name(courier: CourierSpec) -> str:
     return f"courier_{courier.name}_file_arrival"
 
@@ -111,10 +117,9 @@ def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
                     f"matching `{courier.pattern}` arrives or changes ({courier.type}).",
     )
     def _arrivals(context: SensorEvaluationContext):
-        running = context.instance.get_runs(
-            RunsFilter(tags={COURIER_TAG: courier.name}, statuses=_ACTIVE), limit=1)
+        running = _active_run(context, COURIER_TAG, courier.name)
         if running:
-            return SkipReason(f"run {running[0].run_id} of courier {courier.name} is not done; "
+            return SkipReason(f"run {running.run_id} of courier {courier.name} is not done; "
                               "files arriving meanwhile go to one run after it")
         remote = make_courier(courier)
         try:
@@ -172,10 +177,9 @@ def build_event_sensor(source: EventSourceSpec, deployment: Deployment) -> Senso
         if follower:
             return SkipReason(f"{source.name} is loaded by `cdp collect load --follow` (pid "
                               f"{follower.get('pid')} on {follower.get('host')})")
-        running = context.instance.get_runs(
-            RunsFilter(tags={EVENT_SOURCE_TAG: source.name}, statuses=_ACTIVE), limit=1)
+        running = _active_run(context, EVENT_SOURCE_TAG, source.name)
         if running:
-            return SkipReason(f"load run {running[0].run_id} of {source.name} is not done")
+            return SkipReason(f"load run {running.run_id} of {source.name} is not done")
         names = [p.name for p in closed_files(landing)]
         fresh, cursor = closed_since(context.cursor, names)
         latest = context.instance.get_latest_materialization_event(tables[0])
