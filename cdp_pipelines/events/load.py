@@ -20,6 +20,8 @@ loaded and never read again.
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +61,11 @@ class EventLoad:
     # event (or call type) -> {"events", "violating", "blocked", "omitted"}
     plan_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     remaining: int = 0
+    # Seconds of each part of the load (reading, each table's write, the ingest log).
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def timing(self) -> str:
+        return ", ".join(f"{part} {s:.1f}" for part, s in self.seconds.items())
 
 
 def pending_files(lake: DeltaLake, source: EventSourceSpec, landing: Path,
@@ -208,6 +215,7 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
             [], f"{RECORD_SCHEMA}, _line_text string, _file string")
         _load_unique(lake, source, empty, run_id, result)
         return result
+    started = time.perf_counter()
     records = read_records(lake, files).cache()
     try:
         valid = (F.col("messageId").isNotNull() & F.col("type").isNotNull()
@@ -216,7 +224,9 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
                     .agg(F.count("*").alias("lines"), F.sum((~valid).cast("int")).alias("bad"))
                     .collect()}
         result.lines = sum(lines for lines, _ in per_file.values())
-        result.quarantined = _quarantine(lake, source, records.where(~valid), run_id)
+        result.seconds["read"] = time.perf_counter() - started
+        bad = sum(bad for _, bad in per_file.values())
+        result.quarantined = _quarantine(lake, source, records.where(~valid), run_id) if bad else 0
         first = Window.partitionBy("messageId").orderBy("receivedAt", "_file")
         unique = (records.where(valid).withColumn("_n", F.row_number().over(first))
                   .where("_n = 1").drop("_n")).cache()
@@ -226,7 +236,9 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
             unique.unpersist()
     finally:
         records.unpersist()
+    started = time.perf_counter()
     _log_files(lake, source, files, per_file, run_id)
+    result.seconds["ingest_log"] = time.perf_counter() - started
     if loaded is not None:
         loaded.update(p.name for p in files)
     return result
@@ -241,12 +253,23 @@ def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", 
     events = event_rows(unique, run_id)
     tables = {"events": events, "identifies": identify_rows(events, source),
               "aliases": alias_rows(events), "failed_events": failed_rows(unique, run_id)}
-    for kind, rows in tables.items():
+    result.inserted = dict.fromkeys(tables, 0)
+
+    def write(kind: str) -> None:
+        started = time.perf_counter()
         keys = ("message_id", "action") if kind == "failed_events" else ("message_id",)
-        stats = _insert_new(lake, rows, source.table(kind), keys, empty=not sizes[kind])
+        stats = _insert_new(lake, tables[kind], source.table(kind), keys, empty=not sizes[kind])
         result.inserted[kind] = int(stats.metrics.get("numTargetRowsInserted", 0)) if stats else 0
         if stats is not None:
             result.stats[kind] = stats
+            result.seconds[kind] = time.perf_counter() - started
+
+    # The tables are independent: their MERGEs run side by side (Spark schedules the jobs
+    # of several threads; each Delta commit is its own), so a load takes about as long as
+    # its largest table rather than the sum.
+    with ThreadPoolExecutor(max_workers=len(tables), thread_name_prefix="event-load") as pool:
+        for future in [pool.submit(write, kind) for kind in tables]:
+            future.result()
 
 
 def _insert_new(lake: DeltaLake, rows: "DataFrame", table: str, keys: tuple[str, ...],

@@ -37,7 +37,8 @@ MASK = "•••"
 
 @dataclass(frozen=True)
 class WriteStats:
-    rows: int
+    # Rows in the table after the write; None where the write did not count them.
+    rows: int | None
     version: int
     metrics: dict[str, Any]
 
@@ -168,8 +169,9 @@ def insert_new(df: "DataFrame", path: str, keys: Iterable[str]) -> WriteStats:
     (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
      .whenNotMatchedInsertAll().execute())
     version, metrics = last_commit(spark, path)
-    rows = spark.read.format("delta").load(path).count()
-    return WriteStats(rows=rows, version=version, metrics=metrics)
+    # The table's row count is left to whoever shows it (:func:`table_metadata`): a
+    # frequent loader (the event follower) needs only what the MERGE inserted.
+    return WriteStats(rows=None, version=version, metrics=metrics)
 
 
 def preview_markdown(df: "DataFrame", masked: Iterable[str] = (), n: int = PREVIEW_ROWS) -> str:
@@ -200,7 +202,7 @@ def table_metadata(
 ) -> dict[str, Any]:
     """The standard metadata of a written table, as the Dagster UI shows it."""
     return {
-        "dagster/row_count": MetadataValue.int(stats.rows),
+        "dagster/row_count": MetadataValue.int(df.count() if stats.rows is None else stats.rows),
         "dagster/column_schema": MetadataValue.table_schema(column_schema(df)),
         "delta_version": MetadataValue.int(stats.version),
         "path": MetadataValue.path(path) if _is_local(path) else MetadataValue.url(path),
