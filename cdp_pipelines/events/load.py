@@ -12,7 +12,10 @@ Tables (layer ``domain``, named ``<source>_<kind>``):
   and reasons.
 
 Rows are inserted by ``message_id`` and never replaced: a message sent twice (a client's
-retry after a lost acknowledgement) is stored once, as first received. A line that is not
+retry after a lost acknowledgement) is stored once, as first received. A repeat is looked
+for among the rows received up to :data:`DEDUP_WINDOW` before the load's earliest message
+(Segment promises its deduplication over 24 hours; client libraries retry for minutes), so
+a load reads the keys of recent files, not of the whole table. A line that is not
 a collector record (a file written by something else, or damaged) goes to
 ``domain/_quarantine`` with the reason. Each file is logged in ``_system/ingest_log`` once
 loaded and never read again.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +48,8 @@ RECORD_SCHEMA = (
     "omitted string, message string"
 )
 _MESSAGE_SCHEMA = "properties string, traits string, context string"
+DEDUP_WINDOW = timedelta(days=7)
+_TIME_FORMAT = "yyyy-MM-dd HH:mm:ss"
 NOT_A_RECORD = "not a collector record: unreadable JSON, or no messageId, type or receivedAt"
 
 
@@ -170,6 +176,8 @@ def message_counts(records: "DataFrame") -> list[dict]:
         F.count("*").alias("events"),
         F.sum((F.size("violations") > 0).cast("int")).alias("violating"),
         F.sum(F.col("omitted").isNotNull().cast("int")).alias("omitted"),
+        # As text in the session's time zone, the one the MERGE condition is read in.
+        F.date_format(F.min(_ts("receivedAt")), _TIME_FORMAT).alias("earliest"),
     ).collect()]
 
 
@@ -250,6 +258,7 @@ def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", 
     result.duplicates = result.lines - result.quarantined - sum(r["events"] for r in counts)
     result.plan_counts = plan_counts(counts)
     sizes = _table_sizes(counts)
+    within = _dedup_window([r["earliest"] for r in counts])
     events = event_rows(unique, run_id)
     tables = {"events": events, "identifies": identify_rows(events, source),
               "aliases": alias_rows(events), "failed_events": failed_rows(unique, run_id)}
@@ -258,7 +267,8 @@ def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", 
     def write(kind: str) -> None:
         started = time.perf_counter()
         keys = ("message_id", "action") if kind == "failed_events" else ("message_id",)
-        stats = _insert_new(lake, tables[kind], source.table(kind), keys, empty=not sizes[kind])
+        stats = _insert_new(lake, tables[kind], source.table(kind), keys,
+                            empty=not sizes[kind], within=within)
         result.inserted[kind] = int(stats.metrics.get("numTargetRowsInserted", 0)) if stats else 0
         if stats is not None:
             result.stats[kind] = stats
@@ -272,8 +282,18 @@ def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", 
             future.result()
 
 
+def _dedup_window(earliest: list[str | None]) -> str | None:
+    """The MERGE's condition on stored rows: received within :data:`DEDUP_WINDOW` before
+    the batch's earliest message (or without a time, which no statistics can rule out)."""
+    times = [datetime.strptime(t, "%Y-%m-%d %H:%M:%S") for t in earliest if t]
+    if not times:
+        return None
+    since = (min(times) - DEDUP_WINDOW).strftime("%Y-%m-%d %H:%M:%S")
+    return f"t.received_at >= TIMESTAMP'{since}' OR t.received_at IS NULL"
+
+
 def _insert_new(lake: DeltaLake, rows: "DataFrame", table: str, keys: tuple[str, ...],
-                empty: bool) -> WriteStats | None:
+                empty: bool, within: str | None = None) -> WriteStats | None:
     """Insert the rows whose keys the table does not have (rows are never replaced);
     None when nothing was written."""
     from pyspark.sql import functions as F
@@ -284,7 +304,7 @@ def _insert_new(lake: DeltaLake, rows: "DataFrame", table: str, keys: tuple[str,
             return None
         # An empty table, so that downstream readers find it from the first load.
         return lake.overwrite(rows, "domain", table)
-    return lake.insert_new(rows, "domain", table, keys=keys)
+    return lake.insert_new(rows, "domain", table, keys=keys, within=within)
 
 
 def _quarantine(lake: DeltaLake, source: EventSourceSpec, bad: "DataFrame", run_id: str) -> int:

@@ -154,10 +154,15 @@ def merge(
     return WriteStats(rows=rows, version=version, metrics=metrics)
 
 
-def insert_new(df: "DataFrame", path: str, keys: Iterable[str]) -> WriteStats:
+def insert_new(df: "DataFrame", path: str, keys: Iterable[str],
+               within: str | None = None) -> WriteStats:
     """Insert the rows of ``df`` whose keys the table at ``path`` lacks (creating it if
     new); stored rows are never changed. An insert-only MERGE: Delta writes only the new
-    rows and rewrites no file."""
+    rows and rewrites no file.
+
+    ``within``: a condition on the table's own columns (``t.``) that every stored row a
+    new one could repeat meets, e.g. a time window; Delta then skips the files outside it
+    (by their min/max statistics) instead of reading the keys of the whole table."""
     from delta.tables import DeltaTable
 
     spark = df.sparkSession
@@ -165,7 +170,8 @@ def insert_new(df: "DataFrame", path: str, keys: Iterable[str]) -> WriteStats:
         stats = overwrite(df, path)
         return WriteStats(stats.rows, stats.version,
                           {**stats.metrics, "numTargetRowsInserted": str(stats.rows)})
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    condition = " AND ".join([f"t.`{k}` <=> s.`{k}`" for k in keys]
+                             + ([f"({within})"] if within else []))
     (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
      .whenNotMatchedInsertAll().execute())
     version, metrics = last_commit(spark, path)
@@ -267,8 +273,8 @@ class DeltaLake(ConfigurableResource):
         return merge(df, self.path_for_write(layer, *parts), keys, update_condition)
 
     def insert_new(self, df: "DataFrame", layer: str, *parts: str,
-                   keys: Iterable[str]) -> WriteStats:
-        return insert_new(df, self.path_for_write(layer, *parts), keys)
+                   keys: Iterable[str], within: str | None = None) -> WriteStats:
+        return insert_new(df, self.path_for_write(layer, *parts), keys, within)
 
     def table_result(self, stats: WriteStats, layer: str, *parts: str,
                      masked: Iterable[str] | None = None, metadata: dict[str, Any] | None = None,
