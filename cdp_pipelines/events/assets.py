@@ -111,7 +111,7 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
         context.log.info(f"{source.name}: {len(result.files)} file(s), {result.lines} line(s), "
                          f"{result.duplicates} duplicate(s), {result.quarantined} quarantined, "
                          f"inserted {result.inserted}; {result.remaining} file(s) wait "
-                         f"(seconds: {result.timing()})")
+                         f"(seconds: {result.timings})")
         if result.quarantined:
             context.log.warning(f"{source.name}: {result.quarantined} line(s) quarantined in "
                                 "domain/_quarantine")

@@ -23,7 +23,6 @@ loaded and never read again.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.events.journal import closed_files
+from cdp_pipelines.observability import Timings
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import sha256_of
 from cdp_pipelines.sources.domain import INGEST_LOG_TABLE, QUARANTINE_TABLE
@@ -68,10 +68,7 @@ class EventLoad:
     plan_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     remaining: int = 0
     # Seconds of each part of the load (reading, each table's write, the ingest log).
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def timing(self) -> str:
-        return ", ".join(f"{part} {s:.1f}" for part, s in self.seconds.items())
+    timings: Timings = field(default_factory=Timings)
 
 
 def pending_files(lake: DeltaLake, source: EventSourceSpec, landing: Path,
@@ -223,16 +220,15 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
             [], f"{RECORD_SCHEMA}, _line_text string, _file string")
         _load_unique(lake, source, empty, run_id, result)
         return result
-    started = time.perf_counter()
     records = read_records(lake, files).cache()
     try:
         valid = (F.col("messageId").isNotNull() & F.col("type").isNotNull()
                  & F.col("receivedAt").isNotNull())
-        per_file = {r["_file"]: (r["lines"], r["bad"] or 0) for r in records.groupBy("_file")
-                    .agg(F.count("*").alias("lines"), F.sum((~valid).cast("int")).alias("bad"))
-                    .collect()}
+        with result.timings.part("read"):
+            per_file = {r["_file"]: (r["lines"], r["bad"] or 0) for r in records.groupBy(
+                "_file").agg(F.count("*").alias("lines"),
+                             F.sum((~valid).cast("int")).alias("bad")).collect()}
         result.lines = sum(lines for lines, _ in per_file.values())
-        result.seconds["read"] = time.perf_counter() - started
         bad = sum(bad for _, bad in per_file.values())
         result.quarantined = _quarantine(lake, source, records.where(~valid), run_id) if bad else 0
         first = Window.partitionBy("messageId").orderBy("receivedAt", "_file")
@@ -244,9 +240,8 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
             unique.unpersist()
     finally:
         records.unpersist()
-    started = time.perf_counter()
-    _log_files(lake, source, files, per_file, run_id)
-    result.seconds["ingest_log"] = time.perf_counter() - started
+    with result.timings.part("ingest_log"):
+        _log_files(lake, source, files, per_file, run_id)
     if loaded is not None:
         loaded.update(p.name for p in files)
     return result
@@ -265,14 +260,13 @@ def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", 
     result.inserted = dict.fromkeys(tables, 0)
 
     def write(kind: str) -> None:
-        started = time.perf_counter()
         keys = ("message_id", "action") if kind == "failed_events" else ("message_id",)
-        stats = _insert_new(lake, tables[kind], source.table(kind), keys,
-                            empty=not sizes[kind], within=within)
+        with result.timings.part(kind):
+            stats = _insert_new(lake, tables[kind], source.table(kind), keys,
+                                empty=not sizes[kind], within=within)
         result.inserted[kind] = int(stats.metrics.get("numTargetRowsInserted", 0)) if stats else 0
         if stats is not None:
             result.stats[kind] = stats
-            result.seconds[kind] = time.perf_counter() - started
 
     # The tables are independent: their MERGEs run side by side (Spark schedules the jobs
     # of several threads; each Delta commit is its own), so a load takes about as long as

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from cdp_pipelines.observability import Timings
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import LandedFile
 from cdp_pipelines.sources.formats import (
@@ -58,6 +59,8 @@ class LoadResult:
     unreadable: dict[str, str] = field(default_factory=dict)
     # Rows read and rows quarantined, per file read.
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Seconds of each part of the load.
+    timings: Timings = field(default_factory=Timings)
 
 
 def _typed(spec: FieldSpec, raw: "Column") -> "Column":
@@ -139,7 +142,8 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
     for landed in todo:
         delivered = datetime.fromtimestamp(landed.path.stat().st_mtime)
         try:
-            raw = read_raw(spark, landed.path, fmt, feed)
+            with result.timings.part("prepare"):
+                raw = read_raw(spark, landed.path, fmt, feed)
         except UnreadableFileError as exc:
             result.unreadable[landed.relpath] = str(exc)
             continue
@@ -157,8 +161,9 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
                           result.unreadable, run_id)
     if frames:
         _load_rows(lake, feed, frames, result, run_id)
-    _log_files(lake, feed.name, readable, skipped,
-               [f for f in todo if f.relpath in result.unreadable], result, run_id)
+    with result.timings.part("ingest_log"):
+        _log_files(lake, feed.name, readable, skipped,
+                   [f for f in todo if f.relpath in result.unreadable], result, run_id)
     return result
 
 
@@ -171,8 +176,10 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
     rows = rows.cache()
+    timings = result.timings
     try:
-        result.rows_read = rows.count()
+        with timings.part("read"):
+            result.rows_read = rows.count()
         raw_columns = [f.file_column for f in feed.fields] + [CORRUPT]
         bad = rows.where(F.col("_reason").isNotNull())
         good = rows.where(F.col("_reason").isNull())
@@ -194,13 +201,15 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
                 F.lit(run_id).alias("_run_id"),
             )
         )
-        changes = _changed_rows(lake, feed, upserts)
+        with timings.part("compare"):
+            changes = _changed_rows(lake, feed, upserts)
         if changes is not None:
             # Replace a stored row only with a newer, different version of it.
-            result.stats = lake.merge(
-                changes, "domain", feed.name, keys=feed.primary_key,
-                update_condition="s._row_hash <> t._row_hash AND s._updated >= t._updated",
-            )
+            with timings.part("merge"):
+                result.stats = lake.merge(
+                    changes, "domain", feed.name, keys=feed.primary_key,
+                    update_condition="s._row_hash <> t._row_hash AND s._updated >= t._updated",
+                )
         quarantined = bad.select(
             F.lit(feed.name).alias("feed"),
             F.col("_source_file").alias("source_file"),
@@ -211,14 +220,17 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
             F.lit(run_id).alias("run_id"),
             F.current_timestamp().alias("quarantined_at"),
         ).withColumn("record_hash", F.sha2(F.concat_ws("|", "source_file", "record"), 256))
-        result.rows_quarantined = quarantined.count()
-        if result.rows_quarantined:
-            lake.merge(quarantined, "domain", QUARANTINE_TABLE,
-                       keys=("feed", "file_sha256", "record_hash"), update_condition="false")
-        result.counts = {r["_source_file"]: (r["total"], r["bad"] or 0) for r in rows.groupBy(
-            "_source_file").agg(F.count("*").alias("total"),
-                                F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
-            .collect()}
+        with timings.part("quarantine"):
+            result.counts = {r["_source_file"]: (r["total"], r["bad"] or 0) for r in rows
+                             .groupBy("_source_file").agg(
+                                 F.count("*").alias("total"),
+                                 F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
+                             .collect()}
+            result.rows_quarantined = sum(bad for _, bad in result.counts.values())
+            if result.rows_quarantined:
+                lake.merge(quarantined, "domain", QUARANTINE_TABLE,
+                           keys=("feed", "file_sha256", "record_hash"),
+                           update_condition="false")
     finally:
         rows.unpersist()
 
