@@ -7,6 +7,7 @@ INSTALL_REQUIRES = [
     "dagster-pyspark==0.29.27",
     "dagster-aws==0.29.27",
     "dagster-azure==0.29.27",
+    "dagster-postgres==0.29.27",  # the production instance's storage (docker/dagster.yaml)
     "pyspark==4.2.0",
     "delta-spark==4.4.0",  # the jar of 4.4.1 is not on Maven Central
     "splink==5.0.0",
