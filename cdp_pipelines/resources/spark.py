@@ -65,15 +65,11 @@ def _is_local(master: str) -> bool:
     return master.startswith("local")
 
 
-def session_conf(
-    master: str = "local[*]",
-    shuffle_partitions: int = 8,
-    driver_memory: str | None = None,
-    app_name: str = "cdp-pipelines",
-    extra_conf: dict[str, Any] | None = None,
-    worker_python: str | None = None,
-) -> dict[str, str]:
-    """Every setting of the session :func:`build_spark_session` starts, flat (``spark.*``).
+def session_conf(master: str, python: str, shuffle_partitions: int = 8,
+                 driver_memory: str | None = None, app_name: str = "cdp-pipelines",
+                 extra_conf: dict[str, Any] | None = None) -> dict[str, str]:
+    """Every setting of the session :func:`build_spark_session` starts, flat (``spark.*``);
+    the executors run ``python`` (:func:`workers_python`).
 
     Fetches Delta's jars (Maven, cached) and, for a cluster, zips the project's code, so it
     runs when a session starts, never when definitions load. ``extra_conf`` (flat, or nested
@@ -101,7 +97,7 @@ def session_conf(
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
         # Python workers (Arrow UDFs) run this interpreter, with the project's packages.
-        "spark.pyspark.python": _worker_python(master, worker_python),
+        "spark.pyspark.python": python,
         "spark.pyspark.driver.python": sys.executable,
     }
     if not _is_local(master):
@@ -115,7 +111,9 @@ def session_conf(
     return conf
 
 
-def _worker_python(master: str, worker_python: str | None) -> str:
+def workers_python(master: str, worker_python: str | None) -> str:
+    """Local executors run this interpreter; a cluster's run ``worker_python``
+    (CDP_SPARK_PYTHON), an interpreter of the workers' machines, never the driver's path."""
     if _is_local(master):
         return sys.executable
     return worker_python or os.environ.get("PYSPARK_PYTHON") or "python3"
@@ -141,12 +139,13 @@ def build_spark_session(
     with _lock:
         if _session is not None and _session.sparkContext._jsc is not None:
             return _session
-        conf = session_conf(master, shuffle_partitions, driver_memory, app_name, extra_conf,
-                            worker_python)
+        python = workers_python(master, worker_python)
         # PySpark takes the workers' interpreter from this variable when it starts the
         # context (spark.pyspark.python alone is read only by spark-submit); without it
         # workers run whatever `python3` is first on their PATH.
-        os.environ["PYSPARK_PYTHON"] = conf["spark.pyspark.python"]
+        os.environ["PYSPARK_PYTHON"] = python
+        conf = session_conf(master, python, shuffle_partitions, driver_memory, app_name,
+                            extra_conf)
         session = spark_session_from_config(conf)
         session.sparkContext.setLogLevel(conf.get("spark.log.level", "WARN"))
         if session.sparkContext.uiWebUrl:  # switched on with CDP_SPARK_UI=true

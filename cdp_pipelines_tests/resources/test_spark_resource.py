@@ -11,7 +11,7 @@ from dagster_pyspark import LazyPySparkResource
 from splink.backends.spark import similarity_jar_location
 
 from cdp_pipelines.deployment import get_deployment
-from cdp_pipelines.resources.spark import SparkResource, session_conf
+from cdp_pipelines.resources.spark import SparkResource, session_conf, workers_python
 
 
 def test_the_resource_hands_a_run_the_process_session_with_delta_and_splink(spark) -> None:
@@ -45,16 +45,17 @@ def test_a_deployments_spark_settings_become_dagster_pysparks_spark_config() -> 
 
 
 def test_the_session_settings_for_a_cluster_and_for_local() -> None:
-    conf = session_conf("spark://127.0.0.1:7077", shuffle_partitions=4, driver_memory="1g",
-                        worker_python="/opt/cdp/bin/python",
+    cluster = "spark://127.0.0.1:7077"
+    assert workers_python(cluster, "/opt/cdp/bin/python") == "/opt/cdp/bin/python"
+    assert workers_python("local[2]", "/opt/cdp/bin/python") == sys.executable
+    conf = session_conf(cluster, "/opt/cdp/bin/python", shuffle_partitions=4,
+                        driver_memory="1g",
                         extra_conf={"spark.sql.shuffle.partitions": 64,
                                     # nested, as dagster-pyspark's spark_config may be
                                     "spark": {"executor": {"memory": "2g"}}})
-    assert conf["spark.master"] == "spark://127.0.0.1:7077"
+    assert conf["spark.master"] == cluster
     assert conf["spark.sql.shuffle.partitions"] == "64"  # the setting wins over the default
     assert conf["spark.executor.memory"] == "2g" and conf["spark.driver.memory"] == "1g"
     assert conf["spark.pyspark.python"] == "/opt/cdp/bin/python"
     assert "cdp_pipelines-" in conf["spark.submit.pyFiles"]
-    local = session_conf("local[2]", worker_python="/opt/cdp/bin/python")
-    assert "spark.submit.pyFiles" not in local
-    assert local["spark.pyspark.python"] == sys.executable
+    assert "spark.submit.pyFiles" not in session_conf("local[2]", sys.executable)
