@@ -7,7 +7,11 @@ INSTALL_REQUIRES = [
     "dagster-pyspark==0.29.27",
     "dagster-aws==0.29.27",
     "dagster-azure==0.29.27",
-    "pyspark==4.2.0",
+    "dagster-postgres==0.29.27",  # the production instance's storage (docker/dagster.yaml)
+    # [connect]: without Spark Connect's packages, importing pyspark.sql.connect (as Great
+    # Expectations does) calls sys.exit(0) in a process whose __main__ has no file, which
+    # is every run worker the daemon's code server spawns.
+    "pyspark[connect]==4.2.0",
     "delta-spark==4.4.0",  # the jar of 4.4.1 is not on Maven Central
     "splink==5.0.0",
     "great-expectations==1.24.1",

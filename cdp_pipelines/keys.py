@@ -24,7 +24,9 @@ WAIT_MINUTES_TAG = "cdp/wait_minutes"
 TRIGGER_TAG = "cdp/trigger"
 COURIER_TAG = "cdp/courier"
 EVENT_SOURCE_TAG = "cdp/event_source"
-SCHEDULED_TAG = "dagster/scheduled_execution_time"
+# Set by the daemon's scheduler on a schedule's runs (Dagster's hidden ".dagster/" prefix):
+# the tick a run was due for, which a late or queued run still checks and delivers for.
+SCHEDULED_TAG = ".dagster/scheduled_execution_time"
 
 # The Customer 360 database every tenant has.
 STANDARD_DB = "c360"

@@ -61,7 +61,7 @@ def test_the_env_file_really_reaches_every_service_that_needs_the_password(compo
     assert "docker/cdp.env" in (PROJECT / ".gitignore").read_text().splitlines()
 
 
-def test_every_file_the_compose_and_dockerfile_name_exists(compose, monkeypatch) -> None:
+def test_every_file_the_compose_and_dockerfile_name_exists(compose) -> None:
     for name, service in compose["services"].items():
         build = service.get("build")
         if build:
@@ -76,14 +76,39 @@ def test_every_file_the_compose_and_dockerfile_name_exists(compose, monkeypatch)
             *sources, _ = shlex.split(line)[1:]
             for source in sources:
                 assert (PROJECT / source).exists(), line
-    # The instance file the image uses is valid Dagster instance config.
+
+
+def test_both_instance_files_are_valid_with_what_compose_passes(compose, monkeypatch,
+                                                                tmp_path) -> None:
+    """dagster.yaml (compute logs on S3) and dagster-azure.yaml (on Azure Blob) load as
+    Dagster instance config with the daemon's environment, and differ only in compute_logs."""
     from dagster._core.instance.config import dagster_instance_config
 
-    for key in ("HOST", "USER", "PASSWORD", "DB"):
-        monkeypatch.setenv(f"DAGSTER_PG_{key}", "x")
-    config, _ = dagster_instance_config(str(DOCKER))
-    assert config["concurrency"]["pools"]["default_limit"] == 1
-    assert "postgres" in config["storage"]
+    for key, value in compose["services"]["daemon"]["environment"].items():
+        monkeypatch.setenv(key, value or "x")
+    # The Azure file's own settings, which the example env file leaves to the operator.
+    monkeypatch.setenv("DAGSTER_COMPUTE_LOGS_ACCOUNT", "cdplogs")
+    monkeypatch.setenv("DAGSTER_COMPUTE_LOGS_CONTAINER", "dagster")
+    mounted = next(v for v in compose["services"]["daemon"]["volumes"]
+                   if v.endswith(":/opt/dagster_home/dagster.yaml:ro"))
+    assert Path(mounted.split(":")[0]) == DOCKER / "dagster.yaml"
+    configs = {}
+    for name in ("dagster.yaml", "dagster-azure.yaml"):
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text((DOCKER / name).read_text())
+        configs[name], _ = dagster_instance_config(str(home))
+    s3, azure = configs["dagster.yaml"], configs["dagster-azure.yaml"]
+    assert s3["concurrency"]["pools"]["default_limit"] == 1
+    assert s3["storage"]["postgres"]["postgres_db"]["port"] == {"env": "DAGSTER_PG_PORT"}
+    assert compose["services"]["daemon"]["environment"]["DAGSTER_PG_PORT"] == "5432"
+    assert s3["compute_logs"]["class"] == "S3ComputeLogManager"
+    assert azure["compute_logs"]["class"] == "AzureBlobComputeLogManager"
+    assert {**azure, "compute_logs": None} == {**s3, "compute_logs": None}
+    # No credential of any kind is written in either file.
+    for name in configs:
+        text = (DOCKER / name).read_text()
+        assert not re.search(r"(password|secret|key|token):\s*[^{\s]", text, re.I), name
 
 
 def test_every_command_the_services_run_exists(compose) -> None:

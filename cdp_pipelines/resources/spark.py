@@ -1,6 +1,7 @@
 """The Spark session: Delta Lake and Splink's similarity functions, started lazily.
 
-Delta's jars come from :mod:`cdp_pipelines.resources.jars` (Maven, cached).
+Delta's jars come from :mod:`cdp_pipelines.resources.jars` (Maven, cached). The Dagster
+resource is dagster-pyspark's lazy one; the session is built here.
 
 One session per process. Dagster runs use the in-process executor so the assets of a
 run share it; tests share it through a session-scoped fixture.
@@ -14,9 +15,11 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableResource
+from dagster_pyspark import LazyPySparkResource
+from dagster_pyspark.resources import spark_session_from_config
+from dagster_spark.utils import flatten_dict
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -62,12 +65,66 @@ def _is_local(master: str) -> bool:
     return master.startswith("local")
 
 
+def session_conf(master: str, python: str, shuffle_partitions: int = 8,
+                 driver_memory: str | None = None, app_name: str = "cdp-pipelines",
+                 extra_conf: dict[str, Any] | None = None) -> dict[str, str]:
+    """Every setting of the session :func:`build_spark_session` starts, flat (``spark.*``);
+    the executors run ``python`` (:func:`workers_python`).
+
+    Fetches Delta's jars (Maven, cached) and, for a cluster, zips the project's code, so it
+    runs when a session starts, never when definitions load. ``extra_conf`` (flat, or nested
+    as dagster-pyspark's ``spark_config`` may be) wins over the defaults.
+    """
+    from cdp_pipelines.resources.jars import delta_jars
+
+    conf = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        # Delta replays a table's log in 50 partitions by default: on small tables that is
+        # most of a MERGE's time (7 s -> 2 s for an event micro-batch here).
+        "spark.databricks.delta.snapshotPartitions": str(shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        # Several Spark drivers (a run, a test session) share one small machine.
+        "spark.ui.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": driver_memory or "4g",
+        # Delta's schema merge and MERGE on small local tables: avoid needless optimize-write
+        # shuffles.
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+        # Python workers (Arrow UDFs) run this interpreter, with the project's packages.
+        "spark.pyspark.python": python,
+        "spark.pyspark.driver.python": sys.executable,
+    }
+    if not _is_local(master):
+        conf["spark.submit.pyFiles"] = str(project_archive())
+    jars = [str(p) for p in delta_jars()]
+    splink_jar = _splink_jar()
+    if splink_jar:
+        jars.append(splink_jar)
+    conf["spark.jars"] = ",".join(jars)
+    conf.update((key, str(value)) for key, value in flatten_dict(extra_conf or {}))
+    return conf
+
+
+def workers_python(master: str, worker_python: str | None) -> str:
+    """Local executors run this interpreter; a cluster's run ``worker_python``
+    (CDP_SPARK_PYTHON), an interpreter of the workers' machines, never the driver's path."""
+    if _is_local(master):
+        return sys.executable
+    return worker_python or os.environ.get("PYSPARK_PYTHON") or "python3"
+
+
 def build_spark_session(
     master: str = "local[*]",
     shuffle_partitions: int = 8,
     driver_memory: str | None = None,
     app_name: str = "cdp-pipelines",
-    extra_conf: dict[str, str] | None = None,
+    extra_conf: dict[str, Any] | None = None,
     worker_python: str | None = None,
 ) -> "SparkSession":
     """Build (or return the running) Spark session with Delta and Splink configured.
@@ -76,59 +133,21 @@ def build_spark_session(
     zip in ``spark.submit.pyFiles``) and run ``worker_python`` (CDP_SPARK_PYTHON), an
     interpreter of their own machines; locally they run this interpreter. ``extra_conf``
     (CDP_SPARK_* and CDP_SPARK_CONF) sets any ``spark.*`` key and wins over the defaults.
+    The first session of a process is its only one: later calls return it unchanged.
     """
     global _session
     with _lock:
         if _session is not None and _session.sparkContext._jsc is not None:
             return _session
-        from pyspark.sql import SparkSession
-
-        from cdp_pipelines.resources.jars import delta_jars
-
-        local = _is_local(master)
-        python = sys.executable if local else (
-            worker_python or os.environ.get("PYSPARK_PYTHON") or "python3")
+        python = workers_python(master, worker_python)
         # PySpark takes the workers' interpreter from this variable when it starts the
         # context (spark.pyspark.python alone is read only by spark-submit); without it
         # workers run whatever `python3` is first on their PATH.
         os.environ["PYSPARK_PYTHON"] = python
-        builder = (
-            SparkSession.builder.master(master)
-            .appName(app_name)
-            .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-            .config(
-                "spark.sql.catalog.spark_catalog",
-                "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-            )
-            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-            # Delta replays a table's log in 50 partitions by default: on small tables
-            # that is most of a MERGE's time (7 s -> 2 s for an event micro-batch here).
-            .config("spark.databricks.delta.snapshotPartitions", str(shuffle_partitions))
-            .config("spark.sql.adaptive.enabled", "true")
-            .config("spark.ui.showConsoleProgress", "false")
-            # Several Spark drivers (a run, a test session) share one small machine.
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.driver.memory", driver_memory or "4g")
-            # Delta's schema merge and MERGE on small local tables: avoid needless
-            # optimize-write shuffles.
-            .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
-            .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
-            # Python workers (Arrow UDFs) run this interpreter, with the project's packages.
-            .config("spark.pyspark.python", python)
-            .config("spark.pyspark.driver.python", sys.executable)
-        )
-        if not local:
-            builder = builder.config("spark.submit.pyFiles", str(project_archive()))
-        jars = [str(p) for p in delta_jars()]
-        splink_jar = _splink_jar()
-        if splink_jar:
-            jars.append(splink_jar)
-        builder = builder.config("spark.jars", ",".join(jars))
-        for key, value in (extra_conf or {}).items():
-            builder = builder.config(key, value)
-        session = builder.getOrCreate()
-        session.sparkContext.setLogLevel((extra_conf or {}).get("spark.log.level", "WARN"))
+        conf = session_conf(master, python, shuffle_partitions, driver_memory, app_name,
+                            extra_conf)
+        session = spark_session_from_config(conf)
+        session.sparkContext.setLogLevel(conf.get("spark.log.level", "WARN"))
         if session.sparkContext.uiWebUrl:  # switched on with CDP_SPARK_UI=true
             from dagster import get_dagster_logger
 
@@ -137,26 +156,44 @@ def build_spark_session(
         return session
 
 
-class SparkResource(ConfigurableResource):
-    """Dagster resource handing out the process's Spark session, started on first use."""
+class SparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazy PySpark resource (``spark_session``, ``spark_context``, nothing
+    started until first used) whose session is :func:`build_spark_session`'s: the process's
+    one session, with Delta's and Splink's jars, and on a cluster the project's code and the
+    workers' Python.
+
+    dagster-pyspark builds its session from ``spark_config`` alone; this one also fetches
+    jars, zips the code and sets PYSPARK_PYTHON when it starts, and never applies a second
+    configuration to a running session (``getOrCreate`` would change its SQL settings).
+    """
 
     master: str = "local[*]"
     shuffle_partitions: int = 8
     driver_memory: str = "4g"
-    # Any spark.* setting (the deployment's CDP_SPARK_* and CDP_SPARK_CONF).
-    conf: dict[str, str] = {}
+    # Any spark.* setting (the deployment's CDP_SPARK_* and CDP_SPARK_CONF), over the defaults
+    # of session_conf; dagster-pyspark's field, flat or nested.
+    spark_config: dict[str, Any] = {}
     worker_python: str | None = None
 
     @classmethod
+    def _is_dagster_maintained(cls) -> bool:
+        return False  # this subclass is the project's, not Dagster's
+
+    @classmethod
     def for_deployment(cls, deployment: "Deployment") -> "SparkResource":
-        return cls(master=deployment.spark_master, conf=dict(deployment.spark_conf),
+        return cls(master=deployment.spark_master, spark_config=dict(deployment.spark_conf),
                    worker_python=deployment.spark_python)
 
+    def _init_session(self) -> None:
+        # dagster-pyspark's one hook behind both spark_session and spark_context.
+        if self._spark_session is None:
+            self._spark_session = build_spark_session(
+                master=self.master,
+                shuffle_partitions=self.shuffle_partitions,
+                driver_memory=self.driver_memory,
+                extra_conf=self.spark_config,
+                worker_python=self.worker_python,
+            )
+
     def get_session(self) -> "SparkSession":
-        return build_spark_session(
-            master=self.master,
-            shuffle_partitions=self.shuffle_partitions,
-            driver_memory=self.driver_memory,
-            extra_conf=self.conf,
-            worker_python=self.worker_python,
-        )
+        return self.spark_session
