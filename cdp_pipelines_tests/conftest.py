@@ -18,6 +18,8 @@ os.environ.setdefault("CDP_LAKE_ROOT", str(_SESSION_TMP / "lake"))
 os.environ.setdefault("DAGSTER_HOME", str(_SESSION_TMP / "dagster_home"))
 os.environ.setdefault("CDP_DEMO_DROP", str(_SESSION_TMP / "demo" / "drop"))
 os.environ.setdefault("CDP_TEST_DROP", str(_SESSION_TMP / "drop"))
+# The tiny tenant's privacy.yaml names this secret (salt_env); a test value, never logged.
+os.environ.setdefault("CDP_TEST_PRIVACY_SALT", "tiny-tenant-test-salt")
 Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 TESTS_DIR = Path(__file__).resolve().parent

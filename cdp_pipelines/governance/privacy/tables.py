@@ -1,0 +1,257 @@
+"""Apply matched requests to every Delta table of the deployment, then VACUUM them.
+
+Each table is found by walking the deployment's lake prefix and matched by what it holds:
+
+- a Stitch domain table (feed, custom or event table marked for Stitch): by its primary
+  key, the records matched (``direct`` / ``connected``);
+- a feed with a ``customer-key`` field: by that key pointing at a matched record
+  (``source key``);
+- a table with ``source`` and ``pk``, a ``record_id`` or a pair of them
+  (``record_id_l``/``_r``): by the matched records;
+- a table with ``amperity_id`` (Stitch outputs, Customer 360, activation): by the matched
+  people's amperity_ids (the whole customer row: it is rebuilt from what is left);
+- a custom domain table built by SQL without a Stitch key: rebuilt from its SQL;
+- any other table (quarantine, failed events, ...): rows any string column of which holds
+  one of the person's identifying values (as a whole value or a JSON string in a record).
+
+``delete`` deletes the rows; ``delete_pii`` nulls the PII columns (the one PII rule),
+except in tables of raw records (quarantine, failed events), whose rows are deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cdp_pipelines.governance.privacy.matching import SOURCE_KEY, Match, group_by_source
+from cdp_pipelines.governance.privacy.suppression import PRIVACY_DIR
+from cdp_pipelines.stitch.inputs import PK_SEPARATOR, stitch_tables
+from cdp_pipelines.tenant.model import Tenant
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+    from cdp_pipelines.resources.delta_io import DeltaLake
+
+# Tables with no personal data of their own (file checksums, delivery hashes) or Privacy's.
+SKIPPED = {("_system", "ingest_log"), ("activation", "delivery_log")}
+
+
+@dataclass(frozen=True)
+class Action:
+    request_id: str
+    table: str
+    records: int
+    action: str
+    category: str
+
+
+def delta_tables(lake: "DeltaLake") -> list[tuple[str, ...]]:
+    """(layer, *parts) of every Delta table under the deployment's prefix."""
+    root = Path(lake.deployment.root)
+    out = []
+    for directory, dirs, _ in os.walk(root):
+        if "_delta_log" in dirs:
+            parts = Path(directory).relative_to(root).parts
+            dirs.clear()
+            if parts[0] in ("landing", "outbox") or parts[:2] == ("_system", PRIVACY_DIR) \
+                    or tuple(parts) in SKIPPED or "_staging" in parts:
+                continue
+            out.append(parts)
+    return sorted(out)
+
+
+def _pk_expr(primary_key: tuple[str, ...]) -> "Column":
+    from pyspark.sql import functions as F
+
+    if len(primary_key) == 1:
+        return F.col(primary_key[0]).cast("string")
+    return F.concat_ws(PK_SEPARATOR, *[F.col(k).cast("string") for k in primary_key])
+
+
+def _values_hit(df: "DataFrame", values: set[str]) -> "Column | None":
+    """Rows with a string column equal to one of ``values`` (or holding it as a JSON
+    string, e.g. a quarantined record)."""
+    from pyspark.sql import functions as F
+
+    strings = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
+    if not strings or not values:
+        return None
+    listed = sorted(values)
+    tokens = F.array(*[F.lit(f'"{v}"') for v in listed])
+    hit = None
+    for column in strings:
+        text = F.lower(F.col(f"`{column}`"))
+        one = F.trim(text).isin(listed) | F.exists(tokens, lambda t: F.instr(text, t) > 0)
+        hit = one if hit is None else hit | one
+    return F.coalesce(hit, F.lit(False))
+
+
+class _Plan:
+    """What to look for, over several requests of one action."""
+
+    def __init__(self, config: Tenant, matches: list[Match]) -> None:
+        self.config = config
+        self.matches = matches
+        self.by_source = group_by_source(matches)
+        self.stitch = {t.name: t for t in stitch_tables(config)}
+        self.customer_keys = {f.name: [(x.name, x.references) for x in f.fields_tagged(
+            "customer-key")] for _, f in config.feeds}
+        self.custom = {t.name: t for t in config.custom_domain_tables}
+        self.by_record_id: dict[str, list[tuple[str, str]]] = {}
+        self.by_amperity: dict[str, list[tuple[str, str]]] = {}
+        for m in matches:
+            for (source, pk), category in m.records.items():
+                self.by_record_id.setdefault(f"{source}:{pk}", []).append(
+                    (m.request.request_id, category))
+            strategy = "connected" if m.request.strategy == "connected" else "direct"
+            for aid in m.amperity_ids:
+                self.by_amperity.setdefault(aid, []).append((m.request.request_id, strategy))
+
+    def keyed(self, parts: tuple[str, ...], df: "DataFrame"):
+        """(key expression, key -> [(request, category)]) for a table, or None."""
+        from pyspark.sql import functions as F
+
+        name = parts[-1]
+        columns = set(df.columns)
+        if parts[0] == "domain" and name in self.stitch:
+            return _pk_expr(self.stitch[name].primary_key), dict(self.by_source.get(name, {}))
+        if parts[0] == "domain" and self.customer_keys.get(name):
+            keys: dict[str, list] = {}
+            expr = None
+            for column, references in self.customer_keys[name]:
+                for pk, reqs in self.by_source.get(references, {}).items():
+                    keys.setdefault(pk, []).extend((r, SOURCE_KEY) for r, _ in reqs)
+                expr = F.col(column).cast("string") if expr is None else expr
+            return expr, keys
+        if {"source", "pk"} <= columns:
+            return F.concat_ws(":", "source", "pk"), self.by_record_id
+        if "record_id" in columns:
+            return F.col("record_id"), self.by_record_id
+        if "amperity_id" in columns:
+            return F.col("amperity_id").cast("string"), self.by_amperity
+        return None
+
+    @property
+    def values(self) -> set[str]:
+        return set().union(*(m.values for m in self.matches)) if self.matches else set()
+
+
+def _pii_of(df: "DataFrame", table: str, lake: "DeltaLake") -> list[str]:
+    """PII columns of a table, including the left/right copies of a pair table."""
+    cols = []
+    for c in df.columns:
+        base = c[:-2] if c.endswith(("_l", "_r")) else c
+        if lake.pii_columns([c], table) or lake.pii_columns([base], table):
+            cols.append(c)
+    return cols
+
+
+def apply_to_tables(lake: "DeltaLake", config: Tenant, matches: list[Match], action: str,
+                    log) -> tuple[list[Action], list[tuple[str, ...]]]:
+    """Delete (``action="delete"``) or null PII (``"delete_pii"``) of the matched people in
+    every table; return the actions taken and the tables changed."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.sources.assets import register_views, run_tenant_sql
+
+    plan = _Plan(config, matches)
+    actions: list[Action] = []
+    changed: list[tuple[str, ...]] = []
+    rebuild = []
+    for parts in delta_tables(lake):
+        label = "/".join(parts)
+        if parts[0] == "domain" and parts[-1] in plan.custom and parts[-1] not in plan.stitch:
+            rebuild.append(parts)
+            continue
+        path = lake.path_for_write(*parts)
+        df = lake.session.read.format("delta").load(path)
+        keyed = plan.keyed(parts, df)
+        if keyed is not None:
+            expr, keys = keyed
+            if not keys:
+                continue
+            hits = (df.select(expr.alias("_k")).where(F.col("_k").isin(list(keys)))
+                    .groupBy("_k").count().collect())
+            if not hits:
+                continue
+            condition = expr.isin([h["_k"] for h in hits])
+            counts: dict[tuple[str, str], int] = {}
+            for h in hits:
+                for request_id, category in keys[h["_k"]]:
+                    counts[(request_id, category)] = counts.get((request_id, category), 0) + h[
+                        "count"]
+            raw_records = False
+        else:
+            condition = _values_hit(df, plan.values)
+            if condition is None:
+                continue
+            total = df.where(condition).count()
+            if not total:
+                continue
+            # Which request a raw row belongs to is told by the values it holds.
+            counts = {}
+            for m in matches:
+                hit = _values_hit(df, m.values)
+                n = df.where(hit).count() if hit is not None else 0
+                if n:
+                    counts[(m.request.request_id, "direct")] = n
+            raw_records = True
+        table = DeltaTable.forPath(lake.session, path)
+        pii = _pii_of(df, parts[-1], lake)
+        if action == "delete" or raw_records or not pii:
+            table.delete(condition)
+            done = "delete"
+        else:
+            table.update(condition, {f"`{c}`": F.lit(None).cast(df.schema[c].dataType)
+                                     for c in pii})
+            done = f"null {len(pii)} PII column(s)"
+        log.info(f"privacy: {label}: {done}, {sum(counts.values())} row(s)")
+        changed.append(parts)
+        actions += [Action(r, label, n, done, c) for (r, c), n in sorted(counts.items())]
+    for parts in rebuild:
+        table = plan.custom[parts[-1]]
+        known = [t for t in plan.stitch] + [f.name for _, f in config.feeds]
+        register_views(lake, [t for t in known if t in table.sql])
+        lake.overwrite(run_tenant_sql(lake, table.sql, table.path), *parts)
+        changed.append(parts)
+        actions += [Action(m.request.request_id, "/".join(parts), 0, "rebuilt from SQL",
+                           SOURCE_KEY) for m in matches]
+    return actions, changed
+
+
+def vacuum(lake: "DeltaLake", tables: list[tuple[str, ...]], retention_hours: int) -> None:
+    """Remove the files of old table versions older than the retention: until then, time
+    travel can still read the deleted rows."""
+    from delta.tables import DeltaTable
+
+    spark = lake.session.newSession()
+    # Delta refuses a retention under its own 7-day floor unless told it is deliberate.
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    for parts in sorted(set(tables)):
+        DeltaTable.forPath(spark, lake.path_for_write(*parts)).vacuum(float(retention_hours))
+
+
+def person_rows(lake: "DeltaLake", config: Tenant, match: Match) -> dict[str, Any]:
+    """Every row held on one person, table by table (``layer/table`` -> rows), for a
+    DSAR report; the same matching as deletion, reading instead of changing."""
+
+    plan = _Plan(config, [match])
+    out: dict[str, Any] = {}
+    for parts in delta_tables(lake):
+        df = lake.read(*parts)
+        keyed = plan.keyed(parts, df)
+        if keyed is not None:
+            expr, keys = keyed
+            condition = expr.isin(list(keys)) if keys else None
+        else:
+            condition = _values_hit(df, plan.values)
+        if condition is None:
+            continue
+        rows = [r.asDict(recursive=True) for r in df.where(condition).limit(10000).collect()]
+        if rows:
+            out["/".join(parts)] = rows
+    return {k: v for k, v in out.items() if v}
