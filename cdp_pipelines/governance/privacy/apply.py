@@ -16,21 +16,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.governance.privacy import requests as rq
 from cdp_pipelines.governance.privacy.dsar import write_report
 from cdp_pipelines.governance.privacy.files import (
     FileOutcome,
-    rewrite_landing,
+    load_suppressed,
     rewrite_outbox,
+    scrub_landing,
 )
 from cdp_pipelines.governance.privacy.matching import Match, match_requests
+from cdp_pipelines.governance.privacy.notify import notify_destinations
 from cdp_pipelines.governance.privacy.suppression import (
     add_suppressions,
     digest,
     hash_identifier,
     normalise,
+    read_suppression,
     salt,
     table_parts,
 )
@@ -52,6 +56,8 @@ class Outcome:
     files: FileOutcome = field(default_factory=FileOutcome)
     suppressed: int = 0
     error: str | None = None
+    # destination -> what its deletion file delivery did
+    notified: dict[str, str] = field(default_factory=dict)
 
     def rows_per_table(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -92,10 +98,20 @@ def _suppressions(secret, match: Match) -> set[tuple[str, str, str, str]]:
 def apply_requests(lake: "DeltaLake", config: Tenant, pending: list[rq.PrivacyRequest],
                    run_id: str, log) -> Outcome:
     outcome = Outcome()
+    if lake.deployment.is_sandbox:
+        log.info("privacy: a sandbox reads production's landing read-only; not scrubbed")
+    elif not pending and read_suppression(lake) is not None:
+        # Files landed again since the last deletion may hold a deleted person.
+        try:
+            scrub_landing(lake, config, load_suppressed(lake, salt(config.privacy)),
+                          outcome.files)
+        except Exception as exc:  # noqa: BLE001 - reported; the asset fails
+            outcome.error = f"scrubbing landing files: {type(exc).__name__}: {exc}"
     if not pending:
         return outcome
     secret = salt(config.privacy)
     started: set[str] = set()
+    vacuumed: list[tuple[str, ...]] = []
     try:
         matches = match_requests(lake, pending)
         for match in matches.values():
@@ -112,11 +128,16 @@ def apply_requests(lake: "DeltaLake", config: Tenant, pending: list[rq.PrivacyRe
             started |= {m.request.request_id for m in group}
             actions, changed = apply_to_tables(lake, config, group, action, log)
             outcome.actions += actions
-            if not lake.deployment.is_sandbox:
-                # A sandbox reads production's landing read-only: it rewrites none of it.
-                rewrite_landing(lake, config, group, action, outcome.files)
             rewrite_outbox(lake, group, outcome.files)
-            vacuum(lake, changed, config.privacy.vacuum_retention_hours)
+            vacuumed += changed
+            for name, sent in notify_destinations(lake, config, group,
+                                                  date.today()).items():
+                log.info(f"privacy: deletion file to {name}: {sent}")
+                outcome.notified[name] = sent
+        # Once, after every action: each changed table's old versions go together.
+        vacuum(lake, vacuumed, config.privacy.vacuum_retention_hours)
+        if not lake.deployment.is_sandbox:
+            scrub_landing(lake, config, load_suppressed(lake, secret), outcome.files)
         if outcome.files.failed:
             outcome.error = ("files that hold a deleted person could not be rewritten: "
                              + "; ".join(f"{f}: {r}" for f, r in outcome.files.failed.items()))
@@ -136,11 +157,12 @@ def apply_requests(lake: "DeltaLake", config: Tenant, pending: list[rq.PrivacyRe
         hashed = _hashed(secret, request) if status == rq.APPLIED else json.dumps(
             request.identifiers, sort_keys=True)
         outcome.statuses[rid] = (status, detail[:500], hashed)
+    # A file is scrubbed against every suppressed person at once: its rows are counted
+    # under the table "file", request "-" when no request of this run is its cause.
+    erasing = [m.request_id for m in pending if m.type != "dsar"]
     for file, n in outcome.files.rewritten.items():
-        for m in pending:
-            if m.type != "dsar":
-                outcome.actions.append(Action(m.request_id, file, n, "file rewritten", "direct"))
-                break
+        outcome.actions.append(Action(",".join(erasing) or "-", file, n, "file rewritten",
+                                      "suppressed"))
     _record(lake, outcome, run_id)
     rq.mark_requests(lake, outcome.statuses)
     return outcome

@@ -14,8 +14,9 @@ Each table is found by walking the deployment's lake prefix and matched by what 
 - any other table (quarantine, failed events, ...): rows any string column of which holds
   one of the person's identifying values (as a whole value or a JSON string in a record).
 
-``delete`` deletes the rows; ``delete_pii`` nulls the PII columns (the one PII rule),
-except in tables of raw records (quarantine, failed events), whose rows are deleted.
+``delete`` deletes the rows; ``delete_pii`` nulls the PII columns (the one PII rule) and
+leaves tables without PII columns alone, except tables of raw records (quarantine, failed
+events), whose matching rows are deleted.
 """
 
 from __future__ import annotations
@@ -156,7 +157,11 @@ def apply_to_tables(lake: "DeltaLake", config: Tenant, matches: list[Match], act
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    from cdp_pipelines.sources.assets import register_views, run_tenant_sql
+    from cdp_pipelines.sources.assets import (
+        referenced_tables,
+        register_views,
+        run_tenant_sql,
+    )
 
     plan = _Plan(config, matches)
     actions: list[Action] = []
@@ -189,22 +194,24 @@ def apply_to_tables(lake: "DeltaLake", config: Tenant, matches: list[Match], act
             condition = _values_hit(df, plan.values)
             if condition is None:
                 continue
-            total = df.where(condition).count()
-            if not total:
+            # Raw records are few: which request each belongs to is told by its values.
+            texts = [r[0] for r in df.where(condition).select(F.lower(F.to_json(F.struct(
+                *[F.col(f"`{c}`") for c in df.columns])))).collect()]
+            if not texts:
                 continue
-            # Which request a raw row belongs to is told by the values it holds.
             counts = {}
             for m in matches:
-                hit = _values_hit(df, m.values)
-                n = df.where(hit).count() if hit is not None else 0
+                n = sum(1 for t in texts if any(v in t for v in m.values))
                 if n:
                     counts[(m.request.request_id, "direct")] = n
             raw_records = True
         table = DeltaTable.forPath(lake.session, path)
         pii = _pii_of(df, parts[-1], lake)
-        if action == "delete" or raw_records or not pii:
+        if action == "delete" or raw_records:
             table.delete(condition)
             done = "delete"
+        elif not pii:
+            continue  # delete_pii: nothing personal in this table to null
         else:
             table.update(condition, {f"`{c}`": F.lit(None).cast(df.schema[c].dataType)
                                      for c in pii})
@@ -214,8 +221,8 @@ def apply_to_tables(lake: "DeltaLake", config: Tenant, matches: list[Match], act
         actions += [Action(r, label, n, done, c) for (r, c), n in sorted(counts.items())]
     for parts in rebuild:
         table = plan.custom[parts[-1]]
-        known = [t for t in plan.stitch] + [f.name for _, f in config.feeds]
-        register_views(lake, [t for t in known if t in table.sql])
+        known = set(plan.stitch) | {f.name for _, f in config.feeds} | set(plan.custom)
+        register_views(lake, referenced_tables(table.sql, known))
         lake.overwrite(run_tenant_sql(lake, table.sql, table.path), *parts)
         changed.append(parts)
         actions += [Action(m.request.request_id, "/".join(parts), 0, "rebuilt from SQL",
@@ -228,9 +235,16 @@ def vacuum(lake: "DeltaLake", tables: list[tuple[str, ...]], retention_hours: in
     travel can still read the deleted rows."""
     from delta.tables import DeltaTable
 
-    spark = lake.session.newSession()
+    parent = lake.session
+    spark = parent.newSession()
     # Delta refuses a retention under its own 7-day floor unless told it is deliberate.
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    # VACUUM lists files with Spark's partition-discovery parallelism (10,000 tasks by
+    # default): one task per core is plenty for a table's directory.
+    cores = str(max(parent.sparkContext.defaultParallelism, 1))
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.parallelism", cores)
+    spark.conf.set("spark.sql.shuffle.partitions",
+                   parent.conf.get("spark.sql.shuffle.partitions"))
     for parts in sorted(set(tables)):
         DeltaTable.forPath(spark, lake.path_for_write(*parts)).vacuum(float(retention_hours))
 

@@ -1,0 +1,280 @@
+"""Privacy requests end to end on the tiny tenant, through Dagster, on one shared lake.
+
+Stitch's Splink run is replaced by a hand-made ``unified_coalesced`` (the clusters are
+the test's input here; Stitch itself is tested in cdp_pipelines_tests/stitch): Robert
+Smith's club record m1 has another email than his shop records and is linked to them only
+by Stitch's amperity_id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from cdp_pipelines.definitions import build_definitions
+from cdp_pipelines_tests.conftest import TINY_TENANT
+
+CUSTOMERS = "\n".join([
+    "customer_id,First Name,Last Name,email,birthdate,points,updated_at",
+    "s1,Robert,Smith,bob.smith@mail.com,03/04/1980,1,2026-11-01 09:00:00",
+    "s2,Bob,Smith,BOB.SMITH@MAIL.COM ,03/04/1980,2,2026-11-01 09:00:00",
+    "s3,Alice,Jones,alice.j@mail.com,07/08/1990,3,2026-11-01 09:00:00",
+    "s4,Carl,King,carl@king.com,01/01/1970,4,2026-11-01 09:00:00",
+    "s5,Bob,Smith,bob.smith@mail.com,not-a-date,5,2026-11-01 09:00:00",  # quarantined
+]) + "\n"
+MEMBERS = "\n".join([
+    "member_id|full_name|email|loyalty_number",
+    "m1|Robert Smith|rob@work.example|L1",
+    "m2|Alice Jones|alice.j@mail.com|L2",
+    "m3|Dana Fox|dana@fox.com|L3",
+]) + "\n"
+ORDERS = "\n".join(json.dumps(o) for o in [
+    {"order_id": "o1", "customer_id": "s1", "order_date": "2026-10-01", "total": "10.00"},
+    {"order_id": "o2", "customer_id": "s3", "order_date": "2026-10-02", "total": "20.00"},
+    {"order_id": "o3", "customer_id": "s4", "order_date": "2026-10-03", "total": "30.00"},
+]) + "\n"
+CLUSTERS = {"A": ["shop_customers:s1", "shop_customers:s2", "club_members:m1"],
+            "B": ["shop_customers:s3", "club_members:m2"],
+            "C": ["shop_customers:s4"], "D": ["club_members:m3"]}
+BOB = ("bob.smith@mail.com", "rob@work.example")
+SOURCES = [["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
+           ["landing", "shop", "shop_orders"], ["domain", "shop_customers"],
+           ["domain", "club_members"], ["domain", "shop_orders"],
+           ["domain", "customer_order_totals"]]
+C360 = [["c360", "c360", t] for t in ("merged_customers", "transaction_attributes",
+                                      "customer_attributes", "customer_360")]
+PRIVACY = [["privacy", "privacy_requests"], ["privacy", "unified_compliance"]]
+
+
+def _run(defs, keys, raise_on_error=True):
+    return materialize(list(defs.assets), resources=defs.resources,
+                       selection=AssetSelection.assets(*keys),
+                       instance=DagsterInstance.ephemeral(), raise_on_error=raise_on_error)
+
+
+def _write_coalesced(spark, lake: Path) -> None:
+    from pyspark.sql import functions as F
+
+    pre = spark.read.format("delta").load(f"{lake}/prod/stitch/unified_preprocessed_raw")
+    ids = spark.createDataFrame([(rid, aid) for aid, rids in CLUSTERS.items() for rid in rids],
+                                "record_id string, amperity_id string")
+    coalesced = pre.withColumn("record_id", F.concat_ws(":", "source", "pk")).join(
+        ids, "record_id").select(
+        "amperity_id", "record_id", "source", "source_system", "pk",
+        F.col("given_name_norm").alias("given_name"), F.col("surname_norm").alias("surname"),
+        F.col("full_name_norm").alias("full_name"), F.col("email_norm").alias("email"),
+        F.col("phone_e164").alias("phone"), F.col("address_norm").alias("address"),
+        F.col("address2_norm").alias("address2"), F.col("city_norm").alias("city"),
+        F.col("state_norm").alias("state"), F.col("postal_norm").alias("postal"),
+        F.col("country_norm").alias("country"), F.col("birthdate_norm").alias("birthdate"),
+        F.col("gender_norm").alias("gender"), F.col("loyalty_id_norm").alias("loyalty_id"),
+        F.lit(False).alias("supersized"), "_updated")
+    coalesced.write.format("delta").mode("overwrite").save(f"{lake}/prod/stitch/unified_coalesced")
+
+
+def _tables(lake: Path) -> list[Path]:
+    return sorted(p.parent for p in (lake / "prod").rglob("_delta_log"))
+
+
+def _holding(spark, lake: Path, values) -> dict[str, int]:
+    """Delta tables (current version) any column of which mentions one of ``values``."""
+    from pyspark.sql import functions as F
+
+    out = {}
+    for path in _tables(lake):
+        df = spark.read.format("delta").load(str(path))
+        text = F.lower(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])))
+        hit = None
+        for v in values:
+            one = F.instr(text, v.lower()) > 0
+            hit = one if hit is None else hit | one
+        n = df.where(hit).count()
+        if n:
+            out[str(path.relative_to(lake))] = n
+    return out
+
+
+def _files_holding(root: Path, values) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and any(
+        v.lower() in p.read_bytes().decode("utf-8", "replace").lower() for v in values)]
+
+
+def _count(spark, lake: Path, table: str, where: str = "true") -> int:
+    return spark.read.format("delta").load(f"{lake}/prod/{table}").where(where).count()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, spark):
+    from cdp_pipelines.governance.privacy.requests import store_requests
+    from cdp_pipelines.tenant import load_tenant
+
+    tmp = tmp_path_factory.mktemp("privacy")
+    drop, lake = tmp / "drop", tmp / "lake"
+    for name, text in (("shop/customers_20261101.csv", CUSTOMERS),
+                       ("club/members_1.psv", MEMBERS),
+                       ("shop/orders_20261101.jsonl", ORDERS)):
+        (drop / name).parent.mkdir(parents=True, exist_ok=True)
+        (drop / name).write_text(text)
+    (drop / "privacy").mkdir()
+    (drop / "privacy" / "requests_1.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"request_id": "r-pii", "type": "delete_pii", "strategy": "exact",
+         "email": "Alice.J@mail.com", "received": "2026-11-20"},
+        {"request_id": "r-access", "type": "dsar", "email": "carl@king.com",
+         "received": "2026-11-20"},
+        {"request_id": "r-bad", "type": "erase", "email": "dana@fox.com",
+         "received": "2026-11-20"},
+        {"request_id": "r-none", "type": "delete", "received": "2026-11-20"},
+    ]) + "\n")
+    env = {**os.environ, "CDP_LAKE_ROOT": str(lake), "CDP_TENANT_DIR": str(TINY_TENANT),
+           "CDP_TEST_DROP": str(drop), "CDP_AUDIT_LOG": str(tmp / "audit.jsonl")}
+    os.environ["CDP_AUDIT_LOG"] = env["CDP_AUDIT_LOG"]
+    defs = build_definitions(env)
+    _run(defs, SOURCES + [["stitch", "unified_preprocessed_raw"]])
+    _write_coalesced(spark, lake)
+    _run(defs, [["stitch", "unified_transactions"], *C360])
+    before = {t: _count(spark, lake, t) for t in (
+        "domain/shop_customers", "domain/club_members", "domain/shop_orders",
+        "stitch/unified_coalesced", "c360/c360/merged_customers")}
+    # `cdp privacy request` stores a request this way.
+    lake_resource = defs.resources["lake"]
+    spec = load_tenant(TINY_TENANT, env).privacy
+    store_requests(lake_resource, [("cli", {
+        "request_id": "r-bob", "type": "delete", "strategy": "connected",
+        "email": "bob.smith@mail.com", "received": "2026-11-21"})], spec)
+    result = _run(defs, [["landing", "privacy", "privacy_portal"], *PRIVACY])
+    return {"defs": defs, "lake": lake, "drop": drop, "tmp": tmp, "before": before,
+            "result": result, "lake_resource": lake_resource, "spec": spec}
+
+
+def _meta(result, key: list[str]) -> dict:
+    return result.asset_materializations_for_node("__".join(key))[0].metadata
+
+
+def test_malformed_requests_are_refused_with_their_reason(world) -> None:
+    rejected = _meta(world["result"], ["privacy", "privacy_requests"])["requests_rejected"].value
+    assert any("requests_1.jsonl:3" in r and "type must be one of" in r for r in rejected)
+    assert any("requests_1.jsonl:4" in r and "no identifier" in r for r in rejected)
+    assert len(rejected) == 2
+    overview = _meta(world["result"], ["privacy", "unified_compliance"])["overview"].value
+    assert "r-bad" not in overview and "r-bob" in overview
+
+
+def test_a_delete_leaves_nothing_of_the_person_anywhere(world, spark) -> None:
+    lake, drop = world["lake"], world["drop"]
+    assert _holding(spark, lake, BOB) == {}
+    assert _files_holding(lake / "prod" / "landing", BOB) == []
+    statuses = _meta(world["result"], ["privacy", "unified_compliance"])["requests_by_status"]
+    assert statuses.value == {"applied": 3}
+    # Everyone else's rows are all still there.
+    before = world["before"]
+    assert _count(spark, lake, "domain/shop_customers") == before["domain/shop_customers"] - 2
+    assert _count(spark, lake, "domain/club_members") == before["domain/club_members"] - 1
+    assert _count(spark, lake, "domain/shop_orders") == before["domain/shop_orders"] - 1
+    assert _count(spark, lake, "stitch/unified_coalesced") == \
+        before["stitch/unified_coalesced"] - 3
+    assert _count(spark, lake, "c360/c360/merged_customers") == \
+        before["c360/c360/merged_customers"] - 1
+    assert _count(spark, lake, "domain/_quarantine") == 0
+    # Old versions are vacuumed (retention 0 in the tiny tenant): time travel finds nothing.
+    old = spark.read.format("delta").option("versionAsOf", 0).load(
+        f"{lake}/prod/domain/shop_customers")
+    with pytest.raises(Exception):
+        old.where("customer_id = 's1'").count()
+    assert (drop / "shop" / "customers_20261101.csv").read_text() == CUSTOMERS
+
+
+def test_connected_catches_the_record_only_stitch_links(world, spark) -> None:
+    lake = world["lake"]
+    assert _count(spark, lake, "domain/club_members", "member_id = 'm1'") == 0
+    compliance = spark.read.format("delta").load(
+        f"{lake}/prod/_system/privacy/unified_compliance").where("request_id = 'r-bob'")
+    categories = {(r["table"], r["match_category"]) for r in compliance.collect()}
+    assert ("domain/club_members", "connected") in categories
+    assert ("domain/shop_customers", "direct") in categories
+    assert ("domain/shop_orders", "source key") in categories
+
+
+def test_delete_pii_keeps_the_records_with_pii_nulled(world, spark) -> None:
+    lake = world["lake"]
+    alice = spark.read.format("delta").load(f"{lake}/prod/domain/shop_customers").where(
+        "customer_id = 's3'").collect()
+    assert len(alice) == 1
+    assert alice[0]["email"] is None and alice[0]["first_name"] is None
+    assert alice[0]["birthdate"] is None and alice[0]["points"] == 3
+    member = spark.read.format("delta").load(f"{lake}/prod/domain/club_members").where(
+        "member_id = 'm2'").collect()[0]
+    assert member["email"] is None and member["loyalty_number"] == "L2"
+    assert _files_holding(lake / "prod" / "landing" / "shop", ["alice.j@mail.com"]) == []
+
+
+def test_dsar_writes_every_record_of_the_person(world) -> None:
+    report = json.loads((world["drop"] / "dsar" / "r-access.json").read_text())
+    assert report["customer_ids"] == ["C"]
+    customers = report["sources"]["domain"]["shop_customers"]
+    assert [r["customer_id"] for r in customers] == ["s4"]
+    assert [r["order_id"] for r in report["sources"]["domain"]["shop_orders"]] == ["o3"]
+    [merged] = report["sources"]["c360"]["c360/merged_customers"]
+    assert merged["amperity_id"] == "C"
+
+
+def test_requests_and_actions_are_audited_and_identifiers_kept_hashed(world, spark) -> None:
+    events = [json.loads(line) for line in
+              Path(os.environ["CDP_AUDIT_LOG"]).read_text().splitlines()]
+    actions = {(e["action"], e["outcome"]) for e in events}
+    assert ("privacy.delete.apply", "ok") in actions
+    assert ("privacy.request.rejected", "refused") in actions
+    assert not any(v in json.dumps(events) for v in BOB)
+    stored = spark.read.format("delta").load(
+        f"{world['lake']}/prod/_system/privacy/requests").where("request_id = 'r-bob'").first()
+    assert "bob" not in stored["identifiers"] and len(json.loads(stored["identifiers"])["email"]) == 64
+
+
+def test_resent_files_do_not_bring_the_person_back(world, spark) -> None:
+    lake, drop, defs = world["lake"], world["drop"], world["defs"]
+    # The source sends the original files again (the courier lands them: their size changed).
+    (drop / "club" / "members_2.psv").write_text(MEMBERS)
+    result = _run(defs, SOURCES[:2] + SOURCES[3:5])
+    assert _holding(spark, lake, BOB) == {}
+    meta = _meta(result, ["domain", "club_members"])
+    assert meta["rows_suppressed"].value == 1 and meta["rows_pii_nulled"].value == 1
+    assert _meta(result, ["domain", "shop_customers"])["rows_suppressed"].value == 3
+    assert _count(spark, lake, "domain/shop_customers", "customer_id IN ('s1', 's2')") == 0
+    assert _count(spark, lake, "domain/shop_customers",
+                  "customer_id = 's3' AND email IS NULL") == 1
+    assert _count(spark, lake, "domain/club_members", "member_id = 'm3'") == 1
+    # The re-landed raw files hold the person again until the next privacy run scrubs them.
+    assert _files_holding(lake / "prod" / "landing", BOB)
+    scrub = _run(defs, PRIVACY)
+    assert _files_holding(lake / "prod" / "landing", BOB) == []
+    assert _files_holding(lake / "prod" / "landing" / "shop", ["alice.j@mail.com"]) == []
+    assert _meta(scrub, ["privacy", "unified_compliance"])["files_rewritten"].value
+
+
+def test_a_failed_privacy_step_leaves_customer_360_as_published(world, spark) -> None:
+    from cdp_pipelines.governance.privacy.requests import store_requests
+
+    lake, defs = world["lake"], world["defs"]
+    merged = f"{lake}/prod/c360/c360/merged_customers"
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{merged}`").first()["version"]
+    store_requests(world["lake_resource"], [("cli", {
+        "request_id": "r-dana", "type": "delete", "email": "dana@fox.com",
+        "received": "2026-11-22"})], world["spec"])
+    # Break the step: Stitch's records are gone, so requests cannot be matched.
+    pre = lake / "prod" / "stitch" / "unified_preprocessed_raw"
+    shutil.move(pre, lake / "moved_away")
+    try:
+        result = _run(defs, [*PRIVACY, *C360], raise_on_error=False)
+    finally:
+        shutil.move(lake / "moved_away", pre)
+    assert not result.success
+    assert result.asset_materializations_for_node("c360__c360__merged_customers") == []
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{merged}`").first()["version"] == version
+    status = spark.read.format("delta").load(f"{lake}/prod/_system/privacy/requests").where(
+        "request_id = 'r-dana'").first()
+    assert status["status"] == "failed" and "Stitch" in status["detail"]
+    assert _count(spark, lake, "domain/club_members", "member_id = 'm3'") == 1
