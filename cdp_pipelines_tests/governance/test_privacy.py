@@ -278,3 +278,32 @@ def test_a_failed_privacy_step_leaves_customer_360_as_published(world, spark) ->
         "request_id = 'r-dana'").first()
     assert status["status"] == "failed" and "Stitch" in status["detail"]
     assert _count(spark, lake, "domain/club_members", "member_id = 'm3'") == 1
+
+
+def test_destinations_are_sent_a_deletion_file_through_their_transport(world, tmp_path) -> None:
+    import hashlib
+    from datetime import date
+
+    from cdp_pipelines.governance.privacy.matching import Match
+    from cdp_pipelines.governance.privacy.notify import notify_destinations
+    from cdp_pipelines.governance.privacy.requests import PrivacyRequest
+    from cdp_pipelines.tenant import load_tenant
+    from cdp_pipelines.tenant.delivery import DestinationSpec
+    from cdp_pipelines.tenant.privacy import PrivacySpec
+
+    config = load_tenant(TINY_TENANT, {**os.environ, "CDP_TEST_DROP": str(world["drop"])})
+    crm = DestinationSpec(name="crm", type="local", options={"root": str(tmp_path)},
+                          format="csv", filename="deletions_{date:%Y%m%d}{ext}")
+    config = config.model_copy(update={
+        "destinations": {"crm": crm},
+        "privacy": PrivacySpec(salt_env="CDP_TEST_PRIVACY_SALT", notify_destinations=("crm",))})
+    request = PrivacyRequest("r-x", "delete", "exact", {"email": "Zed@Example.com"},
+                             date(2026, 11, 20), "cli")
+    match = Match(request, amperity_ids={"Z"}, identifiers={("email", "Zed@Example.com")})
+    sent = notify_destinations(world["lake_resource"], config, [match], date(2026, 11, 30))
+    assert sent["crm"].startswith("sent: 1 row(s)")
+    text = (tmp_path / "deletions_20261130.csv").read_text()
+    assert "r-x" in text and ",Z," in text and "zed" not in text.lower()
+    assert hashlib.sha256(b"zed@example.com").hexdigest() in text
+    again = notify_destinations(world["lake_resource"], config, [match], date(2026, 11, 30))
+    assert again["crm"].startswith("skipped")

@@ -111,3 +111,25 @@ def test_identifiers_hash_alike_however_written_and_per_salt() -> None:
     assert hash_identifier(one, "email", "bob@mail.com") != \
         hash_identifier(other, "email", "bob@mail.com")
     assert "bob" not in hash_identifier(one, "email", "bob@mail.com")
+
+
+def test_a_sandbox_applies_requests_only_to_its_own_tables(tmp_path: Path) -> None:
+    from cdp_pipelines.deployment import Deployment, DeploymentError
+    from cdp_pipelines.governance.privacy.tables import delta_tables
+    from cdp_pipelines.resources.delta_io import DeltaLake
+    from cdp_pipelines.resources.spark import SparkResource
+
+    for prefix in ("prod", "branches/try"):
+        for table in ("domain/shop_customers", "stitch/unified_coalesced"):
+            (tmp_path / prefix / table / "_delta_log").mkdir(parents=True)
+    (tmp_path / "prod" / "_system" / "privacy" / "requests" / "_delta_log").mkdir(parents=True)
+    sandbox = DeltaLake.for_deployment(SparkResource(), Deployment(str(tmp_path), "try"))
+    tables = delta_tables(sandbox)
+    assert tables == [("domain", "shop_customers"), ("stitch", "unified_coalesced")]
+    assert all(sandbox.path_for_write(*t).startswith(str(tmp_path / "branches" / "try"))
+               for t in tables)
+    with pytest.raises(DeploymentError):
+        sandbox.deployment.check_writable(str(tmp_path / "prod" / "domain" / "shop_customers"))
+    prod = DeltaLake.for_deployment(SparkResource(), Deployment(str(tmp_path)))
+    # Privacy's own tables are not searched for the person (they hold hashes and ids).
+    assert delta_tables(prod) == tables
