@@ -129,11 +129,15 @@ def store_requests(lake: "DeltaLake", records: list[tuple[str, Mapping[str, Any]
                    spec: PrivacySpec | None) -> tuple[list[PrivacyRequest], list[tuple[str, str]]]:
     """Check each (origin, record) and store it: new requests into the requests table,
     malformed ones (and a request id reused for another request) into the rejected table.
-    Returns (new requests, [(origin, reason)] of the rejected)."""
+    Returns (new requests, [(origin, reason)] of the newly rejected)."""
     known = {}
     if lake.exists("_system", *table_parts(REQUESTS_TABLE)):
         known = {r["request_id"]: r["origin"] for r in lake.read(
             "_system", *table_parts(REQUESTS_TABLE)).select("request_id", "origin").collect()}
+    seen_rejections = set()
+    if lake.exists("_system", *table_parts(REJECTED_TABLE)):
+        seen_rejections = {(r["origin"], r["reason"]) for r in lake.read(
+            "_system", *table_parts(REJECTED_TABLE)).select("origin", "reason").collect()}
     accepted: list[PrivacyRequest] = []
     rejected: list[tuple[str | None, str, str, str]] = []
     for origin, record in records:
@@ -153,6 +157,8 @@ def store_requests(lake: "DeltaLake", records: list[tuple[str, Mapping[str, Any]
             continue
         known[request.request_id] = origin
         accepted.append(request)
+    # A feed file is read again on every run: a rejection is reported once.
+    rejected = [r for r in rejected if (r[1], r[2]) not in seen_rejections]
     _write(lake, accepted, rejected)
     return accepted, [(origin, reason) for _, origin, reason, _ in rejected]
 
