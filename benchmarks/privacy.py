@@ -34,13 +34,13 @@ def _generate(drop: Path, records: int, seed: int = 7) -> None:
     with (drop / "shop" / "customers_20261101.csv").open("w") as out:
         out.write("customer_id,First Name,Last Name,email,birthdate,points,updated_at\n")
         for i in range(customers):
-            out.write(f"s{i},Given{i % 997},Sur{i % 1009},person{i}@mail.example,"
+            out.write(f"s{i},Given{i % 997},Sur{i % 1009},person{i}@shopmail.net,"
                       f"{1 + i % 12:02d}/{1 + i % 28:02d}/{1950 + i % 50},{i % 100},"
                       "2026-11-01 09:00:00\n")
     with (drop / "club" / "members_1.psv").open("w") as out:
         out.write("member_id|full_name|email|loyalty_number\n")
         for i in range(members):
-            out.write(f"m{i}|Given{i % 997} Sur{i % 1009}|person{i * 3}@mail.example|L{i}\n")
+            out.write(f"m{i}|Given{i % 997} Sur{i % 1009}|person{i * 3}@shopmail.net|L{i}\n")
     with (drop / "shop" / "orders_20261101.jsonl").open("w") as out:
         for i in range(orders):
             out.write(json.dumps({"order_id": f"o{i}", "customer_id": f"s{rng.randrange(customers)}",
@@ -97,9 +97,11 @@ def main() -> None:
     customers = args.records * 6 // 10
     chosen = random.Random(11).sample(range(customers), args.requests)
     spec = load_tenant(TENANT, env).privacy
-    store_requests(lake_resource, [("bench", {
+    accepted, rejected = store_requests(lake_resource, [(f"bench:{i}", {
         "request_id": f"b{i}", "type": "delete", "strategy": "connected",
-        "email": f"person{i}@mail.example", "received": "2026-11-30"}) for i in chosen], spec)
+        "email": f"person{i}@shopmail.net", "received": "2026-11-30"}) for i in chosen], spec)
+    if rejected or len(accepted) != args.requests:
+        raise SystemExit(f"{len(rejected)} request(s) rejected: {rejected[:3]}")
     setup = time.monotonic() - started
 
     started = time.monotonic()
