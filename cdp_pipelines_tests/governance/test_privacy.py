@@ -297,13 +297,13 @@ def test_destinations_are_sent_a_deletion_file_through_their_transport(world, tm
     config = config.model_copy(update={
         "destinations": {"crm": crm},
         "privacy": PrivacySpec(salt_env="CDP_TEST_PRIVACY_SALT", notify_destinations=("crm",))})
-    request = PrivacyRequest("r-x", "delete", "exact", {"email": "Zed@Example.com"},
+    request = PrivacyRequest("r-x", "delete", "exact", {"email": "Zed@Shopmail.net"},
                              date(2026, 11, 20), "cli")
-    match = Match(request, amperity_ids={"Z"}, identifiers={("email", "Zed@Example.com")})
+    match = Match(request, amperity_ids={"Z"}, identifiers={("email", "Zed@Shopmail.net")})
     sent = notify_destinations(world["lake_resource"], config, [match], date(2026, 11, 30))
     assert sent["crm"].startswith("sent: 1 row(s)")
     text = (tmp_path / "deletions_20261130.csv").read_text()
     assert "r-x" in text and ",Z," in text and "zed" not in text.lower()
-    assert hashlib.sha256(b"zed@example.com").hexdigest() in text
+    assert hashlib.sha256(b"zed@shopmail.net").hexdigest() in text
     again = notify_destinations(world["lake_resource"], config, [match], date(2026, 11, 30))
     assert again["crm"].startswith("skipped")
