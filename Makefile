@@ -8,6 +8,12 @@ export CDP_DEMO_SERVICES ?= $(CURDIR)/.cdp/demo/services
 export CDP_DEMO_SFTP_USER ?= $(shell id -un)
 VENV := .venv/bin
 PEOPLE ?= 2000
+# The demo runs from a tenant repository of its own, so sandboxes can branch it; its roles
+# file names CDP_DEMO_USER (CDP_USER, else your login name) sandbox-admin.
+CDP_DEMO_TENANT ?= $(CURDIR)/.cdp/demo/tenant
+ifndef CDP_DEMO_USER
+CDP_DEMO_USER := $(or $(CDP_USER),$(shell id -un))
+endif
 
 .PHONY: setup demo test ui validate clean
 
@@ -15,7 +21,10 @@ setup:
 	@bash scripts/bootstrap.sh
 	@mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
+demo: export CDP_TENANT_DIR = $(CDP_DEMO_TENANT)
+demo: export CDP_USER = $(CDP_DEMO_USER)
 demo: setup
+	$(VENV)/cdp demo tenant --dir "$(CDP_DEMO_TENANT)" --user "$(CDP_DEMO_USER)"
 	@[ -d "$(CDP_DEMO_DROP)" ] || $(VENV)/cdp demo generate --people $(PEOPLE) --out "$(dir $(CDP_DEMO_DROP))"
 	$(VENV)/cdp demo services start
 	$(VENV)/cdp demo publish

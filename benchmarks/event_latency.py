@@ -3,10 +3,12 @@ goes to the collector while ``dagster-daemon`` runs the event source's sensor, w
 starts a load run for each micro-batch of closed landing files. For every batch, the
 latency is from its acknowledgement to the Delta commit that made its rows readable.
 
-    .venv/bin/python benchmarks/event_latency.py [--minutes 3] [--rate 1000]
+    .venv/bin/python benchmarks/event_latency.py [--minutes 3] [--rate 1000] [--follow]
 
-Runs use the instance's default launcher: a new process per run, which starts its own
-Spark. The machine's load average is printed: other work on it shares the cores.
+By default the sensor loads: runs use the instance's default launcher, a new process per
+run, which starts its own Spark. With --follow, `cdp collect load --follow` loads instead
+(one process, one Spark session, a load every --interval seconds) and the sensor stands
+down. The machine's load average is printed: other work on it shares the cores.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000, help="events a second")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--port", type=int, default=18091)
+    parser.add_argument("--follow", action="store_true",
+                        help="load with `cdp collect load --follow` instead of the sensor")
+    parser.add_argument("--interval", type=float, default=5.0)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-latency-") as tmp:
@@ -104,10 +109,13 @@ def main() -> None:
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
               f"{args.rate:.0f} events/s for {args.minutes} min")
         collector = start_collector(env, args.port, 1, root / "collector.log")
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m",
-             "cdp_pipelines.definitions"], env=env, cwd=root,
-            stdout=(root / "daemon.log").open("ab"), stderr=subprocess.STDOUT)
+        loader = ([str(Path(sys.executable).with_name("cdp")), "collect", "load", "--follow",
+                   "--interval", str(args.interval)] if args.follow else
+                  [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m",
+                   "cdp_pipelines.definitions"])
+        daemon = subprocess.Popen(loader, env=env, cwd=root,
+                                  stdout=(root / "loader.log").open("ab"),
+                                  stderr=subprocess.STDOUT)
         try:
             acked = send_steadily(args.port, args.rate, args.minutes, args.batch)
             collector.send_signal(signal.SIGTERM)
@@ -124,8 +132,13 @@ def main() -> None:
         print(f"{len(acked)} batches acknowledged, {len(latencies)} found in the table; "
               f"ack-to-row p50 {_percentile(latencies, .5):.1f} s, "
               f"p95 {_percentile(latencies, .95):.1f} s, max {max(latencies, default=0):.1f} s")
-        print(f"{len(runs)} load runs; each from launch to end: p50 {_percentile(runs, .5):.0f} s, "
-              f"max {max(runs, default=0):.0f} s")
+        if args.follow:
+            loads = [line for line in (root / "loader.log").read_text().splitlines()
+                     if "event source" in line]
+            print(f"{len(loads)} follower loads; the last ones:", *loads[-5:], sep="\n  ")
+        else:
+            print(f"{len(runs)} load runs; each from launch to end: "
+                  f"p50 {_percentile(runs, .5):.0f} s, max {max(runs, default=0):.0f} s")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="working directory (default: a temporary one)")
     args = parser.parse_args(argv)
 
-    from cdp_pipelines.resources import trino_server
+    from cdp_pipelines.resources import trino_access, trino_server
     from cdp_pipelines.resources.spark import build_spark_session
     from cdp_pipelines.resources.trino import TrinoResource
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    trino_server.write_access_rules(
+    trino_access.write_access_rules(
         home, {("c360", "customer_360"): {"email": "varchar", "phone": "varchar"}})
     server = trino_server.start(home, port=port, lake_root=lake)
     try:

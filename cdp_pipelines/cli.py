@@ -3,6 +3,7 @@
     cdp demo generate [--people N] [--seed S] [--days D] [--out DIR]
     cdp demo services start|stop|status   the demo's S3 and SFTP stand-ins
     cdp demo publish [--drop DIR]         copy the generated remote sources onto them
+    cdp demo tenant [--dir DIR] [--user U]  the demo's tenant as a git repository with roles
     cdp validate                      load and check the tenant configuration
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
     cdp trino start|stop|status       the embedded local Trino server
@@ -58,6 +59,27 @@ def _demo_publish(args: argparse.Namespace) -> int:
     counts = standins.publish(Path(args.drop))
     print("published " + ", ".join(f"{n} files to {where}" for where, n in counts.items()))
     return 0
+
+
+def _demo_tenant(args: argparse.Namespace) -> int:
+    from cdp_pipelines.examples.demo_repo import ROLES_FILE, init_demo_tenant
+
+    user = args.user or os.environ.get("CDP_USER") or _login_name()
+    repo = init_demo_tenant(args.dir, user)
+    if repo.created:
+        print(f"demo tenant repository: {repo.path} (branch main @ {repo.commit[:12]}; "
+              f"{user} is sandbox-admin in {ROLES_FILE})")
+    else:
+        roles = ", ".join(sorted(repo.roles)) or f"none: add {user} to {ROLES_FILE}"
+        print(f"demo tenant repository: {repo.path} (kept as it is; {user}'s roles: "
+              f"{roles})")
+    return 0
+
+
+def _login_name() -> str:
+    import getpass
+
+    return getpass.getuser()
 
 
 def _checked_tenant():
@@ -117,6 +139,12 @@ def _next_steps(result) -> list[str]:
              "    .venv/bin/cdp query \"SELECT state, count(*) AS customers FROM "
              "c360.customer_360 GROUP BY 1 ORDER BY 2 DESC\""]
     lines += [f"  delivered:    {target}" for target in delivered]
+    from cdp_pipelines.deployment import get_deployment
+
+    if (get_deployment().tenant_dir / "roles.yaml").is_file():
+        user = os.environ.get("CDP_USER") or _login_name()
+        lines += ["  a sandbox of the demo's configuration (README: Sandboxes on the demo):",
+                  f"    CDP_USER={user} .venv/bin/cdp sandbox create trial"]
     return lines
 
 
@@ -124,6 +152,7 @@ def _materialize(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, materialize
 
     from cdp_pipelines.definitions import build_definitions
+    from cdp_pipelines.pools import ensure_pool_slots
 
     _checked_tenant()  # a config error stops here, before any run, as one message
     log_file = _quiet_libraries()
@@ -131,9 +160,12 @@ def _materialize(args: argparse.Namespace) -> int:
     assets = list(defs.assets or [])
     print(f"materializing {args.select or 'every asset'} (library logs: {log_file})",
           flush=True)
+    instance = DagsterInstance.get()
+    ensure_pool_slots(instance, (pool for node in defs.get_repository_def().asset_graph.asset_nodes
+                                 for pool in node.pools or ()))
     result = materialize(
         assets,
-        instance=DagsterInstance.get(),
+        instance=instance,
         resources=defs.resources,
         selection=args.select,
         raise_on_error=False,
@@ -159,10 +191,24 @@ def _materialize(args: argparse.Namespace) -> int:
 
 def _trino(args: argparse.Namespace) -> int:
     from cdp_pipelines.deployment import get_deployment
-    from cdp_pipelines.resources import trino_server
+    from cdp_pipelines.resources import trino_access, trino_server
 
     deployment = get_deployment()
     home = deployment.trino_home
+    if args.action == "init-rules":
+        # An external Trino with file-based access control (docker/): its rules file must
+        # exist before it starts; publication rewrites it with every table's masks.
+        path = os.environ.get("CDP_TRINO_RULES_FILE")
+        if not path:
+            print("cdp trino init-rules: set CDP_TRINO_RULES_FILE to the rules file the "
+                  "Trino server reads (security.config-file)", file=sys.stderr)
+            return 2
+        if Path(path).exists():
+            print(f"{path} exists; publication keeps it up to date")
+        else:
+            trino_access.write_rules_file(Path(path), {})
+            print(f"wrote {path}; publication adds each table's masks before registering it")
+        return 0
     if args.action == "start":
         server = trino_server.start(home, port=deployment.trino_port,
                                     lake_root=deployment.lake_root)
@@ -207,6 +253,27 @@ def _collect_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect_load(args: argparse.Namespace) -> int:
+    import logging
+
+    from cdp_pipelines.events.follow import follow
+
+    log_file = _quiet_libraries()
+    # The follower's own lines (loads, counts, failures) on the terminal too.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("cdp_pipelines.events.follow").addHandler(handler)
+    print(f"library logs: {log_file}", flush=True)
+    try:
+        stats = follow(args.sources, args.interval, once=not args.follow)
+    except ValueError as exc:  # configuration, or no such event source
+        print(f"cdp collect load: {exc}", file=sys.stderr)
+        return 1
+    print(f"loaded {stats.files} file(s), {stats.rows} row(s) in {stats.loads} load(s); "
+          f"{stats.failures} failed load(s)")
+    return 1 if stats.failures and not stats.loads else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="cdp-pipelines command line")
     parser.add_argument("--debug", action="store_true",
@@ -229,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
                                               "stand-ins")
     publish.add_argument("--drop", default=os.environ.get("CDP_DEMO_DROP", ".cdp/demo/drop"))
     publish.set_defaults(func=_demo_publish)
+    tenant = demo.add_parser("tenant", help="make the demo's tenant a git repository of its "
+                                            "own with a roles file (for sandboxes)")
+    tenant.add_argument("--dir", default=".cdp/demo/tenant")
+    tenant.add_argument("--user", help="who the roles file names sandbox-admin (default "
+                                       "CDP_USER, else your login name)")
+    tenant.set_defaults(func=_demo_tenant)
 
     sub.add_parser("validate", help="validate the tenant configuration").set_defaults(
         func=_validate)
@@ -237,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. 'domain/*'")
     mat.set_defaults(func=_materialize)
 
-    trino = sub.add_parser("trino", help="the embedded local Trino server")
-    trino.add_argument("action", choices=["start", "stop", "status"])
+    trino = sub.add_parser("trino", help="the embedded local Trino server (init-rules: an "
+                                         "external Trino's access rules file)")
+    trino.add_argument("action", choices=["start", "stop", "status", "init-rules"])
     trino.set_defaults(func=_trino)
 
     query = sub.add_parser("query", help="run SQL on Trino")
@@ -258,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--roll-mb", type=int, default=64,
                        help="close a landing file once it holds this many MiB")
     serve.set_defaults(func=_collect_serve)
+    load = collect.add_parser("load", help="load the closed landing files of event sources "
+                                           "(--follow: keep loading every few seconds)")
+    load.add_argument("sources", nargs="*", help="event sources (default: all)")
+    load.add_argument("--follow", action="store_true",
+                      help="keep one Spark session and load every --interval seconds until "
+                           "stopped; the sources' sensors stand down meanwhile")
+    load.add_argument("--interval", type=float, default=5.0)
+    load.set_defaults(func=_collect_load)
 
     from cdp_pipelines.sandbox.cli import register as register_sandbox
 

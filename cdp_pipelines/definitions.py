@@ -28,6 +28,7 @@ from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import build_source_assets
 from cdp_pipelines.stitch.assets import build_stitch_assets
 from cdp_pipelines.stitch.events import build_unified_events_assets
+from cdp_pipelines.stitch.qa import build_stitch_qa_checks
 from cdp_pipelines.tenant import load_tenant
 
 ALL_ASSETS_JOB = "cdp_all"
@@ -60,7 +61,8 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         assets=assets,
         jobs=[define_asset_job(ALL_ASSETS_JOB, selection="*",
                                description="Materialize every asset of the tenant."), *jobs],
-        asset_checks=build_courier_group_checks(config, deployment),
+        asset_checks=[*build_courier_group_checks(config, deployment),
+                      *build_stitch_qa_checks(config.stitch.qa)],
         schedules=[*group_schedules, *orchestration_schedules],
         sensors=[*build_sensors(config, deployment), *orchestration_sensors],
         resources={"spark": spark, "lake": DeltaLake.for_deployment(

@@ -17,6 +17,9 @@ LAYERS = ("landing", "domain", "stitch", "c360", "activation", "outbox", "_syste
 _SANDBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_TENANT_DIR = _PACKAGE_DIR / "examples" / "demo_tenant"
+# Where `make demo` keeps the demo's production tenant, a git repository of its own
+# (cdp_pipelines.examples.demo_repo), relative to the directory cdp runs in, like the lake.
+DEMO_TENANT_REPO = Path(".cdp/demo/tenant")
 
 
 class DeploymentError(ValueError):
@@ -116,6 +119,14 @@ class Deployment:
         return target
 
 
+def default_tenant_dir() -> Path:
+    """Without CDP_TENANT_DIR: the demo's tenant repository once `make demo` has made one
+    here (so `cdp` commands after the demo, sandboxes included, act on what the demo ran),
+    else the bundled demo tenant."""
+    repo = DEMO_TENANT_REPO.resolve()
+    return repo if (repo / "tenant.yaml").is_file() else DEMO_TENANT_DIR
+
+
 def get_deployment(env: dict[str, str] | None = None) -> Deployment:
     """Read the deployment from the environment (``os.environ`` unless given)."""
     env = dict(os.environ if env is None else env)
@@ -124,7 +135,7 @@ def get_deployment(env: dict[str, str] | None = None) -> Deployment:
     return Deployment(
         lake_root=_normalise_root(env.get("CDP_LAKE_ROOT", "./.cdp/lake")),
         sandbox=sandbox,
-        tenant_dir=Path(tenant).expanduser().resolve() if tenant else DEMO_TENANT_DIR,
+        tenant_dir=Path(tenant).expanduser().resolve() if tenant else default_tenant_dir(),
         spark_master=env.get("CDP_SPARK_MASTER", "local[*]"),
         spark_conf=spark_conf(env),
         spark_python=env.get("CDP_SPARK_PYTHON") or None,

@@ -20,6 +20,9 @@ os.environ.setdefault("CDP_DEMO_DROP", str(_SESSION_TMP / "demo" / "drop"))
 os.environ.setdefault("CDP_TEST_DROP", str(_SESSION_TMP / "drop"))
 # The tiny tenant's privacy.yaml names this secret (salt_env); a test value, never logged.
 os.environ.setdefault("CDP_TEST_PRIVACY_SALT", "tiny-tenant-test-salt")
+# The bundled demo tenant, not a `make demo` copy that may sit in .cdp/ of the checkout.
+os.environ.setdefault("CDP_TENANT_DIR", str(Path(__file__).resolve().parent.parent
+                                            / "cdp_pipelines" / "examples" / "demo_tenant"))
 Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -56,11 +59,11 @@ def trino_lake(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trino_server(tmp_path_factory, trino_lake):
-    from cdp_pipelines.resources import trino_auth, trino_server
+    from cdp_pipelines.resources import trino_access, trino_auth, trino_server
 
     home = tmp_path_factory.mktemp("trino-home")
     trino_auth.ensure_secrets(home, users=(TRINO_STRANGER,))
-    trino_server.write_access_rules(home, TRINO_PII)
+    trino_access.write_access_rules(home, TRINO_PII)
     server = trino_server.start(home, port=free_port(), lake_root=trino_lake)
     yield server
     assert trino_server.stop(home)

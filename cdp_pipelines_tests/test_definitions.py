@@ -19,7 +19,8 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 
 def _graph(defs) -> str:
-    """Every asset key with its group, upstream keys and checks, one per line."""
+    """Every asset key with its group, upstream keys, checks and concurrency pools, one per
+    line."""
     lines = []
     repo = defs.get_repository_def()
     graph = repo.asset_graph
@@ -27,8 +28,9 @@ def _graph(defs) -> str:
         node = graph.get(key)
         deps = ",".join(sorted(k.to_user_string() for k in node.parent_keys))
         checks = ",".join(sorted(c.name for c in node.check_keys))
+        pools = ",".join(sorted(p for p in node.pools or () if p))
         lines.append(f"{key.to_user_string()} group={node.group_name} deps=[{deps}] "
-                     f"checks=[{checks}]")
+                     f"checks=[{checks}] pools=[{pools}]")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the transport tests start on loopback: OpenSSH (sftp),
-# PostgreSQL (warehouse), gnupg (PGP) from Debian, and Azurite (Azure Blob) from npm.
+# PostgreSQL (warehouse), gnupg (PGP) and docker-compose (which validates docker/ without a
+# Docker engine) from Debian, and Azurite (Azure Blob) from npm.
 # Idempotent: installs only what is missing and prints nothing when all is present.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ missing_apt=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing_apt+=(postgresql)
 command -v gpg >/dev/null || missing_apt+=(gnupg)
 command -v npm >/dev/null || missing_apt+=(npm)
+command -v docker-compose >/dev/null || missing_apt+=(docker-compose)
 
 if [ "${#missing_apt[@]}" -gt 0 ]; then
     echo "install_test_services: apt-get install ${missing_apt[*]}"

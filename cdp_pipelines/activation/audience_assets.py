@@ -32,7 +32,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from cdp_pipelines.activation.campaigns import bucket_sql
@@ -50,6 +49,8 @@ from cdp_pipelines.keys import (
     query_key,
     segment_key,
 )
+from cdp_pipelines.observability import stage
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.resources.trino import (
     TrinoResource,
@@ -227,13 +228,16 @@ def _query_asset(q: SavedQuery, cfg: Tenant, deployment: Deployment):
     key = query_key(q.name)
     checks = _row_count_checks(q, key)
 
-    @asset(key=key, group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY], kinds={"trino", "delta"},
-           description=q.description or f"Saved query {q.file}.",
-           check_specs=[spec for spec, _ in checks])
+    @table_asset(key=key, group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY],
+                 kinds={"trino", "delta"},
+                 description=q.description or f"Saved query {q.file}.",
+                 check_specs=[spec for spec, _ in checks])
     def _query(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         try:
-            stats = store_result(trino, lake, deployment, _tenant_sql(q.statement(), cfg,
-                                 deployment), [], "query", q.name, q.file)
+            with stage(context.log, f"activation: query {q.name}") as s:
+                stats = store_result(trino, lake, deployment, _tenant_sql(q.statement(), cfg,
+                                     deployment), [], "query", q.name, q.file)
+                s.count(stats.rows, "rows")
         except StoreError as exc:
             raise Failure(f"saved query {q.name} failed: {exc}") from None
         yield MaterializeResult(metadata={
@@ -333,15 +337,19 @@ def segment_insights(trino: TrinoResource, deployment: Deployment | None, name: 
 
 
 def _segment_asset(segment: SegmentSpec, cfg: Tenant, deployment: Deployment):
-    @asset(key=segment_key(segment.name), group_name=ACTIVATION_GROUP, deps=[TRINO_PUBLICATION_KEY],
-           kinds={"trino", "delta"},
-           description=segment.description or f"Segment {segment.name} ({SEGMENTS_FILE}).")
+    @table_asset(key=segment_key(segment.name), group_name=ACTIVATION_GROUP,
+                 deps=[TRINO_PUBLICATION_KEY],
+                 kinds={"trino", "delta"},
+                 description=segment.description or f"Segment {segment.name} ({SEGMENTS_FILE}).")
     def _segment(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{SEGMENTS_FILE} (segment {segment.name})"
         try:
-            sql, params, offset = segment_sql(segment, cfg, deployment, trino, tenant_today(cfg))
-            stats = store_result(trino, lake, deployment, sql, params, "segment",
-                                 segment.name, where, offset)
+            with stage(context.log, f"activation: segment {segment.name}") as s:
+                sql, params, offset = segment_sql(segment, cfg, deployment, trino,
+                                                  tenant_today(cfg))
+                stats = store_result(trino, lake, deployment, sql, params, "segment",
+                                     segment.name, where, offset)
+                s.count(stats.rows, "members")
         except (SegmentError, StoreError) as exc:
             raise Failure(str(exc)) from None
         facts = segment_insights(trino, deployment, segment.name, segment.dimension)
@@ -416,17 +424,19 @@ def _campaign_asset(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment)
     deps = [segment_key(s) for s in campaign.segments] + ([TRINO_PUBLICATION_KEY] if conditions else [])
     destinations = {t.name: t.destination for t in campaign.treatments}
 
-    @asset(key=campaign_key(campaign.name), group_name=ACTIVATION_GROUP, deps=deps,
-           kinds={"trino", "delta"},
-           description=campaign.description or f"Campaign {campaign.name} recipients "
-                                                f"({campaign.schedule}).")
+    @table_asset(key=campaign_key(campaign.name), group_name=ACTIVATION_GROUP, deps=deps,
+                 kinds={"trino", "delta"},
+                 description=campaign.description or f"Campaign {campaign.name} recipients "
+                                                      f"({campaign.schedule}).")
     def _campaign(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         where = f"{CAMPAIGNS_FILE} (campaign {campaign.name})"
         try:
-            sql, params = campaign_sql(campaign, cfg, deployment, trino, tenant_today(cfg),
-                                       context.run.run_id)
-            stats = store_result(trino, lake, deployment, sql, params, "campaign",
-                                 campaign.name, where)
+            with stage(context.log, f"activation: campaign {campaign.name}") as s:
+                sql, params = campaign_sql(campaign, cfg, deployment, trino,
+                                           tenant_today(cfg), context.run.run_id)
+                stats = store_result(trino, lake, deployment, sql, params, "campaign",
+                                     campaign.name, where)
+                s.count(stats.rows, "recipients")
         except (SegmentError, StoreError) as exc:
             raise Failure(str(exc)) from None
         counts = trino.execute(

@@ -15,7 +15,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from cdp_pipelines.customer360.computed_traits import TABLE as TRAITS_TABLE
@@ -30,6 +29,8 @@ from cdp_pipelines.keys import (
     domain_key,
     stitch_key,
 )
+from cdp_pipelines.observability import stage
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.sources.assets import referenced_tables
@@ -69,8 +70,13 @@ def _consent_frame(lake: DeltaLake, config: Tenant):
     return out.join(ids, ["source", "pk"], "inner")
 
 
-def _write(lake: DeltaLake, df, name: str, database: str = STANDARD_DB) -> MaterializeResult:
-    return lake.write_table(df, "c360", database, name)
+def _write(context: AssetExecutionContext, lake: DeltaLake, df, name: str,
+           database: str = STANDARD_DB) -> MaterializeResult:
+    """Write a Customer 360 table, logging its rows and seconds (the Delta commit counts)."""
+    with stage(context.log, f"c360: {database}.{name}") as s:
+        stats = lake.overwrite(df, "c360", database, name)
+        s.count(stats.rows, "rows")
+    return lake.table_result(stats, "c360", database, name)
 
 
 def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
@@ -83,27 +89,28 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     # Privacy requests are applied first: if that fails, nothing below is built or published.
     privacy = [PRIVACY_COMPLIANCE_KEY] if config.privacy is not None else []
 
-    @asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=C360_GROUP,
-           deps=[stitch_key("unified_coalesced"), *privacy], kinds={"spark", "delta"},
-           description="One row per customer; each field group from the winning record "
-                       "(source priority, completeness, recency), with the winner named.")
+    @table_asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=C360_GROUP,
+                 deps=[stitch_key("unified_coalesced"), *privacy], kinds={"spark", "delta"},
+                 description="One row per customer; each field group from the winning record "
+                             "(source priority, completeness, recency), with the winner named.")
     def merged_customers(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.merged_customers import (
             merged_customers as rollup,
         )
 
-        return _write(lake, rollup(lake.read("stitch", "unified_coalesced"), priorities),
+        return _write(context, lake,
+                      rollup(lake.read("stitch", "unified_coalesced"), priorities),
                       "merged_customers")
 
     assets = [merged_customers]
     standard = ["merged_customers"]
     if has_transactions:
-        @asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=C360_GROUP,
-               deps=[stitch_key("unified_transactions"), *privacy,
-                     *([stitch_key("unified_itemized_transactions")] if has_items else [])],
-               kinds={"spark", "delta"},
-               description="Order history per customer: first/second/latest order, lifetime "
-                           "and L12M revenue and frequency, AOV, RFM deciles.")
+        @table_asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=C360_GROUP,
+                     deps=[stitch_key("unified_transactions"), *privacy,
+                           *([stitch_key("unified_itemized_transactions")] if has_items else [])],
+                     kinds={"spark", "delta"},
+                     description="Order history per customer: first/second/latest order, lifetime "
+                                 "and L12M revenue and frequency, AOV, RFM deciles.")
         def transaction_attributes(context: AssetExecutionContext, lake: DeltaLake):
             from cdp_pipelines.customer360.attributes import (
                 transaction_attributes as build,
@@ -111,30 +118,30 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
 
             items = lake.read("stitch", "unified_itemized_transactions") if has_items else None
             df = build(lake.read("stitch", "unified_transactions"), items, tenant_today(config))
-            return _write(lake, df, "transaction_attributes")
+            return _write(context, lake, df, "transaction_attributes")
 
         assets.append(transaction_attributes)
         standard.append("transaction_attributes")
 
-    @asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=C360_GROUP,
-           deps=[c360_key(STANDARD_DB, "merged_customers"), *privacy,
-                 *[domain_key(name) for name in consent_feeds]],
-           kinds={"spark", "delta"},
-           description="Contactability, email/SMS opt-in (latest statement wins), "
-                       "test and employee flags.")
+    @table_asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=C360_GROUP,
+                 deps=[c360_key(STANDARD_DB, "merged_customers"), *privacy,
+                       *[domain_key(name) for name in consent_feeds]],
+                 kinds={"spark", "delta"},
+                 description="Contactability, email/SMS opt-in (latest statement wins), "
+                             "test and employee flags.")
     def customer_attributes(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.attributes import customer_attributes as build
 
         df = build(lake.read("c360", STANDARD_DB, "merged_customers"),
                    _consent_frame(lake, config))
-        return _write(lake, df, "customer_attributes")
+        return _write(context, lake, df, "customer_attributes")
 
     assets.append(customer_attributes)
     standard.append("customer_attributes")
 
-    @asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=C360_GROUP,
-           deps=[c360_key(STANDARD_DB, t) for t in standard], kinds={"spark", "delta"},
-           description="The analyst-facing customer profile.")
+    @table_asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=C360_GROUP,
+                 deps=[c360_key(STANDARD_DB, t) for t in standard], kinds={"spark", "delta"},
+                 description="The analyst-facing customer profile.")
     def customer_360(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.attributes import customer_360 as build
 
@@ -142,7 +149,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         tx = (lake.read("c360", STANDARD_DB, "transaction_attributes") if has_transactions
               else merged.select("amperity_id").limit(0))
         df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"))
-        return _write(lake, df, "customer_360")
+        return _write(context, lake, df, "customer_360")
 
     assets.append(customer_360)
     standard.append("customer_360")
@@ -189,9 +196,9 @@ def build_custom_tables(config: Tenant, deployment: Deployment, standard: list[s
 
 def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str],
                         known: dict[str, tuple[str, ...]]):
-    @asset(key=c360_key(database, name), group_name=C360_GROUP,
-           deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
-           description=f"Custom table from databases/{database}/{path.name}.")
+    @table_asset(key=c360_key(database, name), group_name=C360_GROUP,
+                 deps=[_asset_key_of(known[r]) for r in refs], kinds={"spark", "delta", "sql"},
+                 description=f"Custom table from databases/{database}/{path.name}.")
     def _custom(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.customer360.custom_sql import (
             CustomSqlError,
@@ -203,7 +210,7 @@ def _custom_table_asset(database: str, name: str, sql: str, path, refs: list[str
             df = run_custom_table(lake.session, sql, path, views)
         except CustomSqlError as exc:
             raise Failure(str(exc)) from None
-        return _write(lake, df, name, database=database)
+        return _write(context, lake, df, name, database=database)
 
     return _custom
 
@@ -217,12 +224,12 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
 
     privacy = [PRIVACY_COMPLIANCE_KEY] if config.privacy is not None else []
 
-    @asset(key=TRINO_PUBLICATION_KEY, group_name=C360_GROUP,
-           deps=c360_deps + stitch_deps + privacy, kinds={"trino"},
-           description="Registers every Customer 360 and Stitch table in Trino (one schema "
-                       "per database) and refreshes the PII access rules.")
+    @table_asset(key=TRINO_PUBLICATION_KEY, group_name=C360_GROUP,
+                 deps=c360_deps + stitch_deps + privacy, kinds={"trino"},
+                 description="Registers every Customer 360 and Stitch table in Trino (one schema "
+                             "per database) and refreshes the PII access rules.")
     def trino_publication(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
-        from cdp_pipelines.resources import trino_server
+        from cdp_pipelines.resources import trino_access
 
         prefix = deployment.schema_prefix
         published: dict[str, list[str]] = {}
@@ -236,18 +243,23 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
             masked = lake.pii_columns(types, name)
             if masked:
                 pii[(f"{prefix}{database}", name)] = {c: _trino_type(types[c]) for c in masked}
-        if trino.server_home:
+        if trino.access_rules_path is not None:
             # Masks before tables: a new table, or a new PII column of one, becomes
             # readable only after the server has re-read rules that cover it.
-            trino_server.write_access_rules(trino.server_home_path, pii)
-            time.sleep(2 * trino_server.RULES_REFRESH_SECONDS)
-        for database, location, name in present:
-            schema = f"{prefix}{database}"
-            try:
-                trino.register_delta_table(schema, name, lake.path(*location))
-            except Exception as exc:  # noqa: BLE001 - Trino's errors say where and what to do
-                raise Failure(f"could not publish {schema}.{name}: {exc}") from None
-            published.setdefault(schema, []).append(name)
+            with stage(context.log, "c360: PII masks") as s:
+                trino_access.write_rules_file(trino.access_rules_path, pii)
+                time.sleep(2 * trino_access.RULES_REFRESH_SECONDS)
+                s.count(sum(len(v) for v in pii.values()), "masked columns")
+        with stage(context.log, "c360: publishing to Trino") as s:
+            for database, location, name in present:
+                schema = f"{prefix}{database}"
+                try:
+                    trino.register_delta_table(schema, name, lake.path(*location))
+                except Exception as exc:  # noqa: BLE001 - Trino's errors say where and what
+                    raise Failure(f"could not publish {schema}.{name}: {exc}") from None
+                published.setdefault(schema, []).append(name)
+            s.count(len(present), "tables")
+            s.count(len(published), "schemas")
         return MaterializeResult(metadata={
             "schemas": MetadataValue.json(published),
             "tables": MetadataValue.int(sum(len(v) for v in published.values())),

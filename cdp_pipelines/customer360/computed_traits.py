@@ -13,9 +13,10 @@ import calendar
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, MetadataValue
 
 from cdp_pipelines.keys import C360_GROUP, STANDARD_DB, c360_key, stitch_key
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.tenant.model import Tenant
 from cdp_pipelines.tenant.traits import ComputedTraitSpec
@@ -88,11 +89,11 @@ def build_computed_traits_assets(config: Tenant) -> list:
     if not traits or not any(s.stitch for s in config.event_sources):
         return []
 
-    @asset(key=c360_key(STANDARD_DB, TABLE), group_name=C360_GROUP,
-           deps=[stitch_key("unified_events"), c360_key(STANDARD_DB, "merged_customers")],
-           kinds={"spark", "delta"},
-           description="Per customer, traits computed from their events: "
-                       + ", ".join(t.name for t in traits) + ".")
+    @table_asset(key=c360_key(STANDARD_DB, TABLE), group_name=C360_GROUP,
+                 deps=[stitch_key("unified_events"), c360_key(STANDARD_DB, "merged_customers")],
+                 kinds={"spark", "delta"},
+                 description="Per customer, traits computed from their events: "
+                             + ", ".join(t.name for t in traits) + ".")
     def computed_traits_asset(context: AssetExecutionContext, lake: DeltaLake):
         now = datetime.now(timezone.utc).replace(microsecond=0)
         df = computed_traits(lake.read("stitch", "unified_events"),

@@ -25,8 +25,11 @@ group (not NULL, not blank), that comes first by:
 4. `source`, then `pk`, ascending, so reruns pick the same record.
 
 The whole group is copied from the winner, blanks turned to NULL: a street is never paired
-with another record's city. `<group>_source` and `<group>_pk` name the winning record (NULL
-when no record has the group). Also: `source_count` (distinct feeds), `record_count`,
+with another record's city. The name and address groups also carry the winner's values as
+people wrote them (`given_name_display`, ..., `city_display`; see `DISPLAY_COLUMNS`) beside
+the normalised match keys; they count for nothing in the choice, so a record's display
+casing always goes with its own keys. `<group>_source` and `<group>_pk` name the winning
+record (NULL when no record has the group). Also: `source_count` (distinct feeds), `record_count`,
 `first_seen` / `last_seen` (min / max `_updated`) and `supersized` (any record flagged).
 Every group column is in the output even when the input lacks it (NULL), so the schema
 does not depend on which PII a tenant maps.
@@ -48,6 +51,12 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "gender": ("gender",),
 }
 GROUP_COLUMNS = tuple(c for columns in FIELD_GROUPS.values() for c in columns)
+# Display forms (as written, from unified_coalesced) that travel with a group's winner.
+DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("given_name_display", "surname_display", "full_name_display"),
+    "address": ("address_display", "address2_display", "city_display"),
+}
+CARRIED_COLUMNS = GROUP_COLUMNS + tuple(c for cs in DISPLAY_COLUMNS.values() for c in cs)
 # Output type of a group column the input lacks.
 _COLUMN_TYPES = {"birthdate": "date"}
 DEFAULT_PRIORITY = 100
@@ -89,17 +98,17 @@ def merged_customers(
         )
 
     df = coalesced.where(F.col("amperity_id").isNotNull())
-    for name in GROUP_COLUMNS:
+    for name in CARRIED_COLUMNS:
         if name not in df.columns:
             df = df.withColumn(name, F.lit(None).cast(_COLUMN_TYPES.get(name, "string")))
     if "supersized" not in df.columns:
         df = df.withColumn("supersized", F.lit(False))
     # Blank strings carry no information: NULL them before counting and copying.
     df = df.select(
-        *[c for c in df.columns if c not in GROUP_COLUMNS],
+        *[c for c in df.columns if c not in CARRIED_COLUMNS],
         *[
             F.when(_usable(df, name), F.col(name)).alias(name)
-            for name in GROUP_COLUMNS
+            for name in CARRIED_COLUMNS
         ],
     ).withColumn("_priority", _priority(priorities, default_priority))
 
@@ -119,7 +128,7 @@ def merged_customers(
             F.coalesce(F.col("pk").cast("string"), F.lit("")).alias("k6"),
             F.col("source").alias("source"),
             F.col("pk").alias("pk"),
-            *[F.col(c).alias(c) for c in columns],
+            *[F.col(c).alias(c) for c in columns + DISPLAY_COLUMNS.get(group, ())],
         )
         aggregates.append(F.min(F.when(completeness > 0, candidate)).alias(f"_win_{group}"))
 
@@ -135,7 +144,7 @@ def merged_customers(
     output = [F.col("amperity_id")]
     for group, columns in FIELD_GROUPS.items():
         win = F.col(f"_win_{group}")
-        output += [win[c].alias(c) for c in columns]
+        output += [win[c].alias(c) for c in columns + DISPLAY_COLUMNS.get(group, ())]
         output += [win["source"].alias(f"{group}_source"), win["pk"].alias(f"{group}_pk")]
     output += ["source_count", "record_count", "first_seen", "last_seen", "supersized"]
     return rolled.select(*output)

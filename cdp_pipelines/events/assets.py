@@ -27,6 +27,7 @@ from cdp_pipelines.keys import (
     domain_key,
     event_landing_key,
 )
+from cdp_pipelines.pools import table_pool
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.tenant.events import TABLE_KINDS, EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
@@ -96,6 +97,8 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
 
     @multi_asset(
         name=f"events_{source.name}", specs=specs, can_subset=False,
+        # One load writes all four tables: their pool is the events table's.
+        pool=table_pool(events_key),
         check_specs=[AssetCheckSpec(VIOLATION_CHECK, asset=events_key,
                                     description="Share of messages violating the tracking "
                                                 "plan, per event, in this load.")],
@@ -111,18 +114,10 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
         if result.quarantined:
             context.log.warning(f"{source.name}: {result.quarantined} line(s) quarantined in "
                                 "domain/_quarantine")
-        loaded = {
-            "files_loaded": MetadataValue.int(len(result.files)),
-            "files_waiting": MetadataValue.int(result.remaining),
-            "lines_read": MetadataValue.int(result.lines),
-            "duplicates": MetadataValue.int(result.duplicates),
-            "lines_quarantined": MetadataValue.int(result.quarantined),
-        }
         for kind in TABLE_KINDS:
             table = source.table(kind)
-            metadata = {"rows_inserted": MetadataValue.int(result.inserted.get(kind, 0))}
+            metadata = load_metadata(result, kind)
             if kind == "events":
-                metadata.update(loaded)
                 metadata["tracking_plan"] = MetadataValue.md(plan_table(result.plan_counts))
             if kind in result.stats:
                 yield lake.table_result(result.stats[kind], "domain", table,
@@ -132,6 +127,21 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
         yield violation_check(source, result.plan_counts)
 
     return [landing_spec, _load]
+
+
+def load_metadata(result, kind: str) -> dict:
+    """What one load did, as the metadata of one of its tables (the load's figures on the
+    events table): the asset's and `cdp collect load --follow`'s materializations alike."""
+    metadata = {"rows_inserted": MetadataValue.int(result.inserted.get(kind, 0))}
+    if kind == "events":
+        metadata.update({
+            "files_loaded": MetadataValue.int(len(result.files)),
+            "files_waiting": MetadataValue.int(result.remaining),
+            "lines_read": MetadataValue.int(result.lines),
+            "duplicates": MetadataValue.int(result.duplicates),
+            "lines_quarantined": MetadataValue.int(result.quarantined),
+        })
+    return metadata
 
 
 def build_all_event_assets(config: Tenant, deployment: Deployment) -> list:

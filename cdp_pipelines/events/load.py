@@ -62,16 +62,23 @@ class EventLoad:
 
 
 def pending_files(lake: DeltaLake, source: EventSourceSpec, landing: Path,
-                  limit: int) -> tuple[list[Path], int]:
+                  limit: int, loaded: set[str] | None = None) -> tuple[list[Path], int]:
     """The oldest closed files the ingest log does not have (at most ``limit``), and how
-    many more wait."""
-    loaded = set()
-    if lake.exists("_system", INGEST_LOG_TABLE):
-        log = lake.read("_system", INGEST_LOG_TABLE)
-        loaded = {r["file"] for r in log.where(log["feed"] == source.table("events"))
-                  .select("file").collect()}
+    many more wait. ``loaded``: the names known loaded, instead of reading the log (a
+    long-lived loader keeps them; a file loaded twice is still stored once)."""
+    if loaded is None:
+        loaded = loaded_files(lake, source)
     waiting = [p for p in closed_files(landing) if p.name not in loaded]
     return waiting[:limit], max(0, len(waiting) - limit)
+
+
+def loaded_files(lake: DeltaLake, source: EventSourceSpec) -> set[str]:
+    """The names of the source's files the ingest log has."""
+    if not lake.exists("_system", INGEST_LOG_TABLE):
+        return set()
+    log = lake.read("_system", INGEST_LOG_TABLE)
+    return {r["file"] for r in log.where(log["feed"] == source.table("events"))
+            .select("file").collect()}
 
 
 def read_records(lake: DeltaLake, files: list[Path]) -> "DataFrame":
@@ -185,13 +192,14 @@ def _table_sizes(counts: list[dict]) -> dict[str, int]:
 
 
 def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id: str,
-                max_files: int = 200) -> EventLoad:
+                max_files: int = 200, loaded: set[str] | None = None) -> EventLoad:
     """Load the source's closed landing files not loaded before (oldest first, at most
-    ``max_files``) into its tables."""
+    ``max_files``) into its tables. ``loaded``, if given, is the set of file names known
+    loaded (see :func:`pending_files`); the files of this load are added to it."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    files, remaining = pending_files(lake, source, landing, max_files)
+    files, remaining = pending_files(lake, source, landing, max_files, loaded)
     result = EventLoad(files=[p.name for p in files], remaining=remaining)
     if not files:
         # Empty tables on the first load, so Stitch and the rest find them before any
@@ -219,6 +227,8 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
     finally:
         records.unpersist()
     _log_files(lake, source, files, per_file, run_id)
+    if loaded is not None:
+        loaded.update(p.name for p in files)
     return result
 
 

@@ -56,8 +56,12 @@ def value_expectations(feed: FeedSpec) -> list:
 def validate(df: "DataFrame", suite_name: str, expectations: list) -> list[Outcome]:
     """Validate ``df`` against ``expectations`` with an ephemeral GX context."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    # GX passes disable=False to tqdm itself, so TQDM_DISABLE cannot silence its
+    # "Calculating Metrics" bars; the context's own setting does.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_spark(name=f"{suite_name}_source")
     asset = source.add_dataframe_asset(name=f"{suite_name}_asset")
     batch_def = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch")

@@ -6,8 +6,9 @@ UI. A leaf module, so tenant models and every layer can import it.
 
 Personal data are the values that point at one person: names, email, phone, street
 address, postal code and birthdate, and the forms Stitch derives from them
-(``email_norm``, ``phone_e164``, ``given_name_soundex``, ...). City, state, country and
-gender alone do not, and stay readable for analysts' breakdowns.
+(``email_norm``, ``phone_e164``, ``given_name_soundex``, ...) or keep as people wrote
+them (``given_name_display``, ``address_display``). City, state, country and gender alone
+do not, and stay readable for analysts' breakdowns.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ PII_TAGS = frozenset({
 })
 # The columns the platform itself names after those tags (Stitch, Customer 360).
 PII_FIELDS = frozenset(tag.replace("-", "_") for tag in PII_TAGS)
-# Suffixes of the forms Stitch derives from a PII field; each still identifies a person.
-_DERIVED = ("_full_norm", "_norm", "_e164", "_canonical", "_forms", "_soundex")
+# Suffixes of the forms Stitch derives from a PII field, and of the value as written
+# (``_display``, beside the normalised match key); each still identifies a person.
+_DERIVED = ("_full_norm", "_norm", "_e164", "_canonical", "_forms", "_soundex", "_display")
 # Tables whose generic columns hold PII values: the blocklist keeps the blocked values.
 _TABLE_COLUMNS = {"stitch_blocklist_values": frozenset({"value"})}
 

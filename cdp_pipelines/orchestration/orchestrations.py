@@ -42,7 +42,6 @@ from dagster import (
     RunRequest,
     ScheduleDefinition,
     SensorDefinition,
-    asset,
     define_asset_job,
     run_status_sensor,
 )
@@ -56,6 +55,8 @@ from cdp_pipelines.keys import (
     audience_key,
     delivery_key,
 )
+from cdp_pipelines.observability import stage
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.trino import TrinoResource
 from cdp_pipelines.tenant.audiences import DEFAULT_ATTRIBUTES
@@ -106,8 +107,9 @@ def build_delivery_asset(cfg: Tenant, o: OrchestrationSpec, deployment: Deployme
         f"Delivers {o.kind} {o.audience} to " +
         ", ".join(sorted({d for _, d in routes})) + " (delivery log: never twice).")
 
-    @asset(key=delivery_key(o.name), group_name=DELIVERIES_GROUP, deps=[audience_key(o.kind, o.audience)],
-           kinds={"trino"}, description=description)
+    @table_asset(key=delivery_key(o.name), group_name=DELIVERIES_GROUP,
+                 deps=[audience_key(o.kind, o.audience)],
+                 kinds={"trino"}, description=description)
     def _deliver(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):
         from cdp_pipelines.activation.delivery_log import DeliveryLog
         from cdp_pipelines.activation.destinations import DeliveryError, deliver
@@ -129,17 +131,19 @@ def build_delivery_asset(cfg: Tenant, o: OrchestrationSpec, deployment: Deployme
                                          cfg.templates[chosen] if chosen else None)
             sql = audience_rows_sql(o.kind, o.audience, treatment, columns,
                                     deployment=deployment, catalog=trino.catalog)
-            rows = trino.query_df(sql)
-            template = _template_for(cfg, o, destination_name, list(rows.columns))
             label = f"{treatment or o.audience} -> {destination_name}"
             try:
-                result = deliver(rows, destination, template, orchestration=o.name,
-                                 treatment=treatment or o.kind, campaign=o.audience,
-                                 delivery_date=when, deployment=deployment, log=log)
+                with stage(context.log, f"activation: {label}") as s:
+                    rows = trino.query_df(sql)
+                    template = _template_for(cfg, o, destination_name, list(rows.columns))
+                    result = deliver(rows, destination, template, orchestration=o.name,
+                                     treatment=treatment or o.kind, campaign=o.audience,
+                                     delivery_date=when, deployment=deployment, log=log)
+                    s.count(result.rows, "rows")
+                    s.count(result.rejected or None, "rejected")
+                    s.note = f"{result.status} to {result.target}"
             except DeliveryError as exc:
                 raise Failure(f"orchestration {o.name}: {label}: {exc}") from None
-            context.log.info(f"{label}: {result.status}, {result.rows} rows to {result.target}"
-                             + (f", {result.rejected} rejected" if result.rejected else ""))
             results[label] = {"status": result.status, "rows": result.rows,
                               "rejected": result.rejected, "target": result.target}
         return MaterializeResult(metadata={

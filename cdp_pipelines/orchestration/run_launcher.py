@@ -6,6 +6,8 @@ It reads the worker's pid from the run's "Started process for run" engine event 
 the operating system whether that process still runs. That needs the daemon on the same
 machine as the run workers, as in the embedded deployment; production deployments use
 their own launcher (docker/dagster.yaml).
+
+Before launching, it creates the slots of the run's concurrency pools (pools.py).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from dagster import DagsterEventType, DagsterRun
 from dagster._core.launcher import (
     CheckRunHealthResult,
     DefaultRunLauncher,
+    LaunchRunContext,
     WorkerStatus,
 )
+
+from cdp_pipelines.pools import ensure_pool_slots
 
 
 def worker_pid(instance, run_id: str) -> int | None:
@@ -42,6 +47,13 @@ def process_alive(pid: int) -> bool:
 
 
 class LocalRunLauncher(DefaultRunLauncher):
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = context.dagster_run
+        if run.execution_plan_snapshot_id:
+            plan = self._instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+            ensure_pool_slots(self._instance, (step.pool for step in plan.steps))
+        super().launch_run(context)
+
     @property
     def supports_check_run_worker_health(self) -> bool:
         return True

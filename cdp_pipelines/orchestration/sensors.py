@@ -1,24 +1,28 @@
 """File-arrival sensors: one per remote courier (S3, Azure Blob, SFTP), and one per
 event source.
 
-Each tick of a courier's sensor lists the courier's source. The cursor (kept by Dagster,
-so it survives restarts) is JSON ``{relpath: [size, modified]}`` of the files seen last
-time; a file that is new or changed triggers one run of that courier and everything
-downstream. The run key is derived from the new files, so a repeated tick never starts a
-second run.
+Each tick of a courier's sensor lists the courier's source; files that are new or changed
+trigger one run of that courier and everything downstream. The cursor (kept by Dagster,
+so it survives restarts) stays bounded: a watermark, the newest modification time seen,
+plus ``{relpath: [size, modified]}`` of the files modified within a day before it (a
+file listed late, or rewritten, inside that window is still caught), not every file the
+bucket ever held. While a run of the courier is queued or going, ticks start nothing and
+leave the cursor alone: the files that arrive meanwhile go to one run after it. The run
+key is derived from the new files, so a repeated tick never starts a second run.
 
 An event source's sensor watches the collector's closed landing files and starts a
 micro-batch load of the source's tables (nothing downstream: Stitch does not run per
 batch). Its cursor is a watermark, the newest closed file, plus the names closed within
 a look-back window before it (a file renamed just after a listing has an older name).
 A load still running holds the next one back; a load that left files waiting triggers
-the next one.
+the next one. While `cdp collect load --follow` runs (events/follow.py: one Spark session,
+a load every few seconds), the sensor stands down.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotations.
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dagster import (
@@ -34,6 +38,7 @@ from dagster import (
 )
 
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.events.follow import follower_alive
 from cdp_pipelines.events.journal import closed_at, closed_files
 from cdp_pipelines.keys import (
     COURIER_TAG,
@@ -52,17 +57,49 @@ MINIMUM_INTERVAL_SECONDS = 120
 # Events are loaded in micro-batches: an acknowledged event reaches its table in seconds.
 EVENT_INTERVAL_SECONDS = 10
 EVENT_LOOKBACK = timedelta(minutes=2)
+# How far before the newest file a courier's cursor still remembers files by name.
+FILE_LOOKBACK = timedelta(days=1)
 _ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
            DagsterRunStatus.STARTED]
+
+
+def _active_run(context: SensorEvaluationContext, tag: str, value: str):
+    """A queued or running run tagged ``tag=value``, if any."""
+    runs = context.instance.get_runs(RunsFilter(tags={tag: value}, statuses=_ACTIVE), limit=1)
+    return runs[0] if runs else None
 
 
 def sensor_name(courier: CourierSpec) -> str:
     return f"courier_{courier.name}_file_arrival"
 
 
-def new_files(cursor: str | None, current: dict[str, list]) -> list[str]:
-    seen = json.loads(cursor) if cursor else {}
-    return sorted(path for path, state in current.items() if seen.get(path) != state)
+def new_files(cursor: str | None, current: dict[str, list]) -> tuple[list[str], str]:
+    """Files new or changed since ``cursor`` and the next cursor; ``current`` maps each
+    listed path to ``[size, modified]``, modified an ISO 8601 UTC timestamp."""
+    state = json.loads(cursor) if cursor else {}
+    if "through" not in state:
+        # The cursor of earlier versions: every file listed, no watermark.
+        state = {"through": max((m for _, m in state.values()), default=""), "recent": state}
+    through, recent = state["through"], state["recent"]
+    horizon = _shifted(through, -FILE_LOOKBACK) if through else ""
+    fresh = sorted(path for path, (size, modified) in current.items()
+                   if modified > through
+                   or (modified >= horizon and recent.get(path) != [size, modified]))
+    newest = max([through, *(modified for _, modified in current.values())])
+    keep = _shifted(newest, -FILE_LOOKBACK) if newest else ""
+    window = {path: seen for path, seen in {**recent, **current}.items() if seen[1] >= keep}
+    return fresh, json.dumps({"through": newest, "recent": window}, sort_keys=True)
+
+
+def _shifted(timestamp: str, delta: timedelta) -> str:
+    return _utc(datetime.fromisoformat(timestamp) + delta)
+
+
+def _utc(moment: datetime) -> str:
+    """One spelling for every store's timestamps, so they compare as strings."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
@@ -80,17 +117,21 @@ def build_file_arrival_sensor(source: SourceSpec, courier: CourierSpec,
                     f"matching `{courier.pattern}` arrives or changes ({courier.type}).",
     )
     def _arrivals(context: SensorEvaluationContext):
+        running = _active_run(context, COURIER_TAG, courier.name)
+        if running:
+            return SkipReason(f"run {running.run_id} of courier {courier.name} is not done; "
+                              "files arriving meanwhile go to one run after it")
         remote = make_courier(courier)
         try:
             found = remote.list()
         finally:
             remote.close()
-        current = {f.relpath: [f.size, f.modified.isoformat()] for f in found}
-        fresh = new_files(context.cursor, current)
-        context.update_cursor(json.dumps(current, sort_keys=True))
+        current = {f.relpath: [f.size, _utc(f.modified)] for f in found}
+        fresh, cursor = new_files(context.cursor, current)
+        context.update_cursor(cursor)
         if not fresh:
             return SkipReason(f"no new or changed file matching {courier.pattern!r} "
-                              f"({len(current)} seen)")
+                              f"({len(current)} listed)")
         key = hashlib.sha256(json.dumps({p: current[p] for p in fresh}, sort_keys=True)
                              .encode()).hexdigest()[:32]
         context.log.info(f"courier {courier.name}: {len(fresh)} new/changed file(s): "
@@ -131,12 +172,15 @@ def build_event_sensor(source: EventSourceSpec, deployment: Deployment) -> Senso
                     "tables, one micro-batch at a time.",
     )
     def _landed(context: SensorEvaluationContext):
-        running = context.instance.get_runs(
-            RunsFilter(tags={EVENT_SOURCE_TAG: source.name}, statuses=_ACTIVE), limit=1)
+        landing = Path(deployment.landing_read_path("events", source.name))
+        follower = follower_alive(landing)
+        if follower:
+            return SkipReason(f"{source.name} is loaded by `cdp collect load --follow` (pid "
+                              f"{follower.get('pid')} on {follower.get('host')})")
+        running = _active_run(context, EVENT_SOURCE_TAG, source.name)
         if running:
-            return SkipReason(f"load run {running[0].run_id} of {source.name} is not done")
-        names = [p.name for p in closed_files(
-            Path(deployment.landing_read_path("events", source.name)))]
+            return SkipReason(f"load run {running.run_id} of {source.name} is not done")
+        names = [p.name for p in closed_files(landing)]
         fresh, cursor = closed_since(context.cursor, names)
         latest = context.instance.get_latest_materialization_event(tables[0])
         waiting = 0

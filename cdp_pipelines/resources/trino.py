@@ -113,6 +113,9 @@ class TrinoResource(ConfigurableResource):
     # Home of the embedded local server (`cdp trino start`), whose access rules publication
     # refreshes; empty for an external Trino whose rules are managed elsewhere.
     server_home: str = ""
+    # An external Trino's file-based access-control rules file (CDP_TRINO_RULES_FILE, e.g.
+    # the compose service's), which publication rewrites as it does the embedded server's.
+    rules_file: str = ""
 
     @classmethod
     def for_server(cls, server: "TrinoServer", user: str, **kwargs: Any) -> "TrinoResource":
@@ -145,11 +148,19 @@ class TrinoResource(ConfigurableResource):
         return cls(host=deployment.trino_host, port=deployment.trino_port, user=user,
                    http_scheme=env.get("CDP_TRINO_HTTP_SCHEME", "https"),
                    password_file=password_file, password_env=password_env,
-                   tls_ca_file=ca_file, server_home=str(home) if local else "")
+                   tls_ca_file=ca_file, server_home=str(home) if local else "",
+                   rules_file="" if local else env.get("CDP_TRINO_RULES_FILE", ""))
 
     @property
     def server_home_path(self) -> Path:
         return Path(self.server_home)
+
+    @property
+    def access_rules_path(self) -> Path | None:
+        """The rules file publication keeps up to date, if this project manages one."""
+        if self.server_home:
+            return self.server_home_path / "etc" / "rules.json"
+        return Path(self.rules_file) if self.rules_file else None
 
     @property
     def url(self) -> str:

@@ -4,7 +4,7 @@ The server is Trino 476 (the newest release whose server artifacts are on Maven
 Central) with only the Delta Lake connector installed. It reads Delta tables straight
 from the local lake through Trino's native local file system, keeps table metadata in
 a file metastore under the server home, and enforces file-based access control (see
-:func:`write_access_rules`). It listens on 127.0.0.1 only, speaks HTTPS only, and
+:mod:`.trino_access`). It listens on 127.0.0.1 only, speaks HTTPS only, and
 authenticates every client by password (see :mod:`.trino_auth`).
 
 Layout of a server home (``<repo>/.cdp/trino`` by default)::
@@ -41,18 +41,22 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cdp_pipelines.resources import trino_auth
+from cdp_pipelines.resources.trino_access import (
+    CATALOG,
+    RULES_REFRESH_SECONDS,
+    write_access_rules,
+)
 
 TRINO_VERSION = "476"
 MIN_JAVA_VERSION = 24
 DEFAULT_PORT = 8088
 HOST = "127.0.0.1"
-CATALOG = "delta"
 
 SERVER_ARTIFACT = f"io.trino:trino-server-core:{TRINO_VERSION}:tar.gz"
 DELTA_PLUGIN_ARTIFACT = f"io.trino:trino-delta-lake:{TRINO_VERSION}:zip"
@@ -65,13 +69,6 @@ CLI_ARTIFACT = f"io.trino:trino-cli:{TRINO_VERSION}:jar:executable"
 # environment, so that it is written in no configuration file.
 SHARED_SECRET_ENV = "CDP_TRINO_SHARED_SECRET"
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
-_TYPE = re.compile(r"^[a-z][a-z0-9_ ]*(\([0-9, ]+\))?$")
-_STRING_TYPES = re.compile(r"^(varchar|char)(\(\d+\))?$")
-STRING_MASK = "'***'"
-# How often the running server re-reads rules.json.
-RULES_REFRESH_SECONDS = 1
 
 
 class TrinoServerError(RuntimeError):
@@ -400,137 +397,6 @@ def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = No
     })
     if not (etc / "rules.json").exists():
         write_access_rules(home, {})
-
-
-# --------------------------------------------------------------------------- access
-
-
-def _users_regex(users: Iterable[str], role: str) -> str | None:
-    users = list(users)
-    for user in users:
-        if not _USER.match(user):
-            raise TrinoServerError(
-                f"{role} user name {user!r} is not allowed in access rules: use letters, "
-                "digits, '_', '.', '@' and '-'."
-            )
-    return "|".join(re.escape(user) for user in users) or None
-
-
-def _column_mask(column: str, column_type: str | None) -> str:
-    if column_type is None or _STRING_TYPES.match(column_type):
-        return STRING_MASK
-    return f"CAST(NULL AS {column_type})"
-
-
-def _pii_spec(
-    key: tuple[str, str], columns: Sequence[str] | Mapping[str, str | None]
-) -> dict[str, str | None]:
-    schema, table = (part.lower() for part in key)
-    typed = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns)
-    spec: dict[str, str | None] = {}
-    for name in (schema, table, *typed):
-        if not _IDENTIFIER.match(name.lower()):
-            raise TrinoServerError(f"PII rule {key}: {name!r} is not a plain SQL identifier.")
-    for column, column_type in typed.items():
-        if column_type is not None:
-            column_type = column_type.strip().lower()
-            if not _TYPE.match(column_type):
-                raise TrinoServerError(
-                    f"PII rule {key}: column {column!r} has an unexpected type {column_type!r}."
-                )
-        spec[column.lower()] = column_type
-    return spec
-
-
-def build_access_rules(
-    pii_columns: Mapping[tuple[str, str], Sequence[str] | Mapping[str, str | None]],
-    admins: Sequence[str] = ("admin",),
-    analysts: Sequence[str] = ("analyst",),
-    restricted: Sequence[str] = ("restricted",),
-) -> dict:
-    """Trino file-based system access rules for the CDP's three kinds of user.
-
-    ``pii_columns`` maps ``(schema, table)`` in catalog ``delta`` to its PII columns,
-    either a list of names (string columns) or ``{name: trino_type}``. Admins may do
-    anything. Analysts may SELECT every table of ``delta``; a PII column shows ``'***'``
-    when it is a string (varchar/char or no type given) and NULL of its type otherwise.
-    Restricted users may SELECT the same tables but PII columns are not accessible at
-    all: naming one (or ``SELECT *``) fails, and DESCRIBE, SHOW COLUMNS and
-    information_schema leave them out. Analysts and restricted users browse every schema
-    of ``delta`` (SHOW SCHEMAS/TABLES, DESCRIBE, information_schema) and may read
-    ``system.jdbc`` and ``system.metadata``, where JDBC clients (DBeaver) and SQLAlchemy
-    (Superset) look for catalogs, tables and comments. Nobody else can run a query. Only
-    admins can create, write, drop, or call procedures (such as ``register_table``).
-    """
-    admin_re = _users_regex(admins, "admin")
-    analyst_re = _users_regex(analysts, "analyst")
-    restricted_re = _users_regex(restricted, "restricted")
-    readers_re = "|".join(r for r in (analyst_re, restricted_re) if r) or None
-    catalog = re.escape(CATALOG)
-    all_privileges = ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"]
-
-    catalogs, schemas, tables, queries = [], [], [], []
-    system_information, procedures = [], []
-    if admin_re:
-        catalogs.append({"user": admin_re, "catalog": ".*", "allow": "all"})
-        schemas.append({"user": admin_re, "owner": True})
-        tables.append({"user": admin_re, "privileges": all_privileges})
-        queries.append({"user": admin_re, "allow": ["execute", "view", "kill"]})
-        system_information.append({"user": admin_re, "allow": ["read", "write"]})
-        procedures.append(
-            {"user": admin_re, "catalog": ".*", "privileges": ["EXECUTE", "GRANT_EXECUTE"]}
-        )
-    if readers_re:
-        catalogs.append({"user": readers_re, "catalog": f"{catalog}|system",
-                         "allow": "read-only"})
-        schemas.append({"user": readers_re, "owner": False})
-        queries.append({"user": readers_re, "allow": ["execute"]})
-    for key, columns in pii_columns.items():
-        spec = _pii_spec(key, columns)
-        where = {"catalog": catalog, "schema": key[0].lower(), "table": key[1].lower()}
-        if analyst_re:
-            tables.append({"user": analyst_re, **where, "privileges": ["SELECT"], "columns": [
-                {"name": name, "mask": _column_mask(name, column_type)}
-                for name, column_type in spec.items()
-            ]})
-        if restricted_re:
-            tables.append({"user": restricted_re, **where, "privileges": ["SELECT"],
-                           "columns": [{"name": name, "allow": False} for name in spec]})
-    if readers_re:
-        tables.append({"user": readers_re, "catalog": catalog, "privileges": ["SELECT"]})
-        tables.append({"user": readers_re, "catalog": "system", "schema": "jdbc|metadata",
-                       "privileges": ["SELECT"]})
-    # The system catalog is open to everyone unless a rule says otherwise.
-    catalogs.append({"catalog": ".*", "allow": "none"})
-    return {
-        "catalogs": catalogs,
-        "schemas": schemas,
-        "tables": tables,
-        "procedures": procedures,
-        "queries": queries,
-        "system_information": system_information,
-    }
-
-
-def write_access_rules(
-    home: Path,
-    pii_columns: Mapping[tuple[str, str], Sequence[str] | Mapping[str, str | None]],
-    admins: Sequence[str] = ("admin",),
-    analysts: Sequence[str] = ("analyst",),
-    restricted: Sequence[str] = ("restricted",),
-) -> Path:
-    """Write ``<home>/etc/rules.json`` (see :func:`build_access_rules`).
-
-    The running server re-reads the file every second; it is replaced atomically so the
-    server never reads half a file.
-    """
-    rules = build_access_rules(pii_columns, admins, analysts, restricted)
-    path = Path(home).resolve() / "etc" / "rules.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".rules-{os.getpid()}.json")
-    tmp.write_text(json.dumps(rules, indent=2) + "\n")
-    tmp.replace(path)
-    return path
 
 
 # --------------------------------------------------------------------------- process

@@ -264,12 +264,10 @@ class Sandboxes:
 
     def _write_deployment_files(self, state: SandboxState) -> None:
         state.dagster_home.mkdir(parents=True, exist_ok=True)
-        # Instance storage defaults to SQLite under this DAGSTER_HOME: the sandbox's own runs,
-        # event log and schedule state, apart from production's.
-        (state.dagster_home / "dagster.yaml").write_text(yaml.safe_dump({
-            "telemetry": {"enabled": False},
-            "run_queue": {"max_concurrent_runs": 1},
-        }, sort_keys=False), encoding="utf-8")
+        # The embedded instance's settings (run monitoring, concurrency pools) with storage
+        # defaulting to SQLite under this DAGSTER_HOME: the sandbox's own runs, event log,
+        # schedule state and pool slots, apart from production's.
+        shutil.copyfile(PROJECT_DIR / "dagster.yaml", state.dagster_home / "dagster.yaml")
         state.workspace.write_text(
             f"# Dagster workspace of sandbox {state.name}. Start it with "
             f"`cdp sandbox ui {state.name}`,\n# which sets the environment in sandbox.env.\n"

@@ -21,7 +21,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 from pydantic import BaseModel
 
@@ -34,6 +33,7 @@ from cdp_pipelines.keys import (
     domain_key,
     wait_minutes_for,
 )
+from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.sources.couriers import land, landed_files
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
@@ -54,7 +54,7 @@ def _written(options: BaseModel) -> dict:
 
 def build_courier_asset(source: SourceSpec, courier: CourierSpec,
                         deployment: Deployment) -> AssetsDefinition:
-    @asset(
+    @table_asset(
         key=courier_key(source.name, courier.name),
         group_name=SOURCES_GROUP,
         description=f"Courier {courier.name} ({courier.type}): lands `{courier.pattern}` "
@@ -101,7 +101,7 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
     courier = next(c for c in source.couriers if c.name == feed.courier)
     key = domain_key(feed.name)
 
-    @asset(
+    @table_asset(
         key=key,
         deps=[courier_key(source.name, courier.name)],
         group_name=DOMAIN_GROUP,
@@ -232,7 +232,7 @@ def build_custom_domain_asset(table: CustomDomainTable, known: set[str],
                               ) -> AssetsDefinition:
     refs = [r for r in referenced_tables(table.sql, known) if r != table.name]
 
-    @asset(
+    @table_asset(
         key=domain_key(table.name),
         deps=[domain_key(r) for r in refs],
         group_name=DOMAIN_GROUP,

@@ -25,6 +25,8 @@ from dagster import (
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
+from cdp_pipelines.observability import forward_python_logs, stage
+from cdp_pipelines.pools import STITCH_POOL
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
 from cdp_pipelines.tenant.model import Tenant
@@ -37,10 +39,30 @@ COALESCED_COLUMNS = {
     "postal": "postal_norm", "country": "country_norm", "birthdate": "birthdate_norm",
     "gender": "gender_norm", "loyalty_id": "loyalty_id_norm",
 }
+# Names and street address as the record wrote them, beside the normalised match keys.
+DISPLAY_COLUMNS = ("given_name", "surname", "full_name", "address", "address2", "city")
+
+
+def _display_columns(pre) -> list:
+    """``<column>_display``: the input value trimmed, inner runs of spaces made one, casing
+    kept; a record with a given name and surname but no full name gets them joined."""
+    from pyspark.sql import functions as F
+
+    def written(name: str):
+        if name not in pre.columns:
+            return F.lit(None).cast("string")
+        value = F.trim(F.regexp_replace(F.col(name).cast("string"), r"\s+", " "))
+        return F.when(value != "", value)
+
+    full = F.coalesce(written("full_name"), F.when(
+        written("given_name").isNotNull() | written("surname").isNotNull(),
+        F.concat_ws(" ", written("given_name"), written("surname"))))
+    return [(full if name == "full_name" else written(name)).alias(f"{name}_display")
+            for name in DISPLAY_COLUMNS]
 
 
 def _matching_frame(pre):
-    """Adapt preprocess output to the matching stage's column names."""
+    """Adapt preprocess output to the matching stage's column names: (frame, records)."""
     from pyspark.sql import functions as F
 
     from cdp_pipelines.stitch.matching import with_record_id
@@ -61,9 +83,11 @@ def _matching_frame(pre):
             cols.append(F.col(c))
     df = pre.select(*cols)
     # Drop columns that are NULL everywhere: the model is derived from the columns present.
-    counts = df.select([F.count(F.col(c)).alias(c) for c in df.columns]).collect()[0]
+    # The same pass counts the records, for the run log.
+    counts = df.select([F.count(F.col(c)).alias(c) for c in df.columns]
+                       + [F.count(F.lit(1)).alias("_records")]).collect()[0]
     keep = [c for c in df.columns if c in ("source", "pk") or counts[c] > 0]
-    return with_record_id(df.select(*keep))
+    return with_record_id(df.select(*keep)), int(counts["_records"])
 
 
 def _histogram_png(sizes: dict[int, int]) -> str:
@@ -114,17 +138,20 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         return []
     settings = config.stitch
 
-    @asset(key=stitch_key("unified_preprocessed_raw"), group_name=STITCH_GROUP,
+    @asset(key=stitch_key("unified_preprocessed_raw"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[domain_key(t.name) for t in tables], kinds={"spark", "delta"},
            description="Every Stitch record with its PII normalised (names, emails, phones, "
                        "addresses, postal codes, birthdates).")
     def unified_preprocessed_raw(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.stitch.preprocess import preprocess
 
-        df = preprocess(unified_input(lake, tables), default_region=settings.default_region)
-        return lake.write_table(df, "stitch", "unified_preprocessed_raw")
+        with stage(context.log, "stitch: preprocess") as s:
+            df = preprocess(unified_input(lake, tables), default_region=settings.default_region)
+            stats = lake.overwrite(df, "stitch", "unified_preprocessed_raw")
+            s.count(stats.rows, f"records from {len(tables)} tables")
+        return lake.table_result(stats, "stitch", "unified_preprocessed_raw")
 
-    @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP,
+    @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},
            description="Values that take no part in matching: shared by too many distinct "
                        "names (automatic) or configured in stitch.yaml.")
@@ -134,17 +161,20 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         pre = lake.read("stitch", "unified_preprocessed_raw")
         configured = [(column, value) for column, values in settings.blocklist.items()
                       for value in values]
-        bad = find_bad_values(pre, thresholds=dict(settings.bad_value_thresholds),
-                              configured=configured, default_region=settings.default_region)
-        stats = lake.overwrite(bad, "stitch", "stitch_blocklist_values")
-        by_reason = {r["reason"]: r["count"] for r in lake.read(
-            "stitch", "stitch_blocklist_values").groupBy("reason").count().collect()}
+        with stage(context.log, "stitch: bad values") as s:
+            bad = find_bad_values(pre, thresholds=dict(settings.bad_value_thresholds),
+                                  configured=configured, default_region=settings.default_region)
+            stats = lake.overwrite(bad, "stitch", "stitch_blocklist_values")
+            by_reason = {r["reason"]: r["count"] for r in lake.read(
+                "stitch", "stitch_blocklist_values").groupBy("reason").count().collect()}
+            s.count(by_reason.get("automatic", 0), "automatic")
+            s.count(by_reason.get("configured", 0), "configured values blocked")
         return lake.table_result(stats, "stitch", "stitch_blocklist_values", metadata={
             "automatic": MetadataValue.int(int(by_reason.get("automatic", 0))),
             "configured": MetadataValue.int(int(by_reason.get("configured", 0))),
         })
 
-    @asset(key=stitch_key("unified_scores"), group_name=STITCH_GROUP,
+    @asset(key=stitch_key("unified_scores"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("stitch_blocklist_values")], kinds={"spark", "splink", "delta"},
            description="Accepted and candidate pairs: deterministic links on exact "
                        "identifiers and Splink probabilities, with a 0-5 score, category and "
@@ -154,9 +184,13 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         from cdp_pipelines.stitch.badvalues import apply_blocklist
 
         spark = lake.session
-        pre = lake.read("stitch", "unified_preprocessed_raw")
-        blocked = apply_blocklist(pre, lake.read("stitch", "stitch_blocklist_values"))
-        df = _matching_frame(blocked).cache()
+        with stage(context.log, "stitch: matching frame") as s:
+            pre = lake.read("stitch", "unified_preprocessed_raw")
+            blocked = apply_blocklist(pre, lake.read("stitch", "stitch_blocklist_values"))
+            df, records = _matching_frame(blocked)
+            df = df.cache()
+            s.count(records, "records")
+            s.count(len(df.columns), "columns")
         model_dir = Path(lake.path_for_write("stitch", "models"))
         current = model_dir / "current.json"
         loaded = None
@@ -164,21 +198,36 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             loaded = matching.load_model(current)
             if not matching.model_fits_columns(loaded.settings, df.columns):
                 loaded = None
-        if loaded is not None:
-            model_settings, version = loaded.settings, loaded.version
-        else:
-            # Blocking rules are sized on this data and stored with the model.
-            model_settings = matching.train(
-                matching.build_settings(df.columns, matching.wide_blocks(df)), df, spark)
-            version = matching.save_model(model_settings, current)
-        names, evidence = _name_guard(df, settings.name_guard)
-        edges = matching.with_scores(matching.predict(
-            model_settings, df, spark, threshold=min(settings.match_threshold, 0.5),
-            names=names))
-        stats = lake.overwrite(edges, "stitch", "unified_scores")
-        df.unpersist()
-        kinds = {r["match_type"]: r["count"] for r in lake.read(
-            "stitch", "unified_scores").groupBy("match_type").count().collect()}
+        # Splink's own lines (training sessions, EM iterations) and the candidate pairs
+        # of each blocking rule go to the run log too.
+        with forward_python_logs(context.log, "splink", "cdp_pipelines.stitch"):
+            if loaded is not None:
+                model_settings, version = loaded.settings, loaded.version
+                context.log.info(f"stitch: using stored model version {version}")
+            else:
+                with stage(context.log, "stitch: blocking") as s:
+                    wide = matching.wide_blocks(df)
+                    s.count(len(wide), "over-wide blocks left out")
+                with stage(context.log, "stitch: training the Splink model") as s:
+                    # Blocking rules are sized on this data and stored with the model.
+                    model_settings = matching.train(
+                        matching.build_settings(df.columns, wide), df, spark)
+                    version = matching.save_model(model_settings, current)
+                    s.count(len(model_settings.get("comparisons", [])), "comparisons")
+                    s.note = f"model version {version}"
+            with stage(context.log, "stitch: name guard") as s:
+                names, evidence = _name_guard(df, settings.name_guard)
+                s.note = _describe_guard(settings.name_guard, names, evidence)
+            with stage(context.log, "stitch: scoring pairs") as s:
+                edges = matching.with_scores(matching.predict(
+                    model_settings, df, spark, threshold=min(settings.match_threshold, 0.5),
+                    names=names))
+                stats = lake.overwrite(edges, "stitch", "unified_scores")
+                df.unpersist()
+                kinds = {r["match_type"]: r["count"] for r in lake.read(
+                    "stitch", "unified_scores").groupBy("match_type").count().collect()}
+                s.count(kinds.get("deterministic", 0), "deterministic")
+                s.count(kinds.get("probabilistic", 0), "probabilistic pairs")
         return lake.table_result(stats, "stitch", "unified_scores", metadata={
             "model_version": MetadataValue.text(str(version)),
             "deterministic_pairs": MetadataValue.int(int(kinds.get("deterministic", 0))),
@@ -190,10 +239,13 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
     coalesced_key = stitch_key("unified_coalesced")
 
     @multi_asset(
+        pool=STITCH_POOL,
         specs=[
             AssetSpec(coalesced_key, group_name=STITCH_GROUP, deps=[stitch_key("unified_scores")],
                       kinds={"spark", "delta"},
-                      description="One row per Stitch record with its stable amperity_id."),
+                      description="One row per Stitch record with its stable amperity_id, its "
+                                  "normalised PII (the match keys) and its names and street "
+                                  "address as written (*_display)."),
             AssetSpec(stitch_key("unified_changes_clusters"), group_name=STITCH_GROUP,
                       deps=[stitch_key("unified_scores")], kinds={"spark", "delta"},
                       description="How each amperity_id changed in this run."),
@@ -222,11 +274,14 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         # Records as matching saw them (blocked values removed): the guard that splits
         # contradictory components must agree with the one that filtered the edges.
         # Cached: the guard decision, the components and their split each read it.
-        nodes = _matching_frame(apply_blocklist(pre, lake.read("stitch",
-                                                               "stitch_blocklist_values"))).cache()
-        names, _ = _name_guard(nodes, settings.name_guard)
-        clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
-                                   names).cache()
+        with stage(context.log, "stitch: clustering") as s:
+            nodes, records = _matching_frame(apply_blocklist(
+                pre, lake.read("stitch", "stitch_blocklist_values")))
+            nodes = nodes.cache()
+            names, _ = _name_guard(nodes, settings.name_guard)
+            clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
+                                       names).cache()
+            s.count(records, "records")
         # Materialized now: unified_coalesced is overwritten below, before the change logs
         # (computed lazily from `previous`) are written; they must see the old ids.
         previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")
@@ -241,15 +296,20 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             .select(
                 "amperity_id", "record_id", "source", "source_system", "pk",
                 *[F.col(src).alias(out) for out, src in COALESCED_COLUMNS.items()],
+                *_display_columns(pre),
                 F.coalesce(F.col("supersized"), F.lit(False)).alias("supersized"),
                 "_updated",
             )
         )
         run = F.lit(context.run.run_id)
-        stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
-        lake.overwrite(changes_clusters.withColumn("run_id", run),
-                       "stitch", "unified_changes_clusters")
-        lake.overwrite(changes_pks.withColumn("run_id", run), "stitch", "unified_changes_pks")
+        with stage(context.log, "stitch: stable ids") as s:
+            stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
+            changed = lake.overwrite(changes_clusters.withColumn("run_id", run),
+                                     "stitch", "unified_changes_clusters")
+            lake.overwrite(changes_pks.withColumn("run_id", run), "stitch",
+                           "unified_changes_pks")
+            s.count(stats.rows, "records")
+            s.count(changed.rows, "changed clusters")
         clusters.unpersist()
         nodes.unpersist()
 
@@ -260,6 +320,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                  .collect()}
         supersized = out.where("supersized").select("amperity_id").distinct().count()
         customers = sum(sizes.values())
+        context.log.info(f"stitch: {stats.rows:,} records are {customers:,} customers"
+                         f" (largest {max(sizes, default=0)} records, {supersized} supersized)")
         yield lake.table_result(stats, "stitch", "unified_coalesced", asset_key=coalesced_key,
                                 metadata={
             "customers": MetadataValue.int(customers),
@@ -344,14 +406,17 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
             "order_quantity", F.col("_customer_pk").alias("customer_pk"))
 
     if orders:
-        @asset(key=stitch_key("unified_transactions"), group_name=STITCH_GROUP,
+        @asset(key=stitch_key("unified_transactions"), group_name=STITCH_GROUP, pool=STITCH_POOL,
                deps=[coalesced, *[domain_key(f.name) for f in orders]],
                kinds={"spark", "delta"},
                description="Orders of every source with the customer's amperity_id.")
         def unified_transactions(context: AssetExecutionContext, lake: DeltaLake):
-            stats = lake.overwrite(_orders_frame(lake), "stitch", "unified_transactions")
-            unlinked = lake.read("stitch", "unified_transactions").where(
-                "amperity_id IS NULL").count()
+            with stage(context.log, "stitch: unified_transactions") as s:
+                stats = lake.overwrite(_orders_frame(lake), "stitch", "unified_transactions")
+                unlinked = lake.read("stitch", "unified_transactions").where(
+                    "amperity_id IS NULL").count()
+                s.count(stats.rows, "orders")
+                s.count(unlinked, "without a customer")
             return lake.table_result(stats, "stitch", "unified_transactions", metadata={
                 "orders_without_customer": MetadataValue.int(unlinked)})
 
@@ -359,6 +424,7 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
 
     if orders and items:
         @asset(key=stitch_key("unified_itemized_transactions"), group_name=STITCH_GROUP,
+               pool=STITCH_POOL,
                deps=[stitch_key("unified_transactions"), *[domain_key(f.name) for f in items]],
                kinds={"spark", "delta"},
                description="Order lines of every source with the customer's amperity_id.")
@@ -382,7 +448,10 @@ def build_transaction_assets(config: Tenant, deployment: Deployment) -> list:
             df = lines.join(txn, "order_id", "left").select(
                 "amperity_id", "source", "order_id", "order_date", "item_sku", "item_name",
                 "item_category", "item_quantity", "item_revenue")
-            return lake.write_table(df, "stitch", "unified_itemized_transactions")
+            with stage(context.log, "stitch: unified_itemized_transactions") as s:
+                stats = lake.overwrite(df, "stitch", "unified_itemized_transactions")
+                s.count(stats.rows, "order lines")
+            return lake.table_result(stats, "stitch", "unified_itemized_transactions")
 
         assets.append(unified_itemized_transactions)
     return assets

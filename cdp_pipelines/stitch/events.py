@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
+from cdp_pipelines.pools import STITCH_POOL
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
@@ -74,7 +75,7 @@ def build_unified_events_assets(config: Tenant) -> list:
     if not sources:
         return []
 
-    @asset(key=stitch_key("unified_events"), group_name=STITCH_GROUP,
+    @asset(key=stitch_key("unified_events"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("unified_coalesced"),
                  *[domain_key(s.table(kind)) for s in sources
                    for kind in ("events", "identifies", "aliases")]],

@@ -4,9 +4,33 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cdp_pipelines.tenant.base import TenantModel
+
+
+class StitchQaSpec(TenantModel):
+    """Thresholds of Stitch's QA checks (stitch/qa.py): shares from 0 to 1; a check warns
+    when its figure leaves the allowed range. Defaults fit the demo tenant (2,000 people:
+    given names 0.05%, birthdates 0.24%, postal codes 0%, emails split 0.09%, phones 0.07%,
+    singletons 39%), with room for tenants whose data is messier."""
+
+    given_names_per_id: int = Field(default=3, ge=1)
+    max_ids_with_many_given_names: float = Field(default=0.01, ge=0, le=1)
+    max_ids_with_conflicting_birthdates: float = Field(default=0.02, ge=0, le=1)
+    postal_codes_per_id: int = Field(default=3, ge=1)
+    max_ids_spanning_many_postal_codes: float = Field(default=0.01, ge=0, le=1)
+    max_emails_split: float = Field(default=0.01, ge=0, le=1)
+    max_phones_split: float = Field(default=0.01, ge=0, le=1)
+    # The allowed share of IDs holding a single record: [low, high].
+    singletons: tuple[float, float] = (0.0, 0.9)
+
+    @model_validator(mode="after")
+    def _range(self) -> "StitchQaSpec":
+        low, high = self.singletons
+        if not 0 <= low <= high <= 1:
+            raise ValueError(f"qa.singletons: [{low}, {high}] is not a range within [0, 1]")
+        return self
 
 
 class StitchSpec(TenantModel):
@@ -26,3 +50,4 @@ class StitchSpec(TenantModel):
     # household) unless a birthdate vouches for them. "auto" drops that veto only when the
     # tenant's records show no households (see matching.household_evidence).
     name_guard: Literal["auto", "on", "off"] = "auto"
+    qa: StitchQaSpec = Field(default_factory=StitchQaSpec)

@@ -2,7 +2,11 @@ from datetime import date, datetime
 
 import pytest
 
-from cdp_pipelines.customer360.merged_customers import FIELD_GROUPS, merged_customers
+from cdp_pipelines.customer360.merged_customers import (
+    DISPLAY_COLUMNS,
+    FIELD_GROUPS,
+    merged_customers,
+)
 
 PRIORITIES = {"crm": 10, "pos": 30, "web": 50}
 # No full_name column: the output must still have it (NULL).
@@ -64,7 +68,8 @@ def test_output_columns(spark):
     frame = spark.createDataFrame(ROWS, SCHEMA)
     expected = ["amperity_id"]
     for group, columns in FIELD_GROUPS.items():
-        expected += [*columns, f"{group}_source", f"{group}_pk"]
+        expected += [*columns, *DISPLAY_COLUMNS.get(group, ()), f"{group}_source",
+                     f"{group}_pk"]
     expected += ["source_count", "record_count", "first_seen", "last_seen", "supersized"]
     assert merged_customers(frame, PRIORITIES).columns == expected
 
@@ -131,3 +136,32 @@ def test_missing_required_column_is_named(spark):
     frame = spark.createDataFrame(ROWS, SCHEMA).drop("source_system")
     with pytest.raises(ValueError, match=r"lacks columns \['source_system'\]"):
         merged_customers(frame, PRIORITIES)
+
+
+def test_display_forms_travel_with_their_winner(spark):
+    """Names and addresses as written come from the record that won the group, even when
+    another record has a display form and this one has none; they never decide the winner."""
+    schema = SCHEMA + ", given_name_display string, surname_display string, " \
+        "address_display string, city_display string"
+    rows = [
+        # crm wins the name group by priority: its casing, not pos's fuller display forms.
+        ("A", "crm_contacts", "crm", "c1", "mary ann", "oconnor", None, None, "1 main st",
+         None, "boston", None, None, None, None, None, T(2024, 1, 1), False,
+         "Mary Ann", "O'Connor", "1 Main St.", "Boston"),
+        ("A", "pos_customers", "pos", "p1", "mary ann", "oconnor", None, None, "9 elm st",
+         None, "salem", None, None, None, None, None, T(2025, 1, 1), False,
+         "MARY ANN", "OCONNOR", "9 ELM ST", "SALEM"),
+        # B: the winner wrote no display form: NULL, not the loser's.
+        ("B", "crm_contacts", "crm", "c2", "lee", None, None, None, None, None, None, None,
+         None, None, None, None, T(2024, 1, 1), False, None, None, None, None),
+        ("B", "pos_customers", "pos", "p2", "lee", "wu", None, None, None, None, None, None,
+         None, None, None, None, T(2025, 1, 1), False, "Lee", "Wu", None, None),
+    ]
+    out = {r["amperity_id"]: r.asDict() for r in merged_customers(
+        spark.createDataFrame(rows, schema), PRIORITIES).collect()}
+    assert pick(out["A"], "given_name", "given_name_display", "surname_display", "name_pk") \
+        == ("mary ann", "Mary Ann", "O'Connor", "c1")
+    assert pick(out["A"], "address_display", "city_display", "address2_display",
+                "address_pk") == ("1 Main St.", "Boston", None, "c1")
+    assert pick(out["B"], "given_name_display", "surname_display", "name_pk") == (
+        None, None, "c2")

@@ -4,6 +4,7 @@ instance (and moto, Azurite, sshd for the sensors)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     Definitions,
@@ -30,6 +33,7 @@ from cdp_pipelines.orchestration import (
     build_sensors,
     wait_minutes_for,
 )
+from cdp_pipelines.orchestration.sensors import new_files
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines.sources.assets import build_courier_asset, build_source_assets
@@ -164,7 +168,7 @@ def test_file_arrival_sensor_runs_on_new_files_only(kind, request, monkeypatch,
         store.write_bytes("in/notes.txt", b"not a match\n")
         first = sensor(context)
         assert isinstance(first, RunRequest) and first.tags["cdp/courier"] == "drops"
-        assert list(json.loads(context.cursor)) == ["in/a.csv"]
+        assert list(json.loads(context.cursor)["recent"]) == ["in/a.csv"]
 
         # A restarted daemon gets the stored cursor back: nothing new, no run.
         restarted = build_sensor_context(instance=instance, cursor=context.cursor)
@@ -172,6 +176,48 @@ def test_file_arrival_sensor_runs_on_new_files_only(kind, request, monkeypatch,
         store.write_bytes("in/b.csv", b"id\n2\n")
         second = sensor(restarted)
         assert isinstance(second, RunRequest) and second.run_key != first.run_key
-        assert sorted(json.loads(restarted.cursor)) == ["in/a.csv", "in/b.csv"]
+        assert sorted(json.loads(restarted.cursor)["recent"]) == ["in/a.csv", "in/b.csv"]
+
+        # While a run of the courier is going, new files wait for one run after it.
+        going = instance.add_run(DagsterRun(job_name="courier_drops",
+                                            status=DagsterRunStatus.STARTED,
+                                            tags={"cdp/courier": "drops"}))
+        store.write_bytes("in/c.csv", b"id\n3\n")
+        store.write_bytes("in/d.csv", b"id\n4\n")
+        held = sensor(restarted)
+        assert isinstance(held, SkipReason) and going.run_id in held.skip_message
+        instance.report_run_failed(going)
+        after = sensor(restarted)
+        assert isinstance(after, RunRequest) and after.run_key not in {first.run_key,
+                                                                       second.run_key}
+        assert isinstance(sensor(restarted), SkipReason)
     finally:
         store.close()
+
+
+def _at(hours: float) -> str:
+    moment = datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(hours=hours)
+    return moment.isoformat(timespec="microseconds")
+
+
+def test_file_arrival_cursor_is_a_watermark_and_a_day_of_names() -> None:
+    listing = {f"in/{i:05d}.csv": [10, _at(i)] for i in range(100)}  # one file an hour
+    fresh, cursor = new_files(None, listing)
+    assert len(fresh) == 100
+    state = json.loads(cursor)
+    # Bounded: the newest time and the files of the last day, not all 100.
+    assert state["through"] == _at(99)
+    assert sorted(state["recent"]) == [f"in/{i:05d}.csv" for i in range(75, 100)]
+    assert new_files(cursor, listing)[0] == []
+
+    # Listed late with an older time (inside the window), rewritten, or newer: all caught.
+    listing["in/late.csv"] = [5, _at(90)]
+    listing["in/00098.csv"] = [11, _at(98.5)]
+    listing["in/new.csv"] = [7, _at(100)]
+    fresh, cursor = new_files(cursor, listing)
+    assert fresh == ["in/00098.csv", "in/late.csv", "in/new.csv"]
+    assert new_files(cursor, listing)[0] == []
+
+    # A cursor of the earlier format (every file, no watermark) carries on without re-runs.
+    old = json.dumps(listing)
+    assert new_files(old, listing)[0] == []

@@ -51,9 +51,23 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
             "unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
             "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")],
     )
+    instance = DagsterInstance.ephemeral()
     result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+                         instance=instance, raise_on_error=False)
     assert result.success
+    # The run log has each stage with its counts and seconds, and Splink's own lines.
+    log = "\n".join(e.user_message for e in instance.all_logs(result.run_id))
+    assert "stitch: preprocess: 10 records from 2 tables in " in log
+    assert "stitch: scoring pairs: " in log and " probabilistic pairs in " in log
+    assert "stitch: stable ids: 10 records" in log
+    assert "splink." in log
+    # Names as written beside the normalised match keys.
+    written = {r["pk"]: (r["given_name"], r["given_name_display"], r["surname_display"],
+                         r["full_name_display"])
+               for r in spark.read.format("delta").load(
+                   f"{tmp_path}/lake/prod/stitch/unified_coalesced").collect()}
+    assert written["s1"] == ("robert", "Robert", "Smith", "Robert Smith")
+    assert written["m1"] == ("robert", None, None, "Robert Smith")
     clusters = sorted(sorted(pks) for pks in _clusters(spark, tmp_path / "lake").values())
     assert clusters == sorted([
         ["m1", "s1", "s2"], ["m2", "s3"], ["m3"], ["s4"], ["s5"], ["s6"], ["s7"]])

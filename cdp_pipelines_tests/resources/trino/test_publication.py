@@ -60,7 +60,9 @@ def test_published_masks_are_the_columns_previews_mask(spark, trino_server, trin
                                     config.pii_fields)
     frames = {
         ("c360", "c360", "customer_360"): "'a1' AS amperity_id, 'Ann' AS given_name, "
-        "'ann@x.com' AS email, 'Seattle' AS city, 'WA' AS state, 'Ann' AS first_name",
+        "'ann@x.com' AS email, 'Seattle' AS city, 'WA' AS state, 'Ann' AS first_name, "
+        "'Ann' AS given_name_display, '1 Elm St.' AS address_display, "
+        "'Seattle' AS city_display",
         ("stitch", "unified_coalesced"): "'a1' AS amperity_id, '98101' AS postal, "
         "'+12065550100' AS phone, 'pos' AS source",
         ("stitch", "stitch_blocklist_values"): "'email' AS column, 'info@x.com' AS value",
@@ -71,9 +73,11 @@ def test_published_masks_are_the_columns_previews_mask(spark, trino_server, trin
         meta = {k: v.value for k, v in result.metadata.items()}
         schema = f"masks_{location[1] if location[0] == 'c360' else 'stitch'}"
         previews[f"{schema}.{location[-1]}"] = meta["pii_columns"]
-        for value in ("ann@x.com", "+12065550100", "98101", "info@x.com"):
+        for value in ("ann@x.com", "+12065550100", "98101", "info@x.com", "1 Elm St."):
             assert value not in meta["preview"]
-    assert previews["masks_c360.customer_360"] == ["given_name", "email", "first_name"]
+    # Names and addresses as written are PII like their match keys; a city is not.
+    assert previews["masks_c360.customer_360"] == ["given_name", "email", "first_name",
+                                                   "given_name_display", "address_display"]
 
     publication = build_publication_asset(config, deployment, {"c360": ["customer_360"]})
     trino = TrinoResource.for_server(trino_server, "admin")

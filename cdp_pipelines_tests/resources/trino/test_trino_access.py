@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdp_pipelines.resources.trino import TrinoResource, TrinoResourceError
-from cdp_pipelines.resources.trino_server import TrinoServerError, build_access_rules
+from cdp_pipelines.resources.trino_access import AccessRulesError, build_access_rules
 from cdp_pipelines_tests.conftest import TRINO_STRANGER
 
 
@@ -78,7 +78,7 @@ def test_rules_mask_by_type_and_reject_bad_names():
         ("people", "dob"): "CAST(NULL AS date)",
         ("loyalty", "phone"): "'***'",
     }
-    with pytest.raises(TrinoServerError, match="not a plain SQL identifier"):
+    with pytest.raises(AccessRulesError, match="not a plain SQL identifier"):
         build_access_rules({("c360", "people"): ["email) OR (1=1"]})
-    with pytest.raises(TrinoServerError, match="user name"):
+    with pytest.raises(AccessRulesError, match="user name"):
         build_access_rules({}, analysts=("a|.*",))
