@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TENANT = Path(__file__).resolve().parents[1] / "cdp_pipelines_tests" / "tenants" / "tiny"
+TENANTS = Path(__file__).resolve().parents[1] / "cdp_pipelines_tests" / "tenants"
 
 
 def _generate(drop: Path, records: int, seed: int = 7) -> None:
@@ -64,8 +64,11 @@ def main() -> None:
     from cdp_pipelines.tenant import load_tenant
 
     work = Path(tempfile.mkdtemp(prefix="cdp-privacy-bench-"))
-    drop, lake = work / "drop", work / "lake"
-    env = {**os.environ, "CDP_LAKE_ROOT": str(lake), "CDP_TENANT_DIR": str(TENANT),
+    drop, lake, tenant = work / "drop", work / "lake", work / "tenant"
+    # The tiny tenant with the tiny_privacy overlay (privacy.yaml, a privacy-request source).
+    shutil.copytree(TENANTS / "tiny", tenant)
+    shutil.copytree(TENANTS / "tiny_privacy", tenant, dirs_exist_ok=True)
+    env = {**os.environ, "CDP_LAKE_ROOT": str(lake), "CDP_TENANT_DIR": str(tenant),
            "CDP_TEST_DROP": str(drop), "CDP_SPARK_MASTER": args.master,
            "CDP_AUDIT_LOG": str(work / "audit.jsonl"),
            "CDP_TEST_PRIVACY_SALT": os.environ.get("CDP_TEST_PRIVACY_SALT", "bench-salt")}
@@ -96,7 +99,7 @@ def main() -> None:
     run(["stitch", "unified_transactions"])
     customers = args.records * 6 // 10
     chosen = random.Random(11).sample(range(customers), args.requests)
-    spec = load_tenant(TENANT, env).privacy
+    spec = load_tenant(tenant, env).privacy
     accepted, rejected = store_requests(lake_resource, [(f"bench:{i}", {
         "request_id": f"b{i}", "type": "delete", "strategy": "connected",
         "email": f"person{i}@shopmail.net", "received": "2026-11-30"}) for i in chosen], spec)

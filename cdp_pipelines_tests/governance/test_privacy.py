@@ -17,7 +17,7 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
-from cdp_pipelines_tests.conftest import TINY_TENANT
+from cdp_pipelines_tests.conftest import tiny_privacy_tenant
 
 CUSTOMERS = "\n".join([
     "customer_id,First Name,Last Name,email,birthdate,points,updated_at",
@@ -115,6 +115,7 @@ def world(tmp_path_factory, spark):
 
     tmp = tmp_path_factory.mktemp("privacy")
     drop, lake = tmp / "drop", tmp / "lake"
+    tenant = tiny_privacy_tenant(tmp / "tenant")
     for name, text in (("shop/customers_20261101.csv", CUSTOMERS),
                        ("club/members_1.psv", MEMBERS),
                        ("shop/orders_20261101.jsonl", ORDERS)):
@@ -130,7 +131,7 @@ def world(tmp_path_factory, spark):
          "received": "2026-11-20"},
         {"request_id": "r-none", "type": "delete", "received": "2026-11-20"},
     ]) + "\n")
-    env = {**os.environ, "CDP_LAKE_ROOT": str(lake), "CDP_TENANT_DIR": str(TINY_TENANT),
+    env = {**os.environ, "CDP_LAKE_ROOT": str(lake), "CDP_TENANT_DIR": str(tenant),
            "CDP_TEST_DROP": str(drop), "CDP_AUDIT_LOG": str(tmp / "audit.jsonl")}
     os.environ["CDP_AUDIT_LOG"] = env["CDP_AUDIT_LOG"]
     defs = build_definitions(env)
@@ -142,12 +143,13 @@ def world(tmp_path_factory, spark):
         "stitch/unified_coalesced", "c360/c360/merged_customers")}
     # `cdp privacy request` stores a request this way.
     lake_resource = defs.resources["lake"]
-    spec = load_tenant(TINY_TENANT, env).privacy
+    spec = load_tenant(tenant, env).privacy
     store_requests(lake_resource, [("cli", {
         "request_id": "r-bob", "type": "delete", "strategy": "connected",
         "email": "bob.smith@mail.com", "received": "2026-11-21"})], spec)
     result = _run(defs, [["landing", "privacy", "privacy_portal"], *PRIVACY])
     return {"defs": defs, "lake": lake, "drop": drop, "tmp": tmp, "before": before,
+            "tenant": tenant,
             "result": result, "lake_resource": lake_resource, "spec": spec}
 
 
@@ -291,7 +293,7 @@ def test_destinations_are_sent_a_deletion_file_through_their_transport(world, tm
     from cdp_pipelines.tenant.delivery import DestinationSpec
     from cdp_pipelines.tenant.privacy import PrivacySpec
 
-    config = load_tenant(TINY_TENANT, {**os.environ, "CDP_TEST_DROP": str(world["drop"])})
+    config = load_tenant(world["tenant"], {**os.environ, "CDP_TEST_DROP": str(world["drop"])})
     crm = DestinationSpec(name="crm", type="local", options={"root": str(tmp_path)},
                           format="csv", filename="deletions_{date:%Y%m%d}{ext}")
     config = config.model_copy(update={

@@ -3,7 +3,6 @@ request is refused with its reason, identifiers hash the same however they are w
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -14,16 +13,14 @@ from cdp_pipelines.governance.privacy.suppression import hash_identifier
 from cdp_pipelines.tenant import ConfigError, load_tenant
 from cdp_pipelines.tenant.secrets import missing_secrets
 from cdp_pipelines.transports.credentials import Secret
-from cdp_pipelines_tests.conftest import TINY_TENANT
+from cdp_pipelines_tests.conftest import tiny_privacy_tenant
 
 ENV = {"CDP_TEST_DROP": "/data/drop"}
 
 
 @pytest.fixture
 def tenant(tmp_path: Path) -> Path:
-    dest = tmp_path / "tenant"
-    shutil.copytree(TINY_TENANT, dest)
-    return dest
+    return tiny_privacy_tenant(tmp_path / "tenant")
 
 
 def test_tiny_tenant_privacy_settings(tenant: Path) -> None:

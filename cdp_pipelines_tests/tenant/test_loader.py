@@ -25,7 +25,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_tiny_tenant_loads_with_env_interpolation(tenant: Path) -> None:
     config = load_tenant(tenant, env=ENV)
     assert config.tenant.name == "tiny_shop"
-    assert [s.name for s in config.sources] == ["club", "privacy", "shop"]
+    assert [s.name for s in config.sources] == ["club", "shop"]
     shop = config.source("shop")
     assert shop.couriers[0].root == "/data/drop"
     customers = config.feed("shop_customers")
