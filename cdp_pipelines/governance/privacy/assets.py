@@ -39,6 +39,7 @@ from cdp_pipelines.keys import (
     domain_key,
     stitch_key,
 )
+from cdp_pipelines.pools import PRIVACY_POOL
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.sources.couriers import landed_files
 from cdp_pipelines.tenant.model import Tenant
@@ -78,7 +79,7 @@ def build_privacy_assets(config: Tenant, deployment: Deployment) -> list[AssetsD
                 *([stitch_key("unified_itemized_transactions")] if items else []),
                 *[domain_key(t.name) for t in config.custom_domain_tables]]
 
-    @asset(key=PRIVACY_REQUESTS_KEY, group_name=PRIVACY_GROUP,
+    @asset(key=PRIVACY_REQUESTS_KEY, group_name=PRIVACY_GROUP, pool=PRIVACY_POOL,
            deps=[courier_key(s.name, c.name) for s, c in couriers], kinds={"delta"},
            description="Privacy requests (dsar, delete, delete_pii) from the privacy-request "
                        "sources and `cdp privacy request`; malformed ones rejected with the "
@@ -105,7 +106,7 @@ def build_privacy_assets(config: Tenant, deployment: Deployment) -> list[AssetsD
             "overview": MetadataValue.md(table),
         })
 
-    @asset(key=PRIVACY_COMPLIANCE_KEY, group_name=PRIVACY_GROUP,
+    @asset(key=PRIVACY_COMPLIANCE_KEY, group_name=PRIVACY_GROUP, pool=PRIVACY_POOL,
            deps=[PRIVACY_REQUESTS_KEY, *upstream], kinds={"spark", "delta"},
            description="Applies pending privacy requests everywhere (tables, landing and "
                        "outbox files, suppression, VACUUM); one row per request, table and "
