@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 from cdp_pipelines.governance.privacy import requests as rq
 from cdp_pipelines.governance.privacy.dsar import write_report
-from cdp_pipelines.governance.privacy.files import (
-    FileOutcome,
+from cdp_pipelines.governance.privacy.files import FileOutcome, rewrite_outbox
+from cdp_pipelines.governance.privacy.landing import (
     load_suppressed,
-    rewrite_outbox,
     scrub_landing,
+    scrub_request_files,
 )
 from cdp_pipelines.governance.privacy.matching import Match, match_requests
 from cdp_pipelines.governance.privacy.notify import notify_destinations
@@ -39,6 +39,7 @@ from cdp_pipelines.governance.privacy.suppression import (
     table_parts,
 )
 from cdp_pipelines.governance.privacy.tables import Action, apply_to_tables, vacuum
+from cdp_pipelines.observability import stage
 from cdp_pipelines.tenant.model import Tenant
 
 if TYPE_CHECKING:
@@ -100,11 +101,14 @@ def apply_requests(lake: "DeltaLake", config: Tenant, pending: list[rq.PrivacyRe
     outcome = Outcome()
     if lake.deployment.is_sandbox:
         log.info("privacy: a sandbox reads production's landing read-only; not scrubbed")
-    elif not pending and read_suppression(lake) is not None:
-        # Files landed again since the last deletion may hold a deleted person.
+    elif not pending:
+        # Files landed again since the last deletion may hold a deleted person; request
+        # lines rejected since the last run are scrubbed too.
         try:
-            scrub_landing(lake, config, load_suppressed(lake, salt(config.privacy)),
-                          outcome.files)
+            if read_suppression(lake) is not None:
+                scrub_landing(lake, config, load_suppressed(lake, salt(config.privacy)),
+                              outcome.files, log)
+            scrub_request_files(lake, config, outcome.files)
         except Exception as exc:  # noqa: BLE001 - reported; the asset fails
             outcome.error = f"scrubbing landing files: {type(exc).__name__}: {exc}"
     if not pending:
@@ -113,7 +117,9 @@ def apply_requests(lake: "DeltaLake", config: Tenant, pending: list[rq.PrivacyRe
     started: set[str] = set()
     vacuumed: list[tuple[str, ...]] = []
     try:
-        matches = match_requests(lake, pending)
+        with stage(log, "privacy: matching requests") as st:
+            matches = match_requests(lake, pending)
+            st.count(sum(len(m.records) for m in matches.values()), "records")
         for match in matches.values():
             if match.request.type == "dsar":
                 where, rows = write_report(lake, config, match)
@@ -126,18 +132,25 @@ def apply_requests(lake: "DeltaLake", config: Tenant, pending: list[rq.PrivacyRe
             rows = set().union(*(_suppressions(secret, m) for m in group))
             outcome.suppressed += add_suppressions(lake, rows)
             started |= {m.request.request_id for m in group}
-            actions, changed = apply_to_tables(lake, config, group, action, log)
+            with stage(log, f"privacy: {action} in every table") as st:
+                actions, changed = apply_to_tables(lake, config, group, action, log)
+                st.count(sum(a.records for a in actions), "rows")
+                st.count(len(changed), "tables")
             outcome.actions += actions
-            rewrite_outbox(lake, group, outcome.files)
+            rewrite_outbox(lake, group, outcome.files, log)
             vacuumed += changed
             for name, sent in notify_destinations(lake, config, group,
                                                   date.today()).items():
                 log.info(f"privacy: deletion file to {name}: {sent}")
                 outcome.notified[name] = sent
         # Once, after every action: each changed table's old versions go together.
-        vacuum(lake, vacuumed, config.privacy.vacuum_retention_hours)
+        with stage(log, "privacy: VACUUM") as st:
+            vacuum(lake, vacuumed, config.privacy.vacuum_retention_hours)
+            st.count(len(set(vacuumed)), "tables")
         if not lake.deployment.is_sandbox:
-            scrub_landing(lake, config, load_suppressed(lake, secret), outcome.files)
+            with stage(log, "privacy: scrubbing landing files") as st:
+                scrub_landing(lake, config, load_suppressed(lake, secret), outcome.files, log)
+                st.count(len(outcome.files.rewritten), "files rewritten")
         if outcome.files.failed:
             outcome.error = ("files that hold a deleted person could not be rewritten: "
                              + "; ".join(f"{f}: {r}" for f, r in outcome.files.failed.items()))
@@ -163,8 +176,18 @@ def apply_requests(lake: "DeltaLake", config: Tenant, pending: list[rq.PrivacyRe
     for file, n in outcome.files.rewritten.items():
         outcome.actions.append(Action(",".join(erasing) or "-", file, n, "file rewritten",
                                       "suppressed"))
+    for file in outcome.files.not_replayable:
+        outcome.actions.append(Action(",".join(erasing) or "-", file, 0, "not replayable",
+                                      "suppressed"))
     _record(lake, outcome, run_id)
     rq.mark_requests(lake, outcome.statuses)
+    if not lake.deployment.is_sandbox:
+        # Only now are the applied requests' identifiers hashed in the table: their lines
+        # in the request files follow.
+        try:
+            scrub_request_files(lake, config, outcome.files)
+        except Exception as exc:  # noqa: BLE001 - reported; the asset fails
+            outcome.error = f"scrubbing request files: {type(exc).__name__}: {exc}"
     return outcome
 
 

@@ -129,6 +129,7 @@ def build_privacy_assets(config: Tenant, deployment: Deployment) -> list[AssetsD
             "actions": MetadataValue.md(outcome.actions_markdown()),
             "rows_changed_per_table": MetadataValue.json(outcome.rows_per_table()),
             "files_rewritten": MetadataValue.json(outcome.files.rewritten),
+            "files_not_replayable": MetadataValue.json(outcome.files.not_replayable),
             "identifiers_suppressed": MetadataValue.int(outcome.suppressed),
             "deletion_files": MetadataValue.json(outcome.notified),
             "vacuum_retention_hours": MetadataValue.int(config.privacy.vacuum_retention_hours),

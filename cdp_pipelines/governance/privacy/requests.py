@@ -8,7 +8,9 @@ lines, or CSV with a header) gives identifiers as columns or as an ``identifiers
 object; ``cdp privacy request`` gives them as options. Both land in
 ``_system/privacy/requests``. A malformed request goes to ``_system/privacy/rejected`` with
 its reason (and the names of the fields it had, never their values) and nothing of it is
-applied. Once applied, a request's identifiers are replaced by their salted hashes.
+applied. Once applied, a request's identifiers are replaced by their salted hashes, in
+the table and in the landed file (:func:`write_request_file`), whose line then says its
+``status``: such a line is skipped when the file is read again.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ STRATEGIES = ("exact", "connected")
 REQUESTS_TABLE = "requests"
 REJECTED_TABLE = "rejected"
 RECEIVED, APPLIED, FAILED, PARTIAL = "received", "applied", "failed", "partially applied"
+REJECTED = "rejected"
+# A scrubbed request line's identifiers: JSON of identifier name -> salted hash.
+HASHED_FIELD = "identifiers_hashed"
 _FIELDS = ("request_id", "type", "strategy", "received", "identifiers")
 REQUESTS_SCHEMA = ("request_id string, type string, strategy string, identifiers string, "
                    "received date, origin string, status string, submitted_at timestamp, "
@@ -121,6 +126,42 @@ def read_request_file(path: Path) -> list[dict[str, Any]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def is_scrubbed(record: Mapping[str, Any]) -> bool:
+    """A line privacy has already replaced (an applied or rejected request)."""
+    return record.get("status") in (APPLIED, REJECTED)
+
+
+def write_request_file(path: Path, replacements: dict[int, dict[str, Any]]) -> None:
+    """Replace records of a request file (1-based, as :func:`read_request_file` numbers
+    them) in its own format; other lines stay as they were."""
+    data = path.read_bytes()
+    gz = path.name.endswith(".gz")
+    text = (gzip.decompress(data) if gz else data).decode("utf-8")
+    if path.name.removesuffix(".gz").endswith((".jsonl", ".json", ".ndjson")):
+        out, n = [], 0
+        for line in text.splitlines():
+            if line.strip():
+                n += 1
+                if n in replacements:
+                    line = json.dumps(replacements[n])
+            out.append(line)
+        result = "\n".join(out) + "\n"
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        fields = list(reader.fieldnames or [])
+        fields += [f for f in ("status", HASHED_FIELD) if f not in fields]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for i, row in enumerate(reader, start=1):
+            writer.writerow(replacements.get(i, row))
+        result = buffer.getvalue()
+    encoded = result.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.privacy")
+    tmp.write_bytes(gzip.compress(encoded, mtime=0) if gz else encoded)
+    tmp.replace(path)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -141,6 +182,8 @@ def store_requests(lake: "DeltaLake", records: list[tuple[str, Mapping[str, Any]
     accepted: list[PrivacyRequest] = []
     rejected: list[tuple[str | None, str, str, str]] = []
     for origin, record in records:
+        if is_scrubbed(record):
+            continue
         try:
             if record.get("_unparsable"):
                 raise RequestError("not a JSON object")
