@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 DIRECT, CONNECTED, SOURCE_KEY = "direct", "connected", "source key"
 # Raw columns of unified_preprocessed_raw whose values identify a person: searched for in
-# tables Privacy knows no key of (quarantine, failed events), and hashed for suppression.
-IDENTIFYING = ("email", "phone", "loyalty_id")
+# tables Privacy knows no key of (quarantine, events, failed events), and hashed for
+# suppression (the event ids scrub the events' landing files).
+IDENTIFYING = ("email", "phone", "loyalty_id", "user_id", "anonymous_id")
 
 
 @dataclass
@@ -37,6 +38,9 @@ class Match:
     values: set[str] = field(default_factory=set)
     # (kind, raw value) pairs to hash into the suppression table.
     identifiers: set[tuple[str, str]] = field(default_factory=set)
+    # amperity_id -> how many records Stitch gave it, and which of them were matched.
+    id_sizes: dict[str, int] = field(default_factory=dict)
+    record_ids_of: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def record_ids(self) -> set[str]:
@@ -110,11 +114,32 @@ def match_requests(lake: "DeltaLake", requests: list[PrivacyRequest]) -> dict[st
         match.records[(row["source"], row["pk"])] = row["category"]
         if row["amperity_id"]:
             match.amperity_ids.add(row["amperity_id"])
+            match.record_ids_of.setdefault(row["amperity_id"], set()).add(
+                (row["source"], row["pk"]))
         for column in identifying:
             if row[column]:
                 match.values.add(str(row[column]).strip().lower())
                 match.identifiers.add((column, str(row[column])))
+    found_ids = sorted(set().union(*(m.amperity_ids for m in matches.values())))
+    if found_ids:
+        sizes = {r["amperity_id"]: r["count"] for r in lake.read("stitch", "unified_coalesced")
+                 .where(F.col("amperity_id").isin(found_ids)).groupBy("amperity_id").count()
+                 .collect()}
+        for match in matches.values():
+            match.id_sizes = {a: sizes.get(a, 0) for a in match.amperity_ids}
     return matches
+
+
+def partly_matched_ids(matches: list[Match]) -> set[str]:
+    """amperity_ids that keep records none of ``matches`` matched (an ``exact`` request
+    matching some of a customer's records): the customer stays, without the person."""
+    matched: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    sizes: dict[str, int] = {}
+    for m in matches:
+        for aid, records in m.record_ids_of.items():
+            matched[aid] |= records
+        sizes.update(m.id_sizes)
+    return {aid for aid, records in matched.items() if len(records) < sizes.get(aid, 0)}
 
 
 def group_by_source(matches: list[Match]) -> dict[str, dict[str, list[tuple[str, str]]]]:

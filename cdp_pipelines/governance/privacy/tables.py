@@ -9,25 +9,45 @@ Each table is found by walking the deployment's lake prefix and matched by what 
 - a table with ``source`` and ``pk``, a ``record_id`` or a pair of them
   (``record_id_l``/``_r``): by the matched records;
 - a table with ``amperity_id`` (Stitch outputs, Customer 360, activation): by the matched
-  people's amperity_ids (the whole customer row: it is rebuilt from what is left);
+  people's amperity_ids (see below);
 - a custom domain table built by SQL without a Stitch key: rebuilt from its SQL;
-- any other table (quarantine, failed events, ...): rows any string column of which holds
-  one of the person's identifying values (as a whole value or a JSON string in a record).
+- any other table (quarantine, events, failed events, ...): rows any string column of
+  which holds one of the person's identifying values (as a whole value or a JSON string in
+  a record).
 
 ``delete`` deletes the rows; ``delete_pii`` nulls the PII columns (the one PII rule) and
-leaves tables without PII columns alone, except tables of raw records (quarantine, failed
-events), whose matching rows are deleted.
+leaves tables without PII columns alone. Quarantined rows under ``delete_pii`` keep their
+place with the PII fields of their raw record (and a PII value quoted in the reason)
+nulled; other tables of raw records (events, failed events) have no field list to null
+by, and their matching rows are deleted.
+
+A row keyed only by ``amperity_id`` is one customer, built from all of Stitch's records of
+that ID. Under ``connected`` they are all the person's, and the row is deleted. Under
+``exact`` a request may match only some of them (Stitch linked records the request does
+not name): the customer is someone the brand still holds records of, so the row is kept
+with its PII columns nulled (the deleted person's values may be in them) rather than
+deleted; Customer 360, which runs after privacy, builds it again from the records left,
+and activation tables get it back on their next run. A customer all of whose records the
+request matched is deleted, as under ``connected``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdp_pipelines.governance.privacy.matching import SOURCE_KEY, Match, group_by_source
+from cdp_pipelines.governance.privacy.matching import (
+    SOURCE_KEY,
+    Match,
+    group_by_source,
+    partly_matched_ids,
+)
 from cdp_pipelines.governance.privacy.suppression import PRIVACY_DIR
+from cdp_pipelines.sources.domain import QUARANTINE_TABLE
 from cdp_pipelines.stitch.inputs import PK_SEPARATOR, stitch_tables
 from cdp_pipelines.tenant.model import Tenant
 
@@ -90,6 +110,16 @@ def _values_hit(df: "DataFrame", values: set[str]) -> "Column | None":
     return F.coalesce(hit, F.lit(False))
 
 
+@dataclass(frozen=True)
+class Keyed:
+    """A table's key expression, key -> [(request, category)], and whether a key is a
+    customer (amperity_id) rather than a record."""
+
+    expr: "Column"
+    keys: dict[str, list[tuple[str, str]]]
+    customers: bool = False
+
+
 class _Plan:
     """What to look for, over several requests of one action."""
 
@@ -101,6 +131,8 @@ class _Plan:
         self.customer_keys = {f.name: [(x.name, x.references) for x in f.fields_tagged(
             "customer-key")] for _, f in config.feeds}
         self.custom = {t.name: t for t in config.custom_domain_tables}
+        # Customers who keep records besides the matched ones (exact requests).
+        self.kept_ids = partly_matched_ids(matches)
         self.by_record_id: dict[str, list[tuple[str, str]]] = {}
         self.by_amperity: dict[str, list[tuple[str, str]]] = {}
         for m in matches:
@@ -111,14 +143,15 @@ class _Plan:
             for aid in m.amperity_ids:
                 self.by_amperity.setdefault(aid, []).append((m.request.request_id, strategy))
 
-    def keyed(self, parts: tuple[str, ...], df: "DataFrame"):
-        """(key expression, key -> [(request, category)]) for a table, or None."""
+    def keyed(self, parts: tuple[str, ...], df: "DataFrame") -> "Keyed | None":
+        """How a table's rows are found by key, or None (searched by values instead)."""
         from pyspark.sql import functions as F
 
         name = parts[-1]
         columns = set(df.columns)
         if parts[0] == "domain" and name in self.stitch:
-            return _pk_expr(self.stitch[name].primary_key), dict(self.by_source.get(name, {}))
+            return Keyed(_pk_expr(self.stitch[name].primary_key),
+                         dict(self.by_source.get(name, {})))
         if parts[0] == "domain" and self.customer_keys.get(name):
             keys: dict[str, list] = {}
             expr = None
@@ -126,13 +159,14 @@ class _Plan:
                 for pk, reqs in self.by_source.get(references, {}).items():
                     keys.setdefault(pk, []).extend((r, SOURCE_KEY) for r, _ in reqs)
                 expr = F.col(column).cast("string") if expr is None else expr
-            return expr, keys
+            return Keyed(expr, keys)
         if {"source", "pk"} <= columns:
-            return F.concat_ws(":", "source", "pk"), self.by_record_id
+            return Keyed(F.concat_ws(":", "source", "pk"), self.by_record_id)
         if "record_id" in columns:
-            return F.col("record_id"), self.by_record_id
+            return Keyed(F.col("record_id"), self.by_record_id)
         if "amperity_id" in columns:
-            return F.col("amperity_id").cast("string"), self.by_amperity
+            return Keyed(F.col("amperity_id").cast("string"), self.by_amperity,
+                         customers=True)
         return None
 
     @property
@@ -150,13 +184,112 @@ def _pii_of(df: "DataFrame", table: str, lake: "DeltaLake") -> list[str]:
     return cols
 
 
+def _quarantine_pii_nulled(config: Tenant) -> dict[str, "Column"]:
+    """The quarantine table's update under ``delete_pii``: each feed's PII fields nulled in
+    the raw record (JSON of file column -> text), and a PII value quoted in the reason."""
+    from pyspark.sql import functions as F
+
+    record = F.col("record")
+    parsed = F.from_json("record", "map<string,string>")
+    names: list[str] = []
+    for _, feed in config.feeds:
+        columns = [feed.field(c).file_column for c in feed.pii_columns]
+        names += feed.pii_columns
+        if columns:
+            nulled = F.to_json(F.transform_values(parsed, lambda k, v: F.when(
+                k.isin(columns), F.lit(None).cast("string")).otherwise(v)))
+            record = F.when(F.col("feed") == feed.name, nulled).otherwise(record)
+    update = {"record": record}
+    if names:
+        # _typed's reason quotes the unreadable value: "field birthdate: cannot read '...' as".
+        fields = "|".join(sorted({re.escape(n) for n in names}))
+        update["reason"] = F.regexp_replace(
+            "reason", f"(field (?:{fields}): cannot read )'.*?'( as)", "$1(value removed)$2")
+    return update
+
+
+def _counts(hits: list, keys: dict[str, list[tuple[str, str]]]) -> dict[tuple[str, str], int]:
+    """(request, category) -> rows, from the rows per key found."""
+    counts: dict[tuple[str, str], int] = {}
+    for h in hits:
+        for request_id, category in keys[h["_k"]]:
+            counts[(request_id, category)] = counts.get((request_id, category), 0) + h["count"]
+    return counts
+
+
+def _raw_counts(df: "DataFrame", condition: "Column",
+                matches: list[Match]) -> dict[tuple[str, str], int]:
+    """(request, "direct") -> rows of a table searched by values: raw records are few, and
+    which request each belongs to is told by its values."""
+    from pyspark.sql import functions as F
+
+    texts = [r[0] for r in df.where(condition).select(F.lower(F.to_json(F.struct(
+        *[F.col(f"`{c}`") for c in df.columns])))).collect()]
+    counts = {}
+    for m in matches:
+        n = sum(1 for t in texts if any(v in t for v in m.values))
+        if n:
+            counts[(m.request.request_id, "direct")] = n
+    return counts
+
+
+def _apply_to_table(lake: "DeltaLake", config: Tenant, plan: _Plan, parts: tuple[str, ...],
+                    action: str, log) -> list[Action]:
+    """Delete the matched rows of one table, or null their PII; the actions taken."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    label = "/".join(parts)
+    path = lake.path_for_write(*parts)
+    df = lake.session.read.format("delta").load(path)
+    keyed = plan.keyed(parts, df)
+    kept: list[str] = []
+    if keyed is not None:
+        if not keyed.keys:
+            return []
+        hits = (df.select(keyed.expr.alias("_k")).where(F.col("_k").isin(list(keyed.keys)))
+                .groupBy("_k").count().collect())
+        if not hits:
+            return []
+        found = [h["_k"] for h in hits]
+        condition = keyed.expr.isin(found)
+        counts = _counts(hits, keyed.keys)
+        if keyed.customers and action == "delete":
+            kept = [k for k in found if k in plan.kept_ids]
+            condition = keyed.expr.isin([k for k in found if k not in plan.kept_ids])
+    else:
+        condition = _values_hit(df, plan.values)
+        if condition is None:
+            return []
+        counts = _raw_counts(df, condition, plan.matches)
+        if not counts:
+            return []
+    table = DeltaTable.forPath(lake.session, path)
+    pii = _pii_of(df, parts[-1], lake)
+    null_pii = {f"`{c}`": F.lit(None).cast(df.schema[c].dataType) for c in pii}
+    if keyed is None and action == "delete_pii" and parts == ("domain", QUARANTINE_TABLE):
+        table.update(condition, _quarantine_pii_nulled(config))
+        done = "null PII fields of the raw records"
+    elif action == "delete" or keyed is None:
+        table.delete(condition)
+        done = "delete"
+        if kept:
+            if null_pii:
+                table.update(keyed.expr.isin(kept), null_pii)
+            done = f"delete; {len(kept)} customer(s) with other records kept, PII nulled"
+    elif not pii:
+        return []  # delete_pii: nothing personal in this table to null
+    else:
+        table.update(condition, null_pii)
+        done = f"null {len(pii)} PII column(s)"
+    log.info(f"privacy: {label}: {done}, {sum(counts.values())} row(s)")
+    return [Action(r, label, n, done, c) for (r, c), n in sorted(counts.items())]
+
+
 def apply_to_tables(lake: "DeltaLake", config: Tenant, matches: list[Match], action: str,
                     log) -> tuple[list[Action], list[tuple[str, ...]]]:
     """Delete (``action="delete"``) or null PII (``"delete_pii"``) of the matched people in
     every table; return the actions taken and the tables changed."""
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
     from cdp_pipelines.sources.assets import (
         referenced_tables,
         register_views,
@@ -168,57 +301,13 @@ def apply_to_tables(lake: "DeltaLake", config: Tenant, matches: list[Match], act
     changed: list[tuple[str, ...]] = []
     rebuild = []
     for parts in delta_tables(lake):
-        label = "/".join(parts)
         if parts[0] == "domain" and parts[-1] in plan.custom and parts[-1] not in plan.stitch:
             rebuild.append(parts)
             continue
-        path = lake.path_for_write(*parts)
-        df = lake.session.read.format("delta").load(path)
-        keyed = plan.keyed(parts, df)
-        if keyed is not None:
-            expr, keys = keyed
-            if not keys:
-                continue
-            hits = (df.select(expr.alias("_k")).where(F.col("_k").isin(list(keys)))
-                    .groupBy("_k").count().collect())
-            if not hits:
-                continue
-            condition = expr.isin([h["_k"] for h in hits])
-            counts: dict[tuple[str, str], int] = {}
-            for h in hits:
-                for request_id, category in keys[h["_k"]]:
-                    counts[(request_id, category)] = counts.get((request_id, category), 0) + h[
-                        "count"]
-            raw_records = False
-        else:
-            condition = _values_hit(df, plan.values)
-            if condition is None:
-                continue
-            # Raw records are few: which request each belongs to is told by its values.
-            texts = [r[0] for r in df.where(condition).select(F.lower(F.to_json(F.struct(
-                *[F.col(f"`{c}`") for c in df.columns])))).collect()]
-            if not texts:
-                continue
-            counts = {}
-            for m in matches:
-                n = sum(1 for t in texts if any(v in t for v in m.values))
-                if n:
-                    counts[(m.request.request_id, "direct")] = n
-            raw_records = True
-        table = DeltaTable.forPath(lake.session, path)
-        pii = _pii_of(df, parts[-1], lake)
-        if action == "delete" or raw_records:
-            table.delete(condition)
-            done = "delete"
-        elif not pii:
-            continue  # delete_pii: nothing personal in this table to null
-        else:
-            table.update(condition, {f"`{c}`": F.lit(None).cast(df.schema[c].dataType)
-                                     for c in pii})
-            done = f"null {len(pii)} PII column(s)"
-        log.info(f"privacy: {label}: {done}, {sum(counts.values())} row(s)")
-        changed.append(parts)
-        actions += [Action(r, label, n, done, c) for (r, c), n in sorted(counts.items())]
+        done = _apply_to_table(lake, config, plan, parts, action, log)
+        if done:
+            changed.append(parts)
+            actions += done
     for parts in rebuild:
         table = plan.custom[parts[-1]]
         known = set(plan.stitch) | {f.name for _, f in config.feeds} | set(plan.custom)
@@ -245,8 +334,12 @@ def vacuum(lake: "DeltaLake", tables: list[tuple[str, ...]], retention_hours: in
     spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.parallelism", cores)
     spark.conf.set("spark.sql.shuffle.partitions",
                    parent.conf.get("spark.sql.shuffle.partitions"))
-    for parts in sorted(set(tables)):
-        DeltaTable.forPath(spark, lake.path_for_write(*parts)).vacuum(float(retention_hours))
+    paths = [lake.path_for_write(*parts) for parts in sorted(set(tables))]
+    # A VACUUM of a small table is mostly waiting on its few small Spark jobs: a few at
+    # once keep the cores busy (a third faster here on 2 cores).
+    with ThreadPoolExecutor(max_workers=min(4, max(len(paths), 1))) as pool:
+        list(pool.map(lambda path: DeltaTable.forPath(spark, path).vacuum(
+            float(retention_hours)), paths))
 
 
 def person_rows(lake: "DeltaLake", config: Tenant, match: Match) -> dict[str, Any]:
@@ -259,8 +352,7 @@ def person_rows(lake: "DeltaLake", config: Tenant, match: Match) -> dict[str, An
         df = lake.read(*parts)
         keyed = plan.keyed(parts, df)
         if keyed is not None:
-            expr, keys = keyed
-            condition = expr.isin(list(keys)) if keys else None
+            condition = keyed.expr.isin(list(keyed.keys)) if keyed.keys else None
         else:
             condition = _values_hit(df, plan.values)
         if condition is None:
