@@ -1,9 +1,13 @@
-"""Privacy requests end to end on the tiny tenant, through Dagster, on one shared lake.
+"""Privacy requests end to end on the tiny tenant with the tiny_privacy overlay, through
+Dagster, on one lake shared by the module: materialized once (ingest and Stitch's
+preprocess; Customer 360; the privacy group), then once more for each scenario that needs
+its own run (files sent again; a failed step). Every test asserts on that lake.
 
 Stitch's Splink run is replaced by a hand-made ``unified_coalesced`` (the clusters are
 the test's input here; Stitch itself is tested in cdp_pipelines_tests/stitch): Robert
 Smith's club record m1 has another email than his shop records and is linked to them only
-by Stitch's amperity_id.
+by Stitch's amperity_id; so is Eve Stone's club record m4, which her ``exact`` request
+does not name.
 """
 
 from __future__ import annotations
@@ -26,29 +30,53 @@ CUSTOMERS = "\n".join([
     "s3,Alice,Jones,alice.j@mail.com,07/08/1990,3,2026-11-01 09:00:00",
     "s4,Carl,King,carl@king.com,01/01/1970,4,2026-11-01 09:00:00",
     "s5,Bob,Smith,bob.smith@mail.com,not-a-date,5,2026-11-01 09:00:00",  # quarantined
+    "s6,Alice,Jones,alice.j@mail.com,not-a-date,6,2026-11-01 09:00:00",  # quarantined
+    "s7,Eve,Stone,eve@stonemail.com,02/02/1985,7,2026-11-01 09:00:00",
 ]) + "\n"
 MEMBERS = "\n".join([
     "member_id|full_name|email|loyalty_number",
     "m1|Robert Smith|rob@work.example|L1",
     "m2|Alice Jones|alice.j@mail.com|L2",
     "m3|Dana Fox|dana@fox.com|L3",
+    "m4|Eve Stone|eve.s@othermail.com|L4",
 ]) + "\n"
 ORDERS = "\n".join(json.dumps(o) for o in [
     {"order_id": "o1", "customer_id": "s1", "order_date": "2026-10-01", "total": "10.00"},
     {"order_id": "o2", "customer_id": "s3", "order_date": "2026-10-02", "total": "20.00"},
     {"order_id": "o3", "customer_id": "s4", "order_date": "2026-10-03", "total": "30.00"},
 ]) + "\n"
+REQUESTS = [
+    {"request_id": "r-pii", "type": "delete_pii", "strategy": "exact",
+     "email": "Alice.J@mail.com", "received": "2026-11-20"},
+    {"request_id": "r-access", "type": "dsar", "email": "carl@king.com",
+     "received": "2026-11-20"},
+    {"request_id": "r-bad", "type": "erase", "email": "dana@fox.com", "received": "2026-11-20"},
+    {"request_id": "r-none", "type": "delete", "received": "2026-11-20"},
+    {"request_id": "r-eve", "type": "delete", "strategy": "exact", "email": "eve@stonemail.com",
+     "received": "2026-11-20"},
+]
+# Closed landing files of the `web` event source (collector records), as the collector
+# writes them; not loaded here: privacy scrubs the raw files kept for replay.
+EVENTS = "\n".join(json.dumps(e) for e in [
+    {"messageId": "e-bob", "type": "identify", "userId": "u-bob", "receivedAt":
+     "2026-11-01T09:00:00Z", "message": json.dumps({"traits": {"email": "bob.smith@mail.com"}})},
+    {"messageId": "e-dana", "type": "track", "event": "Product Viewed", "userId": "u-dana",
+     "receivedAt": "2026-11-01T09:01:00Z", "message": json.dumps({"properties": {"sku": "x"}})},
+]) + "\n"
+EVENT_FILE = "landing/events/web/20261101T090200000000Z-w1-1.jsonl"
 CLUSTERS = {"A": ["shop_customers:s1", "shop_customers:s2", "club_members:m1"],
             "B": ["shop_customers:s3", "club_members:m2"],
-            "C": ["shop_customers:s4"], "D": ["club_members:m3"]}
+            "C": ["shop_customers:s4"], "D": ["club_members:m3"],
+            "E": ["shop_customers:s7", "club_members:m4"]}
 BOB = ("bob.smith@mail.com", "rob@work.example")
 SOURCES = [["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
            ["landing", "shop", "shop_orders"], ["domain", "shop_customers"],
            ["domain", "club_members"], ["domain", "shop_orders"],
            ["domain", "customer_order_totals"]]
-C360 = [["c360", "c360", t] for t in ("merged_customers", "transaction_attributes",
-                                      "customer_attributes", "customer_360")]
+# One Customer 360 table is enough to see privacy change it and the failed step leave it.
+MERGED = ["c360", "c360", "merged_customers"]
 PRIVACY = [["privacy", "privacy_requests"], ["privacy", "unified_compliance"]]
+REQUEST_FILE = "landing/privacy/privacy_portal/privacy/requests_1.jsonl"
 
 
 def _run(defs, keys, raise_on_error=True):
@@ -108,6 +136,11 @@ def _count(spark, lake: Path, table: str, where: str = "true") -> int:
     return spark.read.format("delta").load(f"{lake}/prod/{table}").where(where).count()
 
 
+def _rows(spark, lake: Path, table: str, key: str) -> dict:
+    return {r[key]: r.asDict() for r in spark.read.format("delta").load(
+        f"{lake}/prod/{table}").collect()}
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, spark):
     from cdp_pipelines.governance.privacy.requests import store_requests
@@ -118,29 +151,25 @@ def world(tmp_path_factory, spark):
     tenant = tiny_privacy_tenant(tmp / "tenant")
     for name, text in (("shop/customers_20261101.csv", CUSTOMERS),
                        ("club/members_1.psv", MEMBERS),
-                       ("shop/orders_20261101.jsonl", ORDERS)):
+                       ("shop/orders_20261101.jsonl", ORDERS),
+                       ("privacy/requests_1.jsonl",
+                        "".join(json.dumps(r) + "\n" for r in REQUESTS))):
         (drop / name).parent.mkdir(parents=True, exist_ok=True)
         (drop / name).write_text(text)
-    (drop / "privacy").mkdir()
-    (drop / "privacy" / "requests_1.jsonl").write_text("\n".join(json.dumps(r) for r in [
-        {"request_id": "r-pii", "type": "delete_pii", "strategy": "exact",
-         "email": "Alice.J@mail.com", "received": "2026-11-20"},
-        {"request_id": "r-access", "type": "dsar", "email": "carl@king.com",
-         "received": "2026-11-20"},
-        {"request_id": "r-bad", "type": "erase", "email": "dana@fox.com",
-         "received": "2026-11-20"},
-        {"request_id": "r-none", "type": "delete", "received": "2026-11-20"},
-    ]) + "\n")
     env = {**os.environ, "CDP_LAKE_ROOT": str(lake), "CDP_TENANT_DIR": str(tenant),
            "CDP_TEST_DROP": str(drop), "CDP_AUDIT_LOG": str(tmp / "audit.jsonl")}
     os.environ["CDP_AUDIT_LOG"] = env["CDP_AUDIT_LOG"]
     defs = build_definitions(env)
     _run(defs, SOURCES + [["stitch", "unified_preprocessed_raw"]])
     _write_coalesced(spark, lake)
-    _run(defs, [["stitch", "unified_transactions"], *C360])
+    _run(defs, [MERGED])
     before = {t: _count(spark, lake, t) for t in (
         "domain/shop_customers", "domain/club_members", "domain/shop_orders",
-        "stitch/unified_coalesced", "c360/c360/merged_customers")}
+        "stitch/unified_coalesced", "c360/c360/merged_customers", "domain/_quarantine")}
+    merged_before = _rows(spark, lake, "c360/c360/merged_customers", "amperity_id")
+    events = lake / "prod" / EVENT_FILE
+    events.parent.mkdir(parents=True)
+    events.write_text(EVENTS)
     # `cdp privacy request` stores a request this way.
     lake_resource = defs.resources["lake"]
     spec = load_tenant(tenant, env).privacy
@@ -149,8 +178,8 @@ def world(tmp_path_factory, spark):
         "email": "bob.smith@mail.com", "received": "2026-11-21"})], spec)
     result = _run(defs, [["landing", "privacy", "privacy_portal"], *PRIVACY])
     return {"defs": defs, "lake": lake, "drop": drop, "tmp": tmp, "before": before,
-            "tenant": tenant,
-            "result": result, "lake_resource": lake_resource, "spec": spec}
+            "merged_before": merged_before, "tenant": tenant, "result": result,
+            "lake_resource": lake_resource, "spec": spec}
 
 
 def _meta(result, key: list[str]) -> dict:
@@ -166,28 +195,54 @@ def test_malformed_requests_are_refused_with_their_reason(world) -> None:
     assert "r-bad" not in overview and "r-bob" in overview
 
 
+def test_request_files_keep_only_ids_statuses_and_hashes_once_applied(world) -> None:
+    landed = world["lake"] / "prod" / REQUEST_FILE
+    lines = [json.loads(line) for line in landed.read_text().splitlines()]
+    assert [(r["request_id"], r["status"]) for r in lines] == [
+        ("r-pii", "applied"), ("r-access", "applied"), ("r-bad", "rejected"),
+        ("r-none", "rejected"), ("r-eve", "applied")]
+    assert _files_holding(landed.parent, ["alice", "carl@", "dana@", "eve@"]) == []
+    assert len(json.loads(lines[0]["identifiers_hashed"])["email"]) == 64
+
+
 def test_a_delete_leaves_nothing_of_the_person_anywhere(world, spark) -> None:
     lake, drop = world["lake"], world["drop"]
     assert _holding(spark, lake, BOB) == {}
     assert _files_holding(lake / "prod" / "landing", BOB) == []
+    # The event source's raw file keeps the other people's messages.
+    events = (lake / "prod" / EVENT_FILE).read_text().splitlines()
+    assert [json.loads(e)["messageId"] for e in events] == ["e-dana"]
     statuses = _meta(world["result"], ["privacy", "unified_compliance"])["requests_by_status"]
-    assert statuses.value == {"applied": 3}
-    # Everyone else's rows are all still there.
+    assert statuses.value == {"applied": 4}
+    # Everyone else's rows are all still there, unchanged where no request names them.
     before = world["before"]
-    assert _count(spark, lake, "domain/shop_customers") == before["domain/shop_customers"] - 2
+    assert _count(spark, lake, "domain/shop_customers") == before["domain/shop_customers"] - 3
     assert _count(spark, lake, "domain/club_members") == before["domain/club_members"] - 1
     assert _count(spark, lake, "domain/shop_orders") == before["domain/shop_orders"] - 1
     assert _count(spark, lake, "stitch/unified_coalesced") == \
-        before["stitch/unified_coalesced"] - 3
-    assert _count(spark, lake, "c360/c360/merged_customers") == \
-        before["c360/c360/merged_customers"] - 1
-    assert _count(spark, lake, "domain/_quarantine") == 0
-    # Old versions are vacuumed (retention 0 in the tiny tenant): time travel finds nothing.
+        before["stitch/unified_coalesced"] - 4
+    merged = _rows(spark, lake, "c360/c360/merged_customers", "amperity_id")
+    assert sorted(merged) == ["B", "C", "D", "E"]
+    assert {k: merged[k] for k in "CD"} == {k: world["merged_before"][k] for k in "CD"}
+    assert _count(spark, lake, "domain/_quarantine") == before["domain/_quarantine"] - 1
+    # Old versions are vacuumed (retention 0 in the test tenant): time travel finds nothing.
     old = spark.read.format("delta").option("versionAsOf", 0).load(
         f"{lake}/prod/domain/shop_customers")
     with pytest.raises(Exception):
         old.where("customer_id = 's1'").count()
     assert (drop / "shop" / "customers_20261101.csv").read_text() == CUSTOMERS
+
+
+def test_an_exact_delete_keeps_the_customer_stitch_links_to_other_records(world, spark) -> None:
+    lake = world["lake"]
+    assert _count(spark, lake, "domain/shop_customers", "customer_id = 's7'") == 0
+    assert _count(spark, lake, "domain/club_members", "member_id = 'm4'") == 1
+    assert _count(spark, lake, "stitch/unified_coalesced", "amperity_id = 'E'") == 1
+    # Eve's customer row stays (her club record is still held) without its PII, until
+    # Customer 360 builds it again from that record.
+    eve = _rows(spark, lake, "c360/c360/merged_customers", "amperity_id")["E"]
+    assert world["merged_before"]["E"]["given_name"] == "eve"
+    assert eve["email"] is None and eve["given_name"] is None
 
 
 def test_connected_catches_the_record_only_stitch_links(world, spark) -> None:
@@ -211,6 +266,14 @@ def test_delete_pii_keeps_the_records_with_pii_nulled(world, spark) -> None:
     member = spark.read.format("delta").load(f"{lake}/prod/domain/club_members").where(
         "member_id = 'm2'").collect()[0]
     assert member["email"] is None and member["loyalty_number"] == "L2"
+    # Her quarantined row stays, with the PII fields of its raw record nulled.
+    [quarantined] = spark.read.format("delta").load(f"{lake}/prod/domain/_quarantine").where(
+        "record LIKE '%\"s6\"%'").collect()
+    record = json.loads(quarantined["record"])
+    assert record["customer_id"] == "s6" and record["points"] == "6"
+    assert record["email"] is None and record["First Name"] is None
+    assert record["birthdate"] is None and "not-a-date" not in quarantined["reason"]
+    assert "field birthdate: cannot read (value removed) as date" in quarantined["reason"]
     assert _files_holding(lake / "prod" / "landing" / "shop", ["alice.j@mail.com"]) == []
 
 
@@ -238,23 +301,27 @@ def test_requests_and_actions_are_audited_and_identifiers_kept_hashed(world, spa
 
 def test_resent_files_do_not_bring_the_person_back(world, spark) -> None:
     lake, drop, defs = world["lake"], world["drop"], world["defs"]
-    # The source sends the original files again (the courier lands them: their size changed).
+    # The source sends the original file again (the courier lands it: a new name).
     (drop / "club" / "members_2.psv").write_text(MEMBERS)
-    result = _run(defs, SOURCES[:2] + SOURCES[3:5])
+    result = _run(defs, [SOURCES[1], SOURCES[4]])
     assert _holding(spark, lake, BOB) == {}
     meta = _meta(result, ["domain", "club_members"])
+    # m1 is Bob's only through Stitch: suppressed by its record key, not by a value.
     assert meta["rows_suppressed"].value == 1 and meta["rows_pii_nulled"].value == 1
-    assert _meta(result, ["domain", "shop_customers"])["rows_suppressed"].value == 3
-    assert _count(spark, lake, "domain/shop_customers", "customer_id IN ('s1', 's2')") == 0
-    assert _count(spark, lake, "domain/shop_customers",
-                  "customer_id = 's3' AND email IS NULL") == 1
+    assert _count(spark, lake, "domain/club_members", "member_id = 'm2' AND email IS NULL") == 1
     assert _count(spark, lake, "domain/club_members", "member_id = 'm3'") == 1
-    # The re-landed raw files hold the person again until the next privacy run scrubs them.
-    assert _files_holding(lake / "prod" / "landing", BOB)
+    # The new raw file holds the person until the next privacy run scrubs it; the scrubbed
+    # members_1.psv, still in the source as sent, is not landed again.
+    assert [Path(p).name for p in _files_holding(lake / "prod" / "landing", BOB)] == \
+        ["members_2.psv"]
     scrub = _run(defs, PRIVACY)
     assert _files_holding(lake / "prod" / "landing", BOB) == []
-    assert _files_holding(lake / "prod" / "landing" / "shop", ["alice.j@mail.com"]) == []
-    assert _meta(scrub, ["privacy", "unified_compliance"])["files_rewritten"].value
+    assert _files_holding(lake / "prod" / "landing" / "club", ["alice.j@mail.com"]) == []
+    assert list(_meta(scrub, ["privacy", "unified_compliance"])["files_rewritten"].value) == \
+        ["landing/club/club_members/club/members_2.psv"]
+    # The scrubbed request lines are neither requests again nor rejected again.
+    requests = _meta(scrub, ["privacy", "privacy_requests"])
+    assert requests["requests_new"].value == 0 and requests["requests_rejected"].value == []
 
 
 def test_a_failed_privacy_step_leaves_customer_360_as_published(world, spark) -> None:
@@ -270,7 +337,7 @@ def test_a_failed_privacy_step_leaves_customer_360_as_published(world, spark) ->
     pre = lake / "prod" / "stitch" / "unified_preprocessed_raw"
     shutil.move(pre, lake / "moved_away")
     try:
-        result = _run(defs, [*PRIVACY, *C360], raise_on_error=False)
+        result = _run(defs, [*PRIVACY, MERGED], raise_on_error=False)
     finally:
         shutil.move(lake / "moved_away", pre)
     assert not result.success
