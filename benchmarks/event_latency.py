@@ -8,7 +8,7 @@ latency is from its acknowledgement to the Delta commit that made its rows reada
 By default the sensor loads: runs use the instance's default launcher, a new process per
 run, which starts its own Spark. With --follow, `cdp collect load --follow` loads instead
 (one process, one Spark session, a load every --interval seconds) and the sensor stands
-down. The machine's load average is printed: other work on it shares the cores.
+down; sending starts once the follower's first load has made the tables. The machine's load average is printed: other work on it shares the cores.
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ def commit_times(lake_root: Path, expected: int, wait_minutes: float) -> dict[st
     return first
 
 
+def _wait_for(path: Path, process: subprocess.Popen, minutes: float) -> None:
+    deadline = time.monotonic() + minutes * 60
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the loader did not make {path} (exit {process.poll()})")
+        time.sleep(1)
+
+
 def run_durations(home: Path) -> list[float]:
     """Seconds from launch to end of every run the sensor started."""
     from dagster import DagsterInstance
@@ -117,6 +125,11 @@ def main() -> None:
                                   stdout=(root / "loader.log").open("ab"),
                                   stderr=subprocess.STDOUT)
         try:
+            if args.follow:
+                # Steady state: the follower's Spark is up once its first (empty) load has
+                # made the tables; its start-up is not an event's latency.
+                _wait_for(root / "lake" / "prod" / "domain" / "web_events" / "_delta_log",
+                          daemon, minutes=10)
             acked = send_steadily(args.port, args.rate, args.minutes, args.batch)
             collector.send_signal(signal.SIGTERM)
             collector.wait(timeout=60)

@@ -56,6 +56,25 @@ def stage(log: logging.Logger, name: str) -> Iterator[Stage]:
     log.info(current.summary())
 
 
+@dataclass
+class Timings:
+    """Seconds per part of a job (a load's read, each table's write, ...), in the order
+    the parts ran; ``str()`` is the line a log shows."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {s:.1f}" for name, s in self.seconds.items()) or "none"
+
+
 class _Forward(logging.Handler):
     def __init__(self, target: logging.Logger, level: int) -> None:
         super().__init__(level)

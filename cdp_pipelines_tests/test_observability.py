@@ -87,3 +87,16 @@ def test_a_stage_without_counts_says_its_seconds(target):
         s.note = "off (name_guard: off)"
     assert lines[-1][1].startswith("stitch: name guard in ")
     assert lines[-1][1].endswith(" s (off (name_guard: off))")
+
+
+def test_timings_add_up_each_part_in_the_order_run():
+    from cdp_pipelines.observability import Timings
+
+    timings = Timings()
+    for name in ("read", "merge", "read"):
+        with timings.part(name):
+            pass
+    assert list(timings.seconds) == ["read", "merge"]
+    assert all(s >= 0 for s in timings.seconds.values())
+    assert str(timings).startswith("read 0.0, merge 0.0")
+    assert str(Timings()) == "none"

@@ -110,7 +110,8 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
         result = load_events(lake, source, files, context.run.run_id, config.max_files)
         context.log.info(f"{source.name}: {len(result.files)} file(s), {result.lines} line(s), "
                          f"{result.duplicates} duplicate(s), {result.quarantined} quarantined, "
-                         f"inserted {result.inserted}; {result.remaining} file(s) wait")
+                         f"inserted {result.inserted}; {result.remaining} file(s) wait "
+                         f"(seconds: {result.timings})")
         if result.quarantined:
             context.log.warning(f"{source.name}: {result.quarantined} line(s) quarantined in "
                                 "domain/_quarantine")

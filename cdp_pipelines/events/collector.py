@@ -36,7 +36,12 @@ from fastapi.responses import JSONResponse
 
 from cdp_pipelines.events import openapi
 from cdp_pipelines.events.journal import Journal
-from cdp_pipelines.events.messages import ENDPOINTS, BadRequest, landing_record, parse_body
+from cdp_pipelines.events.messages import (
+    ENDPOINTS,
+    BadRequest,
+    landing_record,
+    parse_body,
+)
 from cdp_pipelines.events.plans import SourcePlan
 from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.transports.credentials import resolve_secret

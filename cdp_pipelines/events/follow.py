@@ -126,9 +126,9 @@ class Follower:
             return 0
         self.stats.files += len(result.files)
         self.stats.rows += sum(result.inserted.values())
-        log.info("event source %s: %d file(s), %d line(s), inserted %s; %d file(s) wait",
-                 source.name, len(result.files), result.lines, result.inserted,
-                 result.remaining)
+        log.info("event source %s: %d file(s), %d line(s), inserted %s; %d file(s) wait"
+                 " (seconds: %s)", source.name, len(result.files), result.lines,
+                 result.inserted, result.remaining, result.timings)
         if self.instance is not None:
             self._report(source, result, run_id)
         return len(result.files)

@@ -12,7 +12,10 @@ Tables (layer ``domain``, named ``<source>_<kind>``):
   and reasons.
 
 Rows are inserted by ``message_id`` and never replaced: a message sent twice (a client's
-retry after a lost acknowledgement) is stored once, as first received. A line that is not
+retry after a lost acknowledgement) is stored once, as first received. A repeat is looked
+for among the rows received up to :data:`DEDUP_WINDOW` before the load's earliest message
+(Segment promises its deduplication over 24 hours; client libraries retry for minutes), so
+a load reads the keys of recent files, not of the whole table. A line that is not
 a collector record (a file written by something else, or damaged) goes to
 ``domain/_quarantine`` with the reason. Each file is logged in ``_system/ingest_log`` once
 loaded and never read again.
@@ -20,11 +23,14 @@ loaded and never read again.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.events.journal import closed_files
+from cdp_pipelines.observability import Timings
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import sha256_of
 from cdp_pipelines.sources.domain import INGEST_LOG_TABLE, QUARANTINE_TABLE
@@ -42,6 +48,8 @@ RECORD_SCHEMA = (
     "omitted string, message string"
 )
 _MESSAGE_SCHEMA = "properties string, traits string, context string"
+DEDUP_WINDOW = timedelta(days=7)
+_TIME_FORMAT = "yyyy-MM-dd HH:mm:ss"
 NOT_A_RECORD = "not a collector record: unreadable JSON, or no messageId, type or receivedAt"
 
 
@@ -59,6 +67,8 @@ class EventLoad:
     # event (or call type) -> {"events", "violating", "blocked", "omitted"}
     plan_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     remaining: int = 0
+    # Seconds of each part of the load (reading, each table's write, the ingest log).
+    timings: Timings = field(default_factory=Timings)
 
 
 def pending_files(lake: DeltaLake, source: EventSourceSpec, landing: Path,
@@ -163,6 +173,8 @@ def message_counts(records: "DataFrame") -> list[dict]:
         F.count("*").alias("events"),
         F.sum((F.size("violations") > 0).cast("int")).alias("violating"),
         F.sum(F.col("omitted").isNotNull().cast("int")).alias("omitted"),
+        # As text in the session's time zone, the one the MERGE condition is read in.
+        F.date_format(F.min(_ts("receivedAt")), _TIME_FORMAT).alias("earliest"),
     ).collect()]
 
 
@@ -212,11 +224,13 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
     try:
         valid = (F.col("messageId").isNotNull() & F.col("type").isNotNull()
                  & F.col("receivedAt").isNotNull())
-        per_file = {r["_file"]: (r["lines"], r["bad"] or 0) for r in records.groupBy("_file")
-                    .agg(F.count("*").alias("lines"), F.sum((~valid).cast("int")).alias("bad"))
-                    .collect()}
+        with result.timings.part("read"):
+            per_file = {r["_file"]: (r["lines"], r["bad"] or 0) for r in records.groupBy(
+                "_file").agg(F.count("*").alias("lines"),
+                             F.sum((~valid).cast("int")).alias("bad")).collect()}
         result.lines = sum(lines for lines, _ in per_file.values())
-        result.quarantined = _quarantine(lake, source, records.where(~valid), run_id)
+        bad = sum(bad for _, bad in per_file.values())
+        result.quarantined = _quarantine(lake, source, records.where(~valid), run_id) if bad else 0
         first = Window.partitionBy("messageId").orderBy("receivedAt", "_file")
         unique = (records.where(valid).withColumn("_n", F.row_number().over(first))
                   .where("_n = 1").drop("_n")).cache()
@@ -226,7 +240,8 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
             unique.unpersist()
     finally:
         records.unpersist()
-    _log_files(lake, source, files, per_file, run_id)
+    with result.timings.part("ingest_log"):
+        _log_files(lake, source, files, per_file, run_id)
     if loaded is not None:
         loaded.update(p.name for p in files)
     return result
@@ -238,19 +253,41 @@ def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", 
     result.duplicates = result.lines - result.quarantined - sum(r["events"] for r in counts)
     result.plan_counts = plan_counts(counts)
     sizes = _table_sizes(counts)
+    within = _dedup_window([r["earliest"] for r in counts])
     events = event_rows(unique, run_id)
     tables = {"events": events, "identifies": identify_rows(events, source),
               "aliases": alias_rows(events), "failed_events": failed_rows(unique, run_id)}
-    for kind, rows in tables.items():
+    result.inserted = dict.fromkeys(tables, 0)
+
+    def write(kind: str) -> None:
         keys = ("message_id", "action") if kind == "failed_events" else ("message_id",)
-        stats = _insert_new(lake, rows, source.table(kind), keys, empty=not sizes[kind])
+        with result.timings.part(kind):
+            stats = _insert_new(lake, tables[kind], source.table(kind), keys,
+                                empty=not sizes[kind], within=within)
         result.inserted[kind] = int(stats.metrics.get("numTargetRowsInserted", 0)) if stats else 0
         if stats is not None:
             result.stats[kind] = stats
 
+    # The tables are independent: their MERGEs run side by side (Spark schedules the jobs
+    # of several threads; each Delta commit is its own), so a load takes about as long as
+    # its largest table rather than the sum.
+    with ThreadPoolExecutor(max_workers=len(tables), thread_name_prefix="event-load") as pool:
+        for future in [pool.submit(write, kind) for kind in tables]:
+            future.result()
+
+
+def _dedup_window(earliest: list[str | None]) -> str | None:
+    """The MERGE's condition on stored rows: received within :data:`DEDUP_WINDOW` before
+    the batch's earliest message (or without a time, which no statistics can rule out)."""
+    times = [datetime.strptime(t, "%Y-%m-%d %H:%M:%S") for t in earliest if t]
+    if not times:
+        return None
+    since = (min(times) - DEDUP_WINDOW).strftime("%Y-%m-%d %H:%M:%S")
+    return f"t.received_at >= TIMESTAMP'{since}' OR t.received_at IS NULL"
+
 
 def _insert_new(lake: DeltaLake, rows: "DataFrame", table: str, keys: tuple[str, ...],
-                empty: bool) -> WriteStats | None:
+                empty: bool, within: str | None = None) -> WriteStats | None:
     """Insert the rows whose keys the table does not have (rows are never replaced);
     None when nothing was written."""
     from pyspark.sql import functions as F
@@ -261,7 +298,7 @@ def _insert_new(lake: DeltaLake, rows: "DataFrame", table: str, keys: tuple[str,
             return None
         # An empty table, so that downstream readers find it from the first load.
         return lake.overwrite(rows, "domain", table)
-    return lake.insert_new(rows, "domain", table, keys=keys)
+    return lake.insert_new(rows, "domain", table, keys=keys, within=within)
 
 
 def _quarantine(lake: DeltaLake, source: EventSourceSpec, bad: "DataFrame", run_id: str) -> int:

@@ -127,6 +127,9 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
             context.log.error(f"{feed.name}: {name} quarantined whole, nothing loaded: {reason}")
         for name, first in result.duplicates.items():
             context.log.info(f"{feed.name}: {name} is a duplicate delivery of {first}; not read")
+        context.log.info(f"{feed.name}: {len(result.files)} file(s), {result.rows_read:,} "
+                         f"row(s) read, {result.rows_quarantined:,} quarantined "
+                         f"(seconds: {result.timings})")
         if not lake.exists("domain", feed.name):
             unreadable = f" ({len(result.unreadable)} unreadable)" if result.unreadable else ""
             raise Failure(f"domain table {feed.name}: no data yet; courier {courier.name} has "

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.governance.privacy.suppression import apply_suppression
+from cdp_pipelines.observability import Timings
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import LandedFile
 from cdp_pipelines.sources.formats import (
@@ -68,6 +69,8 @@ class LoadResult:
     # Rows of deleted people dropped, and rows whose PII a delete_pii request nulled.
     rows_suppressed: int = 0
     rows_pii_nulled: int = 0
+    # Seconds of each part of the load.
+    timings: Timings = field(default_factory=Timings)
 
 
 def _typed(spec: FieldSpec, raw: "Column") -> "Column":
@@ -149,7 +152,8 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
     for landed in todo:
         delivered = datetime.fromtimestamp(landed.path.stat().st_mtime)
         try:
-            raw = read_raw(spark, landed.path, fmt, feed)
+            with result.timings.part("prepare"):
+                raw = read_raw(spark, landed.path, fmt, feed)
         except UnreadableFileError as exc:
             result.unreadable[landed.relpath] = str(exc)
             continue
@@ -167,8 +171,9 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
                           result.unreadable, run_id)
     if frames:
         _load_rows(lake, feed, frames, result, run_id, privacy)
-    _log_files(lake, feed.name, readable, skipped,
-               [f for f in todo if f.relpath in result.unreadable], result, run_id)
+    with result.timings.part("ingest_log"):
+        _log_files(lake, feed.name, readable, skipped,
+                   [f for f in todo if f.relpath in result.unreadable], result, run_id)
     return result
 
 
@@ -180,12 +185,16 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
     rows = frames[0]
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
-    read = rows.groupBy("_source_file").count().collect()
-    rows, result.rows_suppressed, result.rows_pii_nulled = apply_suppression(
-        lake, feed, rows, privacy)
+    timings = result.timings
+    with timings.part("read"):
+        # Counted before suppression: every row the files hold was read.
+        read = rows.groupBy("_source_file").count().collect()
+        result.rows_read = sum(r["count"] for r in read)
+    with timings.part("suppression"):
+        rows, result.rows_suppressed, result.rows_pii_nulled = apply_suppression(
+            lake, feed, rows, privacy)
     rows = rows.cache()
     try:
-        result.rows_read = sum(r["count"] for r in read)
         raw_columns = [f.file_column for f in feed.fields] + [CORRUPT]
         bad = rows.where(F.col("_reason").isNotNull())
         good = rows.where(F.col("_reason").isNull())
@@ -207,13 +216,15 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
                 F.lit(run_id).alias("_run_id"),
             )
         )
-        changes = _changed_rows(lake, feed, upserts)
+        with timings.part("compare"):
+            changes = _changed_rows(lake, feed, upserts)
         if changes is not None:
             # Replace a stored row only with a newer, different version of it.
-            result.stats = lake.merge(
-                changes, "domain", feed.name, keys=feed.primary_key,
-                update_condition="s._row_hash <> t._row_hash AND s._updated >= t._updated",
-            )
+            with timings.part("merge"):
+                result.stats = lake.merge(
+                    changes, "domain", feed.name, keys=feed.primary_key,
+                    update_condition="s._row_hash <> t._row_hash AND s._updated >= t._updated",
+                )
         quarantined = bad.select(
             F.lit(feed.name).alias("feed"),
             F.col("_source_file").alias("source_file"),
@@ -224,15 +235,17 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
             F.lit(run_id).alias("run_id"),
             F.current_timestamp().alias("quarantined_at"),
         ).withColumn("record_hash", F.sha2(F.concat_ws("|", "source_file", "record"), 256))
-        result.rows_quarantined = quarantined.count()
-        if result.rows_quarantined:
-            lake.merge(quarantined, "domain", QUARANTINE_TABLE,
-                       keys=("feed", "file_sha256", "record_hash"), update_condition="false")
-        bad_by_file = {r["_source_file"]: r["bad"] or 0 for r in rows.groupBy(
-            "_source_file").agg(F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
-            .collect()}
-        result.counts = {r["_source_file"]: (r["count"], bad_by_file.get(r["_source_file"], 0))
-                         for r in read}
+        with timings.part("quarantine"):
+            bad_per_file = {r["_source_file"]: r["bad"] or 0 for r in rows.groupBy(
+                "_source_file").agg(F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
+                .collect()}
+            result.counts = {r["_source_file"]: (r["count"], bad_per_file.get(r["_source_file"], 0))
+                             for r in read}
+            result.rows_quarantined = sum(n for _, n in result.counts.values())
+            if result.rows_quarantined:
+                lake.merge(quarantined, "domain", QUARANTINE_TABLE,
+                           keys=("feed", "file_sha256", "record_hash"),
+                           update_condition="false")
     finally:
         rows.unpersist()
 

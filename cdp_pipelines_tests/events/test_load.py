@@ -1,0 +1,60 @@
+"""Loading landing files straight into the domain tables: deduplication across loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.events.load import DEDUP_WINDOW, _dedup_window, load_events
+from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.spark import SparkResource
+from cdp_pipelines.tenant import load_tenant
+
+
+def _record(message_id: str, received_at: str, event: str = "Product Viewed") -> dict:
+    return {"messageId": message_id, "type": "track", "event": event, "userId": "u-1",
+            "anonymousId": None, "writeKey": "web", "receivedAt": received_at,
+            "sentAt": received_at, "originalTimestamp": received_at, "timestamp": received_at,
+            "status": "accepted", "violations": [],
+            "message": {"type": "track", "event": event, "properties": {"sku": "A-1"}}}
+
+
+def _land(landing: Path, name: str, records: list[dict]) -> None:
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_a_repeat_in_a_later_load_is_stored_once(event_tenant: Path, tmp_path: Path, spark):
+    source = load_tenant(event_tenant).event_source("web")
+    lake = DeltaLake.for_deployment(SparkResource(master="local[2]", shuffle_partitions=2,
+                                                  driver_memory="2g"),
+                                    Deployment(lake_root=str(tmp_path / "lake")))
+    landing = tmp_path / "landing"
+    _land(landing, "20261101T100000000000Z-a-000001.jsonl",
+          [_record("m-1", "2026-11-01T10:00:00.000Z"), _record("m-2", "2026-11-01T10:00:01.000Z")])
+    first = load_events(lake, source, landing, "run-1")
+    assert first.inserted["events"] == 2
+
+    # A client's retry two days later (inside the window), with a new message.
+    _land(landing, "20261103T100000000000Z-a-000002.jsonl",
+          [_record("m-2", "2026-11-03T10:00:00.000Z"), _record("m-3", "2026-11-03T10:00:01.000Z")])
+    second = load_events(lake, source, landing, "run-2")
+    assert second.files == ["20261103T100000000000Z-a-000002.jsonl"]
+    assert second.inserted["events"] == 1
+    rows = {r["message_id"]: r["received_at"].isoformat() for r in
+            lake.read("domain", source.table("events")).collect()}
+    assert sorted(rows) == ["m-1", "m-2", "m-3"]
+    # The first copy is the one kept.
+    assert rows["m-2"].startswith("2026-11-01T10:00:01")
+
+    # Nothing is read twice: a third load with no new file inserts nothing.
+    assert load_events(lake, source, landing, "run-3").files == []
+
+
+def test_the_dedup_window_reaches_back_from_the_earliest_message():
+    assert DEDUP_WINDOW.days == 7
+    condition = _dedup_window(["2026-11-03 10:00:00", None, "2026-11-02 09:30:00"])
+    assert condition == ("t.received_at >= TIMESTAMP'2026-10-26 09:30:00' "
+                         "OR t.received_at IS NULL")
+    assert _dedup_window([None]) is None
