@@ -301,9 +301,12 @@ def test_requests_and_actions_are_audited_and_identifiers_kept_hashed(world, spa
 
 def test_resent_files_do_not_bring_the_person_back(world, spark) -> None:
     lake, drop, defs = world["lake"], world["drop"], world["defs"]
-    # The source sends the original file again (the courier lands it: a new name).
+    # The source sends the original file again (the courier lands it: a new name); its
+    # request file is still there as sent.
     (drop / "club" / "members_2.psv").write_text(MEMBERS)
-    result = _run(defs, [SOURCES[1], SOURCES[4]])
+    result = _run(defs, [SOURCES[1], SOURCES[4], ["landing", "privacy", "privacy_portal"]])
+    request_dir = (lake / "prod" / REQUEST_FILE).parent
+    assert _files_holding(request_dir, ["alice", "carl@", "dana@"]) == []
     assert _holding(spark, lake, BOB) == {}
     meta = _meta(result, ["domain", "club_members"])
     # m1 is Bob's only through Stitch: suppressed by its record key, not by a value.

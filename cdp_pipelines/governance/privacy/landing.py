@@ -232,5 +232,6 @@ def scrub_request_files(lake: "DeltaLake", config: Tenant, outcome: FileOutcome)
                 if f"{origin}:{i}" in lines and not rq.is_scrubbed(record)}
             if replacements:
                 rq.write_request_file(landed.path, replacements)
+                _remember_scrub(landed.path, landed.sha256, sha256_of(landed.path))
                 outcome.rewritten[f"landing/{source.name}/{courier.name}/{landed.relpath}"] = \
                     len(replacements)
