@@ -32,6 +32,10 @@ from cdp_pipelines.tenant.events import EventSourceSpec
 log = logging.getLogger(__name__)
 
 HEARTBEAT_FILE = ".follower"
+# Each load adds a few small files to each table: the follower compacts its tables (Delta
+# OPTIMIZE) this often, so that a table's MERGEs and readers list tens of files, not the
+# thousands a day of loads every few seconds would leave.
+COMPACT_EVERY_SECONDS = 3600.0
 # A heartbeat older than this is a follower that stopped (or died).
 HEARTBEAT_STALE_SECONDS = 60.0
 
@@ -66,13 +70,15 @@ class FollowStats:
     files: int = 0
     rows: int = 0
     failures: int = 0
+    compactions: int = 0
 
 
 class Follower:
     """Loads the closed landing files of ``sources`` until :meth:`stop`."""
 
     def __init__(self, deployment: Deployment, sources: list[EventSourceSpec], lake,
-                 instance=None, interval: float = 5.0, max_files: int = 200):
+                 instance=None, interval: float = 5.0, max_files: int = 200,
+                 compact_every: float = COMPACT_EVERY_SECONDS):
         self.deployment = deployment
         self.sources = sources
         self.lake = lake
@@ -83,6 +89,9 @@ class Follower:
         self._stop = threading.Event()
         # Per source, the files loaded: read from the ingest log once, then kept here.
         self._loaded: dict[str, set[str]] = {}
+        self.compact_every = compact_every
+        # Per source, loads since its tables were last compacted, and when that was.
+        self._since_compaction: dict[str, tuple[int, float]] = {}
 
     def landing(self, source: EventSourceSpec) -> Path:
         return Path(self.deployment.landing_read_path("events", source.name))
@@ -99,6 +108,7 @@ class Follower:
                         break
                     _beat(self.landing(source))
                     self.load_once(source)
+                    self.compact_if_due(source)
                 self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
         finally:
             for source in self.sources:
@@ -124,6 +134,8 @@ class Follower:
         self.stats.loads += 1
         if not result.files:
             return 0
+        loads, since = self._since_compaction.get(source.name, (0, time.monotonic()))
+        self._since_compaction[source.name] = (loads + 1, since)
         self.stats.files += len(result.files)
         self.stats.rows += sum(result.inserted.values())
         log.info("event source %s: %d file(s), %d line(s), inserted %s; %d file(s) wait"
@@ -132,6 +144,30 @@ class Follower:
         if self.instance is not None:
             self._report(source, result, run_id)
         return len(result.files)
+
+    def compact_if_due(self, source: EventSourceSpec, now: float | None = None) -> bool:
+        """Compact the source's tables once ``compact_every`` seconds have passed since
+        the last compaction with loads in between; a failure is logged and tried later."""
+        from cdp_pipelines.tenant.events import TABLE_KINDS
+
+        loads, since = self._since_compaction.get(source.name, (0, time.monotonic()))
+        now = time.monotonic() if now is None else now
+        if not loads or now - since < self.compact_every:
+            return False
+        for kind in TABLE_KINDS:
+            table = source.table(kind)
+            try:
+                metrics = self.lake.compact("domain", table)
+            except Exception as exc:  # noqa: BLE001 - compaction is an optimisation
+                log.warning("event source %s: compacting %s failed, tried again later: %s",
+                            source.name, table, str(exc).splitlines()[0] if str(exc) else exc)
+                return False
+            log.info("event source %s: compacted %s after %d load(s): %s file(s) into %s",
+                     source.name, table, loads, metrics.get("numRemovedFiles", 0),
+                     metrics.get("numAddedFiles", 0))
+        self._since_compaction[source.name] = (0, now)
+        self.stats.compactions += 1
+        return True
 
     def _report(self, source: EventSourceSpec, result, run_id: str) -> None:
         from dagster import AssetMaterialization, MetadataValue

@@ -254,9 +254,22 @@ def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", 
     result.plan_counts = plan_counts(counts)
     sizes = _table_sizes(counts)
     within = _dedup_window([r["earliest"] for r in counts])
-    events = event_rows(unique, run_id)
-    tables = {"events": events, "identifies": identify_rows(events, source),
-              "aliases": alias_rows(events), "failed_events": failed_rows(unique, run_id)}
+    # The messages' JSON is parsed once for the events, identifies and aliases tables
+    # (each MERGE reads its source twice: to find new keys, then to write them).
+    events = event_rows(unique, run_id).cache()
+    try:
+        with result.timings.part("parse"):
+            events.count()
+        _write_tables(lake, source, {
+            "events": events, "identifies": identify_rows(events, source),
+            "aliases": alias_rows(events), "failed_events": failed_rows(unique, run_id)},
+            sizes, within, result)
+    finally:
+        events.unpersist()
+
+
+def _write_tables(lake: DeltaLake, source: EventSourceSpec, tables: dict[str, "DataFrame"],
+                  sizes: dict[str, int], within: str | None, result: EventLoad) -> None:
     result.inserted = dict.fromkeys(tables, 0)
 
     def write(kind: str) -> None:

@@ -180,6 +180,21 @@ def insert_new(df: "DataFrame", path: str, keys: Iterable[str],
     return WriteStats(rows=None, version=version, metrics=metrics)
 
 
+def compact(spark: "SparkSession", path: str) -> dict[str, Any]:
+    """Rewrite a table's small files into fewer large ones (Delta OPTIMIZE, bin-packing):
+    the rows and their values are unchanged, readers of older versions keep theirs.
+    A frequent appender's tables need it, or every read lists thousands of files.
+    Returns the OPTIMIZE commit's metrics, empty when there was nothing to compact."""
+    from delta.tables import DeltaTable
+
+    before, _ = last_commit(spark, path)
+    _retry_conflicts(lambda: DeltaTable.forPath(spark, path).optimize().executeCompaction(),
+                     path)
+    after, metrics = last_commit(spark, path)
+    # Nothing to bin-pack commits nothing.
+    return metrics if after != before else {}
+
+
 def preview_markdown(df: "DataFrame", masked: Iterable[str] = (), n: int = PREVIEW_ROWS) -> str:
     """A few rows as a Markdown table for the Dagster UI, PII columns masked."""
     masked = set(masked)
@@ -271,6 +286,9 @@ class DeltaLake(ConfigurableResource):
     def merge(self, df: "DataFrame", layer: str, *parts: str, keys: Iterable[str],
               update_condition: str | None = None) -> WriteStats:
         return merge(df, self.path_for_write(layer, *parts), keys, update_condition)
+
+    def compact(self, layer: str, *parts: str) -> dict[str, Any]:
+        return compact(self.session, self.path_for_write(layer, *parts))
 
     def insert_new(self, df: "DataFrame", layer: str, *parts: str,
                    keys: Iterable[str], within: str | None = None) -> WriteStats:

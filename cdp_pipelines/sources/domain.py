@@ -193,9 +193,17 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
     with timings.part("suppression"):
         rows, result.rows_suppressed, result.rows_pii_nulled = apply_suppression(
             lake, feed, rows, privacy)
-    rows = rows.cache()
+    raw_columns = [f.file_column for f in feed.fields] + [CORRUPT]
+    value_cols = [f.name for f in feed.fields]
+    # Kept in memory for the passes below: the typed values, and the raw text only of the
+    # rows that go to quarantine (as the JSON record it keeps), not of every row.
+    rows = rows.select(
+        *value_cols, "_reason",
+        F.when(F.col("_reason").isNotNull(), _record_json(raw_columns)).alias("_record"),
+        F.col(f"_raw_{LINE}").alias("_raw_line"), "_source_file", "_file_sha", "_file_date",
+        "_delivered", "_line",
+    ).cache()
     try:
-        raw_columns = [f.file_column for f in feed.fields] + [CORRUPT]
         bad = rows.where(F.col("_reason").isNotNull())
         good = rows.where(F.col("_reason").isNull())
 
@@ -204,7 +212,6 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
                     if feed.updated_at else F.col("_delivered"))
         latest = Window.partitionBy(*feed.primary_key).orderBy(
             order_ts.desc(), F.col("_delivered").desc(), F.col("_line").desc())
-        value_cols = [f.name for f in feed.fields]
         upserts = (
             good.withColumn("_rank", F.row_number().over(latest)).where("_rank = 1")
             .select(
@@ -228,10 +235,10 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
         quarantined = bad.select(
             F.lit(feed.name).alias("feed"),
             F.col("_source_file").alias("source_file"),
-            F.col(f"_raw_{LINE}").alias("line"),
+            F.col("_raw_line").alias("line"),
             F.col("_file_sha").alias("file_sha256"),
             F.col("_reason").alias("reason"),
-            _record_json(raw_columns).alias("record"),
+            F.col("_record").alias("record"),
             F.lit(run_id).alias("run_id"),
             F.current_timestamp().alias("quarantined_at"),
         ).withColumn("record_hash", F.sha2(F.concat_ws("|", "source_file", "record"), 256))

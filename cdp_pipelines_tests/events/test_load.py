@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from cdp_pipelines.deployment import Deployment
@@ -58,3 +59,34 @@ def test_the_dedup_window_reaches_back_from_the_earliest_message():
     assert condition == ("t.received_at >= TIMESTAMP'2026-10-26 09:30:00' "
                          "OR t.received_at IS NULL")
     assert _dedup_window([None]) is None
+
+
+def test_the_follower_compacts_its_tables_once_due(event_tenant: Path, tmp_path: Path, spark):
+    from delta.tables import DeltaTable
+
+    from cdp_pipelines.events.follow import Follower
+
+    source = load_tenant(event_tenant).event_source("web")
+    deployment = Deployment(lake_root=str(tmp_path / "lake"))
+    lake = DeltaLake.for_deployment(SparkResource(master="local[2]", shuffle_partitions=2,
+                                                  driver_memory="2g"), deployment)
+    follower = Follower(deployment, [source], lake, compact_every=3600)
+    landing = follower.landing(source)
+    for day in (1, 2, 3):
+        _land(landing, f"202611{day:02d}T100000000000Z-a-00000{day}.jsonl",
+              [_record(f"m-{day}", f"2026-11-{day:02d}T10:00:00.000Z")])
+        assert follower.load_once(source) == 1
+    path = lake.path("domain", source.table("events"))
+
+    def files() -> int:
+        return DeltaTable.forPath(spark, path).detail().collect()[0]["numFiles"]
+
+    before = files()
+    assert before >= 3
+    assert not follower.compact_if_due(source)  # not an hour yet
+    assert follower.compact_if_due(source, now=time.monotonic() + 3601)
+    assert files() == 1 and follower.stats.compactions == 1
+    assert sorted(r["message_id"] for r in lake.read("domain", source.table("events"))
+                  .collect()) == ["m-1", "m-2", "m-3"]
+    # No load since: nothing to compact, however long it has been.
+    assert not follower.compact_if_due(source, now=time.monotonic() + 7200)
