@@ -344,13 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     from cdp_pipelines.sandbox.cli import register as register_sandbox
 
     register_sandbox(sub)
+    from cdp_pipelines.governance.privacy.cli import register as register_privacy
+
+    register_privacy(sub)
     return parser
 
 
 def _command(args: argparse.Namespace) -> str:
     """``cdp query``, ``cdp trino start``, ``cdp sandbox create``: what was run."""
     words = ["cdp", args.command]
-    for dest in ("demo_command", "sandbox_command", "audit_command", "action"):
+    for dest in ("demo_command", "sandbox_command", "audit_command", "privacy_command",
+                 "action"):
         if isinstance(getattr(args, dest, None), str):
             words.append(getattr(args, dest))
             break

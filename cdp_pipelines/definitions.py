@@ -11,6 +11,7 @@ from cdp_pipelines.activation.audience_assets import build_audience_assets
 from cdp_pipelines.customer360.assets import build_c360_assets
 from cdp_pipelines.deployment import get_deployment
 from cdp_pipelines.events.assets import build_all_event_assets
+from cdp_pipelines.governance.privacy.assets import build_privacy_assets
 from cdp_pipelines.keys import courier_group_job_name
 from cdp_pipelines.orchestration.courier_groups import (
     build_courier_group_checks,
@@ -44,6 +45,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> Definitions:
         *build_all_event_assets(config, deployment),
         *build_stitch_assets(config, deployment),
         *build_unified_events_assets(config),
+        *build_privacy_assets(config, deployment),
         *build_c360_assets(config, deployment),
         *build_audience_assets(config, deployment),
         *build_delivery_assets(config, deployment, config.tenant.timezone),

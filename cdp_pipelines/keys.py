@@ -17,6 +17,8 @@ STITCH_GROUP = "stitch"
 C360_GROUP = "c360"
 ACTIVATION_GROUP = "activation"
 DELIVERIES_GROUP = "deliveries"
+# Privacy requests, applied after Stitch and before Customer 360 is built and published.
+PRIVACY_GROUP = "privacy"
 
 # Run tags.
 COURIER_GROUP_TAG = "cdp/courier_group"
@@ -51,6 +53,15 @@ def stitch_key(name: str) -> AssetKey:
 
 def c360_key(database: str, name: str) -> AssetKey:
     return AssetKey(["c360", database, name])
+
+
+def privacy_key(name: str) -> AssetKey:
+    return AssetKey(["privacy", name])
+
+
+PRIVACY_REQUESTS_KEY = privacy_key("privacy_requests")
+# Applying requests: Customer 360 depends on it, so a failed privacy step publishes nothing.
+PRIVACY_COMPLIANCE_KEY = privacy_key("unified_compliance")
 
 
 # Registers every Customer 360 table in Trino; audiences read what it published.

@@ -4,7 +4,10 @@ The instance's ``dagster.yaml`` gives every pool a default limit of one slot, so
 file-arrival sensor's run and a schedule's run both reach a table, the second step waits
 ("blocked by pool" in the UI) until the first has committed, instead of both committing to
 Delta at once. A pool is named after the table its asset writes; Stitch is one pool, since
-its steps write ``stitch/*`` and the current match model together.
+its steps write ``stitch/*`` and the current match model together; Privacy is one pool too,
+since both its steps write the requests table (its apply step also changes tables of every
+layer; a writer of one of those meanwhile gets Delta's commit conflict, and the request is
+applied again on the next run).
 
 Pool slots live in the Dagster instance. A sandbox has an instance of its own, so its steps
 never wait for production's (nor could they conflict: they write under ``branches/<name>/``).
@@ -20,6 +23,7 @@ from typing import Any
 from dagster import AssetKey, DagsterInstance, asset
 
 STITCH_POOL = "lake/stitch"
+PRIVACY_POOL = "lake/privacy"
 
 
 def table_pool(key: AssetKey) -> str:

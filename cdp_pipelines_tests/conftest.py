@@ -18,6 +18,9 @@ os.environ.setdefault("CDP_LAKE_ROOT", str(_SESSION_TMP / "lake"))
 os.environ.setdefault("DAGSTER_HOME", str(_SESSION_TMP / "dagster_home"))
 os.environ.setdefault("CDP_DEMO_DROP", str(_SESSION_TMP / "demo" / "drop"))
 os.environ.setdefault("CDP_TEST_DROP", str(_SESSION_TMP / "drop"))
+# The tiny_privacy overlay's privacy.yaml names this secret (salt_env); a test value, never
+# logged.
+os.environ.setdefault("CDP_TEST_PRIVACY_SALT", "tiny-tenant-test-salt")
 # The bundled demo tenant, not a `make demo` copy that may sit in .cdp/ of the checkout.
 os.environ.setdefault("CDP_TENANT_DIR", str(Path(__file__).resolve().parent.parent
                                             / "cdp_pipelines" / "examples" / "demo_tenant"))
@@ -25,6 +28,18 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 TESTS_DIR = Path(__file__).resolve().parent
 TINY_TENANT = TESTS_DIR / "tenants" / "tiny"
+# privacy.yaml and a privacy-request source, laid over a copy of the tiny tenant: the privacy
+# tests get a tenant of their own, and the tests sharing tiny do not see privacy at all.
+TINY_PRIVACY_OVERLAY = TESTS_DIR / "tenants" / "tiny_privacy"
+
+
+def tiny_privacy_tenant(dest: Path) -> Path:
+    """A copy of the tiny tenant at ``dest`` with the tiny_privacy overlay's files added."""
+    import shutil
+
+    shutil.copytree(TINY_TENANT, dest)
+    shutil.copytree(TINY_PRIVACY_OVERLAY, dest, dirs_exist_ok=True)
+    return dest
 # Columns the session Trino masks for analysts (the trino/ tests publish this table).
 TRINO_PII = {("c360", "customers"): {"email": "varchar", "birthdate": "date"}}
 # A user of the session Trino who can log in but whom no access rule names.

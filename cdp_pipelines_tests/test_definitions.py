@@ -13,7 +13,7 @@ import pytest
 
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.deployment import DEMO_TENANT_DIR
-from cdp_pipelines_tests.conftest import TINY_TENANT
+from cdp_pipelines_tests.conftest import TINY_TENANT, tiny_privacy_tenant
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -63,9 +63,11 @@ def _check_snapshot(text: str, name: str, what: str) -> None:
     assert text == snapshot.read_text(), f"{what} changed: see the docstring"
 
 
-@pytest.mark.parametrize("tenant, name", [(DEMO_TENANT_DIR, "demo"), (TINY_TENANT, "tiny")])
+@pytest.mark.parametrize("name", ["demo", "tiny", "tiny_privacy"])
 @pytest.mark.parametrize("sandbox", [None, "feature_x"])
-def test_definitions_load_and_match_snapshot(tmp_path, tenant, name, sandbox) -> None:
+def test_definitions_load_and_match_snapshot(tmp_path, name, sandbox) -> None:
+    tenant = {"demo": DEMO_TENANT_DIR, "tiny": TINY_TENANT}.get(name) or \
+        tiny_privacy_tenant(tmp_path / "tenant")
     env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path), "CDP_TENANT_DIR": str(tenant)}
     if sandbox:
         env["CDP_SANDBOX"] = sandbox

@@ -22,6 +22,7 @@ from cdp_pipelines.customer360.computed_traits import build_computed_traits_asse
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import (
     C360_GROUP,
+    PRIVACY_COMPLIANCE_KEY,
     STANDARD_DB,
     TRINO_PUBLICATION_KEY,
     c360_key,
@@ -85,9 +86,11 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     consent_feeds = [f.name for _, f in config.feeds if f.stitch and any(
         t in CONSENT_TAGS for field in f.fields for t in field.tags)]
     priorities = {s.name: s.priority for s in config.sources}
+    # Privacy requests are applied first: if that fails, nothing below is built or published.
+    privacy = [PRIVACY_COMPLIANCE_KEY] if config.privacy is not None else []
 
     @table_asset(key=c360_key(STANDARD_DB, "merged_customers"), group_name=C360_GROUP,
-                 deps=[stitch_key("unified_coalesced")], kinds={"spark", "delta"},
+                 deps=[stitch_key("unified_coalesced"), *privacy], kinds={"spark", "delta"},
                  description="One row per customer; each field group from the winning record "
                              "(source priority, completeness, recency), with the winner named.")
     def merged_customers(context: AssetExecutionContext, lake: DeltaLake):
@@ -103,7 +106,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     standard = ["merged_customers"]
     if has_transactions:
         @table_asset(key=c360_key(STANDARD_DB, "transaction_attributes"), group_name=C360_GROUP,
-                     deps=[stitch_key("unified_transactions"),
+                     deps=[stitch_key("unified_transactions"), *privacy,
                            *([stitch_key("unified_itemized_transactions")] if has_items else [])],
                      kinds={"spark", "delta"},
                      description="Order history per customer: first/second/latest order, lifetime "
@@ -121,7 +124,7 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         standard.append("transaction_attributes")
 
     @table_asset(key=c360_key(STANDARD_DB, "customer_attributes"), group_name=C360_GROUP,
-                 deps=[c360_key(STANDARD_DB, "merged_customers"),
+                 deps=[c360_key(STANDARD_DB, "merged_customers"), *privacy,
                        *[domain_key(name) for name in consent_feeds]],
                  kinds={"spark", "delta"},
                  description="Contactability, email/SMS opt-in (latest statement wins), "
@@ -219,8 +222,10 @@ def build_publication_asset(config: Tenant, deployment: Deployment,
                    if t not in ("unified_transactions", "unified_itemized_transactions")
                    or any("order-id" in f.tags for _, feed in config.feeds for f in feed.fields)]
 
+    privacy = [PRIVACY_COMPLIANCE_KEY] if config.privacy is not None else []
+
     @table_asset(key=TRINO_PUBLICATION_KEY, group_name=C360_GROUP,
-                 deps=c360_deps + stitch_deps, kinds={"trino"},
+                 deps=c360_deps + stitch_deps + privacy, kinds={"trino"},
                  description="Registers every Customer 360 and Stitch table in Trino (one schema "
                              "per database) and refreshes the PII access rules.")
     def trino_publication(context: AssetExecutionContext, lake: DeltaLake, trino: TrinoResource):

@@ -38,6 +38,7 @@ from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.sources.couriers import land, landed_files
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
 from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.privacy import PrivacySpec
 from cdp_pipelines.tenant.sources import (
     CourierSpec,
     CustomDomainTable,
@@ -95,7 +96,8 @@ def build_courier_asset(source: SourceSpec, courier: CourierSpec,
 
 
 def build_domain_asset(source: SourceSpec, feed: FeedSpec,
-                       deployment: Deployment) -> AssetsDefinition:
+                       deployment: Deployment, privacy: PrivacySpec | None = None,
+                       ) -> AssetsDefinition:
     courier = next(c for c in source.couriers if c.name == feed.courier)
     key = domain_key(feed.name)
 
@@ -120,7 +122,7 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
     )
     def _domain(context: AssetExecutionContext, lake: DeltaLake):
         files = landed_files(courier, Path(deployment.landing_read_path(source.name, courier.name)))
-        result = load_files(lake, feed, courier.format, files, context.run.run_id)
+        result = load_files(lake, feed, courier.format, files, context.run.run_id, privacy)
         for name, reason in result.unreadable.items():
             context.log.error(f"{feed.name}: {name} quarantined whole, nothing loaded: {reason}")
         for name, first in result.duplicates.items():
@@ -140,6 +142,9 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
             "rows_inserted": MetadataValue.int(int(metrics.get("numTargetRowsInserted", 0))),
             "rows_updated": MetadataValue.int(int(metrics.get("numTargetRowsUpdated", 0))),
             "files_unreadable": MetadataValue.int(len(result.unreadable)),
+            # People deleted by privacy requests: counted, never shown.
+            "rows_suppressed": MetadataValue.int(result.rows_suppressed),
+            "rows_pii_nulled": MetadataValue.int(result.rows_pii_nulled),
             "duplicate_deliveries": MetadataValue.int(len(result.duplicates)),
             "pii_columns": MetadataValue.json(feed.pii_columns),
         }
@@ -252,7 +257,8 @@ def build_source_assets(config: Tenant, deployment: Deployment) -> list[AssetsDe
     assets = []
     for source in config.sources:
         assets += [build_courier_asset(source, c, deployment) for c in source.couriers]
-        assets += [build_domain_asset(source, f, deployment) for f in source.feeds]
+        assets += [build_domain_asset(source, f, deployment, config.privacy)
+                   for f in source.feeds]
     known = {f.name for _, f in config.feeds} | {t.name for t in config.custom_domain_tables}
     assets += [build_custom_domain_asset(t, known)
                for t in config.custom_domain_tables]

@@ -13,6 +13,11 @@ read, and a batch that changes no row writes no new table version.
 A file that cannot be read at all (empty, a truncated archive, not the declared format or
 encoding) loads nothing, is quarantined whole with the reason and logged, and does not
 block the files after it; delivering the complete file again loads it.
+
+Rows of people deleted by a privacy request are dropped (or, after a ``delete_pii``, have
+their PII nulled) before anything is written, by the salted hashes of the suppression
+table (:mod:`cdp_pipelines.governance.privacy.suppression`); they are counted, per file in
+the ingest log, never shown.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from cdp_pipelines.governance.privacy.suppression import apply_suppression
 from cdp_pipelines.observability import Timings
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import LandedFile
@@ -31,6 +37,7 @@ from cdp_pipelines.sources.formats import (
     UnreadableFileError,
     read_raw,
 )
+from cdp_pipelines.tenant.privacy import PrivacySpec
 from cdp_pipelines.tenant.sources import FeedSpec, FieldSpec, FormatSpec
 
 if TYPE_CHECKING:
@@ -59,6 +66,9 @@ class LoadResult:
     unreadable: dict[str, str] = field(default_factory=dict)
     # Rows read and rows quarantined, per file read.
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Rows of deleted people dropped, and rows whose PII a delete_pii request nulled.
+    rows_suppressed: int = 0
+    rows_pii_nulled: int = 0
     # Seconds of each part of the load.
     timings: Timings = field(default_factory=Timings)
 
@@ -119,7 +129,7 @@ def _record_json(raw_columns: list[str]) -> "Column":
 
 
 def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[LandedFile],
-               run_id: str) -> LoadResult:
+               run_id: str, privacy: PrivacySpec | None = None) -> LoadResult:
     """Load the given landed files (skipping ones the ingest log has) into the feed's table."""
     from pyspark.sql import functions as F
 
@@ -160,7 +170,7 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
         _quarantine_files(lake, feed, [f for f in todo if f.relpath in result.unreadable],
                           result.unreadable, run_id)
     if frames:
-        _load_rows(lake, feed, frames, result, run_id)
+        _load_rows(lake, feed, frames, result, run_id, privacy)
     with result.timings.part("ingest_log"):
         _log_files(lake, feed.name, readable, skipped,
                    [f for f in todo if f.relpath in result.unreadable], result, run_id)
@@ -168,13 +178,21 @@ def load_files(lake: DeltaLake, feed: FeedSpec, fmt: FormatSpec, files: list[Lan
 
 
 def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], result: LoadResult,
-               run_id: str) -> None:
+               run_id: str, privacy: PrivacySpec | None) -> None:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     rows = frames[0]
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
+    timings = result.timings
+    with timings.part("read"):
+        # Counted before suppression: every row the files hold was read.
+        read = rows.groupBy("_source_file").count().collect()
+        result.rows_read = sum(r["count"] for r in read)
+    with timings.part("suppression"):
+        rows, result.rows_suppressed, result.rows_pii_nulled = apply_suppression(
+            lake, feed, rows, privacy)
     raw_columns = [f.file_column for f in feed.fields] + [CORRUPT]
     value_cols = [f.name for f in feed.fields]
     # Kept in memory for the passes below: the typed values, and the raw text only of the
@@ -185,10 +203,7 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
         F.col(f"_raw_{LINE}").alias("_raw_line"), "_source_file", "_file_sha", "_file_date",
         "_delivered", "_line",
     ).cache()
-    timings = result.timings
     try:
-        with timings.part("read"):
-            result.rows_read = rows.count()
         bad = rows.where(F.col("_reason").isNotNull())
         good = rows.where(F.col("_reason").isNull())
 
@@ -228,12 +243,12 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
             F.current_timestamp().alias("quarantined_at"),
         ).withColumn("record_hash", F.sha2(F.concat_ws("|", "source_file", "record"), 256))
         with timings.part("quarantine"):
-            result.counts = {r["_source_file"]: (r["total"], r["bad"] or 0) for r in rows
-                             .groupBy("_source_file").agg(
-                                 F.count("*").alias("total"),
-                                 F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
-                             .collect()}
-            result.rows_quarantined = sum(bad for _, bad in result.counts.values())
+            bad_per_file = {r["_source_file"]: r["bad"] or 0 for r in rows.groupBy(
+                "_source_file").agg(F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
+                .collect()}
+            result.counts = {r["_source_file"]: (r["count"], bad_per_file.get(r["_source_file"], 0))
+                             for r in read}
+            result.rows_quarantined = sum(n for _, n in result.counts.values())
             if result.rows_quarantined:
                 lake.merge(quarantined, "domain", QUARANTINE_TABLE,
                            keys=("feed", "file_sha256", "record_hash"),

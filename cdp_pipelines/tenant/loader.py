@@ -8,6 +8,7 @@ Layout (every file but ``tenant.yaml`` optional)::
     events/*.yaml                  event sources: write keys and tracking plans (file name =
                                    source name)
     stitch.yaml                    identity-resolution settings
+    privacy.yaml                   privacy requests: salt secret, retention, DSAR target
     courier_groups.yaml            schedules that run couriers and what depends on them
     computed_traits.yaml           traits computed per customer from their events
     databases/<db>/*.sql           custom Customer 360 tables
@@ -57,6 +58,7 @@ from cdp_pipelines.tenant.files import (
     validate_item,
 )
 from cdp_pipelines.tenant.model import Tenant, TenantSpec
+from cdp_pipelines.tenant.privacy import PRIVACY_FILE, PrivacySpec
 from cdp_pipelines.tenant.references import check_references
 from cdp_pipelines.tenant.schedules import CourierGroupSpec
 from cdp_pipelines.tenant.sources import CustomDomainTable, SourceSpec
@@ -81,6 +83,9 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
     stitch_file = root / "stitch.yaml"
     stitch = (validate(StitchSpec, read_yaml(stitch_file, root, env), stitch_file, root)
               if stitch_file.is_file() else StitchSpec())
+    privacy_file = root / PRIVACY_FILE
+    privacy = (validate(PrivacySpec, read_yaml(privacy_file, root, env), privacy_file, root)
+               if privacy_file.is_file() else None)
     groups = tuple(validate_item(CourierGroupSpec, g, COURIER_GROUPS_FILE, _group_where(i, g))
                    for i, g in enumerate(entries(root, COURIER_GROUPS_FILE, "groups", env)))
     check_unique((g.name for g in groups), COURIER_GROUPS_FILE, "groups")
@@ -103,6 +108,7 @@ def load_tenant(tenant_dir: str | Path, env: dict[str, str] | None = None) -> Te
         campaigns=campaigns, destinations=load_destinations(root, env),
         templates=load_templates(root, env), orchestrations=_load_orchestrations(root, env),
         event_sources=_load_event_sources(root, env), computed_traits=traits,
+        privacy=privacy,
     )
     check_references(config, [f.relative_to(root) for f in source_files])
     return config

@@ -18,6 +18,7 @@ from cdp_pipelines.tenant.delivery import (
     TemplateSpec,
 )
 from cdp_pipelines.tenant.events import EventSourceSpec
+from cdp_pipelines.tenant.privacy import PrivacySpec
 from cdp_pipelines.tenant.schedules import CourierGroupSpec, Timezone
 from cdp_pipelines.tenant.sources import (
     CourierSpec,
@@ -57,6 +58,8 @@ class Tenant(TenantModel):
     orchestrations: tuple[OrchestrationSpec, ...] = ()
     event_sources: tuple[EventSourceSpec, ...] = ()
     computed_traits: tuple[ComputedTraitSpec, ...] = ()
+    # privacy.yaml; None when the tenant has none (requests cannot be applied then).
+    privacy: PrivacySpec | None = None
 
     @property
     def feeds(self) -> list[tuple[SourceSpec, FeedSpec]]:
@@ -72,6 +75,11 @@ class Tenant(TenantModel):
         and of event tables' columns that do."""
         return frozenset([c for _, feed in self.feeds for c in feed.pii_columns]
                          + [c for s in self.event_sources for c in s.pii_columns])
+
+    @property
+    def privacy_request_couriers(self) -> list[tuple[SourceSpec, CourierSpec]]:
+        """Couriers of ``privacy-request`` sources: their files are privacy requests."""
+        return [(s, c) for s, c in self.couriers if s.type == "privacy-request"]
 
     def feed(self, name: str) -> FeedSpec:
         return next(f for _, f in self.feeds if f.name == name)

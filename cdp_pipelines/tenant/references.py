@@ -13,6 +13,7 @@ from cdp_pipelines.tenant.delivery import (
 )
 from cdp_pipelines.tenant.errors import ConfigError
 from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.privacy import PRIVACY_FILE
 from cdp_pipelines.tenant.traits import TRAITS_FILE
 
 
@@ -23,6 +24,7 @@ def check_references(config: Tenant, source_files: list[Path]) -> None:
     _check_campaigns(config)
     _check_orchestrations(config)
     _check_traits(config)
+    _check_privacy(config)
 
 
 def _check_table_names(config: Tenant, source_files: list[Path]) -> None:
@@ -151,3 +153,25 @@ def _check_traits(config: Tenant) -> None:
         if trait.event not in planned:
             raise ConfigError(f"{at}.event: {trait.event!r} is in no tracking plan; planned "
                               f"events: {planned}")
+
+
+def _check_privacy(config: Tenant) -> None:
+    """Match keys are tags some Stitch field carries; notified destinations exist; a
+    privacy-request source needs privacy.yaml (its requests cannot be applied without)."""
+    if config.privacy is None:
+        sources = [s.name for s in config.sources if s.type == "privacy-request"]
+        if sources:
+            raise ConfigError(f"sources/{sources[0]}.yaml: type: a privacy-request source "
+                              f"needs {PRIVACY_FILE} (the salt deleted identifiers are hashed "
+                              "with)")
+        return
+    tags = {t for _, feed in config.feeds if feed.stitch for f in feed.fields for t in f.tags}
+    for i, key in enumerate(config.privacy.match_keys):
+        if key not in tags:
+            raise ConfigError(f"{PRIVACY_FILE}: match_keys[{i}]: no Stitch feed has a field "
+                              f"tagged {key!r}; tags in use: {sorted(tags)}")
+    for i, name in enumerate(config.privacy.notify_destinations):
+        if name not in config.destinations:
+            raise ConfigError(f"{PRIVACY_FILE}: notify_destinations[{i}]: {name!r} is not in "
+                              f"{DESTINATIONS_FILE} (destinations: "
+                              f"{sorted(config.destinations)})")

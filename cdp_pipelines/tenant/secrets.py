@@ -26,13 +26,17 @@ def _named_secrets(tenant: Tenant) -> Iterator[tuple[str, BaseModel]]:
             yield f"{where}: format.pgp", courier.format.pgp
     for name, destination in tenant.destinations.items():
         yield f"activation/destinations.yaml: destination {name}", destination.options
+    if tenant.privacy is not None:
+        yield "privacy.yaml", tenant.privacy
+        if tenant.privacy.dsar is not None:
+            yield "privacy.yaml: dsar.options", tenant.privacy.dsar.options
 
 
 def missing_secrets(tenant: Tenant) -> list[str]:
     """One message per named secret that is not set (or is an empty or missing file)."""
     problems = []
     for where, options in _named_secrets(tenant):
-        for key in SECRET_OPTIONS:
+        for key in (*SECRET_OPTIONS, "salt"):
             if getattr(options, f"{key}_env", None) or getattr(options, f"{key}_file", None):
                 try:
                     resolve_secret(options, key, where=where, required=False)

@@ -247,6 +247,9 @@ class SourceSpec(TenantModel):
 
     name: Name
     description: str = ""
+    # "privacy-request": its couriers land privacy requests (request_id, type, strategy,
+    # identifiers, received), read into the privacy requests table; it has no feeds.
+    type: Literal["records", "privacy-request"] = "records"
     couriers: tuple[CourierSpec, ...] = ()
     feeds: tuple[FeedSpec, ...] = ()
     # Where this source stands when Customer 360 picks a winning value (lower wins).
@@ -255,6 +258,9 @@ class SourceSpec(TenantModel):
 
     @model_validator(mode="after")
     def _feeds_name_couriers(self) -> "SourceSpec":
+        if self.type == "privacy-request" and self.feeds:
+            raise ValueError("a privacy-request source has no feeds: its couriers' files are "
+                             "read as privacy requests")
         couriers = [c.name for c in self.couriers]
         for i, feed in enumerate(self.feeds):
             if feed.courier not in couriers:

@@ -106,16 +106,19 @@ class Pgp:
         if not self._public_key:
             raise TransportConfigError("pgp: encrypting needs public_key_file")
         self._run(home, ["--import"], self._public_key.encode(), "importing the public key")
-        listing = self._run(home, ["--with-colons", "--list-keys"], None, "listing keys")
-        lines = listing.decode().splitlines()
-        fingerprints = [
-            lines[i + 1].split(":")[9]
-            for i, line in enumerate(lines[:-1])
-            if line.startswith("pub:") and lines[i + 1].startswith("fpr:")
-        ]
+        fingerprints = self._fingerprints(home, "--list-keys", "pub:")
         if not fingerprints:
             raise PgpError("pgp: public_key_file holds no public key")
         return fingerprints
+
+    def _fingerprints(self, home: Path, listing_arg: str, kind: str) -> list[str]:
+        listing = self._run(home, ["--with-colons", listing_arg], None, "listing keys")
+        lines = listing.decode().splitlines()
+        return [
+            lines[i + 1].split(":")[9]
+            for i, line in enumerate(lines[:-1])
+            if line.startswith(kind) and lines[i + 1].startswith("fpr:")
+        ]
 
     def _passphrase_args(self, home: Path) -> list[str]:
         if self._passphrase is None:
@@ -185,6 +188,27 @@ class Pgp:
                 ],
                 None,
                 f"encrypting {source}",
+            )
+
+    def reencrypt_file(self, source: str | Path, target: str | Path, armor: bool) -> None:
+        """Encrypt ``source`` again for the key that can decrypt it: the configured public
+        key if there is one, else the public part of the configured private key (a landed
+        file rewritten in place stays readable with the courier's key)."""
+        with self._home() as home, self._replacing(target) as output:
+            if self._public_key:
+                fingerprints = self._recipients(home)
+            else:
+                self._import_private(home)
+                fingerprints = self._fingerprints(home, "--list-secret-keys", "sec:")
+                if not fingerprints:
+                    raise PgpError("pgp: the private key holds no key to encrypt to")
+            recipients = [arg for fpr in fingerprints for arg in ("--recipient", fpr)]
+            self._run(
+                home,
+                ["--trust-model", "always", *(["--armor"] if armor else []), *recipients,
+                 "--output", str(output), "--encrypt", str(source)],
+                None,
+                f"encrypting {source} again",
             )
 
     def decrypt_file(self, source: str | Path, target: str | Path) -> None:

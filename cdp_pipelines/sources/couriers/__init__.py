@@ -73,6 +73,22 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def scrubbed_marker(path: Path) -> Path:
+    """Beside a landed file privacy rewrote without a deleted person: the checksum of the
+    delivery as received and of the rewrite (one per line)."""
+    return path.with_name(f".{path.name}.scrubbed")
+
+
+def _scrubbed_copy_of(dest: Path, fetched_sha256: str) -> bool:
+    """Is ``dest`` privacy's rewrite of the very delivery just fetched again? Then it is
+    kept: landing the delivery again would bring back what privacy removed."""
+    marker = scrubbed_marker(dest)
+    if not marker.is_file():
+        return False
+    received, _, rewritten = marker.read_text().strip().partition("\n")
+    return received == fetched_sha256 and rewritten == sha256_of(dest)
+
+
 def _close(courier: Courier) -> None:
     close = getattr(courier, "close", None)
     if close is not None:
@@ -115,7 +131,9 @@ def land(spec: CourierSpec, landing_dir: Path, *, wait_minutes: float = 0,
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 tmp = dest.with_name(f".{dest.name}.partial")
                 courier.fetch(item.relpath, tmp)
-                if dest.exists() and sha256_of(dest) == sha256_of(tmp):
+                fetched = sha256_of(tmp)
+                if dest.exists() and (sha256_of(dest) == fetched
+                                      or _scrubbed_copy_of(dest, fetched)):
                     tmp.unlink()
                     fresh = False
                 else:
