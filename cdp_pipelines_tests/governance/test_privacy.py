@@ -143,9 +143,6 @@ def _rows(spark, lake: Path, table: str, key: str) -> dict:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, spark):
-    from cdp_pipelines.governance.privacy.requests import store_requests
-    from cdp_pipelines.tenant import load_tenant
-
     tmp = tmp_path_factory.mktemp("privacy")
     drop, lake = tmp / "drop", tmp / "lake"
     tenant = tiny_privacy_tenant(tmp / "tenant")
@@ -158,7 +155,17 @@ def world(tmp_path_factory, spark):
         (drop / name).write_text(text)
     env = {**os.environ, "CDP_LAKE_ROOT": str(lake), "CDP_TENANT_DIR": str(tenant),
            "CDP_TEST_DROP": str(drop), "CDP_AUDIT_LOG": str(tmp / "audit.jsonl")}
-    os.environ["CDP_AUDIT_LOG"] = env["CDP_AUDIT_LOG"]
+    # Runs audit through the process's environment: set for this module only (later
+    # modules read their own audit logs).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDP_AUDIT_LOG", env["CDP_AUDIT_LOG"])
+        yield _build_world(spark, env, tmp, drop, lake, tenant)
+
+
+def _build_world(spark, env: dict, tmp: Path, drop: Path, lake: Path, tenant: Path) -> dict:
+    from cdp_pipelines.governance.privacy.requests import store_requests
+    from cdp_pipelines.tenant import load_tenant
+
     defs = build_definitions(env)
     _run(defs, SOURCES + [["stitch", "unified_preprocessed_raw"]])
     _write_coalesced(spark, lake)
@@ -289,7 +296,7 @@ def test_dsar_writes_every_record_of_the_person(world) -> None:
 
 def test_requests_and_actions_are_audited_and_identifiers_kept_hashed(world, spark) -> None:
     events = [json.loads(line) for line in
-              Path(os.environ["CDP_AUDIT_LOG"]).read_text().splitlines()]
+              (world["tmp"] / "audit.jsonl").read_text().splitlines()]
     actions = {(e["action"], e["outcome"]) for e in events}
     assert ("privacy.delete.apply", "ok") in actions
     assert ("privacy.request.rejected", "refused") in actions
