@@ -344,6 +344,12 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
             say(f"  untouched records keeping their amperity_id: {kept}/{len(untouched)} = "
                 f"{share:.4%} (target >= 99.9%: {'met' if share >= 0.999 else 'MISSED'}); "
                 f"new customers with a new id: {new_ids}/{len(added)}")
+            logged = {r["record_id"]: (r["old_id"], r["new_id"]) for r in spark.read
+                      .format("delta").load(f"{lake}/prod/stitch/unified_changes_pks").collect()}
+            moved_ids = {r: (before.get(r), after[r]) for r in after
+                         if before.get(r) != after[r]}
+            say(f"  change log: {len(logged)} records logged, {len(moved_ids)} changed ids; "
+                f"{'exact' if logged == moved_ids else 'DIFFERS'}")
     finally:
         try:
             if spark is not None:

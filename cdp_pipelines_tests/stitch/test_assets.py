@@ -35,6 +35,11 @@ def _clusters(spark, lake: Path) -> dict[str, set[str]]:
     return by_id
 
 
+def _ids(spark, lake: Path) -> dict[str, str]:
+    rows = spark.read.format("delta").load(f"{lake}/prod/stitch/unified_coalesced").collect()
+    return {r["record_id"]: r["amperity_id"] for r in rows}
+
+
 def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     drop = tmp_path / "drop"
     (drop / "shop").mkdir(parents=True)
@@ -78,9 +83,16 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     assert guard["name_guard"].value.startswith("on (auto): 0 of 0 co-resident pairs")
     first = {frozenset(v): k for k, v in _clusters(spark, tmp_path / "lake").items()}
 
-    # A second run with one new record keeps every existing amperity_id.
+    ids_before = _ids(spark, tmp_path / "lake")
+
+    # A second run with one new record and two changed ones (s1's points, s6's email: a
+    # newer row for a known customer_id) keeps every existing amperity_id.
     (drop / "club" / "members_2.psv").write_text(
         "member_id|full_name|email|loyalty_number\nm4|Dana Fox|dana@fox.com|L4\n")
+    (drop / "shop" / "customers_20261102.csv").write_text(HEADER + "\n".join([
+        "s1,Robert,Smith,bob.smith@mail.com,03/04/1980,7,2026-11-02 09:00:00",
+        "s6,Zoe,White,zoe.white@mail.com,05/05/1985,1,2026-11-02 09:00:00",
+    ]) + "\n")
     again = materialize(list(defs.assets), resources=defs.resources, selection=selection,
                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
     assert again.success
@@ -88,3 +100,10 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     for members, amperity_id in first.items():
         assert second[members] == amperity_id
     assert frozenset({"m4"}) in second
+    # The change log names exactly the records whose id is not what it was: the new one.
+    ids_after = _ids(spark, tmp_path / "lake")
+    logged = {r["record_id"]: (r["old_id"], r["new_id"]) for r in spark.read.format("delta")
+              .load(f"{tmp_path}/lake/prod/stitch/unified_changes_pks").collect()}
+    assert logged == {r: (ids_before.get(r), ids_after[r]) for r in ids_after
+                      if ids_before.get(r) != ids_after[r]}
+    assert [r.split(":")[-1] for r in logged] == ["m4"]
