@@ -19,6 +19,12 @@ from dagster import (
 
 from cdp_pipelines.customer360.computed_traits import TABLE as TRAITS_TABLE
 from cdp_pipelines.customer360.computed_traits import build_computed_traits_assets
+from cdp_pipelines.customer360.households import (
+    HOUSEHOLDS_TABLE,
+    MEMBERS_TABLE,
+    build_household_assets,
+    household_columns,
+)
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import (
     C360_GROUP,
@@ -139,6 +145,11 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
     assets.append(customer_attributes)
     standard.append("customer_attributes")
 
+    households = config.stitch.households.enabled
+    if households:
+        assets += build_household_assets(config, has_transactions, privacy)
+        standard += [MEMBERS_TABLE, HOUSEHOLDS_TABLE]
+
     @table_asset(key=c360_key(STANDARD_DB, "customer_360"), group_name=C360_GROUP,
                  deps=[c360_key(STANDARD_DB, t) for t in standard], kinds={"spark", "delta"},
                  description="The analyst-facing customer profile.")
@@ -148,7 +159,8 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         merged = lake.read("c360", STANDARD_DB, "merged_customers")
         tx = (lake.read("c360", STANDARD_DB, "transaction_attributes") if has_transactions
               else merged.select("amperity_id").limit(0))
-        df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"))
+        hh = household_columns(lake, has_transactions) if households else None
+        df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"), hh)
         return _write(context, lake, df, "customer_360")
 
     assets.append(customer_360)

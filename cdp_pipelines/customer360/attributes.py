@@ -263,18 +263,19 @@ def customer_attributes(merged: "DataFrame", consent: "DataFrame") -> "DataFrame
 
 
 def customer_360(
-    merged: "DataFrame", transaction_attributes: "DataFrame", customer_attributes: "DataFrame"
+    merged: "DataFrame", transaction_attributes: "DataFrame", customer_attributes: "DataFrame",
+    households: "DataFrame | None" = None,
 ) -> "DataFrame":
-    """One analyst-facing row per merged customer: profile, order history, consent."""
+    """One analyst-facing row per merged customer: profile, order history, consent and,
+    when ``households`` (one row per amperity_id) is given, its household's columns."""
     from pyspark.sql import functions as F
 
     tx_columns = [c for c in transaction_attributes.columns if c != "amperity_id"]
     ca_columns = [c for c in customer_attributes.columns if c != "amperity_id"]
-    clashes = sorted(
-        (set(merged.columns) & set(tx_columns))
-        | (set(merged.columns) & set(ca_columns))
-        | (set(tx_columns) & set(ca_columns))
-    )
+    hh_columns = ([c for c in households.columns if c != "amperity_id"]
+                  if households is not None else [])
+    inputs = [set(merged.columns), set(tx_columns), set(ca_columns), set(hh_columns)]
+    clashes = sorted({c for i, a in enumerate(inputs) for b in inputs[i + 1:] for c in a & b})
     if clashes:
         raise ValueError(f"customer_360: columns {clashes} come from more than one input table")
 
@@ -282,6 +283,8 @@ def customer_360(
     joined = merged.join(tx, "amperity_id", "left").join(
         customer_attributes, "amperity_id", "left"
     )
+    if households is not None:
+        joined = joined.join(households, "amperity_id", "left")
     without = F.col("_has_transactions").isNull()
     tx_output = []
     for name in tx_columns:
@@ -292,4 +295,4 @@ def customer_360(
         else:
             value = F.col(name)
         tx_output.append(value.alias(name))
-    return joined.select(*merged.columns, *tx_output, *ca_columns)
+    return joined.select(*merged.columns, *tx_output, *ca_columns, *hh_columns)

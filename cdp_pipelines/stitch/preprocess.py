@@ -231,6 +231,23 @@ def _python_udf(default_region: str):
     return normalise_batch
 
 
+def address_full_column(address: "Column", address2: "Column") -> "Column":
+    """address_full_norm from the normalised street line and unit (NULL without a street)."""
+    from pyspark.sql import functions as F
+
+    return F.when(address.isNotNull(), F.concat_ws(" ", address, address2))
+
+
+def address_key_column(address: "Column", address2: "Column", postal: "Column",
+                       city: "Column") -> "Column":
+    """address_key: the full street line and the postal code (else the city), the key
+    addresses are blocked and grouped by (badvalues, households)."""
+    from pyspark.sql import functions as F
+
+    full = address_full_column(address, address2)
+    return F.when(full.isNotNull(), F.concat_ws("|", full, F.coalesce(postal, city)))
+
+
 def preprocess(df: "DataFrame", default_region: str = "US") -> "DataFrame":
     """Add the normalised columns listed in the module docstring; input columns are kept."""
     from pyspark.sql import functions as F
@@ -277,19 +294,12 @@ def preprocess(df: "DataFrame", default_region: str = "US") -> "DataFrame":
             if c.startswith("fk_") or c == "sk"
         ],
     )
-    address_full = F.when(
-        F.col("address_norm").isNotNull(),
-        F.concat_ws(" ", "address_norm", "address2_norm"),
-    )
+    address_full = address_full_column(F.col("address_norm"), F.col("address2_norm"))
     out = (
         out.withColumn("address_full_norm", address_full)
-        .withColumn(
-            "address_key",
-            F.when(
-                F.col("address_full_norm").isNotNull(),
-                F.concat_ws("|", "address_full_norm", F.coalesce("postal_norm", "city_norm")),
-            ),
-        )
+        .withColumn("address_key", address_key_column(
+            F.col("address_norm"), F.col("address2_norm"), F.col("postal_norm"),
+            F.col("city_norm")))
         .withColumn("given_name_soundex", F.soundex("given_name_canonical"))
         .withColumn("surname_soundex", F.soundex(F.regexp_replace("surname_norm", " ", "")))
         .withColumn("postal3", F.substring("postal_norm", 1, 3))

@@ -36,11 +36,11 @@ AMPERITY_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "cdp-pipelines:amperity_i
 _COUNTER_SEPARATOR = "\x00"
 
 
-def uuid5_column(name: "Column") -> "Column":
-    """Spark column equal to str(uuid.uuid5(AMPERITY_ID_NAMESPACE, name))."""
+def uuid5_column(name: "Column", namespace: uuid.UUID = AMPERITY_ID_NAMESPACE) -> "Column":
+    """Spark column equal to str(uuid.uuid5(namespace, name))."""
     from pyspark.sql import functions as F
 
-    digest = F.sha1(F.concat(F.unhex(F.lit(AMPERITY_ID_NAMESPACE.hex)),
+    digest = F.sha1(F.concat(F.unhex(F.lit(namespace.hex)),
                              F.encode(name, "UTF-8")))
     # RFC 4122 variant: the top two bits of byte 8 are 10.
     variant = F.lower(F.conv(
@@ -55,10 +55,11 @@ def uuid5_column(name: "Column") -> "Column":
     )
 
 
-def new_id_for(record_id: str, counter: int = 0) -> str:
+def new_id_for(record_id: str, counter: int = 0,
+               namespace: uuid.UUID = AMPERITY_ID_NAMESPACE) -> str:
     """The id minted for a cluster whose smallest record_id is `record_id`."""
     name = record_id if counter == 0 else f"{record_id}{_COUNTER_SEPARATOR}{counter}"
-    return str(uuid.uuid5(AMPERITY_ID_NAMESPACE, name))
+    return str(uuid.uuid5(namespace, name))
 
 
 def _check_columns(frame: "DataFrame", name: str, cols: tuple[str, ...]) -> None:
@@ -107,12 +108,14 @@ def _grant_previous_ids(candidates: "DataFrame") -> "DataFrame":
 
 
 def assign_stable_ids(
-    clusters_df: "DataFrame", previous_df: "DataFrame | None"
+    clusters_df: "DataFrame", previous_df: "DataFrame | None",
+    namespace: uuid.UUID = AMPERITY_ID_NAMESPACE,
 ) -> tuple["DataFrame", "DataFrame", "DataFrame"]:
     """Map this run's clusters to stable amperity_ids.
 
     clusters_df: (record_id, cluster_id) for every record of this run.
     previous_df: last run's (record_id, amperity_id), or None on the first run.
+    namespace: of the uuid5 of new ids (households mint theirs in a namespace of their own).
     Returns (assignments, changes_clusters, changes_pks); see the module docstring.
     """
     from pyspark.sql import functions as F
@@ -139,7 +142,7 @@ def assign_stable_ids(
 
     old_ids = previous.select(F.col("old_id").alias("minted")).distinct()
     unkept = per_cluster.join(granted, "cluster_id", "left_anti").withColumn(
-        "minted", uuid5_column(F.col("anchor")))
+        "minted", uuid5_column(F.col("anchor"), namespace))
     collisions = unkept.join(old_ids, "minted", "left_semi").select(
         "cluster_id", "anchor").collect()
     minted = unkept.select("cluster_id", "minted")
@@ -148,9 +151,9 @@ def assign_stable_ids(
         fixes = []
         for row in sorted(collisions, key=lambda r: r.anchor):
             counter = 1
-            while new_id_for(row.anchor, counter) in used:
+            while new_id_for(row.anchor, counter, namespace) in used:
                 counter += 1
-            fixed = new_id_for(row.anchor, counter)
+            fixed = new_id_for(row.anchor, counter, namespace)
             used.add(fixed)
             fixes.append((row.cluster_id, fixed))
         fix_df = spark.createDataFrame(fixes, "cluster_id string, fixed string")

@@ -33,6 +33,26 @@ class StitchQaSpec(TenantModel):
         return self
 
 
+class HouseholdSpec(TenantModel):
+    """Households (stitch/households.py): customers whose best address is the same
+    normalised street address (with the unit and postal code) and who share one more thing
+    named in ``match_on``, the reference being Amperity's Merged Households."""
+
+    enabled: bool = True
+    # Beside the address, two customers must share one of these to be one household.
+    match_on: tuple[Literal["surname", "phone", "email"], ...] = ("surname", "phone", "email")
+    # An address shared by more customers than this (a store, a dormitory, a care home)
+    # makes no household; its customers stay households of one.
+    max_size: int = Field(default=8, ge=2)
+
+    @model_validator(mode="after")
+    def _evidence(self) -> "HouseholdSpec":
+        if not self.match_on:
+            raise ValueError("households.match_on: name at least one of surname, phone, email "
+                             "(an address alone would join every tenant of a building)")
+        return self
+
+
 class StitchSpec(TenantModel):
     """Identity-resolution settings (`stitch.yaml`)."""
 
@@ -51,3 +71,4 @@ class StitchSpec(TenantModel):
     # tenant's records show no households (see matching.household_evidence).
     name_guard: Literal["auto", "on", "off"] = "auto"
     qa: StitchQaSpec = Field(default_factory=StitchQaSpec)
+    households: HouseholdSpec = Field(default_factory=HouseholdSpec)
