@@ -41,6 +41,7 @@ from cdp_pipelines.activation.segments import (
     compile_condition,
     read_columns,
 )
+from cdp_pipelines.customer360.households import MEMBERS_TABLE as HOUSEHOLD_MEMBERS
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import (
     ACTIVATION_GROUP,
@@ -408,11 +409,24 @@ def campaign_sql(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment | N
     treatment = f"CASE {groups} ELSE '{plan[-1][0]}' END" if groups else f"'{plan[-1][0]}'"
     control_edge = plan[0][1] if plan[0][0] == CONTROL else 0
     params.append(run)
+    audience = (f"SELECT DISTINCT i.amperity_id, i.amperity_id AS unit "
+                f"FROM {members(campaign.include)} i WHERE i.amperity_id IS NOT NULL{excluded}")
+    if campaign.one_per_household:
+        # The audience's first-ranked member of each household; a customer without a
+        # household row is a household of one. Buckets go by household, so a household
+        # never sits in two groups, whoever represents it this run.
+        households = (f"{cat}.{quote_identifier(schema_name(deployment, C360_SCHEMA), 'schema')}"
+                      f".\"{HOUSEHOLD_MEMBERS}\"")
+        audience = (
+            f"SELECT amperity_id, unit FROM (SELECT a.amperity_id, "
+            f"coalesce(h.household_id, a.amperity_id) AS unit, row_number() OVER ("
+            f"PARTITION BY coalesce(h.household_id, a.amperity_id) "
+            f"ORDER BY h.household_rank, a.amperity_id) AS rn FROM ({audience}) a "
+            f"LEFT JOIN {households} h ON h.amperity_id = a.amperity_id) WHERE rn = 1")
     sql = (
-        f"WITH members AS (SELECT DISTINCT i.amperity_id FROM {members(campaign.include)} i "
-        f"WHERE i.amperity_id IS NOT NULL{excluded}), "
+        f"WITH members AS ({audience}), "
         f"labelled AS (SELECT m.amperity_id, {sub_audience} AS sub_audience, "
-        f"{bucket_sql(repr(campaign.name), 'm.amperity_id')} AS bucket FROM members m) "
+        f"{bucket_sql(repr(campaign.name), 'm.unit')} AS bucket FROM members m) "
         f"SELECT amperity_id, sub_audience, {treatment} AS treatment, "
         f"bucket < {control_edge} AS is_control, CAST(? AS varchar) AS run FROM labelled"
     )
@@ -421,7 +435,9 @@ def campaign_sql(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment | N
 
 def _campaign_asset(campaign: CampaignSpec, cfg: Tenant, deployment: Deployment):
     conditions = any(s.condition is not None for s in campaign.sub_audiences)
-    deps = [segment_key(s) for s in campaign.segments] + ([TRINO_PUBLICATION_KEY] if conditions else [])
+    published = conditions or campaign.one_per_household
+    deps = [segment_key(s) for s in campaign.segments] + ([TRINO_PUBLICATION_KEY] if published
+                                                          else [])
     destinations = {t.name: t.destination for t in campaign.treatments}
 
     @table_asset(key=campaign_key(campaign.name), group_name=ACTIVATION_GROUP, deps=deps,

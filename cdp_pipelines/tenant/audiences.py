@@ -130,6 +130,9 @@ class CampaignSpec(TenantModel):
     attributes: dict[str, tuple[Name, ...]] = Field(default_factory=dict)
     schedule: Literal["one_time", "recurring"] = "one_time"
     launch_date: date | None = None
+    # One recipient per household (Customer 360's household_members): the member of the
+    # audience ranked first in its household; the whole household shares one group.
+    one_per_household: bool = False
 
     @model_validator(mode="after")
     def _plan_consistent(self) -> "CampaignSpec":

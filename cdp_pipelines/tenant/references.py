@@ -99,6 +99,10 @@ def _check_campaigns(config: Tenant) -> None:
             if name not in segments:
                 raise ConfigError(f"{CAMPAIGNS_FILE}: campaigns[{i}].{field}: no segment named "
                                   f"{name!r} in {SEGMENTS_FILE}; segments are {known}")
+        if c.one_per_household and not config.stitch.households.enabled:
+            raise ConfigError(
+                f"{CAMPAIGNS_FILE}: campaigns[{i}].one_per_household: households are off in "
+                "stitch.yaml (households: {enabled: false}); turn them on or drop the option")
         for j, treatment in enumerate(c.treatments):
             if treatment.destination not in config.destinations:
                 raise ConfigError(

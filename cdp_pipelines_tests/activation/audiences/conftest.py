@@ -66,6 +66,11 @@ def c360(spark, admin, deployment) -> str:
         "customer_attributes": spark.createDataFrame(
             [(c[0], OPT_IN[c[0]], c[0] in EMPLOYEES, 1) for c in CUSTOMERS],
             "amperity_id STRING, email_opt_in BOOLEAN, is_employee BOOLEAN, segment_flag INT"),
+        # a1 and a2 share a household whose first-ranked member is a2.
+        "household_members": spark.createDataFrame(
+            [("a1", "h1", 2, 2), ("a2", "h1", 1, 2), ("a5", "h5", 1, 1)],
+            "amperity_id STRING, household_id STRING, household_rank INT, "
+            "household_size INT"),
         "merged_customers": spark.createDataFrame(
             [(c[0], c[1], c[2], c[3]) for c in CUSTOMERS],
             "amperity_id STRING, given_name STRING, email STRING, state STRING"),

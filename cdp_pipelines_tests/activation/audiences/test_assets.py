@@ -44,7 +44,7 @@ def test_graph(assets):
     keys = {k for a in assets for k in a.keys}
     assert keys == {query_key("broken"), query_key("nobody"), query_key("top_spenders"),
                     segment_key("west_high_value"), segment_key("employees"),
-                    campaign_key("winback")}
+                    campaign_key("winback"), campaign_key("winback_households")}
     by_key = {k: a for a in assets for k in a.keys}
     assert TRINO_PUBLICATION_KEY in by_key[query_key("top_spenders")].asset_deps[
         query_key("top_spenders")]
@@ -155,6 +155,18 @@ def test_segments_campaign_and_delivery_sql(run, admin, deployment, audiences):
     query_rows = admin.execute(audience_rows_sql("query", "top_spenders",
                                                  deployment=deployment))
     assert len(query_rows) == 3
+
+
+def test_one_recipient_per_household(run, admin, audiences):
+    result = run(segment_key("west_high_value"), segment_key("employees"),
+                 campaign_key("winback_households"))
+    assert result.success
+    # a1 and a2 are one household: a2 (ranked first) is sent, in the household's group.
+    campaign = audiences.campaign("winback_households")
+    recipients = admin.execute(
+        "SELECT amperity_id, treatment, is_control "
+        "FROM delta.aud_activation.campaign_winback_households_recipients")
+    assert recipients == [("a2", assign(campaign, "h1"), assign(campaign, "h1") == "control")]
 
 
 def test_audience_rows_sql_refuses_bad_input():

@@ -148,3 +148,12 @@ def test_sandbox_schema_rewrite():
         'JOIN delta."sb_stitch" . unified_coalesced u ON true JOIN my_c360.t ON true '
         "JOIN x.c360.t ON true WHERE c.c360 = 1")
     assert rewrite_schemas(sql, "", ["c360"]) == sql
+
+
+def test_one_per_household_needs_households(tenant):
+    (tenant / "stitch.yaml").write_text("households: {enabled: false}\n")
+    message = load_error(tenant)
+    assert message.startswith("activation/campaigns.yaml: campaigns[1].one_per_household: "
+                              "households are off in stitch.yaml")
+    (tenant / "stitch.yaml").write_text("households: {match_on: []}\n")
+    assert "households.match_on: name at least one of" in load_error(tenant)
