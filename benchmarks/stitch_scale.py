@@ -268,6 +268,50 @@ def write_churn_day(drop: Path, before: dict[str, str], days: int) -> tuple[set[
             [f"pos_customers:{c}" for c in new_ids])
 
 
+def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, str],
+                     households_file: Path) -> None:
+    """Materialize merged_customers and household_members, then score households pairwise
+    over customers against the generator's households: each customer stands for the
+    person most of its records belong to (so Stitch's own errors count against it too)."""
+    from collections import Counter
+
+    from dagster import AssetSelection
+    from stitch_quality import pairwise
+
+    from cdp_pipelines.definitions import build_definitions
+    from cdp_pipelines.keys import STANDARD_DB, c360_key
+
+    defs = build_definitions(env)
+    started = time.perf_counter()
+    materialize_assets(defs, AssetSelection.assets(
+        c360_key(STANDARD_DB, "merged_customers"), c360_key(STANDARD_DB, "household_members")),
+        "households")
+    seconds = time.perf_counter() - started
+    with open(households_file, newline="") as fh:
+        household_of = {r["person_id"]: r["household_id"] for r in csv.DictReader(fh)}
+    votes: dict[str, Counter] = {}
+    for r in spark.read.format("delta").load(f"{lake}/prod/stitch/unified_coalesced") \
+            .select("record_id", "amperity_id").collect():
+        person = truth.get(r["record_id"])
+        if person is not None and r["amperity_id"] is not None:
+            votes.setdefault(r["amperity_id"], Counter())[person] += 1
+    person_of = {a: c.most_common(1)[0][0] for a, c in votes.items()}
+    members = spark.read.format("delta").load(
+        f"{lake}/prod/c360/c360/household_members").collect()
+    predicted = {r["amperity_id"]: r["household_id"] for r in members
+                 if r["amperity_id"] in person_of}
+    true = {a: household_of[p] for a, p in person_of.items()}
+    m = pairwise(predicted, true)
+    sizes = Counter(Counter(predicted.values()).values())
+    say(f"households: {len(set(predicted.values())):,} households of {len(predicted):,} "
+        f"customers in "
+        f"{seconds:.1f} s (merged_customers + household_members); sizes "
+        f"{dict(sorted(sizes.items()))}; true households "
+        f"{len(set(true.values())):,}")
+    say(f"  pairwise precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
+        f"F1 {m['f1']:.4f}")
+
+
 def run_splink_child(parquet: Path, truth_file: Path) -> dict:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -322,6 +366,9 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
                      {"land + domain": land, "stitch": matched})
         print_quality(pairwise(clusters(spark, lake), truth))
 
+        if args.households:
+            print_households(env, spark, lake, truth, work / "demo" / "households_truth.csv")
+
         if not args.skip_splink_duckdb:
             parquet = work / "splink_input"
             exported = export_for_splink(spark, lake, parquet)
@@ -363,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, required=True,
                         help="about how many customer records to generate")
+    parser.add_argument("--households", action="store_true",
+                        help="also build households and score them against the generator's")
     parser.add_argument("--churn", action="store_true",
                         help="then 1%% new + 1%% moved pos customers, and Stitch again")
     parser.add_argument("--skip-splink-duckdb", action="store_true")

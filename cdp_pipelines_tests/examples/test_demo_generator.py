@@ -11,7 +11,7 @@ import gzip
 import io
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 
@@ -378,3 +378,15 @@ def test_cli_writes_files_and_rejects_bad_arguments(tmp_path: Path, capsys) -> N
         generator.main(["--people", "0", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "people must be at least 1" in capsys.readouterr().err
+
+
+def test_households_truth_lists_every_person_once(generated: tuple[Path, dict],
+                                                  ground_truth: list[dict[str, str]]) -> None:
+    with (generated[0] / "households_truth.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    household_of = {r["person_id"]: r["household_id"] for r in rows}
+    assert len(household_of) == len(rows) == generated[1]["people"]
+    assert len(set(household_of.values())) == generated[1]["households"]
+    assert {r["person_id"] for r in ground_truth} <= set(household_of)
+    # Households of more than one person exist (the generator makes families).
+    assert max(Counter(household_of.values()).values()) > 1

@@ -16,6 +16,7 @@ Output under ``out_dir``::
     drop/ecom/order_items_YYYYMMDD.parquet     drop/loyalty/members_YYYYMMDD.psv
     drop/email/subscribers_YYYYMMDD.tsv.gz
     ground_truth.csv       source, feed, pk, person_id for every customer record with a pk
+    households_truth.csv   person_id, household_id for every person (households as made)
     web/events_YYYYMMDD.jsonl, web_truth.csv   the web shop's Segment messages (sent to
                            the collector, see web_traffic.py) and user_id, person_id
     quarantine_truth.csv   source, feed, file, pk, column, value, reason for each row that
@@ -920,6 +921,8 @@ def generate(out_dir: Path, people: int = 2000, seed: int = 7, days: int = 2) ->
     for source, feed in zip(("pos", "ecom", "loyalty", "email"), CUSTOMER_FEEDS):
         counts["records"][feed] = len(records[source])
     _write_csv(out_dir / "ground_truth.csv", ("source", "feed", "pk", "person_id"), truth)
+    _write_csv(out_dir / "households_truth.csv", ("person_id", "household_id"),
+               sorted((p.person_id, p.household.household_id) for p in population.people))
     _write_csv(out_dir / "quarantine_truth.csv",
                ("source", "feed", "file", "pk", "column", "value", "reason"), quarantine)
     counts["ground_truth"] = len(truth)
