@@ -284,7 +284,8 @@ def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, st
     defs = build_definitions(env)
     started = time.perf_counter()
     materialize_assets(defs, AssetSelection.assets(
-        c360_key(STANDARD_DB, "merged_customers"), c360_key(STANDARD_DB, "household_members")),
+        c360_key(STANDARD_DB, "merged_customers"), c360_key(STANDARD_DB, "transaction_attributes"),
+        c360_key(STANDARD_DB, "household_members")),
         "households")
     seconds = time.perf_counter() - started
     with open(households_file, newline="") as fh:

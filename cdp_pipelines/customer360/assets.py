@@ -159,7 +159,13 @@ def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
         merged = lake.read("c360", STANDARD_DB, "merged_customers")
         tx = (lake.read("c360", STANDARD_DB, "transaction_attributes") if has_transactions
               else merged.select("amperity_id").limit(0))
-        hh = household_columns(lake, has_transactions) if households else None
+        hh = None
+        if households:
+            if lake.exists("c360", STANDARD_DB, MEMBERS_TABLE):
+                hh = household_columns(lake, has_transactions)
+            else:
+                context.log.warning("c360: household_members is not built yet; customer_360 "
+                                    "is written without its household columns")
         df = build(merged, tx, lake.read("c360", STANDARD_DB, "customer_attributes"), hh)
         return _write(context, lake, df, "customer_360")
 

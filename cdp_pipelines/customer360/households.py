@@ -28,7 +28,7 @@ def household_columns(lake: DeltaLake, has_transactions: bool):
 
     members = lake.read("c360", STANDARD_DB, MEMBERS_TABLE).select(
         "amperity_id", "household_id", "household_size")
-    if not has_transactions:
+    if not has_transactions or not lake.exists("c360", STANDARD_DB, HOUSEHOLDS_TABLE):
         return members
     revenue = lake.read("c360", STANDARD_DB, HOUSEHOLDS_TABLE).select(
         "household_id", F.col("lifetime_revenue").alias("household_lifetime_revenue"))
