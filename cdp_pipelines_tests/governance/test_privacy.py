@@ -64,6 +64,24 @@ EVENTS = "\n".join(json.dumps(e) for e in [
      "receivedAt": "2026-11-01T09:01:00Z", "message": json.dumps({"properties": {"sku": "x"}})},
 ]) + "\n"
 EVENT_FILE = "landing/events/web/20261101T090200000000Z-w1-1.jsonl"
+
+
+def _accepted(message_id: str, kind: str, message: dict, **ids) -> dict:
+    return {"messageId": message_id, "type": kind, "writeKey": "browser", "status": "accepted",
+            "receivedAt": "2026-11-25T10:00:00Z", "timestamp": "2026-11-25T10:00:00Z",
+            "violations": [], "message": json.dumps(message), **ids}
+
+
+# The same people's events sent again after the deletion (collector records that load).
+RESENT_EVENTS = "\n".join(json.dumps(e) for e in [
+    _accepted("e-bob-2", "identify", {"traits": {"email": " Bob.Smith@Mail.com"}},
+              userId="u-bob"),
+    _accepted("e-dana-2", "track", {"event": "Product Viewed", "properties": {"sku": "y"}},
+              userId="u-dana", event="Product Viewed"),
+]) + "\n"
+RESENT_EVENT_FILE = "landing/events/web/20261125T100000000000Z-w1-2.jsonl"
+WEB = [["domain", f"web_{kind}"] for kind in ("events", "identifies", "aliases",
+                                               "failed_events")]
 CLUSTERS = {"A": ["shop_customers:s1", "shop_customers:s2", "club_members:m1"],
             "B": ["shop_customers:s3", "club_members:m2"],
             "C": ["shop_customers:s4"], "D": ["club_members:m3"],
@@ -306,12 +324,34 @@ def test_requests_and_actions_are_audited_and_identifiers_kept_hashed(world, spa
     assert "bob" not in stored["identifiers"] and len(json.loads(stored["identifiers"])["email"]) == 64
 
 
-def test_resent_files_do_not_bring_the_person_back(world, spark) -> None:
-    lake, drop, defs = world["lake"], world["drop"], world["defs"]
-    # The source sends the original file again (the courier lands it: a new name); its
-    # request file is still there as sent.
+@pytest.fixture(scope="module")
+def resent(world):
+    """The source sends the original members file again (the courier lands it: a new
+    name), the web shop's collector gets Bob's and Dana's events again, and the request
+    file is still there as sent: one run lands and loads them."""
+    lake, drop = world["lake"], world["drop"]
     (drop / "club" / "members_2.psv").write_text(MEMBERS)
-    result = _run(defs, [SOURCES[1], SOURCES[4], ["landing", "privacy", "privacy_portal"]])
+    (lake / "prod" / RESENT_EVENT_FILE).write_text(RESENT_EVENTS)
+    return _run(world["defs"], [SOURCES[1], SOURCES[4], ["landing", "privacy", "privacy_portal"],
+                                *WEB])
+
+
+def test_a_deleted_persons_resent_event_is_not_loaded(world, resent, spark) -> None:
+    lake = world["lake"]
+    [meta] = [m.metadata for m in resent.asset_materializations_for_node("events_web")
+              if m.asset_key.path == WEB[0]]
+    # Bob's identify is his by the email in its traits (written otherwise), hashed.
+    assert meta["messages_suppressed"].value == 1
+    assert meta["rows_inserted"].value == 1
+    loaded = {r["message_id"] for r in spark.read.format("delta").load(
+        f"{lake}/prod/domain/web_events").collect()}
+    assert loaded == {"e-dana-2"}
+    assert _count(spark, lake, "domain/web_identifies") == 0
+
+
+def test_resent_files_do_not_bring_the_person_back(world, resent, spark) -> None:
+    lake, defs = world["lake"], world["defs"]
+    result = resent
     request_dir = (lake / "prod" / REQUEST_FILE).parent
     assert _files_holding(request_dir, ["alice", "carl@", "dana@"]) == []
     assert _holding(spark, lake, BOB) == {}
@@ -320,15 +360,15 @@ def test_resent_files_do_not_bring_the_person_back(world, spark) -> None:
     assert meta["rows_suppressed"].value == 1 and meta["rows_pii_nulled"].value == 1
     assert _count(spark, lake, "domain/club_members", "member_id = 'm2' AND email IS NULL") == 1
     assert _count(spark, lake, "domain/club_members", "member_id = 'm3'") == 1
-    # The new raw file holds the person until the next privacy run scrubs it; the scrubbed
-    # members_1.psv, still in the source as sent, is not landed again.
-    assert [Path(p).name for p in _files_holding(lake / "prod" / "landing", BOB)] == \
-        ["members_2.psv"]
+    # The new raw files hold the person until the next privacy run scrubs them; the
+    # scrubbed members_1.psv, still in the source as sent, is not landed again.
+    assert sorted(Path(p).name for p in _files_holding(lake / "prod" / "landing", BOB)) == \
+        [Path(RESENT_EVENT_FILE).name, "members_2.psv"]
     scrub = _run(defs, PRIVACY)
     assert _files_holding(lake / "prod" / "landing", BOB) == []
     assert _files_holding(lake / "prod" / "landing" / "club", ["alice.j@mail.com"]) == []
-    assert list(_meta(scrub, ["privacy", "unified_compliance"])["files_rewritten"].value) == \
-        ["landing/club/club_members/club/members_2.psv"]
+    assert sorted(_meta(scrub, ["privacy", "unified_compliance"])["files_rewritten"].value) \
+        == ["landing/club/club_members/club/members_2.psv", RESENT_EVENT_FILE]
     # The scrubbed request lines are neither requests again nor rejected again.
     requests = _meta(scrub, ["privacy", "privacy_requests"])
     assert requests["requests_new"].value == 0 and requests["requests_rejected"].value == []
