@@ -55,13 +55,19 @@ REQUESTS = [
     {"request_id": "r-eve", "type": "delete", "strategy": "exact", "email": "eve@stonemail.com",
      "received": "2026-11-20"},
 ]
-# Closed landing files of the `web` event source (collector records), as the collector
-# writes them; not loaded here: privacy scrubs the raw files kept for replay.
+# A closed landing file of the `web` event source (collector records), as the collector
+# writes it. Privacy scrubs the raw files kept for replay; of its lines only Alice's
+# blocked message (her email in its context's traits) loads, into web_failed_events.
 EVENTS = "\n".join(json.dumps(e) for e in [
     {"messageId": "e-bob", "type": "identify", "userId": "u-bob", "receivedAt":
      "2026-11-01T09:00:00Z", "message": json.dumps({"traits": {"email": "bob.smith@mail.com"}})},
     {"messageId": "e-dana", "type": "track", "event": "Product Viewed", "userId": "u-dana",
      "receivedAt": "2026-11-01T09:01:00Z", "message": json.dumps({"properties": {"sku": "x"}})},
+    {"messageId": "e-alice", "type": "track", "event": "Signed Up", "userId": "u-alice",
+     "receivedAt": "2026-11-01T09:01:30Z", "status": "blocked", "violations": [
+         {"rule": "unplanned_event", "path": "event", "reason": "not in the tracking plan"}],
+     "message": json.dumps({"properties": {"plan": "gold"}, "context": {
+         "traits": {"email": "alice.j@mail.com"}, "ip": "10.1.2.3"}})},
 ]) + "\n"
 EVENT_FILE = "landing/events/web/20261101T090200000000Z-w1-1.jsonl"
 
@@ -185,16 +191,16 @@ def _build_world(spark, env: dict, tmp: Path, drop: Path, lake: Path, tenant: Pa
     from cdp_pipelines.tenant import load_tenant
 
     defs = build_definitions(env)
-    _run(defs, SOURCES + [["stitch", "unified_preprocessed_raw"]])
+    events = lake / "prod" / EVENT_FILE
+    events.parent.mkdir(parents=True)
+    events.write_text(EVENTS)
+    _run(defs, SOURCES + WEB + [["stitch", "unified_preprocessed_raw"]])
     _write_coalesced(spark, lake)
     _run(defs, [MERGED])
     before = {t: _count(spark, lake, t) for t in (
         "domain/shop_customers", "domain/club_members", "domain/shop_orders",
         "stitch/unified_coalesced", "c360/c360/merged_customers", "domain/_quarantine")}
     merged_before = _rows(spark, lake, "c360/c360/merged_customers", "amperity_id")
-    events = lake / "prod" / EVENT_FILE
-    events.parent.mkdir(parents=True)
-    events.write_text(EVENTS)
     # `cdp privacy request` stores a request this way.
     lake_resource = defs.resources["lake"]
     spec = load_tenant(tenant, env).privacy
@@ -300,6 +306,22 @@ def test_delete_pii_keeps_the_records_with_pii_nulled(world, spark) -> None:
     assert record["birthdate"] is None and "not-a-date" not in quarantined["reason"]
     assert "field birthdate: cannot read (value removed) as date" in quarantined["reason"]
     assert _files_holding(lake / "prod" / "landing" / "shop", ["alice.j@mail.com"]) == []
+
+
+def test_delete_pii_keeps_a_failed_event_without_its_raw_message(world, spark) -> None:
+    lake = world["lake"]
+    [failed] = spark.read.format("delta").load(f"{lake}/prod/domain/web_failed_events").where(
+        "message_id = 'e-alice'").collect()
+    # The row keeps its place in the tracking plan's figures; the message is gone.
+    assert (failed["action"], failed["event"], failed["rules"]) == (
+        "blocked", "Signed Up", ["unplanned_event"])
+    assert failed["record"] is None
+    assert "alice.j@" not in json.dumps(failed.asDict(), default=str).lower()
+    compliance = spark.read.format("delta").load(
+        f"{lake}/prod/_system/privacy/unified_compliance").where(
+        "request_id = 'r-pii' AND table = 'domain/web_failed_events'").collect()
+    assert [(r["records_matched"], r["action"]) for r in compliance] == [
+        (1, "null 1 PII column(s)")]
 
 
 def test_dsar_writes_every_record_of_the_person(world) -> None:
