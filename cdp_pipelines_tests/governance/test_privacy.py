@@ -380,6 +380,10 @@ def test_resent_files_do_not_bring_the_person_back(world, resent, spark) -> None
     meta = _meta(result, ["domain", "club_members"])
     # m1 is Bob's only through Stitch: suppressed by its record key, not by a value.
     assert meta["rows_suppressed"].value == 1 and meta["rows_pii_nulled"].value == 1
+    # Rows read count the suppressed one too: all four lines of the file.
+    [logged] = spark.read.format("delta").load(f"{lake}/prod/_system/ingest_log").where(
+        "file LIKE '%members_2.psv'").collect()
+    assert (logged["rows"], logged["rows_quarantined"]) == (4, 0)
     assert _count(spark, lake, "domain/club_members", "member_id = 'm2' AND email IS NULL") == 1
     assert _count(spark, lake, "domain/club_members", "member_id = 'm3'") == 1
     # The new raw files hold the person until the next privacy run scrubs them; the

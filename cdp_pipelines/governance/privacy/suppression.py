@@ -174,18 +174,20 @@ def suppressed_keys(lake: "DeltaLake", rows: "DataFrame", key: str,
 
 
 def apply_suppression(lake: "DeltaLake", feed: "FeedSpec", rows: "DataFrame",
-                      spec: PrivacySpec | None) -> tuple["DataFrame", int, int]:
+                      spec: PrivacySpec | None, per: str = "_source_file",
+                      ) -> tuple["DataFrame", dict[str, int], int]:
     """``rows`` (typed, before the upsert) without the ones a ``delete`` suppresses and with
-    PII nulled in the ones a ``delete_pii`` suppresses; also how many of each (counted,
-    never shown). A row matches by its record key (feed|pk), a customer key pointing at a
-    suppressed record, or any hashed identifier field."""
+    PII nulled in the ones a ``delete_pii`` suppresses; also how many rows were dropped,
+    per value of the column ``per`` (a file), and how many nulled (counted, never shown).
+    A row matches by its record key (feed|pk), a customer key pointing at a suppressed
+    record, or any hashed identifier field."""
     from pyspark.sql import functions as F
 
     from cdp_pipelines.stitch.inputs import PK_SEPARATOR
 
     table = read_suppression(lake)
     if table is None or table.isEmpty():
-        return rows, 0, 0
+        return rows, {}, 0
     secret = salt(spec)
     match_keys = spec.match_keys if spec else ()
     hashes = []
@@ -204,7 +206,8 @@ def apply_suppression(lake: "DeltaLake", feed: "FeedSpec", rows: "DataFrame",
         marked = keyed.join(hits, "_privacy_row", "left").localCheckpoint(eager=True)
     finally:
         keyed.unpersist()
-    dropped = marked.where(F.col("_drop")).count()
+    dropped = {r[per]: r["count"] for r in marked.where(F.col("_drop")).groupBy(per).count()
+               .collect()}
     nulled = marked.where(~F.col("_drop")).count()
     # The raw text beside each typed PII field (kept for the quarantine record) too.
     pii = set(feed.pii_columns) | {f"_raw_{feed.field(c).file_column}" for c in feed.pii_columns}
