@@ -31,6 +31,7 @@ from cdp_pipelines.pools import table_pool
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.tenant.events import TABLE_KINDS, EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.privacy import PrivacySpec
 
 VIOLATION_CHECK = "violation_rate"
 _DESCRIPTIONS = {
@@ -80,7 +81,8 @@ def violation_check(source: EventSourceSpec, counts: dict[str, dict[str, int]]
         })
 
 
-def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
+def build_event_assets(source: EventSourceSpec, deployment: Deployment,
+                       privacy: PrivacySpec | None = None) -> list:
     landing = event_landing_key(source.name)
     landing_spec = AssetSpec(
         landing, group_name=SOURCES_GROUP, kinds={"http", "files"},
@@ -107,9 +109,11 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment) -> list:
         from cdp_pipelines.events.load import load_events
 
         files = Path(deployment.landing_read_path("events", source.name))
-        result = load_events(lake, source, files, context.run.run_id, config.max_files)
+        result = load_events(lake, source, files, context.run.run_id, config.max_files,
+                             privacy=privacy)
         context.log.info(f"{source.name}: {len(result.files)} file(s), {result.lines} line(s), "
                          f"{result.duplicates} duplicate(s), {result.quarantined} quarantined, "
+                         f"{result.suppressed} suppressed (deleted people), "
                          f"inserted {result.inserted}; {result.remaining} file(s) wait "
                          f"(seconds: {result.timings})")
         if result.quarantined:
@@ -141,9 +145,12 @@ def load_metadata(result, kind: str) -> dict:
             "lines_read": MetadataValue.int(result.lines),
             "duplicates": MetadataValue.int(result.duplicates),
             "lines_quarantined": MetadataValue.int(result.quarantined),
+            # Messages of people a privacy request deleted: counted, never shown.
+            "messages_suppressed": MetadataValue.int(result.suppressed),
         })
     return metadata
 
 
 def build_all_event_assets(config: Tenant, deployment: Deployment) -> list:
-    return [a for source in config.event_sources for a in build_event_assets(source, deployment)]
+    return [a for source in config.event_sources
+            for a in build_event_assets(source, deployment, config.privacy)]

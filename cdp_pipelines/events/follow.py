@@ -28,6 +28,7 @@ from pathlib import Path
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.tenant.events import EventSourceSpec
+from cdp_pipelines.tenant.privacy import PrivacySpec
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,11 @@ class Follower:
 
     def __init__(self, deployment: Deployment, sources: list[EventSourceSpec], lake,
                  instance=None, interval: float = 5.0, max_files: int = 200,
-                 compact_every: float = COMPACT_EVERY_SECONDS):
+                 compact_every: float = COMPACT_EVERY_SECONDS,
+                 privacy: PrivacySpec | None = None):
         self.deployment = deployment
+        # Deleted people's messages are dropped as they load (the salt and match keys).
+        self.privacy = privacy
         self.sources = sources
         self.lake = lake
         self.instance = instance
@@ -125,7 +129,7 @@ class Follower:
             if source.name not in self._loaded:
                 self._loaded[source.name] = loaded_files(self.lake, source)
             result = load_events(self.lake, source, self.landing(source), run_id,
-                                 self.max_files, self._loaded[source.name])
+                                 self.max_files, self._loaded[source.name], self.privacy)
         except Exception as exc:  # noqa: BLE001 - a follower keeps going; the files wait
             self.stats.failures += 1
             log.warning("event source %s: load failed, retried in %.0f s: %s", source.name,
@@ -138,9 +142,10 @@ class Follower:
         self._since_compaction[source.name] = (loads + 1, since)
         self.stats.files += len(result.files)
         self.stats.rows += sum(result.inserted.values())
-        log.info("event source %s: %d file(s), %d line(s), inserted %s; %d file(s) wait"
-                 " (seconds: %s)", source.name, len(result.files), result.lines,
-                 result.inserted, result.remaining, result.timings)
+        log.info("event source %s: %d file(s), %d line(s), %d suppressed (deleted people), "
+                 "inserted %s; %d file(s) wait (seconds: %s)", source.name, len(result.files),
+                 result.lines, result.suppressed, result.inserted, result.remaining,
+                 result.timings)
         if self.instance is not None:
             self._report(source, result, run_id)
         return len(result.files)
@@ -203,7 +208,7 @@ def follow(sources: list[str] | None = None, interval: float = 5.0,
     lake = DeltaLake.for_deployment(SparkResource.for_deployment(deployment), deployment,
                                     config.pii_fields)
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    follower = Follower(deployment, chosen, lake, instance, interval)
+    follower = Follower(deployment, chosen, lake, instance, interval, privacy=config.privacy)
     if once:
         for source in chosen:
             follower.load_once(source)

@@ -15,7 +15,11 @@ Rows are inserted by ``message_id`` and never replaced: a message sent twice (a 
 retry after a lost acknowledgement) is stored once, as first received. A repeat is looked
 for among the rows received up to :data:`DEDUP_WINDOW` before the load's earliest message
 (Segment promises its deduplication over 24 hours; client libraries retry for minutes), so
-a load reads the keys of recent files, not of the whole table. A line that is not
+a load reads the keys of recent files, not of the whole table. A message of a person a
+privacy request deleted (an identifier of it hashes to one in the suppression table, see
+:func:`record_identifiers`) is dropped before any table is written, and counted, never
+shown; a ``delete_pii`` drops it too, as the privacy step drops it from the landing
+files (a message has no field list to null by). A line that is not
 a collector record (a file written by something else, or damaged) goes to
 ``domain/_quarantine`` with the reason. Each file is logged in ``_system/ingest_log`` once
 loaded and never read again.
@@ -30,14 +34,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.events.journal import closed_files
+from cdp_pipelines.governance.privacy.suppression import suppressed_keys
 from cdp_pipelines.observability import Timings
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.sources.couriers import sha256_of
 from cdp_pipelines.sources.domain import INGEST_LOG_TABLE, QUARANTINE_TABLE
 from cdp_pipelines.tenant.events import EventSourceSpec
+from cdp_pipelines.tenant.privacy import PrivacySpec
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 RECORD_SCHEMA = (
     "messageId string, type string, event string, userId string, anonymousId string, "
@@ -61,6 +67,8 @@ class EventLoad:
     lines: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    # Messages of deleted people, dropped (by the suppression table).
+    suppressed: int = 0
     inserted: dict[str, int] = field(default_factory=dict)
     # The write of each table that changed.
     stats: dict[str, WriteStats] = field(default_factory=dict)
@@ -100,6 +108,32 @@ def read_records(lake: DeltaLake, files: list[Path]) -> "DataFrame":
         F.from_json("value", RECORD_SCHEMA).alias("r"), F.col("value").alias("_line_text"),
         F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1).alias("_file"),
     ).select("r.*", "_line_text", "_file")
+
+
+def record_identifiers(source: EventSourceSpec,
+                       match_keys: tuple[str, ...] = ()) -> list[tuple[str, "Column"]]:
+    """(kind, value) of a collector record's identifiers, as the suppression table hashes
+    them: the Segment ids (a previousId may be either), the email, phone and configured
+    keys among the traits (an identify's, or any call's in its context), the address
+    group, and an identify's or alias's record key in Stitch (``<table>|<messageId>``)."""
+    from pyspark.sql import functions as F
+
+    def trait(path: str) -> "Column":
+        return F.get_json_object("message", f"$.{path}")
+
+    out = [("user_id", F.col("userId")), ("anonymous_id", F.col("anonymousId")),
+           ("user_id", F.col("previousId")), ("anonymous_id", F.col("previousId"))]
+    for path, _, tag in source.identify_columns:
+        if tag in ("email", "phone") or tag in match_keys:
+            out += [(tag.replace("-", "_"), trait(f"{where}.{path}"))
+                    for where in ("traits", "context.traits")]
+    street, postal = trait("traits.address.street"), trait("traits.address.postalCode")
+    out.append(("address", F.when(street.isNotNull() & postal.isNotNull(),
+                                  F.concat_ws("|", street, postal))))
+    record = F.when(F.col("type") == "identify", F.lit(f"{source.table('identifies')}|")) \
+        .when(F.col("type") == "alias", F.lit(f"{source.table('aliases')}|"))
+    out.append(("record", F.concat(record, F.col("messageId"))))
+    return out
 
 
 def _ts(column: str):
@@ -204,10 +238,13 @@ def _table_sizes(counts: list[dict]) -> dict[str, int]:
 
 
 def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id: str,
-                max_files: int = 200, loaded: set[str] | None = None) -> EventLoad:
+                max_files: int = 200, loaded: set[str] | None = None,
+                privacy: PrivacySpec | None = None) -> EventLoad:
     """Load the source's closed landing files not loaded before (oldest first, at most
     ``max_files``) into its tables. ``loaded``, if given, is the set of file names known
-    loaded (see :func:`pending_files`); the files of this load are added to it."""
+    loaded (see :func:`pending_files`); the files of this load are added to it.
+    ``privacy``: the tenant's privacy settings (the salt the suppression table's hashes
+    need, the configured match keys)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -235,7 +272,15 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
         unique = (records.where(valid).withColumn("_n", F.row_number().over(first))
                   .where("_n = 1").drop("_n")).cache()
         try:
-            _load_unique(lake, source, unique, run_id, result)
+            with result.timings.part("suppression"):
+                suppressed = suppressed_keys(
+                    lake, unique, "messageId",
+                    record_identifiers(source, privacy.match_keys if privacy else ()), privacy)
+            result.suppressed = len(suppressed)
+            # Few ids (only suppressed messages come back): a filter, not another join.
+            kept = unique.where(~F.col("messageId").isin(sorted(suppressed))) \
+                if suppressed else unique
+            _load_unique(lake, source, kept, run_id, result)
         finally:
             unique.unpersist()
     finally:
@@ -250,7 +295,8 @@ def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id:
 def _load_unique(lake: DeltaLake, source: EventSourceSpec, unique: "DataFrame", run_id: str,
                  result: EventLoad) -> None:
     counts = message_counts(unique)
-    result.duplicates = result.lines - result.quarantined - sum(r["events"] for r in counts)
+    result.duplicates = (result.lines - result.quarantined - result.suppressed
+                         - sum(r["events"] for r in counts))
     result.plan_counts = plan_counts(counts)
     sizes = _table_sizes(counts)
     within = _dedup_window([r["earliest"] for r in counts])

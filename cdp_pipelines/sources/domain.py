@@ -186,13 +186,10 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
     timings = result.timings
-    with timings.part("read"):
-        # Counted before suppression: every row the files hold was read.
-        read = rows.groupBy("_source_file").count().collect()
-        result.rows_read = sum(r["count"] for r in read)
     with timings.part("suppression"):
-        rows, result.rows_suppressed, result.rows_pii_nulled = apply_suppression(
-            lake, feed, rows, privacy)
+        rows, dropped, result.rows_pii_nulled = apply_suppression(
+            lake, feed, rows, privacy, per="_source_file")
+        result.rows_suppressed = sum(dropped.values())
     raw_columns = [f.file_column for f in feed.fields] + [CORRUPT]
     value_cols = [f.name for f in feed.fields]
     # Kept in memory for the passes below: the typed values, and the raw text only of the
@@ -204,6 +201,16 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
         "_delivered", "_line",
     ).cache()
     try:
+        with timings.part("read"):
+            # Counted as the rows are cached (each file read once): the rows read are the
+            # ones kept and the ones suppression dropped.
+            kept = {r["_source_file"]: (r["rows"], r["bad"] or 0) for r in rows.groupBy(
+                "_source_file").agg(F.count("*").alias("rows"), F.sum(
+                    F.col("_reason").isNotNull().cast("int")).alias("bad")).collect()}
+            result.counts = {f: (kept.get(f, (0, 0))[0] + dropped.get(f, 0),
+                                 kept.get(f, (0, 0))[1]) for f in kept.keys() | dropped.keys()}
+            result.rows_read = sum(n for n, _ in result.counts.values())
+            result.rows_quarantined = sum(n for _, n in result.counts.values())
         bad = rows.where(F.col("_reason").isNotNull())
         good = rows.where(F.col("_reason").isNull())
 
@@ -241,12 +248,6 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
             F.current_timestamp().alias("quarantined_at"),
         ).withColumn("record_hash", F.sha2(F.concat_ws("|", "source_file", "record"), 256))
         with timings.part("quarantine"):
-            bad_per_file = {r["_source_file"]: r["bad"] or 0 for r in rows.groupBy(
-                "_source_file").agg(F.sum(F.col("_reason").isNotNull().cast("int")).alias("bad"))
-                .collect()}
-            result.counts = {r["_source_file"]: (r["count"], bad_per_file.get(r["_source_file"], 0))
-                             for r in read}
-            result.rows_quarantined = sum(n for _, n in result.counts.values())
             if result.rows_quarantined:
                 lake.merge(quarantined, "domain", QUARANTINE_TABLE,
                            keys=("feed", "file_sha256", "record_hash"),

@@ -90,3 +90,54 @@ def test_the_follower_compacts_its_tables_once_due(event_tenant: Path, tmp_path:
                   .collect()) == ["m-1", "m-2", "m-3"]
     # No load since: nothing to compact, however long it has been.
     assert not follower.compact_if_due(source, now=time.monotonic() + 7200)
+
+
+def test_a_suppressed_identifier_anywhere_in_a_message_finds_it(event_tenant: Path,
+                                                                tmp_path: Path, spark):
+    from cdp_pipelines.events.load import read_records, record_identifiers
+    from cdp_pipelines.governance.privacy.suppression import (
+        SUPPRESSION_SCHEMA,
+        digest,
+        hash_identifier,
+        salt,
+        suppressed_keys,
+    )
+    from cdp_pipelines.tenant.privacy import PrivacySpec
+
+    source = load_tenant(event_tenant).event_source("web")
+    spec = PrivacySpec(salt_env="CDP_TEST_PRIVACY_SALT", match_keys=("loyalty-id",))
+    secret = salt(spec)
+    lake = DeltaLake.for_deployment(SparkResource(master="local[2]", shuffle_partitions=2,
+                                                  driver_memory="2g"),
+                                    Deployment(lake_root=str(tmp_path / "lake")))
+    landing = tmp_path / "landing"
+
+    def message(mid: str, kind: str = "track", body: dict | None = None, **ids) -> dict:
+        return {**_record(mid, "2026-11-01T10:00:00.000Z"), "type": kind, "userId": None,
+                "message": body or {}, **ids}
+
+    _land(landing, "20261101T100000000000Z-a-000001.jsonl", [
+        message("by-user", userId="u-gone"),
+        message("by-previous", "alias", previousId="anon-gone", userId="u-new"),
+        message("by-context", body={"context": {"traits": {"phone": "+1 (415) 555-0100"}}}),
+        message("by-trait", "identify", {"traits": {"loyaltyId": " l-77 "}}, userId="u-9"),
+        message("by-record", "identify", {"traits": {}}, userId="u-8"),
+        message("blanked", "identify", {"traits": {"email": "Pii@Shopmail.net"}}, userId="u-7"),
+        message("kept", "identify", {"traits": {"email": "kept@shopmail.net"}},
+                userId="u-kept", anonymousId="anon-kept"),
+    ])
+    records = read_records(lake, sorted(landing.iterdir()))
+    identifiers = record_identifiers(source, spec.match_keys)
+    # No suppression table yet: nothing is looked up.
+    assert suppressed_keys(lake, records, "messageId", identifiers, spec) == {}
+    lake.append(lake.session.createDataFrame([(*row, None) for row in [
+        ("user_id", hash_identifier(secret, "user_id", "u-gone"), "r1", "delete"),
+        ("anonymous_id", hash_identifier(secret, "anonymous_id", "anon-gone"), "r1", "delete"),
+        ("phone", hash_identifier(secret, "phone", "415-555-0100"), "r1", "delete"),
+        ("loyalty_id", hash_identifier(secret, "loyalty_id", "L-77"), "r1", "delete"),
+        ("record", digest(secret, "record", "web_identifies|by-record"), "r1", "delete"),
+        ("email", hash_identifier(secret, "email", "pii@shopmail.net"), "r2", "delete_pii"),
+    ]], SUPPRESSION_SCHEMA), "_system", "privacy", "suppression")
+    assert suppressed_keys(lake, records, "messageId", identifiers, spec) == {
+        "by-user": "delete", "by-previous": "delete", "by-context": "delete",
+        "by-trait": "delete", "by-record": "delete", "blanked": "delete_pii"}

@@ -55,15 +55,39 @@ REQUESTS = [
     {"request_id": "r-eve", "type": "delete", "strategy": "exact", "email": "eve@stonemail.com",
      "received": "2026-11-20"},
 ]
-# Closed landing files of the `web` event source (collector records), as the collector
-# writes them; not loaded here: privacy scrubs the raw files kept for replay.
+# A closed landing file of the `web` event source (collector records), as the collector
+# writes it. Privacy scrubs the raw files kept for replay; of its lines only Alice's
+# blocked message (her email in its context's traits) loads, into web_failed_events.
 EVENTS = "\n".join(json.dumps(e) for e in [
     {"messageId": "e-bob", "type": "identify", "userId": "u-bob", "receivedAt":
      "2026-11-01T09:00:00Z", "message": json.dumps({"traits": {"email": "bob.smith@mail.com"}})},
     {"messageId": "e-dana", "type": "track", "event": "Product Viewed", "userId": "u-dana",
      "receivedAt": "2026-11-01T09:01:00Z", "message": json.dumps({"properties": {"sku": "x"}})},
+    {"messageId": "e-alice", "type": "track", "event": "Signed Up", "userId": "u-alice",
+     "receivedAt": "2026-11-01T09:01:30Z", "status": "blocked", "violations": [
+         {"rule": "unplanned_event", "path": "event", "reason": "not in the tracking plan"}],
+     "message": json.dumps({"properties": {"plan": "gold"}, "context": {
+         "traits": {"email": "alice.j@mail.com"}, "ip": "10.1.2.3"}})},
 ]) + "\n"
 EVENT_FILE = "landing/events/web/20261101T090200000000Z-w1-1.jsonl"
+
+
+def _accepted(message_id: str, kind: str, message: dict, **ids) -> dict:
+    return {"messageId": message_id, "type": kind, "writeKey": "browser", "status": "accepted",
+            "receivedAt": "2026-11-25T10:00:00Z", "timestamp": "2026-11-25T10:00:00Z",
+            "violations": [], "message": json.dumps(message), **ids}
+
+
+# The same people's events sent again after the deletion (collector records that load).
+RESENT_EVENTS = "\n".join(json.dumps(e) for e in [
+    _accepted("e-bob-2", "identify", {"traits": {"email": " Bob.Smith@Mail.com"}},
+              userId="u-bob"),
+    _accepted("e-dana-2", "track", {"event": "Product Viewed", "properties": {"sku": "y"}},
+              userId="u-dana", event="Product Viewed"),
+]) + "\n"
+RESENT_EVENT_FILE = "landing/events/web/20261125T100000000000Z-w1-2.jsonl"
+WEB = [["domain", f"web_{kind}"] for kind in ("events", "identifies", "aliases",
+                                               "failed_events")]
 CLUSTERS = {"A": ["shop_customers:s1", "shop_customers:s2", "club_members:m1"],
             "B": ["shop_customers:s3", "club_members:m2"],
             "C": ["shop_customers:s4"], "D": ["club_members:m3"],
@@ -167,16 +191,16 @@ def _build_world(spark, env: dict, tmp: Path, drop: Path, lake: Path, tenant: Pa
     from cdp_pipelines.tenant import load_tenant
 
     defs = build_definitions(env)
-    _run(defs, SOURCES + [["stitch", "unified_preprocessed_raw"]])
+    events = lake / "prod" / EVENT_FILE
+    events.parent.mkdir(parents=True)
+    events.write_text(EVENTS)
+    _run(defs, SOURCES + WEB + [["stitch", "unified_preprocessed_raw"]])
     _write_coalesced(spark, lake)
     _run(defs, [MERGED])
     before = {t: _count(spark, lake, t) for t in (
         "domain/shop_customers", "domain/club_members", "domain/shop_orders",
         "stitch/unified_coalesced", "c360/c360/merged_customers", "domain/_quarantine")}
     merged_before = _rows(spark, lake, "c360/c360/merged_customers", "amperity_id")
-    events = lake / "prod" / EVENT_FILE
-    events.parent.mkdir(parents=True)
-    events.write_text(EVENTS)
     # `cdp privacy request` stores a request this way.
     lake_resource = defs.resources["lake"]
     spec = load_tenant(tenant, env).privacy
@@ -284,6 +308,22 @@ def test_delete_pii_keeps_the_records_with_pii_nulled(world, spark) -> None:
     assert _files_holding(lake / "prod" / "landing" / "shop", ["alice.j@mail.com"]) == []
 
 
+def test_delete_pii_keeps_a_failed_event_without_its_raw_message(world, spark) -> None:
+    lake = world["lake"]
+    [failed] = spark.read.format("delta").load(f"{lake}/prod/domain/web_failed_events").where(
+        "message_id = 'e-alice'").collect()
+    # The row keeps its place in the tracking plan's figures; the message is gone.
+    assert (failed["action"], failed["event"], failed["rules"]) == (
+        "blocked", "Signed Up", ["unplanned_event"])
+    assert failed["record"] is None
+    assert "alice.j@" not in json.dumps(failed.asDict(), default=str).lower()
+    compliance = spark.read.format("delta").load(
+        f"{lake}/prod/_system/privacy/unified_compliance").where(
+        "request_id = 'r-pii' AND table = 'domain/web_failed_events'").collect()
+    assert [(r["records_matched"], r["action"]) for r in compliance] == [
+        (1, "null 1 PII column(s)")]
+
+
 def test_dsar_writes_every_record_of_the_person(world) -> None:
     report = json.loads((world["drop"] / "dsar" / "r-access.json").read_text())
     assert report["customer_ids"] == ["C"]
@@ -306,29 +346,55 @@ def test_requests_and_actions_are_audited_and_identifiers_kept_hashed(world, spa
     assert "bob" not in stored["identifiers"] and len(json.loads(stored["identifiers"])["email"]) == 64
 
 
-def test_resent_files_do_not_bring_the_person_back(world, spark) -> None:
-    lake, drop, defs = world["lake"], world["drop"], world["defs"]
-    # The source sends the original file again (the courier lands it: a new name); its
-    # request file is still there as sent.
+@pytest.fixture(scope="module")
+def resent(world):
+    """The source sends the original members file again (the courier lands it: a new
+    name), the web shop's collector gets Bob's and Dana's events again, and the request
+    file is still there as sent: one run lands and loads them."""
+    lake, drop = world["lake"], world["drop"]
     (drop / "club" / "members_2.psv").write_text(MEMBERS)
-    result = _run(defs, [SOURCES[1], SOURCES[4], ["landing", "privacy", "privacy_portal"]])
+    (lake / "prod" / RESENT_EVENT_FILE).write_text(RESENT_EVENTS)
+    return _run(world["defs"], [SOURCES[1], SOURCES[4], ["landing", "privacy", "privacy_portal"],
+                                *WEB])
+
+
+def test_a_deleted_persons_resent_event_is_not_loaded(world, resent, spark) -> None:
+    lake = world["lake"]
+    [meta] = [m.metadata for m in resent.asset_materializations_for_node("events_web")
+              if m.asset_key.path == WEB[0]]
+    # Bob's identify is his by the email in its traits (written otherwise), hashed.
+    assert meta["messages_suppressed"].value == 1
+    assert meta["rows_inserted"].value == 1
+    loaded = {r["message_id"] for r in spark.read.format("delta").load(
+        f"{lake}/prod/domain/web_events").collect()}
+    assert loaded == {"e-dana-2"}
+    assert _count(spark, lake, "domain/web_identifies") == 0
+
+
+def test_resent_files_do_not_bring_the_person_back(world, resent, spark) -> None:
+    lake, defs = world["lake"], world["defs"]
+    result = resent
     request_dir = (lake / "prod" / REQUEST_FILE).parent
     assert _files_holding(request_dir, ["alice", "carl@", "dana@"]) == []
     assert _holding(spark, lake, BOB) == {}
     meta = _meta(result, ["domain", "club_members"])
     # m1 is Bob's only through Stitch: suppressed by its record key, not by a value.
     assert meta["rows_suppressed"].value == 1 and meta["rows_pii_nulled"].value == 1
+    # Rows read count the suppressed one too: all four lines of the file.
+    [logged] = spark.read.format("delta").load(f"{lake}/prod/_system/ingest_log").where(
+        "file LIKE '%members_2.psv'").collect()
+    assert (logged["rows"], logged["rows_quarantined"]) == (4, 0)
     assert _count(spark, lake, "domain/club_members", "member_id = 'm2' AND email IS NULL") == 1
     assert _count(spark, lake, "domain/club_members", "member_id = 'm3'") == 1
-    # The new raw file holds the person until the next privacy run scrubs it; the scrubbed
-    # members_1.psv, still in the source as sent, is not landed again.
-    assert [Path(p).name for p in _files_holding(lake / "prod" / "landing", BOB)] == \
-        ["members_2.psv"]
+    # The new raw files hold the person until the next privacy run scrubs them; the
+    # scrubbed members_1.psv, still in the source as sent, is not landed again.
+    assert sorted(Path(p).name for p in _files_holding(lake / "prod" / "landing", BOB)) == \
+        [Path(RESENT_EVENT_FILE).name, "members_2.psv"]
     scrub = _run(defs, PRIVACY)
     assert _files_holding(lake / "prod" / "landing", BOB) == []
     assert _files_holding(lake / "prod" / "landing" / "club", ["alice.j@mail.com"]) == []
-    assert list(_meta(scrub, ["privacy", "unified_compliance"])["files_rewritten"].value) == \
-        ["landing/club/club_members/club/members_2.psv"]
+    assert sorted(_meta(scrub, ["privacy", "unified_compliance"])["files_rewritten"].value) \
+        == ["landing/club/club_members/club/members_2.psv", RESENT_EVENT_FILE]
     # The scrubbed request lines are neither requests again nor rejected again.
     requests = _meta(scrub, ["privacy", "privacy_requests"])
     assert requests["requests_new"].value == 0 and requests["requests_rejected"].value == []

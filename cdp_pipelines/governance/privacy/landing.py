@@ -31,6 +31,7 @@ from cdp_pipelines.governance.privacy.files import (
     rewrite_file,
 )
 from cdp_pipelines.governance.privacy.suppression import (
+    EVENT_KINDS,
     hash_identifier,
     read_suppression,
     table_parts,
@@ -45,9 +46,6 @@ from cdp_pipelines.transports.credentials import Secret
 
 if TYPE_CHECKING:
     from cdp_pipelines.resources.delta_io import DeltaLake
-
-# Identifier kinds an event's values are hashed as (besides the configured match keys).
-EVENT_KINDS = ("email", "phone", "user_id", "anonymous_id")
 
 
 class Suppressed:

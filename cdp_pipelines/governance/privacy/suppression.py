@@ -19,13 +19,15 @@ from cdp_pipelines.tenant.privacy import PrivacySpec
 from cdp_pipelines.transports.credentials import Secret, resolve_secret
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
     from cdp_pipelines.resources.delta_io import DeltaLake
     from cdp_pipelines.tenant.sources import FeedSpec
 
 PRIVACY_DIR = "privacy"
 SUPPRESSION_TABLE = "suppression"
+# Identifier kinds an event's values are hashed as (besides the configured match keys).
+EVENT_KINDS = ("email", "phone", "user_id", "anonymous_id")
 SUPPRESSION_SCHEMA = ("kind string, hash string, request_id string, action string, "
                       "suppressed_at timestamp")
 
@@ -132,19 +134,60 @@ def _hash_udf(secret: Secret, kind: str):
     return _hash
 
 
+def _hits(rows: "DataFrame", key: str, hashes: list[tuple["Column", "Column"]],
+          table: "DataFrame") -> "DataFrame":
+    """(``key``, ``_drop``) of the rows of ``rows`` any of whose (kind, hash) pairs is
+    suppressed: ``_drop`` true when a ``delete`` suppresses the row (it wins over a
+    ``delete_pii``), false when only a ``delete_pii`` does."""
+    from pyspark.sql import functions as F
+
+    candidates = rows.select(key, F.explode(F.array(*[
+        F.struct(kind.alias("kind"), value.alias("hash")) for kind, value in hashes]))
+        .alias("h")).select(key, "h.kind", "h.hash").where("hash IS NOT NULL")
+    # Hashes only, and few beside a batch of rows: broadcast, so the rows are not shuffled.
+    return (candidates.join(F.broadcast(table.select("kind", "hash", "action")),
+                            ["kind", "hash"])
+            .groupBy(key).agg(F.max(F.col("action") == "delete").alias("_drop")))
+
+
+def suppressed_keys(lake: "DeltaLake", rows: "DataFrame", key: str,
+                    identifiers: list[tuple[str, "Column"]],
+                    spec: PrivacySpec | None) -> dict[str, str]:
+    """``key`` -> ``delete`` or ``delete_pii``, for the rows of ``rows`` one of whose
+    identifiers ((kind, column of its value), hashed as the suppression table's) is
+    suppressed. One broadcast join; only the suppressed rows' keys come back. Without a
+    suppression table, or with none of these kinds in it, no join at all."""
+    from pyspark.sql import functions as F
+
+    table = read_suppression(lake)
+    if table is None:
+        return {}
+    kinds = {r["kind"] for r in table.select("kind").distinct().collect()}
+    wanted = [(kind, column) for kind, column in identifiers if kind in kinds]
+    if not wanted:
+        return {}
+    secret = salt(spec)
+    hashes = [(F.lit(kind), _hash_udf(secret, kind)(column.cast("string")))
+              for kind, column in wanted]
+    return {r[key]: "delete" if r["_drop"] else "delete_pii"
+            for r in _hits(rows, key, hashes, table).collect()}
+
+
 def apply_suppression(lake: "DeltaLake", feed: "FeedSpec", rows: "DataFrame",
-                      spec: PrivacySpec | None) -> tuple["DataFrame", int, int]:
+                      spec: PrivacySpec | None, per: str = "_source_file",
+                      ) -> tuple["DataFrame", dict[str, int], int]:
     """``rows`` (typed, before the upsert) without the ones a ``delete`` suppresses and with
-    PII nulled in the ones a ``delete_pii`` suppresses; also how many of each (counted,
-    never shown). A row matches by its record key (feed|pk), a customer key pointing at a
-    suppressed record, or any hashed identifier field."""
+    PII nulled in the ones a ``delete_pii`` suppresses; also how many rows were dropped,
+    per value of the column ``per`` (a file), and how many nulled (counted, never shown).
+    A row matches by its record key (feed|pk), a customer key pointing at a suppressed
+    record, or any hashed identifier field."""
     from pyspark.sql import functions as F
 
     from cdp_pipelines.stitch.inputs import PK_SEPARATOR
 
     table = read_suppression(lake)
     if table is None or table.isEmpty():
-        return rows, 0, 0
+        return rows, {}, 0
     secret = salt(spec)
     match_keys = spec.match_keys if spec else ()
     hashes = []
@@ -159,16 +202,12 @@ def apply_suppression(lake: "DeltaLake", feed: "FeedSpec", rows: "DataFrame",
         hashes.append((F.lit(kind), _hash_udf(secret, kind)(F.col(column).cast("string"))))
     keyed = rows.withColumn("_privacy_row", F.monotonically_increasing_id()).cache()
     try:
-        candidates = keyed.select("_privacy_row", F.explode(F.array(*[
-            F.struct(kind.alias("kind"), value.alias("hash")) for kind, value in hashes]))
-            .alias("h")).select("_privacy_row", "h.kind", "h.hash").where("hash IS NOT NULL")
-        hits = (candidates.join(table.select("kind", "hash", "action"), ["kind", "hash"])
-                .groupBy("_privacy_row")
-                .agg(F.max(F.col("action") == "delete").alias("_drop")))
+        hits = _hits(keyed, "_privacy_row", hashes, table)
         marked = keyed.join(hits, "_privacy_row", "left").localCheckpoint(eager=True)
     finally:
         keyed.unpersist()
-    dropped = marked.where(F.col("_drop")).count()
+    dropped = {r[per]: r["count"] for r in marked.where(F.col("_drop")).groupBy(per).count()
+               .collect()}
     nulled = marked.where(~F.col("_drop")).count()
     # The raw text beside each typed PII field (kept for the quarantine record) too.
     pii = set(feed.pii_columns) | {f"_raw_{feed.field(c).file_column}" for c in feed.pii_columns}

@@ -18,8 +18,10 @@ Each table is found by walking the deployment's lake prefix and matched by what 
 ``delete`` deletes the rows; ``delete_pii`` nulls the PII columns (the one PII rule) and
 leaves tables without PII columns alone. Quarantined rows under ``delete_pii`` keep their
 place with the PII fields of their raw record (and a PII value quoted in the reason)
-nulled; other tables of raw records (events, failed events) have no field list to null
-by, and their matching rows are deleted.
+nulled. Other tables searched by values (events, failed events) keep their rows with
+their PII columns nulled (a failed event's raw ``record``, an event's ``traits`` and
+``context``); a row that still holds one of the person's values in another column (a
+property, say) is deleted, and so is a matching row of a table without PII columns.
 
 A row keyed only by ``amperity_id`` is one customer, built from all of Stitch's records of
 that ID. Under ``connected`` they are all the person's, and the row is deleted. Under
@@ -270,6 +272,16 @@ def _apply_to_table(lake: "DeltaLake", config: Tenant, plan: _Plan, parts: tuple
     if keyed is None and action == "delete_pii" and parts == ("domain", QUARANTINE_TABLE):
         table.update(condition, _quarantine_pii_nulled(config))
         done = "null PII fields of the raw records"
+    elif keyed is None and action == "delete_pii" and null_pii:
+        table.update(condition, null_pii)
+        done = f"null {len(pii)} PII column(s)"
+        # Searched again: a value the PII rule does not cover (a property) takes the row.
+        after = lake.session.read.format("delta").load(path)
+        left = _values_hit(after, plan.values)
+        still = after.where(left).count() if left is not None else 0
+        if still:
+            table.delete(left)
+            done += f"; {still} row(s) still holding an identifier deleted"
     elif action == "delete" or keyed is None:
         table.delete(condition)
         done = "delete"
