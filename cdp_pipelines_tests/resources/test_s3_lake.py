@@ -152,3 +152,47 @@ def test_a_sandbox_on_the_bucket_writes_only_under_its_branch(s3, spark, product
     lake = defs.resources["lake"]
     with pytest.raises(DeploymentError, match="may not contain '..'"):
         lake.path_for_write("domain", "../../prod/domain/shop_customers")
+
+
+@pytest.fixture(scope="module")
+def s3_trino(s3, production, tmp_path_factory):
+    """A second embedded Trino (the session's reads a local lake) on the S3 lake."""
+    from cdp_pipelines.resources import trino_auth, trino_server
+    from cdp_pipelines_tests.conftest import free_port
+
+    home = tmp_path_factory.mktemp("s3-trino")
+    trino_auth.ensure_secrets(home)
+    server = trino_server.start(home, port=free_port(), lake_root=LAKE)
+    yield server
+    assert trino_server.stop(home)
+
+
+def test_analysts_query_the_s3_lake_through_trino_with_masks(s3, production, s3_trino) -> None:
+    from cdp_pipelines.resources.trino import TrinoResource
+
+    drop, _ = production
+    catalog = (s3_trino.home / "etc" / "catalog" / "delta.properties").read_text()
+    assert "fs.native-s3.enabled=true" in catalog and "s3.path-style-access=true" in catalog
+    assert f"hive.metastore.catalog.dir=s3://{BUCKET}/{PREFIX}/_trino/metastore" in catalog
+    # The catalog file names the variables; the keys stay in the server's environment.
+    assert "s3.aws-secret-key=${ENV:AWS_SECRET_ACCESS_KEY}" in catalog
+    assert SECRET not in catalog and KEY_ID not in catalog
+    env = _env(drop, CDP_TRINO_HOME=str(s3_trino.home), CDP_TRINO_PORT=str(s3_trino.port))
+    defs = build_definitions(env)
+    result = materialize(list(defs.assets), resources=defs.resources,
+                         selection=AssetSelection.assets(["c360", "trino_publication"]),
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success, [e.message for e in result.get_step_failure_events()]
+    # Trino keeps its metastore on the bucket, beside the deployments.
+    assert any(k.startswith(f"{PREFIX}/_trino/metastore/c360/") for k in _objects(s3))
+    admin = TrinoResource.for_server(s3_trino, "admin")
+    analyst = TrinoResource.for_server(s3_trino, "analyst")
+    sql = "SELECT amperity_id, email FROM delta.c360.customer_360 ORDER BY amperity_id"
+    raw, masked = admin.execute(sql), analyst.execute(sql)
+    assert len(raw) == len(masked) == 7
+    emails = {e for _, e in raw}
+    assert "alice.j@mail.com" in emails
+    # Same rows, every email masked for the analyst.
+    assert [i for i, _ in masked] == [i for i, _ in raw]
+    assert not emails & {e for _, e in masked}
+    assert {e for _, e in masked} <= {"***", None}
