@@ -9,6 +9,7 @@ production's landing files read-only.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,15 @@ def _join(base: str, *parts: str) -> str:
     return out
 
 
+def _normalise_uri(uri: str) -> str:
+    """``scheme://authority/a/../b`` as ``scheme://authority/b``: a write guard compares
+    where a path really points."""
+    scheme, rest = uri.split("://", 1)
+    authority, _, path = rest.partition("/")
+    path = posixpath.normpath("/" + path).lstrip("/") if path.strip("/") else ""
+    return f"{scheme}://{authority}" + (f"/{path}" if path else "")
+
+
 def _normalise_root(root: str) -> str:
     if _is_uri(root):
         scheme, rest = root.split("://", 1)
@@ -61,6 +71,9 @@ class Deployment:
     # The workers' Python (CDP_SPARK_PYTHON): on a cluster, an interpreter of the workers'
     # machines with the project's packages, never the driver's path.
     spark_python: str | None = None
+    # Object-store schemes besides the lake's whose Hadoop connectors Spark loads at start
+    # (CDP_SPARK_FILESYSTEMS, e.g. "s3a,abfss"): for inputs outside the lake.
+    spark_filesystems: tuple[str, ...] = ()
     # Trino that analysts query; the embedded default is started by `cdp trino start`.
     trino_host: str = "127.0.0.1"
     trino_port: int = 8088
@@ -111,7 +124,7 @@ class Deployment:
 
     def check_writable(self, path: str) -> str:
         """Return ``path`` if this deployment may write there, else raise."""
-        target = path if _is_uri(path) else str(Path(path).resolve())
+        target = _normalise_uri(path) if _is_uri(path) else str(Path(path).resolve())
         if target != self.root and not target.startswith(self.root + "/"):
             raise DeploymentError(
                 f"deployment {self.name!r} may only write under {self.root}, not {path}"
@@ -139,6 +152,8 @@ def get_deployment(env: dict[str, str] | None = None) -> Deployment:
         spark_master=env.get("CDP_SPARK_MASTER", "local[*]"),
         spark_conf=spark_conf(env),
         spark_python=env.get("CDP_SPARK_PYTHON") or None,
+        spark_filesystems=tuple(s.strip() for s in env.get("CDP_SPARK_FILESYSTEMS", "")
+                                .split(",") if s.strip()),
         trino_host=env.get("CDP_TRINO_HOST", "127.0.0.1"),
         trino_port=int(env.get("CDP_TRINO_PORT", "8088")),
         trino_user=env.get("CDP_TRINO_USER", "admin"),

@@ -21,6 +21,10 @@ os.environ.setdefault("CDP_TEST_DROP", str(_SESSION_TMP / "drop"))
 # The tiny_privacy overlay's privacy.yaml names this secret (salt_env); a test value, never
 # logged.
 os.environ.setdefault("CDP_TEST_PRIVACY_SALT", "tiny-tenant-test-salt")
+# The S3 and Azure lake tests (resources/test_s3_lake.py, test_azure_lake.py) share the
+# session's one Spark, so every session this process starts has those connectors on its
+# class path (a connector joins only at start).
+os.environ.setdefault("CDP_SPARK_FILESYSTEMS", "s3a,abfs")
 # The bundled demo tenant, not a `make demo` copy that may sit in .cdp/ of the checkout.
 os.environ.setdefault("CDP_TENANT_DIR", str(Path(__file__).resolve().parent.parent
                                             / "cdp_pipelines" / "examples" / "demo_tenant"))
@@ -50,7 +54,8 @@ TRINO_STRANGER = "mallory"
 def spark():
     from cdp_pipelines.resources.spark import build_spark_session
 
-    return build_spark_session("local[2]", shuffle_partitions=2, driver_memory="2g")
+    return build_spark_session("local[2]", shuffle_partitions=2, driver_memory="2g",
+                               filesystems=("s3a", "abfs"))
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ tracking plan's counts and a check that warns when too many events violate it.
 Imports nothing heavier than Dagster: Spark comes in with the load, FastAPI never.
 """
 
-from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -29,6 +28,7 @@ from cdp_pipelines.keys import (
 )
 from cdp_pipelines.pools import table_pool
 from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.tenant.events import TABLE_KINDS, EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
 from cdp_pipelines.tenant.privacy import PrivacySpec
@@ -108,7 +108,7 @@ def build_event_assets(source: EventSourceSpec, deployment: Deployment,
     def _load(context: AssetExecutionContext, lake: DeltaLake, config: EventLoadConfig):
         from cdp_pipelines.events.load import load_events
 
-        files = Path(deployment.landing_read_path("events", source.name))
+        files = lake_path(deployment.landing_read_path("events", source.name))
         result = load_events(lake, source, files, context.run.run_id, config.max_files,
                              privacy=privacy)
         context.log.info(f"{source.name}: {len(result.files)} file(s), {result.lines} line(s), "

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp_pipelines.deployment import Deployment
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.tenant.privacy import PrivacySpec
 
@@ -98,7 +99,7 @@ class Follower:
         self._since_compaction: dict[str, tuple[int, float]] = {}
 
     def landing(self, source: EventSourceSpec) -> Path:
-        return Path(self.deployment.landing_read_path("events", source.name))
+        return lake_path(self.deployment.landing_read_path("events", source.name))
 
     def stop(self) -> None:
         self._stop.set()

@@ -16,7 +16,6 @@ on); ``ignore`` passes.
 # No `from __future__ import annotations`: Dagster reads the context annotations.
 import json
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dagster import (
@@ -42,6 +41,7 @@ from cdp_pipelines.keys import (
     courier_group_job_name,
     courier_key,
 )
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.sources.couriers import landed_files
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.model import Tenant
@@ -95,7 +95,7 @@ def missing_reason(context: AssetCheckExecutionContext, source: SourceSpec,
     tags = dict(context.run.tags)
     if "{dd}" in courier.pattern:
         day = _expected_day(tags, group).date()
-        landing = Path(deployment.landing_read_path(source.name, courier.name))
+        landing = lake_path(deployment.landing_read_path(source.name, courier.name))
         dated = [f.relpath for f in landed_files(courier, landing)
                  if f.file_date and f.file_date.date() == day]
         meta = {"expected_date": MetadataValue.text(day.isoformat()),

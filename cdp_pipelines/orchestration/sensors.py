@@ -23,7 +23,6 @@ a load every few seconds), the sensor stands down.
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from dagster import (
     AssetSelection,
@@ -48,6 +47,7 @@ from cdp_pipelines.keys import (
     courier_key,
     domain_key,
 )
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.sources.couriers import REMOTE_FILE_TYPES, make_courier
 from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.tenant.model import Tenant
@@ -172,7 +172,7 @@ def build_event_sensor(source: EventSourceSpec, deployment: Deployment) -> Senso
                     "tables, one micro-batch at a time.",
     )
     def _landed(context: SensorEvaluationContext):
-        landing = Path(deployment.landing_read_path("events", source.name))
+        landing = lake_path(deployment.landing_read_path("events", source.name))
         follower = follower_alive(landing)
         if follower:
             return SkipReason(f"{source.name} is loaded by `cdp collect load --follow` (pid "

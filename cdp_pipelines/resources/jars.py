@@ -67,3 +67,51 @@ def maven_copy(artifacts: list[str], dest: Path) -> list[Path]:
 
 def delta_jars() -> list[Path]:
     return maven_copy(delta_artifacts(), cache_dir() / "jars")
+
+
+def hadoop_version() -> str:
+    """The Hadoop that pyspark bundles (``jars/hadoop-client-api-<version>.jar``): the
+    cloud connectors must be the same version."""
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    found = sorted(jars.glob("hadoop-client-api-*.jar"))
+    if not found:
+        raise RuntimeError(f"no hadoop-client-api jar in {jars}: cannot tell pyspark's Hadoop")
+    return found[-1].name[len("hadoop-client-api-"):-len(".jar")]
+
+
+# Each Hadoop connector with the jars it needs beyond what pyspark ships (its pom's compile
+# and runtime dependencies that pyspark's jars/ lacks), per Hadoop version: mvn
+# dependency:copy fetches one artifact, not its dependencies.
+_CONNECTOR_DEPENDENCIES = {
+    "3.5.0": {
+        "hadoop-aws": ["software.amazon.awssdk:bundle:2.35.4",
+                       "software.amazon.s3.analyticsaccelerator:analyticsaccelerator-s3:1.3.1"],
+        "hadoop-azure": ["com.microsoft.azure:azure-storage:7.0.1",
+                         "com.microsoft.azure:azure-keyvault-core:1.0.0",
+                         "org.apache.hadoop.thirdparty:hadoop-shaded-guava:1.5.0",
+                         "org.wildfly.openssl:wildfly-openssl:2.2.5.Final"],
+    },
+}
+# URI scheme -> the Hadoop connector that serves it.
+CONNECTORS = {"s3a": "hadoop-aws", "abfss": "hadoop-azure", "abfs": "hadoop-azure",
+              "wasbs": "hadoop-azure", "wasb": "hadoop-azure"}
+
+
+def connector_artifacts(schemes: list[str] | tuple[str, ...] | set[str]) -> list[str]:
+    """Maven coordinates of the connectors (and their dependencies) for these schemes."""
+    version = hadoop_version()
+    if version not in _CONNECTOR_DEPENDENCIES:
+        raise RuntimeError(f"pyspark bundles Hadoop {version}; the project knows the cloud "
+                           f"connectors' dependencies of {sorted(_CONNECTOR_DEPENDENCIES)} only")
+    out: list[str] = []
+    for connector in sorted({CONNECTORS[s] for s in schemes if s in CONNECTORS}):
+        out.append(f"org.apache.hadoop:{connector}:{version}")
+        out += _CONNECTOR_DEPENDENCIES[version][connector]
+    return out
+
+
+def connector_jars(schemes: list[str] | tuple[str, ...] | set[str]) -> list[Path]:
+    """The Hadoop connector jars for ``s3a``/``abfss``/``wasbs`` lakes (fetched once)."""
+    return maven_copy(connector_artifacts(schemes), cache_dir() / "jars")

@@ -67,15 +67,20 @@ def _is_local(master: str) -> bool:
 
 def session_conf(master: str, python: str, shuffle_partitions: int = 8,
                  driver_memory: str | None = None, app_name: str = "cdp-pipelines",
-                 extra_conf: dict[str, Any] | None = None) -> dict[str, str]:
+                 extra_conf: dict[str, Any] | None = None,
+                 filesystems: tuple[str, ...] = ()) -> dict[str, str]:
     """Every setting of the session :func:`build_spark_session` starts, flat (``spark.*``);
     the executors run ``python`` (:func:`workers_python`).
+
+    ``filesystems``: object-store schemes (``s3a``, ``abfss``, ``wasbs``) the session reads
+    or writes; their Hadoop connectors (hadoop-aws, hadoop-azure of pyspark's Hadoop) are
+    fetched like Delta's jars.
 
     Fetches Delta's jars (Maven, cached) and, for a cluster, zips the project's code, so it
     runs when a session starts, never when definitions load. ``extra_conf`` (flat, or nested
     as dagster-pyspark's ``spark_config`` may be) wins over the defaults.
     """
-    from cdp_pipelines.resources.jars import delta_jars
+    from cdp_pipelines.resources.jars import connector_jars, delta_jars
 
     conf = {
         "spark.master": master,
@@ -106,6 +111,14 @@ def session_conf(master: str, python: str, shuffle_partitions: int = 8,
     splink_jar = _splink_jar()
     if splink_jar:
         jars.append(splink_jar)
+    connectors = [str(p) for p in connector_jars(filesystems)] if filesystems else []
+    if connectors:
+        # On the driver's class path: a local session's executors share it, and the AWS
+        # SDK bundle (~700 MB) is not copied into every session's work directory, which
+        # spark.jars would do. A cluster's executors fetch them from the driver.
+        conf["spark.driver.extraClassPath"] = os.pathsep.join(connectors)
+        if not _is_local(master):
+            jars += connectors
     conf["spark.jars"] = ",".join(jars)
     conf.update((key, str(value)) for key, value in flatten_dict(extra_conf or {}))
     return conf
@@ -126,6 +139,7 @@ def build_spark_session(
     app_name: str = "cdp-pipelines",
     extra_conf: dict[str, Any] | None = None,
     worker_python: str | None = None,
+    filesystems: tuple[str, ...] | list[str] = (),
 ) -> "SparkSession":
     """Build (or return the running) Spark session with Delta and Splink configured.
 
@@ -133,11 +147,14 @@ def build_spark_session(
     zip in ``spark.submit.pyFiles``) and run ``worker_python`` (CDP_SPARK_PYTHON), an
     interpreter of their own machines; locally they run this interpreter. ``extra_conf``
     (CDP_SPARK_* and CDP_SPARK_CONF) sets any ``spark.*`` key and wins over the defaults.
-    The first session of a process is its only one: later calls return it unchanged.
+    The first session of a process is its only one: later calls return it unchanged (a
+    call asking for a connector it was started without fails, saying so).
     """
     global _session
+    filesystems = tuple(sorted(set(filesystems)))
     with _lock:
         if _session is not None and _session.sparkContext._jsc is not None:
+            _require_connectors(_session, filesystems)
             return _session
         python = workers_python(master, worker_python)
         # PySpark takes the workers' interpreter from this variable when it starts the
@@ -145,7 +162,7 @@ def build_spark_session(
         # workers run whatever `python3` is first on their PATH.
         os.environ["PYSPARK_PYTHON"] = python
         conf = session_conf(master, python, shuffle_partitions, driver_memory, app_name,
-                            extra_conf)
+                            extra_conf, filesystems)
         session = spark_session_from_config(conf)
         session.sparkContext.setLogLevel(conf.get("spark.log.level", "WARN"))
         if session.sparkContext.uiWebUrl:  # switched on with CDP_SPARK_UI=true
@@ -154,6 +171,17 @@ def build_spark_session(
             get_dagster_logger().info(f"Spark UI: {session.sparkContext.uiWebUrl}")
         _session = session
         return session
+
+
+def _require_connectors(session: "SparkSession", filesystems: tuple[str, ...]) -> None:
+    from cdp_pipelines.resources.lake_storage import has_connector
+
+    missing = [s for s in filesystems if not has_connector(session, s)]
+    if missing:
+        raise RuntimeError(
+            f"this process's Spark session started without the Hadoop connector for "
+            f"{', '.join(missing)}:// (a connector joins the class path only at start); "
+            "start the process with the lake (CDP_LAKE_ROOT) or CDP_SPARK_FILESYSTEMS naming it")
 
 
 class SparkResource(LazyPySparkResource):
@@ -174,6 +202,12 @@ class SparkResource(LazyPySparkResource):
     # of session_conf; dagster-pyspark's field, flat or nested.
     spark_config: dict[str, Any] = {}
     worker_python: str | None = None
+    # Object-store locations the session reads and writes (the lake root, inputs): their
+    # connectors join the class path and their settings (AWS_* variables) the session's
+    # Hadoop configuration when it starts.
+    lake_locations: list[str] = []
+    # More object-store schemes to load connectors for (CDP_SPARK_FILESYSTEMS).
+    filesystems: list[str] = []
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:
@@ -182,18 +216,28 @@ class SparkResource(LazyPySparkResource):
     @classmethod
     def for_deployment(cls, deployment: "Deployment") -> "SparkResource":
         return cls(master=deployment.spark_master, spark_config=dict(deployment.spark_conf),
-                   worker_python=deployment.spark_python)
+                   worker_python=deployment.spark_python,
+                   lake_locations=[deployment.lake_root],
+                   filesystems=list(deployment.spark_filesystems))
 
     def _init_session(self) -> None:
         # dagster-pyspark's one hook behind both spark_session and spark_context.
         if self._spark_session is None:
-            self._spark_session = build_spark_session(
+            from cdp_pipelines.resources.lake_storage import (
+                configure_lake_access,
+                connector_schemes,
+            )
+
+            session = build_spark_session(
                 master=self.master,
                 shuffle_partitions=self.shuffle_partitions,
                 driver_memory=self.driver_memory,
                 extra_conf=self.spark_config,
                 worker_python=self.worker_python,
+                filesystems=tuple(connector_schemes(self.lake_locations) | set(self.filesystems)),
             )
+            configure_lake_access(session, self.lake_locations)
+            self._spark_session = session
 
     def get_session(self) -> "SparkSession":
         return self.spark_session

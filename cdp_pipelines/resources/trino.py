@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from dagster import ConfigurableResource
 
 from cdp_pipelines.resources import trino_auth
+from cdp_pipelines.resources.trino_catalog import trino_location
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,13 +72,14 @@ def _string_literal(value: str) -> str:
 
 
 def table_location(location: str | Path) -> str:
-    """The location Trino should read a Delta table from: local paths become file:///..."""
+    """The location Trino should read a Delta table from: local paths become file:///...,
+    Spark's s3a://... Trino's s3://..."""
     text = str(location)
     if "://" in text:
         scheme, rest = text.split("://", 1)
         if scheme == "file":
             return "file://" + str(Path(rest).resolve())
-        return text.rstrip("/")
+        return trino_location(text).rstrip("/")
     return "file://" + str(Path(text).expanduser().resolve())
 
 

@@ -2,8 +2,9 @@
 
 The server is Trino 476 (the newest release whose server artifacts are on Maven
 Central) with only the Delta Lake connector installed. It reads Delta tables straight
-from the local lake through Trino's native local file system, keeps table metadata in
-a file metastore under the server home, and enforces file-based access control (see
+from the local lake through Trino's native local file system (or from an S3 lake through
+its native S3 file system, :mod:`.trino_catalog`), keeps table metadata in a file
+metastore under the server home (on the bucket for an S3 lake), and enforces file-based access control (see
 :mod:`.trino_access`). It listens on 127.0.0.1 only, speaks HTTPS only, and
 authenticates every client by password (see :mod:`.trino_auth`).
 
@@ -15,7 +16,7 @@ Layout of a server home (``<repo>/.cdp/trino`` by default)::
     secrets/        generated passwords, Trino's password file, TLS key (owner only)
     tls/ca.pem      the certificate clients trust
     data/           Trino's node data directory
-    metastore/      the Delta catalog's file metastore
+    metastore/      the Delta catalog's file metastore (a local lake's)
     var/log/        server.log (Trino's log), launcher.log (JVM stdout/stderr)
     var/run/        trino.pid, server.json (port, pid, lake root of the running server)
 
@@ -52,6 +53,7 @@ from cdp_pipelines.resources.trino_access import (
     RULES_REFRESH_SECONDS,
     write_access_rules,
 )
+from cdp_pipelines.resources.trino_catalog import delta_catalog
 
 TRINO_VERSION = "476"
 MIN_JAVA_VERSION = 24
@@ -323,8 +325,10 @@ JVM_OPTIONS = (
 )
 
 
-def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = None) -> None:
+def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = None,
+                 lake_root: str | None = None) -> None:
     """Write the server's etc/ for a small machine; rules.json only if there is none yet.
+    The Delta catalog reads the lake at ``lake_root`` (:mod:`.trino_catalog`).
 
     Creates the server's passwords and certificate on first use (see :mod:`.trino_auth`).
     """
@@ -373,18 +377,8 @@ def write_config(home: Path, port: int = DEFAULT_PORT, install: Path | None = No
     _write_properties(etc / "config.properties", config)
     _write_properties(etc / "log.properties", {"io.trino": "INFO"})
     (home / "metastore").mkdir(parents=True, exist_ok=True)
-    _write_properties(etc / "catalog" / f"{CATALOG}.properties", {
-        "connector.name": "delta_lake",
-        "hive.metastore": "file",
-        # The native local file system lists files as local:///... locations; the file
-        # metastore finds its schemas by cutting the catalog directory off those, so
-        # with file:///... it lists no schema at all (SHOW SCHEMAS/TABLES, DESCRIBE and
-        # information_schema come back empty) while SELECT by name still works.
-        "hive.metastore.catalog.dir": f"local://{home / 'metastore'}",
-        "fs.native-local.enabled": "true",
-        "local.location": "/",
-        "delta.register-table-procedure.enabled": "true",
-    })
+    _write_properties(etc / "catalog" / f"{CATALOG}.properties",
+                      delta_catalog(home, lake_root))
     _write_properties(etc / "password-authenticator.properties", {
         "password-authenticator.name": "file",
         "file.password-file": trino_auth.password_db(home),
@@ -533,8 +527,9 @@ def start(
     """Start the server of ``home`` on 127.0.0.1:``port`` and wait until it answers SQL.
 
     Returns the running server when one is already running from ``home``. ``lake_root``
-    (a local directory) is created if missing and recorded; the catalog can read any local
-    path. ``ready_user``, one of the generated users, must be allowed to run queries.
+    (a local directory, created if missing, or ``s3a://bucket/prefix``) is recorded; the
+    catalog reads any local path, or that lake's bucket with the AWS_* variables of this
+    process (passed to the server, named in the catalog file, never written there). ``ready_user``, one of the generated users, must be allowed to run queries.
     """
     home = Path(home).resolve()
     running = status(home)
@@ -554,12 +549,12 @@ def start(
         )
     install = ensure_distribution()
     java_home = find_java_home()
-    write_config(home, port, install)
     if lake_root is not None:
         lake_root = str(lake_root)
         if "://" not in lake_root:
             lake_root = str(Path(lake_root).expanduser().resolve())
             Path(lake_root).mkdir(parents=True, exist_ok=True)
+    write_config(home, port, install, lake_root)
     paths = _paths(home)
     for key in ("pid", "server_log"):
         paths[key].parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from cdp_pipelines.keys import (
 )
 from cdp_pipelines.pools import table_asset
 from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.sources.couriers import land, landed_files
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE, load_files
 from cdp_pipelines.tenant.model import Tenant
@@ -65,13 +66,13 @@ def build_courier_asset(source: SourceSpec, courier: CourierSpec,
     def _courier(context: AssetExecutionContext) -> MaterializeResult:
         if deployment.is_sandbox:
             # A sandbox replays production's landed files and never fetches.
-            files = landed_files(courier, Path(deployment.landing_read_path(
+            files = landed_files(courier, lake_path(deployment.landing_read_path(
                 source.name, courier.name)))
             return MaterializeResult(metadata={
                 "files_available": MetadataValue.int(len(files)),
                 "note": MetadataValue.text("sandbox: reads production's landing read-only"),
             })
-        landing = Path(deployment.check_writable(
+        landing = lake_path(deployment.check_writable(
             deployment.path("landing", source.name, courier.name)))
         files = land(courier, landing,
                      wait_minutes=wait_minutes_for(context.run.tags, courier.name))
@@ -121,7 +122,7 @@ def build_domain_asset(source: SourceSpec, feed: FeedSpec,
         ],
     )
     def _domain(context: AssetExecutionContext, lake: DeltaLake):
-        files = landed_files(courier, Path(deployment.landing_read_path(source.name, courier.name)))
+        files = landed_files(courier, lake_path(deployment.landing_read_path(source.name, courier.name)))
         result = load_files(lake, feed, courier.format, files, context.run.run_id, privacy)
         for name, reason in result.unreadable.items():
             context.log.error(f"{feed.name}: {name} quarantined whole, nothing loaded: {reason}")

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
+from cdp_pipelines.resources.lake_files import LakePath, local_copy
 from cdp_pipelines.tenant.sources import FeedSpec, FormatSpec
 
 if TYPE_CHECKING:
@@ -158,12 +159,14 @@ def _extract(path: Path, kind: str, fmt: FormatSpec, work: Path, landed: Path) -
     return sorted(parts, key=lambda p: p.member or "")
 
 
-def prepare(path: Path, fmt: FormatSpec) -> list[_Part]:
+def prepare(path: LakePath, fmt: FormatSpec) -> list[_Part]:
     """Decrypt and unpack ``path`` as declared; the readable parts, in member order."""
     if not path.is_file():
         raise UnreadableFileError(f"{path}: no such landed file")
     work = _workdir()
-    current = _decrypt(path, fmt, work) if fmt.pgp else path
+    # A file landed on an object store is read from a copy on this machine.
+    local = local_copy(path, work / "landed")
+    current = _decrypt(local, fmt, work) if fmt.pgp else local
     kind = compression_of(path, fmt)
     if kind in ("zip", "tar", "tgz"):
         return _extract(current, kind, fmt, work, path)
@@ -403,7 +406,7 @@ def _read_part(spark: "SparkSession", part: _Part, fmt: FormatSpec, feed: FeedSp
     return df
 
 
-def read_raw(spark: "SparkSession", path: Path, fmt: FormatSpec, feed: FeedSpec) -> "DataFrame":
+def read_raw(spark: "SparkSession", path: LakePath, fmt: FormatSpec, feed: FeedSpec) -> "DataFrame":
     """Read ``path`` as declared by ``fmt``; the feed's file columns as text, plus
     ``_corrupt_record``, ``_line_number`` and ``_read_error``."""
     from pyspark.sql import functions as F

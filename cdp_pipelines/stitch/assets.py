@@ -9,7 +9,6 @@ versioned JSON artifact under ``stitch/models/``.
 """
 
 import io
-from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -28,6 +27,7 @@ from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
 from cdp_pipelines.observability import forward_python_logs, stage
 from cdp_pipelines.pools import STITCH_POOL
 from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
 from cdp_pipelines.tenant.model import Tenant
 
@@ -191,7 +191,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             df = df.cache()
             s.count(records, "records")
             s.count(len(df.columns), "columns")
-        model_dir = Path(lake.path_for_write("stitch", "models"))
+        model_dir = lake_path(lake.path_for_write("stitch", "models"))
         current = model_dir / "current.json"
         loaded = None
         if (settings.retrain == "never" or settings.retrain == "if_missing") and current.exists():

@@ -56,7 +56,9 @@ def _stitch(tmp_path: Path, name: str, **env: str) -> dict:
     (drop / "club" / "members_1.psv").write_text(MEMBERS)
     environ = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / name),
                "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop),
-               "CDP_SPARK_SHUFFLE_PARTITIONS": "4", "CDP_SPARK_DRIVER_MEMORY": "1g", **env}
+               "CDP_SPARK_SHUFFLE_PARTITIONS": "4", "CDP_SPARK_DRIVER_MEMORY": "1g",
+               # a local lake: no workers fetching the S3 connector the test session loads
+               "CDP_SPARK_FILESYSTEMS": "", **env}
     # A script file, not `python -c`: pyspark takes a main module without a file for a
     # doctest run and exits when Spark Connect's packages are missing.
     script = tmp_path / "run_stitch.py"

@@ -15,7 +15,6 @@ writes production's landing: requests in a sandbox change only the sandbox's dat
 
 import os
 import time
-from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -41,6 +40,7 @@ from cdp_pipelines.keys import (
 )
 from cdp_pipelines.pools import PRIVACY_POOL
 from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.sources.couriers import landed_files
 from cdp_pipelines.tenant.model import Tenant
 
@@ -87,7 +87,7 @@ def build_privacy_assets(config: Tenant, deployment: Deployment) -> list[AssetsD
     def privacy_requests(context: AssetExecutionContext, lake: DeltaLake) -> MaterializeResult:
         records = []
         for source, courier in couriers:
-            landing = Path(deployment.landing_read_path(source.name, courier.name))
+            landing = lake_path(deployment.landing_read_path(source.name, courier.name))
             for landed in landed_files(courier, landing):
                 for i, record in enumerate(rq.read_request_file(landed.path), start=1):
                     records.append((f"{source.name}/{landed.relpath}:{i}", record))

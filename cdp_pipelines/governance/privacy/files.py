@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from cdp_pipelines.governance.privacy.matching import Match
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.sources.formats import compression_of
 from cdp_pipelines.tenant.sources import FormatSpec
 
@@ -301,7 +302,7 @@ def rewrite_outbox(lake: "DeltaLake", matches: list[Match], outcome: FileOutcome
                    log=None) -> None:
     """Files delivered to the deployment's outbox (a sandbox's deliveries), without the
     matched people's rows (by amperity_id or identifying value)."""
-    root = Path(lake.deployment.path("outbox"))
+    root = lake_path(lake.deployment.path("outbox"))
     if not root.is_dir():
         return
     values = set().union(*(m.values | {a.lower() for a in m.amperity_ids} for m in matches))

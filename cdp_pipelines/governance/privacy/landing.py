@@ -36,6 +36,7 @@ from cdp_pipelines.governance.privacy.suppression import (
     read_suppression,
     table_parts,
 )
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.sources.couriers import landed_files, scrubbed_marker, sha256_of
 from cdp_pipelines.sources.domain import INGEST_LOG_TABLE
 from cdp_pipelines.stitch.inputs import PK_SEPARATOR
@@ -173,7 +174,7 @@ def scrub_landing(lake: "DeltaLake", config: Tenant, suppressed: Suppressed,
     match_keys = config.privacy.match_keys if config.privacy else ()
     for source, feed in config.feeds:
         courier = next(c for c in source.couriers if c.name == feed.courier)
-        landing = Path(deployment.check_writable(deployment.path(
+        landing = lake_path(deployment.check_writable(deployment.path(
             "landing", source.name, courier.name)))
         blank = {feed.field(c).file_column for c in feed.pii_columns}
         test = _feed_test(feed, suppressed, match_keys)
@@ -187,7 +188,7 @@ def scrub_landing(lake: "DeltaLake", config: Tenant, suppressed: Suppressed,
     from cdp_pipelines.events.journal import closed_files
 
     for source in config.event_sources:
-        landing = Path(deployment.check_writable(deployment.path(
+        landing = lake_path(deployment.check_writable(deployment.path(
             "landing", "events", source.name)))
         test = _event_test(source, suppressed, match_keys)
         for path in closed_files(landing):
@@ -219,7 +220,7 @@ def scrub_request_files(lake: "DeltaLake", config: Tenant, outcome: FileOutcome)
     deployment = lake.deployment
     lines = None
     for source, courier in config.privacy_request_couriers:
-        landing = Path(deployment.check_writable(deployment.path(
+        landing = lake_path(deployment.check_writable(deployment.path(
             "landing", source.name, courier.name)))
         for landed in landed_files(courier, landing):
             lines = _scrubbed_lines(lake) if lines is None else lines

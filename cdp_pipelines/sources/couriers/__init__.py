@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from cdp_pipelines.resources.lake_files import LakePath, upload
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.sources import CourierSpec
 from cdp_pipelines.transports import STORE_TYPES
@@ -45,7 +47,8 @@ class FoundFile:
 @dataclass(frozen=True)
 class LandedFile:
     relpath: str
-    path: Path
+    # In the lake: a local Path or an object store's ObjectPath.
+    path: LakePath
     size: int
     sha256: str
     file_date: datetime | None
@@ -65,7 +68,7 @@ def make_courier(spec: CourierSpec, state_dir: Path | None = None) -> Courier:
     return cls(spec, state_dir=state_dir) if spec.type == "warehouse" else cls(spec)
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: LakePath) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -73,13 +76,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scrubbed_marker(path: Path) -> Path:
+def scrubbed_marker(path: LakePath) -> LakePath:
     """Beside a landed file privacy rewrote without a deleted person: the checksum of the
     delivery as received and of the rewrite (one per line)."""
     return path.with_name(f".{path.name}.scrubbed")
 
 
-def _scrubbed_copy_of(dest: Path, fetched_sha256: str) -> bool:
+def _scrubbed_copy_of(dest: LakePath, fetched_sha256: str) -> bool:
     """Is ``dest`` privacy's rewrite of the very delivery just fetched again? Then it is
     kept: landing the delivery again would bring back what privacy removed."""
     marker = scrubbed_marker(dest)
@@ -106,11 +109,12 @@ def _list_waiting(courier: Courier, pattern: FilePattern, wait_minutes: float,
         sleep(min(poll_seconds, max(deadline - time.monotonic(), 0)))
 
 
-def land(spec: CourierSpec, landing_dir: Path, *, wait_minutes: float = 0,
+def land(spec: CourierSpec, landing_dir: LakePath, *, wait_minutes: float = 0,
          poll_seconds: float = 30.0, state_dir: Path | None = None,
          only: Callable[[FoundFile], bool] | None = None, force: bool = False,
          sleep: Callable[[float], None] = time.sleep) -> list[LandedFile]:
-    """Copy every matching file not yet landed (same name and bytes) into ``landing_dir``.
+    """Copy every matching file not yet landed (same name and bytes) into ``landing_dir``
+    (a local directory or an object store prefix, :mod:`cdp_pipelines.resources.lake_files`).
 
     ``wait_minutes``: poll the source that long for a file before returning none.
     ``only`` limits the files (a backfill's date range); ``force`` re-fetches them even if
@@ -119,6 +123,9 @@ def land(spec: CourierSpec, landing_dir: Path, *, wait_minutes: float = 0,
     courier = make_courier(spec, state_dir=state_dir)
     pattern = FilePattern(spec.pattern)
     landed = []
+    # On an object store a file is fetched to this machine first, then uploaded whole.
+    staging = None if isinstance(landing_dir, Path) else Path(
+        tempfile.mkdtemp(prefix=f"cdp-land-{spec.name}-"))
     try:
         found = _list_waiting(courier, pattern, wait_minutes, poll_seconds, sleep)
         if only is not None:
@@ -129,16 +136,20 @@ def land(spec: CourierSpec, landing_dir: Path, *, wait_minutes: float = 0,
             fresh = force or not dest.exists() or dest.stat().st_size != item.size
             if fresh:
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(f".{dest.name}.partial")
+                tmp = (dest.with_name(f".{dest.name}.partial") if staging is None
+                       else staging / f"{len(landed)}.partial")
                 courier.fetch(item.relpath, tmp)
                 fetched = sha256_of(tmp)
                 if dest.exists() and (sha256_of(dest) == fetched
                                       or _scrubbed_copy_of(dest, fetched)):
                     tmp.unlink()
                     fresh = False
-                else:
+                elif staging is None:
                     # Rename last: a reader never sees a half-copied file.
                     tmp.replace(dest)
+                else:
+                    upload(tmp, dest)  # the object appears once complete
+                    tmp.unlink()
             landed.append(LandedFile(item.relpath, dest, dest.stat().st_size, sha256_of(dest),
                                      pattern.file_date(item.relpath), fresh))
         commit = getattr(courier, "commit", None)
@@ -147,10 +158,12 @@ def land(spec: CourierSpec, landing_dir: Path, *, wait_minutes: float = 0,
             commit()
     finally:
         _close(courier)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return landed
 
 
-def landed_files(spec: CourierSpec, landing_dir: Path) -> list[LandedFile]:
+def landed_files(spec: CourierSpec, landing_dir: LakePath) -> list[LandedFile]:
     """Files already in ``landing_dir`` that match the courier's pattern, oldest first."""
     pattern = FilePattern(spec.pattern)
     if not landing_dir.is_dir():

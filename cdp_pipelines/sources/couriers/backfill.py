@@ -20,9 +20,9 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.sources.couriers import FoundFile, land, landed_files
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.model import Tenant
@@ -99,12 +99,12 @@ def backfill(courier: str | CourierSpec, start: date | str, end: date | str, *,
         return first <= when.date() <= last
 
     if not deployment.is_sandbox and spec.type not in ("rest", "warehouse"):
-        landing = Path(deployment.check_writable(
+        landing = lake_path(deployment.check_writable(
             deployment.path("landing", source.name, spec.name)))
         again = land(spec, landing, only=wanted, force=True)
         result.refetched = [f.relpath for f in again]
         result.changed = [f.relpath for f in again if f.newly_landed]
-    landed = landed_files(spec, Path(deployment.landing_read_path(source.name, spec.name)))
+    landed = landed_files(spec, lake_path(deployment.landing_read_path(source.name, spec.name)))
     result.marked_for_reload = [
         f.relpath for f in landed
         if wanted(FoundFile(f.relpath, f.size, datetime.fromtimestamp(

@@ -12,13 +12,13 @@ written only after the pull's file has landed, so a failed run re-reads the same
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cdp_pipelines.resources.lake_files import LakePath, lake_path
 from cdp_pipelines.sources.couriers import FoundFile, copy_file
 from cdp_pipelines.sources.patterns import FilePattern
 from cdp_pipelines.tenant.sources import CourierSpec
@@ -26,10 +26,10 @@ from cdp_pipelines.tenant.sources import CourierSpec
 WATERMARKS_DIR = "courier_watermarks"
 
 
-def default_state_dir() -> Path:
+def default_state_dir() -> LakePath:
     from cdp_pipelines.deployment import get_deployment
 
-    return Path(get_deployment().path("_system", WATERMARKS_DIR))
+    return lake_path(get_deployment().path("_system", WATERMARKS_DIR))
 
 
 def _encode(value: Any) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def _decode(stored: dict[str, Any]) -> Any:
 
 
 class WarehouseCourier:
-    def __init__(self, spec: CourierSpec, state_dir: Path | None = None) -> None:
+    def __init__(self, spec: CourierSpec, state_dir: LakePath | None = None) -> None:
         from cdp_pipelines.transports import Warehouse
 
         self.spec = spec
@@ -112,7 +112,7 @@ class WarehouseCourier:
             "watermark": _encode(self._new_watermark),
             "updated_at": datetime.now(timezone.utc).isoformat(),
         }))
-        os.replace(tmp, self.state_file)
+        tmp.replace(self.state_file)
         self._new_watermark = None
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
+from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.stitch.matching.comparisons import comparison_inputs
 from cdp_pipelines.stitch.matching.settings import build_settings
 
@@ -28,11 +29,12 @@ def _content_hash(settings: dict[str, Any]) -> str:
 
 def save_model(settings_dict: dict[str, Any], path: str | Path) -> str:
     """Write trained Splink settings with a version (content hash + UTC timestamp);
-    returns the version. Written to a temporary file then renamed, so a failed write
-    never leaves a half model behind."""
+    returns the version. Written to a temporary file then renamed (on an object store, one
+    upload that appears whole), so a failed write never leaves a half model behind.
+    ``path`` is a local path or a lake URI (:mod:`cdp_pipelines.resources.lake_files`)."""
     import splink
 
-    path = Path(path)
+    path = lake_path(path)
     created = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     digest = _content_hash(settings_dict)
     version = f"{digest[:12]}-{created}"
@@ -53,7 +55,7 @@ def save_model(settings_dict: dict[str, Any], path: str | Path) -> str:
 
 def load_model(path: str | Path) -> Model:
     """Read a model written by `save_model`, checking its format and content hash."""
-    path = Path(path)
+    path = lake_path(path)
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
