@@ -130,3 +130,29 @@ def test_a_sandbox_applies_requests_only_to_its_own_tables(tmp_path: Path) -> No
     prod = DeltaLake.for_deployment(SparkResource(), Deployment(str(tmp_path)))
     # Privacy's own tables are not searched for the person (they hold hashes and ids).
     assert delta_tables(prod) == tables
+
+
+def test_matched_records_give_their_segment_ids_to_suppression(tmp_path: Path, spark) -> None:
+    """Stitch holds an event source's ids as fk_user / fk_anonymous; suppression and the
+    event loader know them as user_id / anonymous_id, the message fields they come from."""
+    from cdp_pipelines.deployment import Deployment
+    from cdp_pipelines.governance.privacy.matching import match_requests
+    from cdp_pipelines.resources.delta_io import DeltaLake
+    from cdp_pipelines.resources.spark import SparkResource
+
+    lake = DeltaLake.for_deployment(SparkResource(), Deployment(str(tmp_path)))
+    spark.createDataFrame(
+        [("shop_customers", "s1", "Bob@Mail.com", "bob@mail.com", None, None),
+         ("web_identifies", "e-1", None, "bob@mail.com", "u-bob", "a-7"),
+         ("web_identifies", "e-2", None, "dana@mail.com", "u-dana", None)],
+        "source string, pk string, email string, email_norm string, fk_user string, "
+        "fk_anonymous string").write.format("delta").save(
+        lake.path("stitch", "unified_preprocessed_raw"))
+    request = parse_request({"request_id": "r1", "type": "delete", "strategy": "exact",
+                             "email": "bob@mail.com", "received": "2026-11-20"}, None, "test")
+    match = match_requests(lake, [request])["r1"]
+    assert set(match.records) == {("shop_customers", "s1"), ("web_identifies", "e-1")}
+    assert {("user_id", "u-bob"), ("anonymous_id", "a-7"), ("email", "Bob@Mail.com")} \
+        <= match.identifiers
+    assert not {k for k, _ in match.identifiers} & {"fk_user", "fk_anonymous"}
+    assert "u-dana" not in match.values

@@ -13,7 +13,10 @@ from dagster import AssetSelection, DagsterInstance, materialize
 
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.deployment import DeploymentError, get_deployment
+from cdp_pipelines.governance.privacy.tables import delta_tables
+from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.lake_files import ObjectPath, lake_path
+from cdp_pipelines.resources.spark import SparkResource
 from cdp_pipelines_tests.conftest import TINY_TENANT
 from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, MEMBERS
 
@@ -116,6 +119,11 @@ def test_the_tiny_tenant_runs_on_an_s3_lake(s3, spark, production) -> None:
     # The landed file reads back through the lake's own file layer too.
     path = lake_path(f"{LAKE}/prod/landing/shop/shop_customers/shop/customers_20261101.csv")
     assert isinstance(path, ObjectPath) and path.read_text() == CUSTOMERS
+    # Privacy finds every table on the bucket as it does on a local lake.
+    lake = DeltaLake.for_deployment(SparkResource(), get_deployment(_env(drop)))
+    assert set(delta_tables(lake)) >= {("domain", "shop_customers"),
+                                       ("stitch", "unified_coalesced"),
+                                       ("c360", "c360", "customer_360")}
 
 
 def test_a_sandbox_on_the_bucket_writes_only_under_its_branch(s3, spark, production) -> None:

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 DIRECT, CONNECTED, SOURCE_KEY = "direct", "connected", "source key"
 # Raw columns of unified_preprocessed_raw whose values identify a person: searched for in
 # tables Privacy knows no key of (quarantine, events, failed events), and hashed for
-# suppression (the event ids scrub the events' landing files).
-IDENTIFYING = ("email", "phone", "loyalty_id", "user_id", "anonymous_id")
+# suppression (the event ids scrub the events' landing files). Column -> identifier kind:
+# Stitch names the Segment ids by their tags (fk-user, fk-anonymous), suppression and the
+# event loader by the message fields they come from.
+IDENTIFYING = {"email": "email", "phone": "phone", "loyalty_id": "loyalty_id",
+               "fk_user": "user_id", "fk_anonymous": "anonymous_id"}
 
 
 @dataclass
@@ -119,7 +122,7 @@ def match_requests(lake: "DeltaLake", requests: list[PrivacyRequest]) -> dict[st
         for column in identifying:
             if row[column]:
                 match.values.add(str(row[column]).strip().lower())
-                match.identifiers.add((column, str(row[column])))
+                match.identifiers.add((IDENTIFYING[column], str(row[column])))
     found_ids = sorted(set().union(*(m.amperity_ids for m in matches.values())))
     if found_ids:
         sizes = {r["amperity_id"]: r["count"] for r in lake.read("stitch", "unified_coalesced")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ from cdp_pipelines.governance.privacy.matching import (
     partly_matched_ids,
 )
 from cdp_pipelines.governance.privacy.suppression import PRIVACY_DIR
+from cdp_pipelines.resources.lake_files import is_object_store, lake_path
 from cdp_pipelines.sources.domain import QUARANTINE_TABLE
 from cdp_pipelines.stitch.inputs import PK_SEPARATOR, stitch_tables
 from cdp_pipelines.tenant.model import Tenant
@@ -71,18 +73,29 @@ class Action:
     category: str
 
 
-def delta_tables(lake: "DeltaLake") -> list[tuple[str, ...]]:
-    """(layer, *parts) of every Delta table under the deployment's prefix."""
-    root = Path(lake.deployment.root)
-    out = []
+def _table_directories(root: str) -> Iterator[tuple[str, ...]]:
+    """Relative parts of every directory under ``root`` holding a ``_delta_log`` (a local
+    walk that stops at each table; one recursive listing on an object store)."""
+    if is_object_store(root):
+        base = lake_path(root)
+        found = {entry.relative_to(base).parts for entry in base.rglob("_delta_log")}
+        yield from (parts[:-1] for parts in found
+                    if "_delta_log" not in parts[:-1])
+        return
     for directory, dirs, _ in os.walk(root):
         if "_delta_log" in dirs:
-            parts = Path(directory).relative_to(root).parts
             dirs.clear()
-            if parts[0] in ("landing", "outbox") or parts[:2] == ("_system", PRIVACY_DIR) \
-                    or tuple(parts) in SKIPPED or "_staging" in parts:
-                continue
-            out.append(parts)
+            yield Path(directory).relative_to(root).parts
+
+
+def delta_tables(lake: "DeltaLake") -> list[tuple[str, ...]]:
+    """(layer, *parts) of every Delta table under the deployment's prefix."""
+    out = []
+    for parts in _table_directories(str(lake.deployment.root)):
+        if parts[0] in ("landing", "outbox") or parts[:2] == ("_system", PRIVACY_DIR) \
+                or tuple(parts) in SKIPPED or "_staging" in parts:
+            continue
+        out.append(tuple(parts))
     return sorted(out)
 
 
