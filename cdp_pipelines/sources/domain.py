@@ -226,9 +226,16 @@ def _load_rows(lake: DeltaLake, feed: FeedSpec, frames: list["DataFrame"], resul
                         if feed.updated_at else F.col("_delivered"))
             latest = Window.partitionBy(*feed.primary_key).orderBy(
                 order_ts.desc(), F.col("_delivered").desc(), F.col("_line").desc())
+            with timings.part("dedupe"):
+                # A batch holding one row per key (the usual delivery) needs no window:
+                # finding a repeated key is a hash aggregate, the window a sort.
+                repeated = not candidates.groupBy(*feed.primary_key).count().where(
+                    "count > 1").isEmpty()
+            if repeated:
+                candidates = candidates.withColumn(
+                    "_rank", F.row_number().over(latest)).where("_rank = 1")
             changes = (
-                candidates.withColumn("_rank", F.row_number().over(latest)).where("_rank = 1")
-                .select(*value_cols, order_ts.alias("_updated"), F.col("_source_file"),
+                candidates.select(*value_cols, order_ts.alias("_updated"), F.col("_source_file"),
                         F.col("_file_date"), F.col("_row_hash"), F.lit(run_id).alias("_run_id"))
             )
             # Replace a stored row only with a newer, different version of it.
