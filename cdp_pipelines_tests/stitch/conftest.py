@@ -12,6 +12,8 @@ def spark():
 
     # Python workers must run this interpreter (the venv with pandas/pyarrow), not `python3`.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = build_spark_session("local[2]", shuffle_partitions=2)
+    # The connectors every session of the test process has (see the root conftest).
+    session = build_spark_session("local[2]", shuffle_partitions=2,
+                                  filesystems=("s3a", "abfs"))
     yield session
     session.stop()
