@@ -30,7 +30,12 @@ from cdp_pipelines.stitch.matching.model_store import (
     model_fits_columns,
     save_model,
 )
-from cdp_pipelines.stitch.matching.predict import DEFAULT_THRESHOLD, predict
+from cdp_pipelines.stitch.matching.predict import (
+    DEFAULT_THRESHOLD,
+    combine_edges,
+    predict,
+    scored_pairs,
+)
 from cdp_pipelines.stitch.matching.records import with_record_id
 from cdp_pipelines.stitch.matching.scores import score_0_5, with_scores
 from cdp_pipelines.stitch.matching.settings import build_settings
@@ -41,6 +46,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "HouseholdEvidence",
     "build_settings",
+    "combine_edges",
     "comparison_inputs",
     "contradiction_sql",
     "deterministic_edges",
@@ -54,6 +60,7 @@ __all__ = [
     "predict",
     "save_model",
     "score_0_5",
+    "scored_pairs",
     "splink_db_api",
     "surname_letters_sql",
     "train",

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from splink import Linker
 
 
-def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession") -> "Linker":
+def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession",
+                extra_columns: tuple[str, ...] = ()) -> "Linker":
     """A Splink linker for `settings` over `df` (the matching frame), given only the
-    columns the model reads, as strings; refuses a frame without a compared column."""
+    columns the model reads (and `extra_columns`, which its blocking rules may name), as
+    strings; refuses a frame without a compared column."""
     from pyspark.sql import functions as F
     from splink import Linker
 
@@ -32,6 +34,7 @@ def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession") -> "Link
         needed.append("sk")
     rules_sql = json.dumps(settings.get("blocking_rules_to_generate_predictions", []))
     needed += [c for c in sorted(SOUNDEX_COLUMNS) if c in df.columns and c in rules_sql]
+    needed += [c for c in extra_columns if c not in needed]
     compared = {c for comp in settings["comparisons"] for c in comparison_inputs(comp)}
     missing = sorted(compared - set(df.columns))
     if missing:

@@ -34,23 +34,37 @@ def _explanation_column(edges: "DataFrame", settings: dict) -> "Column":
     return F.map_from_arrays(F.array(*keys), F.array(*values))
 
 
-def predict(
+def focused_rules(settings: dict[str, Any], flag: str) -> dict[str, Any]:
+    """`settings` whose prediction blocking rules only keep pairs with at least one record
+    flagged in string column `flag` ('1'): an incremental run scores new and changed
+    records against all records, through the same rules and model."""
+    def narrowed(rule):
+        extra = f"(l.{flag} = '1' OR r.{flag} = '1')"
+        if isinstance(rule, dict):
+            return {**rule, "blocking_rule": f"({rule['blocking_rule']}) AND {extra}"}
+        return f"({rule}) AND {extra}"
+
+    rules = settings.get("blocking_rules_to_generate_predictions", [])
+    return {**settings, "blocking_rules_to_generate_predictions": [narrowed(r) for r in rules]}
+
+
+def scored_pairs(
     settings_json: dict[str, Any] | str,
     df: "DataFrame",
     spark: "SparkSession",
     threshold: float = DEFAULT_THRESHOLD,
-    max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
     names: bool = True,
+    focus: str | None = None,
 ) -> "DataFrame":
-    """All edges of a run: deterministic ones plus Splink pairs with probability >=
-    `threshold` (lower it to keep weak pairs for review). A pair found both ways is
-    reported once as deterministic, keeping the model's weights as its explanation.
-    Probabilistic pairs that contradict (`contradiction_sql`, with its name veto when
-    `names`) are dropped."""
+    """Splink pairs with probability >= `threshold`, contradictions dropped:
+    record_id_l < record_id_r, match_probability, match_weight, explanation. With `focus`
+    (a string column of `df`, '1' on the records to score) only pairs holding such a
+    record are scored; term frequencies still come from every record of `df`."""
     from pyspark.sql import functions as F
 
     settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
-    linker = make_linker(df, settings, spark)
+    linker = make_linker(df, focused_rules(settings, focus) if focus else settings, spark,
+                         extra_columns=(focus,) if focus else ())
     scored = linker.inference.predict(
         threshold_match_probability=threshold, warning_mode="never"
     ).as_spark_dataframe()
@@ -60,13 +74,19 @@ def predict(
     # Splink puts the smaller id on the left already; normalise anyway for a stable key.
     lo = F.least("record_id_l", "record_id_r")
     hi = F.greatest("record_id_l", "record_id_r")
-    prob = scored.select(
+    return scored.select(
         lo.alias("record_id_l"), hi.alias("record_id_r"),
         F.col("match_probability").cast("double").alias("match_probability"),
         F.col("match_weight").cast("double").alias("match_weight"),
         _explanation_column(scored, settings).alias("explanation"),
     )
-    det = deterministic_edges(df, spark, max_deterministic_group, names)
+
+
+def combine_edges(det: "DataFrame", prob: "DataFrame") -> "DataFrame":
+    """One row per pair of deterministic edges `det` and scored pairs `prob`; a pair
+    found both ways is deterministic, keeping the model's weights as its explanation."""
+    from pyspark.sql import functions as F
+
     joined = det.join(prob, ["record_id_l", "record_id_r"], "full_outer")
     is_det = F.col("match_key").isNotNull()
     return joined.select(
@@ -81,3 +101,20 @@ def predict(
         F.coalesce("explanation", F.create_map().cast("map<string,double>"))
         .alias("explanation"),
     )
+
+
+def predict(
+    settings_json: dict[str, Any] | str,
+    df: "DataFrame",
+    spark: "SparkSession",
+    threshold: float = DEFAULT_THRESHOLD,
+    max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
+    names: bool = True,
+) -> "DataFrame":
+    """All edges of a run: deterministic ones plus Splink pairs with probability >=
+    `threshold` (lower it to keep weak pairs for review). A pair found both ways is
+    reported once as deterministic, keeping the model's weights as its explanation.
+    Probabilistic pairs that contradict (`contradiction_sql`, with its name veto when
+    `names`) are dropped."""
+    prob = scored_pairs(settings_json, df, spark, threshold, names)
+    return combine_edges(deterministic_edges(df, spark, max_deterministic_group, names), prob)
