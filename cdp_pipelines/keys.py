@@ -26,6 +26,8 @@ WAIT_MINUTES_TAG = "cdp/wait_minutes"
 TRIGGER_TAG = "cdp/trigger"
 COURIER_TAG = "cdp/courier"
 EVENT_SOURCE_TAG = "cdp/event_source"
+# full | incremental | auto: overrides stitch.yaml's `mode` for one run.
+STITCH_MODE_TAG = "cdp/stitch_mode"
 # Set by the daemon's scheduler on a schedule's runs (Dagster's hidden ".dagster/" prefix):
 # the tick a run was due for, which a late or queued run still checks and delivers for.
 SCHEDULED_TAG = ".dagster/scheduled_execution_time"

@@ -9,6 +9,7 @@ versioned JSON artifact under ``stitch/models/``.
 """
 
 import io
+from typing import TYPE_CHECKING, NamedTuple
 
 from dagster import (
     AssetCheckResult,
@@ -30,6 +31,12 @@ from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
 from cdp_pipelines.tenant.model import Tenant
+from cdp_pipelines.tenant.stitch import StitchSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from cdp_pipelines.stitch.incremental import ModeDecision
 
 # unified_coalesced column -> the preprocessed column it carries.
 COALESCED_COLUMNS = {
@@ -132,6 +139,44 @@ def _describe_guard(mode: str, on: bool, evidence) -> str:
             + (f" ({share:.1%})" if share is not None else ""))
 
 
+class _ScoringPlan(NamedTuple):
+    decision: "ModeDecision"
+    hashes: "DataFrame"  # (record_id, match_hash) of this run
+    delta: "DataFrame | None"  # (record_id, change) when incremental
+    fingerprint: dict
+    rescored: int  # records whose pairs are scored this run
+
+
+def _plan_scoring(run_tags: dict[str, str], lake: DeltaLake, df, settings: StitchSpec,
+                  model_hash: str, trained: bool, names: bool) -> _ScoringPlan:
+    """This run's mode (see stitch.incremental), match hashes and delta."""
+
+    from cdp_pipelines.stitch import incremental
+
+    requested, source = incremental.requested_mode(settings.mode, run_tags)
+    fingerprint = incremental.run_fingerprint(model_hash, names, df.columns,
+                                              settings.match_threshold)
+    hashes = incremental.match_hashes(df).localCheckpoint(eager=True)
+    records = hashes.count()
+    delta, changed, deleted, blockers = None, 0, 0, []
+    if requested != "full":
+        blockers = incremental.blockers(lake, incremental.load_state(lake), fingerprint,
+                                        trained)
+        if not blockers:
+            # Checkpointed: the hashes it compares with are overwritten after scoring.
+            delta = incremental.find_delta(
+                hashes, lake.read("stitch", *incremental.HASHES_TABLE)
+            ).localCheckpoint(eager=True)
+            counts = {r["change"]: r["count"] for r in delta.groupBy("change").count().collect()}
+            changed, deleted = sum(counts.values()), counts.get("deleted", 0)
+    decision = incremental.choose_mode(requested, source, blockers, changed, records + deleted,
+                                       settings.incremental_max_share)
+    rescored = records
+    if decision.mode == "incremental":
+        rescored = changed - deleted
+    return _ScoringPlan(decision, hashes, delta, fingerprint, rescored)
+
+
 def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
     tables = stitch_tables(config)
     if not tables:
@@ -180,7 +225,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                        "identifiers and Splink probabilities, with a 0-5 score, category and "
                        "per-comparison weights.")
     def unified_scores(context: AssetExecutionContext, lake: DeltaLake):
-        from cdp_pipelines.stitch import matching
+        from pyspark.sql import functions as F
+
+        from cdp_pipelines.stitch import incremental, matching
         from cdp_pipelines.stitch.badvalues import apply_blocklist
 
         spark = lake.session
@@ -218,14 +265,38 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             with stage(context.log, "stitch: name guard") as s:
                 names, evidence = _name_guard(df, settings.name_guard)
                 s.note = _describe_guard(settings.name_guard, names, evidence)
+            with stage(context.log, "stitch: mode") as s:
+                model_hash = (loaded or matching.load_model(current)).content_hash
+                plan = _plan_scoring(context.run.tags, lake, df, settings, model_hash,
+                                      trained=loaded is None, names=names)
+                s.note = plan.decision.describe()
+            threshold = min(settings.match_threshold, 0.5)
             with stage(context.log, "stitch: scoring pairs") as s:
-                edges = matching.with_scores(matching.predict(
-                    model_settings, df, spark, threshold=min(settings.match_threshold, 0.5),
-                    names=names))
+                if plan.decision.mode == "incremental":
+                    previous_edges = lake.read("stitch", "unified_scores").localCheckpoint(
+                        eager=True)
+                    edges = incremental.incremental_edges(
+                        model_settings, df, spark, previous_edges, plan.delta, threshold, names)
+                    # Checkpointed: unified_scores, which it reads, is overwritten below.
+                    edges = matching.with_scores(edges).localCheckpoint(eager=True)
+                    moved = incremental.moved_edge_records(previous_edges, edges,
+                                                           settings.match_threshold)
+                    seeds = plan.delta.select("record_id", "change").unionByName(
+                        moved.withColumn("change", F.lit("edge")))
+                    lake.overwrite(seeds, "stitch", *incremental.SEEDS_TABLE)
+                else:
+                    edges = matching.with_scores(matching.predict(
+                        model_settings, df, spark, threshold=threshold, names=names))
                 stats = lake.overwrite(edges, "stitch", "unified_scores")
+                lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
+                incremental.save_state(lake, {
+                    "scored_run": context.run.run_id, "clustered_run": None,
+                    "mode": plan.decision.mode, "decision": plan.decision.describe(),
+                    "fingerprint": plan.fingerprint})
                 df.unpersist()
                 kinds = {r["match_type"]: r["count"] for r in lake.read(
                     "stitch", "unified_scores").groupBy("match_type").count().collect()}
+                s.count(plan.rescored, "records scored")
                 s.count(kinds.get("deterministic", 0), "deterministic")
                 s.count(kinds.get("probabilistic", 0), "probabilistic pairs")
         return lake.table_result(stats, "stitch", "unified_scores", metadata={
@@ -234,6 +305,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             "probabilistic_pairs": MetadataValue.int(int(kinds.get("probabilistic", 0))),
             "name_guard": MetadataValue.text(_describe_guard(settings.name_guard, names,
                                                              evidence)),
+            "stitch_mode": MetadataValue.text(plan.decision.describe()),
+            "records_rescored": MetadataValue.int(plan.rescored),
         })
 
     coalesced_key = stitch_key("unified_coalesced")
@@ -263,14 +336,27 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
     def stitch_clusters(context: AssetExecutionContext, lake: DeltaLake):
         from pyspark.sql import functions as F
 
+        from cdp_pipelines.stitch import incremental
         from cdp_pipelines.stitch.badvalues import apply_blocklist
         from cdp_pipelines.stitch.clustering import cluster_records, flag_supersized
         from cdp_pipelines.stitch.matching import with_record_id
+        from cdp_pipelines.stitch.reclustering import recluster
         from cdp_pipelines.stitch.stable_ids import assign_stable_ids
 
         spark = lake.session
         pre = with_record_id(lake.read("stitch", "unified_preprocessed_raw"))
         edges = lake.read("stitch", "unified_scores")
+        # Materialized now: unified_coalesced is overwritten below, before the change logs
+        # (computed lazily from `previous`) are written; they must see the old ids.
+        previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")
+                    .localCheckpoint(eager=True)
+                    if lake.exists("stitch", "unified_coalesced") else None)
+        # Incremental only right after an incremental scoring in this run: its delta is
+        # against the ids in unified_coalesced now.
+        state = incremental.load_state(lake)
+        scored_here = state is not None and state.get("scored_run") == context.run.run_id
+        mode = (state["decision"] if scored_here
+                else "full (unified_scores was not built in this run)")
         # Records as matching saw them (blocked values removed): the guard that splits
         # contradictory components must agree with the one that filtered the edges.
         # Cached: the guard decision, the components and their split each read it.
@@ -279,15 +365,23 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 pre, lake.read("stitch", "stitch_blocklist_values")))
             nodes = nodes.cache()
             names, _ = _name_guard(nodes, settings.name_guard)
-            clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
-                                       names).cache()
+            if scored_here and state.get("mode") == "incremental" and previous is not None:
+                out = recluster(nodes, edges, previous,
+                                lake.read("stitch", *incremental.SEEDS_TABLE), spark,
+                                settings.match_threshold, names)
+                clusters, reclustered = out.clusters, out.records
+                assignments, changes_clusters, changes_pks = (
+                    out.assignments, out.changes_clusters, out.changes_pks)
+                s.count(out.customers, "previous customers re-clustered")
+            else:
+                clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
+                                           names).cache()
+                reclustered = records
+                assignments, changes_clusters, changes_pks = assign_stable_ids(
+                    clusters, previous)
             s.count(records, "records")
-        # Materialized now: unified_coalesced is overwritten below, before the change logs
-        # (computed lazily from `previous`) are written; they must see the old ids.
-        previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")
-                    .localCheckpoint(eager=True)
-                    if lake.exists("stitch", "unified_coalesced") else None)
-        assignments, changes_clusters, changes_pks = assign_stable_ids(clusters, previous)
+            s.count(reclustered, "clustered")
+            s.note = f"mode {mode}"
         flagged = flag_supersized(clusters, settings.supersized_cluster_size)
         coalesced = (
             pre.join(assignments, "record_id", "left")
@@ -310,6 +404,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                            "unified_changes_pks")
             s.count(stats.rows, "records")
             s.count(changed.rows, "changed clusters")
+        if state is not None:
+            # These clusters are of the last scored edges: the next run may build on them.
+            incremental.save_state(lake, {**state, "clustered_run": state["scored_run"]})
         clusters.unpersist()
         nodes.unpersist()
 
@@ -329,6 +426,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 round(stats.rows / customers, 3) if customers else 0.0),
             "cluster_size_distribution": MetadataValue.md(_histogram_png(sizes)),
             "supersized_clusters": MetadataValue.int(supersized),
+            "stitch_mode": MetadataValue.text(mode),
+            "records_reclustered": MetadataValue.int(reclustered),
         })
         for name in ("unified_changes_clusters", "unified_changes_pks"):
             changed = lake.read("stitch", name)

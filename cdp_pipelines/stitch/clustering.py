@@ -44,6 +44,15 @@ def accepted_edges(edges: "DataFrame", threshold: float) -> "DataFrame":
     return _accepted(edges, threshold).select("record_id_l", "record_id_r")
 
 
+def accepted_with_type(edges: "DataFrame", threshold: float) -> "DataFrame":
+    """`accepted_edges` with their match_type."""
+    from pyspark.sql import functions as F
+
+    kind = F.col("match_type") if "match_type" in edges.columns else F.lit("probabilistic")
+    return _accepted(edges, threshold).select("record_id_l", "record_id_r",
+                                              kind.alias("match_type"))
+
+
 def cluster_records(
     nodes: "DataFrame",
     edges: "DataFrame",

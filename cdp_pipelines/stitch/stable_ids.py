@@ -110,12 +110,15 @@ def _grant_previous_ids(candidates: "DataFrame") -> "DataFrame":
 def assign_stable_ids(
     clusters_df: "DataFrame", previous_df: "DataFrame | None",
     namespace: uuid.UUID = AMPERITY_ID_NAMESPACE,
+    reserved_ids: "DataFrame | None" = None,
 ) -> tuple["DataFrame", "DataFrame", "DataFrame"]:
     """Map this run's clusters to stable amperity_ids.
 
     clusters_df: (record_id, cluster_id) for every record of this run.
     previous_df: last run's (record_id, amperity_id), or None on the first run.
     namespace: of the uuid5 of new ids (households mint theirs in a namespace of their own).
+    reserved_ids: (amperity_id) ids held by records outside `clusters_df` (an incremental
+    run re-clusters some customers only): never minted, like previous ids.
     Returns (assignments, changes_clusters, changes_pks); see the module docstring.
     """
     from pyspark.sql import functions as F
@@ -140,7 +143,10 @@ def assign_stable_ids(
     )
     granted = _grant_previous_ids(candidates)
 
-    old_ids = previous.select(F.col("old_id").alias("minted")).distinct()
+    old_ids = previous.select(F.col("old_id").alias("minted"))
+    if reserved_ids is not None:
+        old_ids = old_ids.union(reserved_ids.select(F.col("amperity_id").alias("minted")))
+    old_ids = old_ids.distinct()
     unkept = per_cluster.join(granted, "cluster_id", "left_anti").withColumn(
         "minted", uuid5_column(F.col("anchor"), namespace))
     collisions = unkept.join(old_ids, "minted", "left_semi").select(

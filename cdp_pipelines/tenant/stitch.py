@@ -70,5 +70,11 @@ class StitchSpec(TenantModel):
     # household) unless a birthdate vouches for them. "auto" drops that veto only when the
     # tenant's records show no households (see matching.household_evidence).
     name_guard: Literal["auto", "on", "off"] = "auto"
+    # full rebuilds every run; incremental scores only new and changed records and
+    # re-clusters only the customers they touch (full whenever the model, the guard or
+    # the previous outputs do not allow it); auto is incremental when at most
+    # `incremental_max_share` of the records are new, changed or deleted.
+    mode: Literal["full", "incremental", "auto"] = "auto"
+    incremental_max_share: float = Field(default=0.05, gt=0, le=1)
     qa: StitchQaSpec = Field(default_factory=StitchQaSpec)
     households: HouseholdSpec = Field(default_factory=HouseholdSpec)

@@ -1,0 +1,187 @@
+"""Incremental Stitch: which mode a run takes, and what changed since the last run.
+
+A run is incremental when the last run's outputs can be reused exactly: same model, same
+name-guard decision, same matching columns and threshold, and the last scored edges were
+clustered. Records are compared by record_id and a hash of their matching columns (as
+matching saw them, bad values removed), kept from run to run in
+``stitch/_incremental/match_hashes``; ``stitch/_incremental/state.json`` holds the rest.
+
+Scoring then scores only pairs holding a new or changed record (`incremental_edges`), and
+clustering re-clusters only the customers the delta touches (`stitch.reclustering`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cdp_pipelines.keys import STITCH_MODE_TAG
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from cdp_pipelines.resources.delta_io import DeltaLake
+
+MODES = ("full", "incremental", "auto")
+STATE_DIR = "_incremental"
+# The delta's record_id and change (new | changed | deleted), plus "edge" for records
+# whose accepted edges changed while they did not (a shared identifier's group grew).
+SEEDS_TABLE = (STATE_DIR, "seeds")
+HASHES_TABLE = (STATE_DIR, "match_hashes")
+STATE_FORMAT = "cdp-stitch-state/1"
+
+
+@dataclass(frozen=True)
+class ModeDecision:
+    mode: str  # "full" | "incremental"
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.mode} ({self.reason})"
+
+
+def requested_mode(configured: str, run_tags: dict[str, str]) -> tuple[str, str]:
+    """(mode, where it was asked for): the run tag `cdp/stitch_mode` wins over stitch.yaml."""
+    tagged = run_tags.get(STITCH_MODE_TAG)
+    if tagged is None:
+        return configured, f"stitch.yaml mode: {configured}"
+    if tagged not in MODES:
+        raise ValueError(f"run tag {STITCH_MODE_TAG}={tagged!r} is not one of {list(MODES)}; "
+                         f"fix the tag or leave it out to use stitch.yaml's mode")
+    return tagged, f"run tag {STITCH_MODE_TAG}={tagged}"
+
+
+def choose_mode(requested: str, source: str, blockers: list[str], changed: int, total: int,
+                max_share: float) -> ModeDecision:
+    """Full when asked for, when anything in `blockers` says the last run cannot be
+    reused, or (auto only) when more than `max_share` of the records changed."""
+    if requested == "full":
+        return ModeDecision("full", source)
+    if blockers:
+        return ModeDecision("full", "; ".join(blockers))
+    share = changed / total if total else 0.0
+    if requested == "auto" and share > max_share:
+        return ModeDecision("full", f"{share:.1%} changed > incremental_max_share "
+                                    f"{max_share:.1%}")
+    return ModeDecision("incremental", f"{share:.1%} changed")
+
+
+def run_fingerprint(model_hash: str, names: bool, columns: list[str],
+                    threshold: float) -> dict[str, Any]:
+    """What must not change between two runs for the second to reuse the first's edges."""
+    return {"model_hash": model_hash, "name_guard": names,
+            "columns": sorted(c for c in columns if c != "record_id"),
+            "match_threshold": threshold}
+
+
+def load_state(lake: "DeltaLake") -> dict[str, Any] | None:
+    from cdp_pipelines.resources.lake_files import lake_path
+
+    path = lake_path(lake.path("stitch", STATE_DIR)) / "state.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text(encoding="utf-8"))
+    return state if state.get("format") == STATE_FORMAT else None
+
+
+def save_state(lake: "DeltaLake", state: dict[str, Any]) -> None:
+    """Written whole (temporary file, then renamed)."""
+    from cdp_pipelines.resources.lake_files import lake_path
+
+    path = lake_path(lake.path_for_write("stitch", STATE_DIR)) / "state.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({**state, "format": STATE_FORMAT}, indent=2, sort_keys=True),
+                   encoding="utf-8")
+    tmp.replace(path)
+
+
+def blockers(lake: "DeltaLake", state: dict[str, Any] | None, fingerprint: dict[str, Any],
+             model_trained: bool) -> list[str]:
+    """Why this run cannot reuse the last one's edges and clusters (empty: it can)."""
+    if state is None or not all(lake.exists("stitch", *t) for t in (
+            HASHES_TABLE, ("unified_scores",), ("unified_coalesced",))):
+        return ["no previous Stitch run to build on"]
+    if model_trained:
+        return ["the model was trained in this run"]
+    if state.get("clustered_run") != state.get("scored_run"):
+        return ["the last scored edges were never clustered"]
+    previous = state.get("fingerprint", {})
+    why = {"model_hash": "the stored model changed", "name_guard": "the name-guard decision "
+           "changed", "columns": "the matching columns changed",
+           "match_threshold": "match_threshold changed"}
+    return [reason for key, reason in why.items() if previous.get(key) != fingerprint[key]]
+
+
+def match_hashes(df: "DataFrame") -> "DataFrame":
+    """(record_id, match_hash): a hash of every matching column of each record."""
+    from pyspark.sql import functions as F
+
+    cols = sorted(c for c in df.columns if c != "record_id")
+    value = F.to_json(F.struct(*[F.col(c).cast("string").alias(c) for c in cols]))
+    return df.select("record_id", F.sha2(value, 256).alias("match_hash"))
+
+
+def find_delta(current: "DataFrame", previous: "DataFrame") -> "DataFrame":
+    """(record_id, change): records new, changed (their match hash differs) or deleted."""
+    from pyspark.sql import functions as F
+
+    both = current.alias("c").join(previous.alias("p"), "record_id", "full_outer")
+    change = (F.when(F.col("p.match_hash").isNull(), "new")
+              .when(F.col("c.match_hash").isNull(), "deleted")
+              .when(F.col("c.match_hash") != F.col("p.match_hash"), "changed"))
+    return both.select("record_id", change.alias("change")).where("change IS NOT NULL")
+
+
+def _probability_from_weight(weight):
+    from pyspark.sql import functions as F
+
+    # Splink's match_weight is log2 of the Bayes factor bf; its probability bf / (1 + bf).
+    return F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -weight))
+
+
+def incremental_edges(settings: dict[str, Any], df: "DataFrame", spark: "SparkSession",
+                      previous_edges: "DataFrame", delta: "DataFrame", threshold: float,
+                      names: bool) -> "DataFrame":
+    """This run's edges, scoring only pairs that hold a new or changed record: the model's
+    previous pairs between records neither changed nor deleted are kept, and the
+    deterministic edges (exact joins, cheap) are found again over every record, since a
+    new record can push a shared identifier over the group limit. Same rows as
+    `matching.predict` on `df`."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch import matching
+
+    flag = "stitch_delta"
+    focus = delta.where(F.col("change").isin("new", "changed")).select(
+        "record_id", F.lit("1").alias(flag))
+    flagged = df.join(F.broadcast(focus), "record_id", "left").fillna("0", [flag])
+    fresh = matching.scored_pairs(settings, flagged, spark, threshold, names, focus=flag)
+    touched = delta.select("record_id")
+    kept = (
+        previous_edges.where(F.col("match_weight").isNotNull())
+        .join(touched.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_anti")
+        .join(touched.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_anti")
+        .select("record_id_l", "record_id_r",
+                _probability_from_weight(F.col("match_weight")).alias("match_probability"),
+                "match_weight", "explanation")
+    )
+    return matching.combine_edges(matching.deterministic_edges(df, spark, names=names),
+                                  fresh.unionByName(kept))
+
+
+def moved_edge_records(previous_edges: "DataFrame", edges: "DataFrame",
+                       threshold: float) -> "DataFrame":
+    """(record_id): both ends of every accepted edge that is new, gone or of another
+    type than last run."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.clustering import accepted_with_type
+
+    keys = ["record_id_l", "record_id_r"]
+    before = accepted_with_type(previous_edges, threshold).withColumnRenamed("match_type", "b")
+    after = accepted_with_type(edges, threshold).withColumnRenamed("match_type", "a")
+    moved = before.join(after, keys, "full_outer").where(~F.col("a").eqNullSafe(F.col("b")))
+    return (moved.select(F.col("record_id_l").alias("record_id"))
+            .union(moved.select(F.col("record_id_r").alias("record_id"))).distinct())

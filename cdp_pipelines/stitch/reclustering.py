@@ -1,0 +1,102 @@
+"""Incremental clustering: re-cluster only the customers an incremental run touched.
+
+Touched: every last-run customer holding a new, changed or deleted record or an end of an
+accepted edge that moved, and every customer an accepted edge links to one of those
+(followed until no more are found), plus the new records. That set is closed under the
+accepted edges, so its connected components, contradiction splits and cluster ids are
+what a full run finds; every other customer has the same records, edges and guard inputs
+as last run, so keeps its clusters and its amperity_id, copied over.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+class Reclustered(NamedTuple):
+    clusters: "DataFrame"  # (record_id, cluster_id) of every record, for cluster sizes
+    assignments: "DataFrame"  # (record_id, amperity_id) of every record
+    changes_clusters: "DataFrame"
+    changes_pks: "DataFrame"
+    records: int  # records re-clustered
+    customers: int  # last-run customers re-clustered
+
+
+def touched_ids(previous: "DataFrame", seeds: "DataFrame", accepted: "DataFrame",
+                current: "DataFrame") -> set[str]:
+    """Last run's amperity_ids to re-cluster (see the module docstring).
+
+    previous: (record_id, amperity_id) of last run; seeds: (record_id); accepted:
+    (record_id_l, record_id_r) of this run; current: (record_id) of this run."""
+    from pyspark.sql import functions as F
+
+    spark = previous.sparkSession
+    ids = {r.amperity_id for r in previous.join(seeds, "record_id", "left_semi")
+           .select("amperity_id").distinct().collect()}
+    new = current.join(previous, "record_id", "left_anti")
+    while True:
+        chosen = F.broadcast(spark.createDataFrame([(i,) for i in sorted(ids)],
+                                                   "amperity_id string"))
+        members = (previous.join(chosen, "amperity_id", "left_semi").select("record_id")
+                   .union(new.select("record_id")))
+        ends = (accepted.join(members.withColumnRenamed("record_id", "record_id_l"),
+                              "record_id_l", "left_semi")
+                .select(F.col("record_id_r").alias("record_id"))
+                .union(accepted.join(members.withColumnRenamed("record_id", "record_id_r"),
+                                     "record_id_r", "left_semi")
+                       .select(F.col("record_id_l").alias("record_id"))))
+        more = {r.amperity_id for r in ends.join(previous, "record_id")
+                .select("amperity_id").distinct().collect()} - ids
+        if not more:
+            return ids
+        ids |= more
+
+
+def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
+              seeds: "DataFrame", spark: "SparkSession", threshold: float,
+              names: bool) -> Reclustered:
+    """Clusters and stable ids of an incremental run.
+
+    nodes: this run's matching frame (record_id and the guard columns); edges: this run's
+    unified_scores; previous: last run's (record_id, amperity_id); seeds: (record_id) of
+    the delta and of the moved edges' ends."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.clustering import accepted_edges, cluster_records
+    from cdp_pipelines.stitch.stable_ids import assign_stable_ids
+
+    previous = previous.select("record_id", "amperity_id")
+    current = nodes.select("record_id")
+    ids = touched_ids(previous, seeds, accepted_edges(edges, threshold), current)
+    chosen = F.broadcast(spark.createDataFrame([(i,) for i in sorted(ids)],
+                                               "amperity_id string"))
+    touched = previous.join(chosen, "amperity_id", "left_semi")
+    untouched = previous.join(chosen, "amperity_id", "left_anti").cache()
+    members = current.join(untouched, "record_id", "left_anti").cache()
+    sub_edges = (edges.join(members.withColumnRenamed("record_id", "record_id_l"),
+                            "record_id_l", "left_semi")
+                 .join(members.withColumnRenamed("record_id", "record_id_r"),
+                       "record_id_r", "left_semi"))
+    clusters = cluster_records(nodes.join(members, "record_id", "left_semi"), sub_edges,
+                               spark, threshold, names).cache()
+    assignments, changes_clusters, changes_pks = assign_stable_ids(
+        clusters, touched, reserved_ids=untouched.select("amperity_id"))
+    unchanged = untouched.groupBy("amperity_id").agg(
+        F.min("record_id").alias("cluster_id"), F.count(F.lit(1)).alias("record_count"))
+    unchanged = unchanged.select(
+        "amperity_id", "cluster_id", F.lit("unchanged").alias("change"),
+        F.array().cast("array<string>").alias("related_ids"),
+        F.col("record_count").cast("long").alias("record_count"),
+        F.col("record_count").cast("long").alias("previous_record_count"))
+    return Reclustered(
+        clusters=clusters.unionByName(untouched.select(
+            "record_id", F.concat(F.lit("kept:"), "amperity_id").alias("cluster_id"))),
+        assignments=assignments.unionByName(untouched),
+        changes_clusters=changes_clusters.unionByName(unchanged),
+        changes_pks=changes_pks,
+        records=members.count(),
+        customers=len(ids),
+    )

@@ -1,0 +1,190 @@
+"""Incremental Stitch on the tiny tenant: after a full run, a new record, a changed one
+and a deleted one; the incremental run must end where a full run on a copy of the lake
+ends, and only the touched customers may move."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from cdp_pipelines.definitions import build_definitions
+from cdp_pipelines.keys import STITCH_MODE_TAG
+from cdp_pipelines.stitch.incremental import blockers, choose_mode, requested_mode
+from cdp_pipelines_tests.conftest import TINY_TENANT
+from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, HEADER, MEMBERS
+
+SOURCES = [["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
+           ["domain", "shop_customers"], ["domain", "club_members"]]
+STITCH = [["stitch", name] for name in (
+    "unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
+    "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")]
+SCORING = STITCH[2:]
+
+
+def _defs(lake: Path, drop: Path):
+    return build_definitions({**os.environ, "CDP_LAKE_ROOT": str(lake),
+                              "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)})
+
+
+def _run(defs, keys, mode: str | None = None):
+    result = materialize(list(defs.assets), resources=defs.resources,
+                         selection=AssetSelection.assets(*keys),
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False,
+                         tags={STITCH_MODE_TAG: mode} if mode else None)
+    assert result.success
+    return result
+
+
+def _meta(result, asset: str, key: str):
+    """Metadata `key` of stitch/`asset` in a run's result."""
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.asset_key.path == ["stitch", asset]]
+    return event.materialization.metadata[key].value
+
+
+def _table(spark, lake: Path, name: str):
+    return spark.read.format("delta").load(f"{lake}/prod/stitch/{name}").collect()
+
+
+def _ids(spark, lake: Path) -> dict[str, str]:
+    return {r["pk"]: r["amperity_id"] for r in _table(spark, lake, "unified_coalesced")}
+
+
+def _pk(record_id: str | None) -> str | None:
+    return record_id.split(":")[-1] if record_id else None
+
+
+def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark) -> None:
+    drop, lake, full_lake = tmp_path / "drop", tmp_path / "lake", tmp_path / "full_lake"
+    (drop / "shop").mkdir(parents=True)
+    (drop / "club").mkdir(parents=True)
+    (drop / "shop" / "customers_20261101.csv").write_text(CUSTOMERS)
+    (drop / "club" / "members_1.psv").write_text(MEMBERS)
+    defs = _defs(lake, drop)
+    first = _run(defs, SOURCES + STITCH)
+    assert _meta(first, "unified_scores", "stitch_mode") == (
+        "full (no previous Stitch run to build on)")
+    before = _ids(spark, lake)
+
+    # A new record of a known customer (Alice Jones), a changed one (s5 becomes Carl King,
+    # who is m3) and a deleted one (s2, one of Robert Smith's three records).
+    (drop / "club" / "members_2.psv").write_text(
+        "member_id|full_name|email|loyalty_number\nm4|Alice Jones|alice.j@mail.com|L9\n")
+    (drop / "shop" / "customers_20261102.csv").write_text(
+        HEADER + "s5,Carl,King,carl@king.com,02/02/1971,1,2026-11-02 09:00:00\n")
+    _run(defs, SOURCES)
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, f"{lake}/prod/domain/shop_customers").delete(
+        "customer_id = 's2'")
+    shutil.copytree(lake, full_lake)
+
+    inc = _run(defs, STITCH, mode="incremental")
+    assert _meta(inc, "unified_scores", "stitch_mode") == "incremental (27.3% changed)"
+    assert _meta(inc, "unified_scores", "records_rescored") == 2
+    assert _meta(inc, "unified_coalesced", "stitch_mode").startswith("incremental")
+    # (d) auto, the default, is full above incremental_max_share (3 of 11 records, the
+    # deleted one counted).
+    full = _run(_defs(full_lake, drop), STITCH)
+    assert _meta(full, "unified_scores", "stitch_mode") == (
+        "full (27.3% changed > incremental_max_share 5.0%)")
+    assert _meta(full, "unified_coalesced", "records_reclustered") == 10
+    # Untouched: s4, s6 and s7 were not re-clustered.
+    assert _meta(inc, "unified_coalesced", "records_reclustered") == 7
+
+    after = _ids(spark, lake)
+    # (a) Untouched records keep their ids; (b) ids and clusters equal the full run's.
+    assert {pk: after[pk] for pk in ("s4", "s6", "s7")} == {
+        pk: before[pk] for pk in ("s4", "s6", "s7")}
+    assert after == _ids(spark, full_lake)
+    clusters: dict[str, set[str]] = {}
+    for pk, amperity_id in after.items():
+        clusters.setdefault(amperity_id, set()).add(pk)
+    assert sorted(sorted(c) for c in clusters.values()) == sorted([
+        ["m1", "s1"], ["m2", "m4", "s3"], ["m3", "s5"], ["s4"], ["s6"], ["s7"]])
+    assert after["s1"] == before["s1"]
+
+    def edges(where: Path) -> dict:
+        return {(r["record_id_l"], r["record_id_r"]): (r["match_type"], r["score"])
+                for r in _table(spark, where, "unified_scores")}
+
+    assert edges(lake) == edges(full_lake)
+    # (c) The change tables name exactly the records and customers that moved, as a full
+    # run's do.
+    logged = {_pk(r["record_id"]): (r["old_id"], r["new_id"])
+              for r in _table(spark, lake, "unified_changes_pks")}
+    assert logged == {pk: (before.get(pk), after.get(pk)) for pk in {*before, *after}
+                      if before.get(pk) != after.get(pk)}
+    assert set(logged) >= {"m4", "s2"}
+
+    def changes(where: Path, name: str) -> list:
+        return sorted(tuple(json.dumps(v) if isinstance(v, list) else v
+                            for k, v in r.asDict().items() if k != "run_id")
+                      for r in _table(spark, where, name))
+
+    for name in ("unified_changes_pks", "unified_changes_clusters"):
+        assert changes(lake, name) == changes(full_lake, name)
+
+    # (e) The run tag forces a full run, even with nothing changed.
+    forced = _run(defs, SCORING, mode="full")
+    assert _meta(forced, "unified_scores", "stitch_mode") == (
+        f"full (run tag {STITCH_MODE_TAG}=full)")
+    assert _ids(spark, lake) == after
+    # (d) A changed stored model means a full run, even when incremental is asked for.
+    from cdp_pipelines.stitch.matching import load_model, save_model
+
+    model_file = lake / "prod" / "stitch" / "models" / "current.json"
+    model = load_model(model_file).settings
+    save_model({**model, "probability_two_random_records_match": 0.001}, model_file)
+    changed = _run(defs, SCORING, mode="incremental")
+    assert _meta(changed, "unified_scores", "stitch_mode") == (
+        "full (the stored model changed)")
+    # Nothing changed since: incremental rescoring nobody keeps every id.
+    quiet = _run(defs, SCORING, mode="incremental")
+    assert _meta(quiet, "unified_scores", "stitch_mode") == (
+        "incremental (0.0% changed)")
+    assert _meta(quiet, "unified_coalesced", "records_reclustered") == 0
+    assert _ids(spark, lake) == _ids(spark, full_lake)
+
+
+def test_choose_mode() -> None:
+    assert choose_mode("auto", "", [], 4, 100, 0.05).describe() == "incremental (4.0% changed)"
+    assert choose_mode("auto", "", [], 6, 100, 0.05).describe() == (
+        "full (6.0% changed > incremental_max_share 5.0%)")
+    # Asked for, incremental ignores the share, but never a reason it cannot be exact.
+    assert choose_mode("incremental", "", [], 60, 100, 0.05).mode == "incremental"
+    assert choose_mode("incremental", "", ["the stored model changed"], 1, 100,
+                       0.05).describe() == "full (the stored model changed)"
+    assert choose_mode("full", "stitch.yaml mode: full", [], 0, 100, 0.05).describe() == (
+        "full (stitch.yaml mode: full)")
+
+
+def test_requested_mode() -> None:
+    assert requested_mode("auto", {}) == ("auto", "stitch.yaml mode: auto")
+    assert requested_mode("incremental", {STITCH_MODE_TAG: "full"}) == (
+        "full", f"run tag {STITCH_MODE_TAG}=full")
+    with pytest.raises(ValueError, match="cdp/stitch_mode='fast' is not one of"):
+        requested_mode("auto", {STITCH_MODE_TAG: "fast"})
+
+
+def test_blockers_name_what_changed() -> None:
+    class Lake:
+        def exists(self, *_):
+            return True
+
+    fingerprint = {"model_hash": "a", "name_guard": True, "columns": ["x"],
+                   "match_threshold": 0.9}
+    state = {"scored_run": "r1", "clustered_run": "r1", "fingerprint": fingerprint}
+    assert blockers(Lake(), state, fingerprint, model_trained=False) == []
+    assert blockers(Lake(), state, {**fingerprint, "name_guard": False}, False) == [
+        "the name-guard decision changed"]
+    assert blockers(Lake(), {**state, "clustered_run": None}, fingerprint, False) == [
+        "the last scored edges were never clustered"]
+    assert blockers(Lake(), state, fingerprint, model_trained=True) == [
+        "the model was trained in this run"]
+    assert blockers(Lake(), None, fingerprint, False) == ["no previous Stitch run to build on"]
