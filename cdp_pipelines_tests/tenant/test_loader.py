@@ -139,3 +139,23 @@ def test_relative_dates_use_the_tenants_time_zone(tenant: Path) -> None:
         update={"timezone": "Pacific/Pago_Pago"})})
     assert tenant_today(east) - tenant_today(west) in (timedelta(days=1), timedelta(days=2))
     assert abs(tenant_today(east) - date.today()) <= timedelta(days=1)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("mode: fast\n", r"stitch.yaml: mode: Input should be 'full', 'incremental' or 'auto'"),
+    ("incremental_max_share: 0\n", r"stitch.yaml: incremental_max_share: .*greater than 0"),
+    ("incremental_max_share: 1.5\n", r"stitch.yaml: incremental_max_share: .*less than or "
+                                     r"equal to 1"),
+])
+def test_stitch_mode_errors_name_the_field(tenant: Path, text: str, expected: str) -> None:
+    (tenant / "stitch.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_tenant(tenant, env=ENV)
+
+
+def test_stitch_mode_defaults_to_auto(tenant: Path) -> None:
+    (tenant / "stitch.yaml").write_text("mode: incremental\n")
+    assert load_tenant(tenant, env=ENV).stitch.mode == "incremental"
+    (tenant / "stitch.yaml").unlink()
+    stitch = load_tenant(tenant, env=ENV).stitch
+    assert (stitch.mode, stitch.incremental_max_share) == ("auto", 0.05)
