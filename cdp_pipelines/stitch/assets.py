@@ -150,7 +150,6 @@ class _ScoringPlan(NamedTuple):
 def _plan_scoring(run_tags: dict[str, str], lake: DeltaLake, df, settings: StitchSpec,
                   model_hash: str, trained: bool, names: bool) -> _ScoringPlan:
     """This run's mode (see stitch.incremental), match hashes and delta."""
-
     from cdp_pipelines.stitch import incremental
 
     requested, source = incremental.requested_mode(settings.mode, run_tags)
@@ -287,12 +286,14 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 else:
                     edges = matching.with_scores(matching.predict(
                         model_settings, df, spark, threshold=threshold, names=names))
+                # A run stopped between the writes below leaves a state no run builds on.
+                state = {"scored_run": context.run.run_id, "clustered_run": None,
+                         "fingerprint": plan.fingerprint}
+                incremental.save_state(lake, {**state, "mode": "unfinished"})
                 stats = lake.overwrite(edges, "stitch", "unified_scores")
                 lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
-                incremental.save_state(lake, {
-                    "scored_run": context.run.run_id, "clustered_run": None,
-                    "mode": plan.decision.mode, "decision": plan.decision.describe(),
-                    "fingerprint": plan.fingerprint})
+                incremental.save_state(lake, {**state, "mode": plan.decision.mode,
+                                              "decision": plan.decision.describe()})
                 df.unpersist()
                 kinds = {r["match_type"]: r["count"] for r in lake.read(
                     "stitch", "unified_scores").groupBy("match_type").count().collect()}
@@ -355,7 +356,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         # against the ids in unified_coalesced now.
         state = incremental.load_state(lake)
         scored_here = state is not None and state.get("scored_run") == context.run.run_id
-        mode = (state["decision"] if scored_here
+        mode = (state.get("decision", "full") if scored_here
                 else "full (unified_scores was not built in this run)")
         # Records as matching saw them (blocked values removed): the guard that splits
         # contradictory components must agree with the one that filtered the edges.
@@ -404,7 +405,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                            "unified_changes_pks")
             s.count(stats.rows, "records")
             s.count(changed.rows, "changed clusters")
-        if state is not None:
+        if state is not None and state.get("mode") != "unfinished":
             # These clusters are of the last scored edges: the next run may build on them.
             incremental.save_state(lake, {**state, "clustered_run": state["scored_run"]})
         clusters.unpersist()

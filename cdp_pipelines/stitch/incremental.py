@@ -105,6 +105,8 @@ def blockers(lake: "DeltaLake", state: dict[str, Any] | None, fingerprint: dict[
         return ["no previous Stitch run to build on"]
     if model_trained:
         return ["the model was trained in this run"]
+    if state.get("mode") not in ("full", "incremental"):
+        return ["the last scoring did not finish"]
     if state.get("clustered_run") != state.get("scored_run"):
         return ["the last scored edges were never clustered"]
     previous = state.get("fingerprint", {})

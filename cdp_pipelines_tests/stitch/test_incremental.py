@@ -171,12 +171,15 @@ def test_blockers_name_what_changed() -> None:
 
     fingerprint = {"model_hash": "a", "name_guard": True, "columns": ["x"],
                    "match_threshold": 0.9}
-    state = {"scored_run": "r1", "clustered_run": "r1", "fingerprint": fingerprint}
+    state = {"scored_run": "r1", "clustered_run": "r1", "mode": "full",
+             "fingerprint": fingerprint}
     assert blockers(Lake(), state, fingerprint, model_trained=False) == []
     assert blockers(Lake(), state, {**fingerprint, "name_guard": False}, False) == [
         "the name-guard decision changed"]
     assert blockers(Lake(), {**state, "clustered_run": None}, fingerprint, False) == [
         "the last scored edges were never clustered"]
+    assert blockers(Lake(), {**state, "mode": "unfinished"}, fingerprint, False) == [
+        "the last scoring did not finish"]
     assert blockers(Lake(), state, fingerprint, model_trained=True) == [
         "the model was trained in this run"]
     assert blockers(Lake(), None, fingerprint, False) == ["no previous Stitch run to build on"]
