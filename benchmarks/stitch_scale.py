@@ -14,8 +14,10 @@ For about N generated demo-tenant records (the demo generator, ~2.1 records per 
    blocklist, no contradiction guard. Runs in a child process so that its peak memory is
    its own, not the idle Spark JVM's.
 3. --churn: a further day at the tills (pos) with 1% new customers and 1% existing ones who
-   moved (newer row, new address and phone), domain + Stitch again; prints the share of
-   untouched records that kept their amperity_id (target >= 99.9%) and the run's time.
+   moved (newer row, new address and phone), domain + Stitch again, incremental (run tag
+   cdp/stitch_mode=incremental), and full on a copy of the lake; prints both runs' times,
+   the share of untouched records that kept their amperity_id (target >= 99.9%) and the
+   share of records the incremental run clusters as the full run does.
 
     python benchmarks/stitch_scale.py --records 3000 [--churn] [--skip-splink-duckdb]
         [--work DIR] [--driver-memory 4g] [--shuffle-partitions 4]
@@ -82,13 +84,14 @@ def load_truth(path: Path) -> dict[str, str]:
         return {f"{row['feed']}:{row['pk']}": row["person_id"] for row in csv.DictReader(fh)}
 
 
-def materialize_assets(defs, selection, phase: str) -> None:
+def materialize_assets(defs, selection, phase: str,
+                       tags: dict[str, str] | None = None) -> None:
     from dagster import DagsterInstance, materialize
 
     try:
         result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
                              instance=DagsterInstance.ephemeral(), raise_on_error=True,
-                             run_config=QUIET_RUN)
+                             run_config=QUIET_RUN, tags=tags)
     except Exception as exc:
         raise RuntimeError(f"stitch_scale: {phase} failed: {exc}") from exc
     if not result.success:
@@ -111,18 +114,44 @@ def timed(work, exclude: set[int]) -> dict[str, float]:
     return {"seconds": seconds, "peak_gib": peak.peak_gib}
 
 
-def run_domain_and_stitch(env: dict[str, str], exclude: set[int]) -> tuple[dict, dict]:
+def run_domain(env: dict[str, str], exclude: set[int]) -> dict:
     from dagster import AssetSelection
 
     from cdp_pipelines.definitions import build_definitions
 
-    defs = build_definitions(env)
-    domain = AssetSelection.groups(*DOMAIN_GROUPS)
+    return timed(lambda: materialize_assets(build_definitions(env),
+                                            AssetSelection.groups(*DOMAIN_GROUPS),
+                                            "land + domain"), exclude)
+
+
+def run_stitch(env: dict[str, str], exclude: set[int], mode: str | None = None) -> dict:
+    from dagster import AssetSelection
+
+    from cdp_pipelines.definitions import build_definitions
+    from cdp_pipelines.keys import STITCH_MODE_TAG
+
     stitch = AssetSelection.assets(*[["stitch", name] for name in STITCH_ASSETS])
-    land = timed(lambda: materialize_assets(defs, domain, "land + domain"),
+    return timed(lambda: materialize_assets(build_definitions(env), stitch,
+                                            f"stitch ({mode or 'as configured'})",
+                                            tags={STITCH_MODE_TAG: mode} if mode else None),
                  exclude)
-    matched = timed(lambda: materialize_assets(defs, stitch, "stitch"), exclude)
-    return land, matched
+
+
+def run_domain_and_stitch(env: dict[str, str], exclude: set[int]) -> tuple[dict, dict]:
+    return run_domain(env, exclude), run_stitch(env, exclude)
+
+
+def same_clusters(a: dict[str, str], b: dict[str, str]) -> float:
+    """The share of records of `a` whose cluster (the records sharing its id) is the same
+    set of records in `b`."""
+    def members(ids: dict[str, str]) -> dict[str, frozenset[str]]:
+        by_id: dict[str, set[str]] = {}
+        for record, amperity_id in ids.items():
+            by_id.setdefault(amperity_id, set()).add(record)
+        return {r: frozenset(by_id[i]) for r, i in ids.items()}
+
+    ma, mb = members(a), members(b)
+    return sum(ma[r] == mb.get(r) for r in ma) / max(len(ma), 1)
 
 
 def stitch_ids(spark, lake: Path) -> dict[str, str]:
@@ -133,10 +162,10 @@ def stitch_ids(spark, lake: Path) -> dict[str, str]:
 
 def print_phases(title: str, records: int, phases: dict[str, dict[str, float]]) -> None:
     say(f"== {title}")
-    say(f"  {'phase':16} {'seconds':>9} {'records/s':>10} {'peak GiB':>9}")
+    say(f"  {'phase':20} {'seconds':>9} {'records/s':>10} {'peak GiB':>9}")
     for name, m in phases.items():
         rate = f"{records / m['seconds']:>10.0f}" if name != "land + domain" else f"{'-':>10}"
-        say(f"  {name:16} {m['seconds']:>9.1f} {rate} {m['peak_gib']:>9.2f}")
+        say(f"  {name:20} {m['seconds']:>9.1f} {rate} {m['peak_gib']:>9.2f}")
 
 
 def print_quality(m: dict[str, float]) -> None:
@@ -380,22 +409,35 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
 
         if args.churn:
             moved, added = write_churn_day(drop, before, args.days)
-            land2, matched2 = run_domain_and_stitch(env, exclude)
+            land2 = run_domain(env, exclude)
+            # The same lake, before Stitch, for a full run to compare with.
+            full_lake = work / "lake_full"
+            shutil.rmtree(full_lake, ignore_errors=True)
+            shutil.copytree(lake, full_lake)
+            matched2 = run_stitch(env, exclude, mode="incremental")
             after = stitch_ids(spark, lake)
+            full = run_stitch({**env, "CDP_LAKE_ROOT": str(full_lake)}, exclude, mode="full")
+            after_full = stitch_ids(spark, full_lake)
             untouched = [r for r in before if r not in moved]
             kept = sum(after.get(r) == before[r] for r in untouched)
             share = kept / len(untouched)
             print_phases(f"churn: +{len(added)} new pos customers, {len(moved)} moved",
-                         len(after), {"land + domain": land2, "stitch": matched2})
+                         len(after), {"land + domain": land2, "stitch incremental": matched2,
+                                      "stitch full (copy)": full})
+            say(f"  incremental {matched2['seconds']:.1f} s vs full {full['seconds']:.1f} s "
+                f"({full['seconds'] / max(matched2['seconds'], 1e-9):.1f}x)")
             known = set(before.values())
             new_ids = sum(after.get(r) not in known for r in added)
             say(f"  untouched records keeping their amperity_id: {kept}/{len(untouched)} = "
                 f"{share:.4%} (target >= 99.9%: {'met' if share >= 0.999 else 'MISSED'}); "
                 f"new customers with a new id: {new_ids}/{len(added)}")
+            say(f"  records clustered as the full run clusters them: "
+                f"{same_clusters(after, after_full):.4%}; same ids as the full run: "
+                f"{sum(after_full.get(r) == i for r, i in after.items()) / len(after):.4%}")
             logged = {r["record_id"]: (r["old_id"], r["new_id"]) for r in spark.read
                       .format("delta").load(f"{lake}/prod/stitch/unified_changes_pks").collect()}
-            moved_ids = {r: (before.get(r), after[r]) for r in after
-                         if before.get(r) != after[r]}
+            moved_ids = {r: (before.get(r), after.get(r)) for r in {*after, *before}
+                         if before.get(r) != after.get(r)}
             say(f"  change log: {len(logged)} records logged, {len(moved_ids)} changed ids; "
                 f"{'exact' if logged == moved_ids else 'DIFFERS'}")
     finally:
