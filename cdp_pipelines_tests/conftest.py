@@ -54,8 +54,21 @@ TRINO_STRANGER = "mallory"
 def spark():
     from cdp_pipelines.resources.spark import build_spark_session
 
-    return build_spark_session("local[2]", shuffle_partitions=2, driver_memory="2g",
+    return build_spark_session("local[2]", shuffle_partitions=2, driver_memory="3g",
                                filesystems=("s3a", "abfs"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_cached_frames():
+    """After each module, the session's cached DataFrames are dropped: a cache an asset
+    leaves behind would otherwise hold storage memory, and slow every later query's
+    planning (each is matched against every cached plan), for the rest of the session."""
+    yield
+    from cdp_pipelines.resources import spark as spark_resource
+
+    session = spark_resource._session
+    if session is not None and session.sparkContext._jsc is not None:
+        session.catalog.clearCache()
 
 
 @pytest.fixture

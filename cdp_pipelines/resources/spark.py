@@ -121,7 +121,25 @@ def session_conf(master: str, python: str, shuffle_partitions: int = 8,
             jars += connectors
     conf["spark.jars"] = ",".join(jars)
     conf.update((key, str(value)) for key, value in flatten_dict(extra_conf or {}))
+    if conf["spark.ui.enabled"].lower() != "true":
+        # With no UI nobody reads the status store, yet by default it keeps the last 1,000
+        # SQL executions with their plans (Splink's run to megabytes each), jobs and stages
+        # on the driver's heap: a long-lived process (a test session, a code server) fills
+        # its heap with them.
+        for key, value in _HEADLESS_RETENTION.items():
+            conf.setdefault(key, value)
     return conf
+
+
+# Status-store retention of a driver without UI (the keys are Spark's; any set explicitly win).
+_HEADLESS_RETENTION = {
+    "spark.sql.ui.retainedExecutions": "20",
+    "spark.ui.retainedJobs": "50",
+    "spark.ui.retainedStages": "50",
+    "spark.ui.retainedTasks": "2000",
+    "spark.ui.dagGraph.retainedRootRDDs": "50",
+    "spark.streaming.ui.retainedBatches": "20",
+}
 
 
 def workers_python(master: str, worker_python: str | None) -> str:

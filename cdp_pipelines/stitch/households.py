@@ -64,7 +64,7 @@ def household_members(
         "address",
         address_key_column(F.col("address"), F.col("address2"), F.col("postal"),
                            F.col("city")).alias("_address_key"),
-    ).cache()
+    )
     at_address = people.where(F.col("_address_key").isNotNull())
     counts = {"blocked_addresses": 0, "oversized_addresses": 0}
     if blocklist is not None:
@@ -72,15 +72,14 @@ def household_members(
                               .select(F.col("value").alias("_blocked")).distinct())
         # An automatic block is on the key; a configured one without a postal code is on
         # the street line everywhere.
-        kept = at_address.join(
-            blocked, (F.col("_address_key") == F.col("_blocked"))
-            | (F.col("address") == F.col("_blocked")), "left_anti")
-        counts["blocked_addresses"] = (at_address.select("_address_key").distinct().count()
-                                       - kept.select("_address_key").distinct().count())
-        at_address = kept
+        on_block = ((F.col("_address_key") == F.col("_blocked"))
+                    | (F.col("address") == F.col("_blocked")))
+        counts["blocked_addresses"] = (at_address.join(blocked, on_block, "left_semi")
+                                       .select("_address_key").distinct().count())
+        at_address = at_address.join(blocked, on_block, "left_anti")
     # Residents per address by a window: no second pass over the customers to join back.
     sized = at_address.withColumn(
-        "_residents", F.count(F.lit(1)).over(Window.partitionBy("_address_key"))).cache()
+        "_residents", F.count(F.lit(1)).over(Window.partitionBy("_address_key")))
     counts["oversized_addresses"] = (sized.where(F.col("_residents") > spec.max_size)
                                      .select("_address_key").distinct().count())
     shared = sized.where((F.col("_residents") > 1) & (F.col("_residents") <= spec.max_size))
