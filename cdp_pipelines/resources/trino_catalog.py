@@ -6,7 +6,8 @@ project's Spark and Python point (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
 ``AWS_REGION``, path-style for an S3-compatible endpoint), and the file metastore on the
 bucket. Credentials are never written into the catalog file: it names the environment
 variables (Trino's ``${ENV:NAME}``) that the server process is started with, or leaves
-them out so the AWS SDK's default chain (profiles, instance roles) decides.
+them out so the AWS SDK's default chain (profiles, instance roles, temporary keys with
+AWS_SESSION_TOKEN) decides.
 
 A production Trino keeps its own catalog; the project only needs its URL and catalog name.
 """
@@ -68,7 +69,11 @@ def delta_catalog(home: Path, lake_root: str | None,
     })
     if s3.endpoint:
         props["s3.endpoint"] = s3.endpoint
-    if S3Settings.credentials(env):
+    credentials = S3Settings.credentials(env)
+    # Trino's static keys carry no session token: temporary credentials (STS, SSO) are left
+    # to the AWS SDK's default chain, which reads all three variables from the server's
+    # environment.
+    if credentials and "session_token" not in credentials:
         props["s3.aws-access-key"] = "${ENV:AWS_ACCESS_KEY_ID}"
         props["s3.aws-secret-key"] = "${ENV:AWS_SECRET_ACCESS_KEY}"
     if not urlsplit(root).netloc:

@@ -63,6 +63,12 @@ def test_trino_catalog_follows_the_lake_without_writing_keys(tmp_path) -> None:
     assert s3["s3.aws-secret-key"] == "${ENV:AWS_SECRET_ACCESS_KEY}"
     assert "very-secret" not in repr(s3) and "key-id" not in repr(s3)
     assert trino_location("s3a://bucket/acme/prod/c360/x") == "s3://bucket/acme/prod/c360/x"
+    # Temporary credentials: Trino's static keys have no session token, so none are named
+    # and the SDK's chain reads the three variables from the server's environment.
+    temporary = delta_catalog(tmp_path, "s3a://bucket/acme",
+                              {**ENV, "AWS_SESSION_TOKEN": "token-value"})
+    assert not [k for k in temporary if k.startswith("s3.aws-")]
+    assert "token-value" not in repr(temporary)
 
 
 def test_a_sandbox_write_guard_sees_through_dot_dots_in_uris() -> None:
