@@ -32,6 +32,7 @@ import cdp_pipelines
 from cdp_pipelines.deployment import Deployment, get_deployment
 from cdp_pipelines.governance.audit import AuditLog, audit_log_path
 from cdp_pipelines.governance.roles import AccessDenied, Roles, current_user, load_roles
+from cdp_pipelines.resources.lake_files import LakePath
 from cdp_pipelines.sandbox.gitrepo import BRANCH_PREFIX, GitError, Repo
 
 FIRST_SANDBOX_PORT = 3001  # production's UI is on 3000
@@ -50,7 +51,7 @@ class SandboxSettings:
     production: Deployment
     root: Path
     roles_file: Path
-    audit_file: Path
+    audit_file: LakePath
     env: dict[str, str]
 
     @classmethod
