@@ -30,8 +30,9 @@ A tenant file (``activation/destinations.yaml`` by convention) lists them::
         mode: append
 
 Secrets are named (``*_env``/``*_file``), never written in the file. In a sandbox
-deployment every delivery goes to files under ``outbox/<destination>/`` of the sandbox,
-unless the destination sets ``allow_in_sandbox: true``.
+deployment every delivery goes to files under ``outbox/<destination>/`` of the sandbox
+(on the lake's own store: a local folder, or the lake's S3 bucket with the lake's AWS
+settings), unless the destination sets ``allow_in_sandbox: true``.
 """
 
 from __future__ import annotations
@@ -175,14 +176,14 @@ def _effective(destination: DestinationSpec, deployment: Deployment) -> Destinat
     """In a sandbox, the destination's stand-in: files in the sandbox's outbox."""
     if not deployment.is_sandbox or destination.allow_in_sandbox:
         return destination
-    outbox = deployment.path("outbox", destination.name)
-    if "://" in outbox:
+    outbox = deployment.check_writable(deployment.path("outbox", destination.name))
+    store_type, options = _outbox_store(outbox)
+    if store_type is None:
         raise DeliveryError(
             f"destination {destination.name!r}: sandbox {deployment.name!r} redirects "
-            f"deliveries to its outbox, which needs a local lake root (got {outbox}); set "
+            f"deliveries to its outbox, which needs a local or S3 lake (got {outbox}); set "
             "allow_in_sandbox: true on the destination to deliver for real"
         )
-    outbox = deployment.check_writable(outbox)
     file_fields = {
         name: getattr(destination, name)
         for name in ("format", "compression", "pgp", "filename", "done_marker")
@@ -192,11 +193,29 @@ def _effective(destination: DestinationSpec, deployment: Deployment) -> Destinat
         file_fields.update(format="jsonl", compression="none", pgp=None)
     return DestinationSpec(
         name=destination.name,
-        type="local",
+        type=store_type,
         description=f"sandbox outbox for {destination.name}",
-        options={"root": outbox},
+        options=options,
         **file_fields,
     )
+
+
+def _outbox_store(outbox: str) -> tuple[str | None, dict[str, Any]]:
+    """The file transport (type, options) writing to a sandbox outbox: a local folder, or on
+    an S3 lake the same bucket through the S3 transport, pointed where the lake's AWS
+    settings point (its keys stay in the environment, for boto3's own chain)."""
+    from urllib.parse import urlsplit
+
+    from cdp_pipelines.resources.lake_files import S3_SCHEMES, S3Settings, scheme_of
+
+    scheme = scheme_of(outbox)
+    if scheme == "file":
+        return "local", {"root": outbox}
+    if scheme not in S3_SCHEMES:
+        return None, {}
+    where, settings = urlsplit(outbox), S3Settings.from_env()
+    return "s3", {"bucket": where.netloc, "prefix": where.path.strip("/"),
+                  "region": settings.region, "endpoint_url": settings.endpoint}
 
 
 def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:

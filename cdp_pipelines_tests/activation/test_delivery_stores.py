@@ -230,3 +230,37 @@ def test_sandbox_delivers_to_its_outbox_unless_allowed(tmp_path, spark, audience
     allowed = disk.model_copy(update={"allow_in_sandbox": True})
     assert run(audience, allowed, template, sandbox, sandbox_log, treatment="b").status == "sent"
     assert (real_root / "spring_b_20261123.csv.DONE").is_file()
+
+
+def test_a_sandbox_on_an_s3_lake_delivers_to_its_outbox_on_the_bucket(
+        tmp_path, spark, s3_endpoint, monkeypatch, audience, template):
+    import boto3
+
+    from cdp_pipelines.activation.delivery_log import DeliveryLog
+    from cdp_pipelines.deployment import Deployment
+    from cdp_pipelines.resources.lake_storage import configure_lake_access
+
+    for name, value in (("AWS_ENDPOINT_URL_S3", s3_endpoint), ("AWS_ACCESS_KEY_ID", "test"),
+                        ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    lake = f"s3a://{S3_BUCKET}/outbox-lake-{uuid.uuid4().hex[:8]}"
+    configure_lake_access(spark, [lake])
+    sandbox = Deployment(lake_root=lake, sandbox="try-it")
+    sandbox_log = DeliveryLog(spark, sandbox)
+    real_root = tmp_path / "vendor"
+    disk = DestinationSpec(name="vendor_disk", type="local", options={"root": str(real_root)})
+
+    sent = run(audience, disk, template, sandbox, sandbox_log)
+    again = run(audience, disk, template, sandbox, sandbox_log)
+
+    prefix = f"{lake.split('/', 3)[3]}/branches/try-it/outbox/vendor_disk/"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    keys = sorted(o["Key"] for o in client.list_objects_v2(
+        Bucket=S3_BUCKET, Prefix=prefix)["Contents"])
+    assert keys == [prefix + "spring_a_20261123.csv", prefix + "spring_a_20261123.csv.DONE"]
+    body = client.get_object(Bucket=S3_BUCKET, Key=keys[0])["Body"].read()
+    assert len(pd.read_csv(io.BytesIO(body))) == 5
+    assert not real_root.exists()
+    assert sent.status == "sent" and again.status == "skipped"
+    assert sent.target == f"s3://{S3_BUCKET}/{keys[0]}"
