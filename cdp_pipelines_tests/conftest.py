@@ -68,7 +68,10 @@ def _drop_cached_frames():
 
     session = spark_resource._session
     if session is not None and session.sparkContext._jsc is not None:
+        from cdp_pipelines.stitch.matching import release_splink_views
+
         session.catalog.clearCache()
+        release_splink_views(session)
 
 
 @pytest.fixture

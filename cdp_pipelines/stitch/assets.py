@@ -246,7 +246,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 loaded = None
         # Splink's own lines (training sessions, EM iterations) and the candidate pairs
         # of each blocking rule go to the run log too.
-        with forward_python_logs(context.log, "splink", "cdp_pipelines.stitch"):
+        with forward_python_logs(context.log, "splink", "cdp_pipelines.stitch"), \
+                matching.splink_views_released(spark):
             if loaded is not None:
                 model_settings, version = loaded.settings, loaded.version
                 context.log.info(f"stitch: using stored model version {version}")

@@ -39,7 +39,11 @@ from cdp_pipelines.stitch.matching.predict import (
 from cdp_pipelines.stitch.matching.records import with_record_id
 from cdp_pipelines.stitch.matching.scores import score_0_5, with_scores
 from cdp_pipelines.stitch.matching.settings import build_settings
-from cdp_pipelines.stitch.matching.splink_backend import splink_db_api
+from cdp_pipelines.stitch.matching.splink_backend import (
+    release_splink_views,
+    splink_db_api,
+    splink_views_released,
+)
 from cdp_pipelines.stitch.matching.training import train, training_steps
 
 __all__ = [
@@ -58,10 +62,12 @@ __all__ = [
     "model_fits_columns",
     "name_guard_on",
     "predict",
+    "release_splink_views",
     "save_model",
     "score_0_5",
     "scored_pairs",
     "splink_db_api",
+    "splink_views_released",
     "surname_letters_sql",
     "train",
     "training_steps",

@@ -37,15 +37,21 @@ def _explanation_column(edges: "DataFrame", settings: dict) -> "Column":
 def focused_rules(settings: dict[str, Any], flag: str) -> dict[str, Any]:
     """`settings` whose prediction blocking rules only keep pairs with at least one record
     flagged in string column `flag` ('1'): an incremental run scores new and changed
-    records against all records, through the same rules and model."""
-    def narrowed(rule):
-        extra = f"(l.{flag} = '1' OR r.{flag} = '1')"
+    records against all records, through the same rules and model.
+
+    Each rule becomes two, flagged on the left and flagged on the right: a condition on one
+    side is pushed below the join, so each is a join of the flagged records with all
+    records, never every pair of a block filtered afterwards (which an OR of the two sides
+    would be). Splink keeps a pair found by both once."""
+    def narrowed(rule, side: str):
+        extra = f"{side}.{flag} = '1'"
         if isinstance(rule, dict):
             return {**rule, "blocking_rule": f"({rule['blocking_rule']}) AND {extra}"}
         return f"({rule}) AND {extra}"
 
     rules = settings.get("blocking_rules_to_generate_predictions", [])
-    return {**settings, "blocking_rules_to_generate_predictions": [narrowed(r) for r in rules]}
+    return {**settings, "blocking_rules_to_generate_predictions": [
+        narrowed(rule, side) for rule in rules for side in ("l", "r")]}
 
 
 def scored_pairs(
