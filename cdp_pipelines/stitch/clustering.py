@@ -72,7 +72,7 @@ def cluster_records(
     from pyspark.sql import functions as F
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-    from cdp_pipelines.stitch.matching import splink_db_api
+    from cdp_pipelines.stitch.matching import splink_db_api, splink_views_released
 
     for frame, name, cols in (
         (nodes, "nodes", ("record_id",)),
@@ -86,15 +86,17 @@ def cluster_records(
     node_ids = nodes.select(F.col("record_id").cast("string")).distinct()
     accepted = accepted_edges(edges, threshold).withColumn(
         "match_probability", F.lit(1.0))
-    clusters = cluster_pairwise_predictions_at_threshold(
-        node_ids,
-        accepted,
-        db_api=db_api,
-        node_id_column_name="record_id",
-        edge_id_column_name_left="record_id_l",
-        edge_id_column_name_right="record_id_r",
-        threshold_match_probability=None,
-    ).as_spark_dataframe()
+    # The frame reads Splink's last parquet table; its views (a plan each) are not needed.
+    with splink_views_released(spark):
+        clusters = cluster_pairwise_predictions_at_threshold(
+            node_ids,
+            accepted,
+            db_api=db_api,
+            node_id_column_name="record_id",
+            edge_id_column_name_left="record_id_l",
+            edge_id_column_name_right="record_id_r",
+            threshold_match_probability=None,
+        ).as_spark_dataframe()
     clusters = clusters.select(
         F.col("record_id").cast("string").alias("record_id"),
         F.col("cluster_id").cast("string").alias("cluster_id"),

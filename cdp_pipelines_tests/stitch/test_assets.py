@@ -66,6 +66,8 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     assert "stitch: scoring pairs: " in log and " probabilistic pairs in " in log
     assert "stitch: stable ids: 10 records" in log
     assert "splink." in log
+    # Splink's temporary views (a query plan each) went with the asset.
+    assert not [t.name for t in spark.catalog.listTables() if t.name.startswith("__splink__")]
     # Names as written beside the normalised match keys.
     written = {r["pk"]: (r["given_name"], r["given_name_display"], r["surname_display"],
                          r["full_name_display"])
