@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,57 @@ def _drop_cached_frames():
 
         session.catalog.clearCache()
         release_splink_views(session)
+
+
+# The tiny tenant's couriers, domain tables and Stitch: what several tests run first.
+TINY_STITCH_ASSETS = (
+    ["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
+    ["domain", "shop_customers"], ["domain", "club_members"],
+    *[["stitch", name] for name in (
+        "unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
+        "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")],
+)
+
+
+@dataclass
+class TinyStitch:
+    """A first Stitch of the tiny tenant in this process. ``ids`` (pk -> amperity_id) are
+    as that run left them; ``lake`` may have moved on since (stitch/test_assets.py runs
+    again on it)."""
+
+    lake: Path
+    drop: Path
+    defs: object
+    instance: object
+    result: object
+    ids: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def tiny_stitch(tmp_path_factory, spark) -> TinyStitch:
+    """The tiny tenant's first Stitch (stitch/test_assets.py's CUSTOMERS and MEMBERS),
+    run once for the tests that check it or compare with it."""
+    from dagster import AssetSelection, DagsterInstance, materialize
+
+    from cdp_pipelines.definitions import build_definitions
+    from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, MEMBERS
+
+    base = tmp_path_factory.mktemp("tiny-stitch")
+    drop, lake = base / "drop", base / "lake"
+    for name, text in (("shop/customers_20261101.csv", CUSTOMERS),
+                       ("club/members_1.psv", MEMBERS)):
+        (drop / name).parent.mkdir(parents=True, exist_ok=True)
+        (drop / name).write_text(text)
+    defs = build_definitions({**os.environ, "CDP_LAKE_ROOT": str(lake),
+                              "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)})
+    instance = DagsterInstance.ephemeral()
+    result = materialize(list(defs.assets), resources=defs.resources,
+                         selection=AssetSelection.assets(*TINY_STITCH_ASSETS),
+                         instance=instance, raise_on_error=False)
+    assert result.success
+    ids = {r["pk"]: r["amperity_id"] for r in spark.read.format("delta").load(
+        f"{lake}/prod/stitch/unified_coalesced").collect()}
+    return TinyStitch(lake, drop, defs, instance, result, ids)
 
 
 @pytest.fixture

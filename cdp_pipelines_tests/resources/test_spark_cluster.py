@@ -70,36 +70,14 @@ def _stitch(tmp_path: Path, name: str, **env: str) -> dict:
     return json.loads(line[0][len("RESULT "):])
 
 
-def _local_ids(tmp_path: Path) -> dict[str, str]:
-    """The same run in this process, on the session's local Spark."""
-    from dagster import AssetSelection, DagsterInstance, materialize
-
-    from cdp_pipelines.definitions import build_definitions
-
-    drop = tmp_path / "drop"
-    env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / "local"),
-           "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)}
-    defs = build_definitions(env)
-    selection = AssetSelection.assets(
-        ["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
-        ["domain", "shop_customers"], ["domain", "club_members"],
-        *[["stitch", n] for n in ("unified_preprocessed_raw", "stitch_blocklist_values",
-                                  "unified_scores", "unified_coalesced",
-                                  "unified_changes_clusters", "unified_changes_pks")])
-    result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
-    assert result.success
-    spark = defs.resources["spark"].get_session()
-    assert spark.sparkContext.master.startswith("local")
-    return {r["pk"]: r["amperity_id"] for r in spark.read.format("delta").load(
-        f"{tmp_path}/local/prod/stitch/unified_coalesced").collect()}
-
-
-def test_stitch_on_a_standalone_cluster_equals_a_local_run(tmp_path, spark) -> None:
+def test_stitch_on_a_standalone_cluster_equals_a_local_run(tmp_path, spark,
+                                                           tiny_stitch) -> None:
     with servers.spark_cluster(workers=2) as cluster:
         remote = _stitch(tmp_path, "cluster", CDP_SPARK_MASTER=cluster.master_url,
                          CDP_SPARK_PYTHON=sys.executable, CDP_SPARK_EXECUTOR_MEMORY="768m")
-    local = _local_ids(tmp_path)
+    # The same input on this session's local Spark (the tiny tenant's first Stitch).
+    assert spark.sparkContext.master.startswith("local")
+    local = tiny_stitch.ids
     assert remote["master"] == cluster.master_url
     assert remote["ids"] == local and len(set(local.values())) == 7
     # The workers import the project from the zip the driver shipped, not from its path.

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from cdp_pipelines.definitions import build_definitions
-from cdp_pipelines_tests.conftest import TINY_TENANT
+from cdp_pipelines_tests.conftest import TINY_STITCH_ASSETS
 
 HEADER = "customer_id,First Name,Last Name,email,birthdate,points,updated_at\n"
 CUSTOMERS = HEADER + "\n".join([
@@ -40,26 +38,10 @@ def _ids(spark, lake: Path) -> dict[str, str]:
     return {r["record_id"]: r["amperity_id"] for r in rows}
 
 
-def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
-    drop = tmp_path / "drop"
-    (drop / "shop").mkdir(parents=True)
-    (drop / "club").mkdir(parents=True)
-    (drop / "shop" / "customers_20261101.csv").write_text(CUSTOMERS)
-    (drop / "club" / "members_1.psv").write_text(MEMBERS)
-    env = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / "lake"),
-           "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop)}
-    defs = build_definitions(env)
-    selection = AssetSelection.assets(
-        ["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
-        ["domain", "shop_customers"], ["domain", "club_members"],
-        *[["stitch", name] for name in (
-            "unified_preprocessed_raw", "stitch_blocklist_values", "unified_scores",
-            "unified_coalesced", "unified_changes_clusters", "unified_changes_pks")],
-    )
-    instance = DagsterInstance.ephemeral()
-    result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
-                         instance=instance, raise_on_error=False)
-    assert result.success
+def test_tiny_tenant_stitch(tiny_stitch, spark) -> None:
+    drop, lake = tiny_stitch.drop, tiny_stitch.lake
+    defs, instance, result = tiny_stitch.defs, tiny_stitch.instance, tiny_stitch.result
+    selection = AssetSelection.assets(*TINY_STITCH_ASSETS)
     # The run log has each stage with its counts and seconds, and Splink's own lines.
     log = "\n".join(e.user_message for e in instance.all_logs(result.run_id))
     assert "stitch: preprocess: 10 records from 2 tables in " in log
@@ -72,10 +54,10 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     written = {r["pk"]: (r["given_name"], r["given_name_display"], r["surname_display"],
                          r["full_name_display"])
                for r in spark.read.format("delta").load(
-                   f"{tmp_path}/lake/prod/stitch/unified_coalesced").collect()}
+                   f"{lake}/prod/stitch/unified_coalesced").collect()}
     assert written["s1"] == ("robert", "Robert", "Smith", "Robert Smith")
     assert written["m1"] == ("robert", None, None, "Robert Smith")
-    clusters = sorted(sorted(pks) for pks in _clusters(spark, tmp_path / "lake").values())
+    clusters = sorted(sorted(pks) for pks in _clusters(spark, lake).values())
     assert clusters == sorted([
         ["m1", "s1", "s2"], ["m2", "s3"], ["m3"], ["s4"], ["s5"], ["s6"], ["s7"]])
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -83,9 +65,9 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     # Too few co-resident records to show the tenant has no households: the veto stays.
     guard = result.asset_materializations_for_node("stitch__unified_scores")[0].metadata
     assert guard["name_guard"].value.startswith("on (auto): 0 of 0 co-resident pairs")
-    first = {frozenset(v): k for k, v in _clusters(spark, tmp_path / "lake").items()}
+    first = {frozenset(v): k for k, v in _clusters(spark, lake).items()}
 
-    ids_before = _ids(spark, tmp_path / "lake")
+    ids_before = _ids(spark, lake)
 
     # A second run with one new record and two changed ones (s1's points, s6's email: a
     # newer row for a known customer_id) keeps every existing amperity_id.
@@ -98,14 +80,14 @@ def test_tiny_tenant_stitch(tmp_path: Path, spark) -> None:
     again = materialize(list(defs.assets), resources=defs.resources, selection=selection,
                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
     assert again.success
-    second = {frozenset(v): k for k, v in _clusters(spark, tmp_path / "lake").items()}
+    second = {frozenset(v): k for k, v in _clusters(spark, lake).items()}
     for members, amperity_id in first.items():
         assert second[members] == amperity_id
     assert frozenset({"m4"}) in second
     # The change log names exactly the records whose id is not what it was: the new one.
-    ids_after = _ids(spark, tmp_path / "lake")
+    ids_after = _ids(spark, lake)
     logged = {r["record_id"]: (r["old_id"], r["new_id"]) for r in spark.read.format("delta")
-              .load(f"{tmp_path}/lake/prod/stitch/unified_changes_pks").collect()}
+              .load(f"{lake}/prod/stitch/unified_changes_pks").collect()}
     assert logged == {r: (ids_before.get(r), ids_after[r]) for r in ids_after
                       if ids_before.get(r) != ids_after[r]}
     assert [r.split(":")[-1] for r in logged] == ["m4"]
