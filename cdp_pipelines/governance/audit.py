@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from cdp_pipelines.deployment import Deployment
-from cdp_pipelines.resources.lake_files import LakePath, ObjectPath, lake_path
+from cdp_pipelines.resources.lake_files import (
+    LakePath,
+    ObjectPath,
+    is_object_store,
+    lake_path,
+)
 
 AUDIT_FILE = ("audit", "audit_log.jsonl")
 # On an object store: one object per event in this folder of the audit area.
@@ -58,12 +63,10 @@ def audit_log_path(production: Deployment, override: str | None = None) -> LakeP
     """Where production's audit log lives (``override`` wins, e.g. ``$CDP_AUDIT_LOG``): a
     local JSON-lines file, or on an object store the folder of its event objects."""
     if override:
-        location = lake_path(override)
-        return location.expanduser().resolve()
-    path = lake_path(production.path("_system", *AUDIT_FILE))
-    if isinstance(path, ObjectPath):
+        return lake_path(override).expanduser().resolve()
+    if is_object_store(production.lake_root):
         return lake_path(production.path("_system", *AUDIT_EVENTS))
-    return path
+    return Path(production.path("_system", *AUDIT_FILE))
 
 
 def _parse(text: str, where: str) -> AuditEvent:
