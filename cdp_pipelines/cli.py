@@ -246,7 +246,8 @@ def _collect_serve(args: argparse.Namespace) -> int:
 
     try:
         serve(args.host, args.port, args.workers,
-              RollPolicy(max_bytes=args.roll_mb << 20, max_seconds=args.roll_seconds))
+              RollPolicy(max_bytes=args.roll_mb << 20, max_seconds=args.roll_seconds),
+              spool=args.spool)
     except ValueError as exc:  # configuration, deployment or a missing write key
         print(f"cannot start the collector: {exc}", file=sys.stderr)
         return 1
@@ -331,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="close a landing file (making it loadable) after this long")
     serve.add_argument("--roll-mb", type=int, default=64,
                        help="close a landing file once it holds this many MiB")
+    serve.add_argument("--spool", help="with the lake on object storage: the local directory "
+                                       "(a persistent disk) where events are journaled until "
+                                       "shipped to the lake (default CDP_COLLECT_SPOOL)")
     serve.set_defaults(func=_collect_serve)
     load = collect.add_parser("load", help="load the closed landing files of event sources "
                                            "(--follow: keep loading every few seconds)")

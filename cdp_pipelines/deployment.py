@@ -79,6 +79,9 @@ class Deployment:
     trino_port: int = 8088
     trino_user: str = "admin"
     trino_home: Path = field(default=Path(".cdp/trino").resolve())
+    # The event collector's local spool when the lake is on object storage
+    # (CDP_COLLECT_SPOOL): its journals, shipped to the lake as they close.
+    collect_spool: str | None = None
 
     def __post_init__(self) -> None:
         if self.sandbox is not None and not _SANDBOX_NAME.match(self.sandbox):
@@ -158,6 +161,7 @@ def get_deployment(env: dict[str, str] | None = None) -> Deployment:
         trino_port=int(env.get("CDP_TRINO_PORT", "8088")),
         trino_user=env.get("CDP_TRINO_USER", "admin"),
         trino_home=Path(env.get("CDP_TRINO_HOME", ".cdp/trino")).expanduser().resolve(),
+        collect_spool=env.get("CDP_COLLECT_SPOOL") or None,
     )
 
 

@@ -17,7 +17,8 @@ from cdp_pipelines.cli import build_parser
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOCKER = PROJECT / "docker"
-SERVICES = {"postgres", "webserver", "daemon", "spark-master", "spark-worker", "trino"}
+SERVICES = {"postgres", "webserver", "daemon", "spark-master", "spark-worker", "trino",
+            "collector"}
 SECRET = "s3cret-from-env-file"
 
 
@@ -128,6 +129,8 @@ def test_every_command_the_services_run_exists(compose) -> None:
                 continue
             assert (bin_dir / program).exists() or (spark_bin / program).exists(), \
                 f"{name}: {program}"
+        if command[0] == "cdp":  # the project's own command line takes these arguments
+            build_parser().parse_args(command[1:])
         if "cdp trino" in text:
             action = text.split("cdp trino ")[1].split()[0]
             assert build_parser().parse_args(["trino", action]).action == action

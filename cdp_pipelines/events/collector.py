@@ -43,6 +43,8 @@ from cdp_pipelines.events.messages import (
     parse_body,
 )
 from cdp_pipelines.events.plans import SourcePlan
+from cdp_pipelines.events.shipping import Shipper
+from cdp_pipelines.resources.lake_files import LakePath
 from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.transports.credentials import resolve_secret
 
@@ -96,20 +98,41 @@ class Collector:
 
     def __init__(self, sources: list[EventSourceSpec], landing: Callable[[str], Path],
                  keys: dict[str, tuple[str, str]], limits: Limits = Limits(),
-                 roll: RollPolicy = RollPolicy()):
+                 roll: RollPolicy = RollPolicy(),
+                 ship_to: Callable[[str], LakePath] | None = None):
+        """``landing``: each source's journal directory. ``ship_to``, for a lake on object
+        storage: each source's landing prefix there; the journal directories are then a
+        local spool whose closed files are shipped (:mod:`cdp_pipelines.events.shipping`)."""
         self.limits = limits
         self.plans = {s.name: SourcePlan(s) for s in sources}
-        self.journals = {s.name: Journal(landing(s.name), roll.max_bytes, roll.max_seconds)
+        self.shippers = {s.name: Shipper(landing(s.name), ship_to(s.name))
+                         for s in sources} if ship_to else {}
+        self.journals = {s.name: Journal(landing(s.name), roll.max_bytes, roll.max_seconds,
+                                         on_closed=self.shippers[s.name].wake
+                                         if ship_to else None)
                          for s in sources}
         self._keys = keys
 
     def start(self) -> None:
         for journal in self.journals.values():
-            journal.start()
+            journal.start()  # first: it closes the files a crashed writer left open
+        for shipper in self.shippers.values():
+            shipper.start()
 
     def close(self) -> None:
         for journal in self.journals.values():
             journal.close()
+        for shipper in self.shippers.values():
+            shipper.close()
+
+    def health(self) -> dict[str, Any]:
+        """What a liveness probe shows: the sources and, when shipping, the closed files
+        each has waiting in the spool (a growing number: the lake is not taking them)."""
+        out: dict[str, Any] = {"status": "ok", "sources": sorted(self.journals)}
+        if self.shippers:
+            out["unshipped_files"] = {name: shipper.backlog()
+                                      for name, shipper in sorted(self.shippers.items())}
+        return out
 
     def source_for(self, authorization: str | None, body_key: str | None) -> tuple[str, str]:
         """(source, key name) of the request's write key: basic auth, else the body's."""
@@ -259,7 +282,7 @@ def create_app(collector: Collector) -> FastAPI:
 
     @app.get("/health", summary="Liveness: the sources this collector takes")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "sources": sorted(collector.journals)}
+        return collector.health()
 
     openapi.install(app)
     return app

@@ -24,10 +24,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from cdp_pipelines.deployment import Deployment
-from cdp_pipelines.resources.lake_files import lake_path
+from cdp_pipelines.resources.lake_files import LakePath, lake_path
 from cdp_pipelines.tenant.events import EventSourceSpec
 from cdp_pipelines.tenant.privacy import PrivacySpec
 
@@ -42,11 +41,11 @@ COMPACT_EVERY_SECONDS = 3600.0
 HEARTBEAT_STALE_SECONDS = 60.0
 
 
-def heartbeat_path(landing: Path) -> Path:
-    return Path(landing) / HEARTBEAT_FILE
+def heartbeat_path(landing: LakePath) -> LakePath:
+    return landing / HEARTBEAT_FILE
 
 
-def follower_alive(landing: Path, now: float | None = None) -> dict | None:
+def follower_alive(landing: LakePath, now: float | None = None) -> dict | None:
     """The running follower of a landing directory (its pid and host), or None."""
     path = heartbeat_path(landing)
     try:
@@ -57,7 +56,7 @@ def follower_alive(landing: Path, now: float | None = None) -> dict | None:
     return beat if now - float(beat.get("at", 0)) < HEARTBEAT_STALE_SECONDS else None
 
 
-def _beat(landing: Path) -> None:
+def _beat(landing: LakePath) -> None:
     landing.mkdir(parents=True, exist_ok=True)
     path = heartbeat_path(landing)
     tmp = path.with_name(f"{HEARTBEAT_FILE}.{os.getpid()}")
@@ -98,7 +97,7 @@ class Follower:
         # Per source, loads since its tables were last compacted, and when that was.
         self._since_compaction: dict[str, tuple[int, float]] = {}
 
-    def landing(self, source: EventSourceSpec) -> Path:
+    def landing(self, source: EventSourceSpec) -> LakePath:
         return lake_path(self.deployment.landing_read_path("events", source.name))
 
     def stop(self) -> None:

@@ -28,6 +28,9 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
+
+from cdp_pipelines.resources.lake_files import LakePath
 
 OPEN_SUFFIX = ".jsonl.open"
 CLOSED_SUFFIX = ".jsonl"
@@ -36,8 +39,9 @@ STAMP_LENGTH = 22
 log = logging.getLogger(__name__)
 
 
-def closed_files(directory: Path) -> list[Path]:
-    """The closed (loadable) landing files of a source, oldest first."""
+def closed_files(directory: LakePath) -> list[LakePath]:
+    """The closed (loadable) landing files of a source, oldest first: in a local directory
+    or under a prefix of the lake on object storage."""
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir()
@@ -118,8 +122,11 @@ class Journal:
     """The rolling landing files of one source, written by one thread."""
 
     def __init__(self, directory: Path, roll_bytes: int = 64 << 20,
-                 roll_seconds: float = 10.0):
+                 roll_seconds: float = 10.0,
+                 on_closed: Callable[[Path], None] | None = None):
         self.directory = Path(directory)
+        # Told of each file closed (e.g. to ship it to the lake); must not block.
+        self.on_closed = on_closed
         self.roll_bytes = roll_bytes
         self.roll_seconds = roll_seconds
         self._writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -232,11 +239,14 @@ class Journal:
         fd, path = self._fd, self._path
         self._fd = self._path = None
         try:
-            if self._size:
-                os.rename(path, _closed_name(path))
+            closed = _closed_name(path) if self._size else None
+            if closed is not None:
+                os.rename(path, closed)
             else:
                 path.unlink()
             _sync_directory(self.directory)
+            if closed is not None and self.on_closed is not None:
+                self.on_closed(closed)
         except OSError as exc:
             # It stays open on disk; the next collector start recovers it.
             log.error("could not close landing file %s: %s", path, exc)

@@ -30,13 +30,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.events.journal import closed_files
 from cdp_pipelines.governance.privacy.suppression import suppressed_keys
 from cdp_pipelines.observability import Timings
 from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
+from cdp_pipelines.resources.lake_files import LakePath
 from cdp_pipelines.sources.couriers import sha256_of
 from cdp_pipelines.sources.domain import INGEST_LOG_TABLE, QUARANTINE_TABLE
 from cdp_pipelines.tenant.events import EventSourceSpec
@@ -79,8 +79,8 @@ class EventLoad:
     timings: Timings = field(default_factory=Timings)
 
 
-def pending_files(lake: DeltaLake, source: EventSourceSpec, landing: Path,
-                  limit: int, loaded: set[str] | None = None) -> tuple[list[Path], int]:
+def pending_files(lake: DeltaLake, source: EventSourceSpec, landing: LakePath,
+                  limit: int, loaded: set[str] | None = None) -> tuple[list[LakePath], int]:
     """The oldest closed files the ingest log does not have (at most ``limit``), and how
     many more wait. ``loaded``: the names known loaded, instead of reading the log (a
     long-lived loader keeps them; a file loaded twice is still stored once)."""
@@ -99,7 +99,7 @@ def loaded_files(lake: DeltaLake, source: EventSourceSpec) -> set[str]:
             .select("file").collect()}
 
 
-def read_records(lake: DeltaLake, files: list[Path]) -> "DataFrame":
+def read_records(lake: DeltaLake, files: list[LakePath]) -> "DataFrame":
     """Every line of ``files`` parsed, with ``_file`` and ``_line_text``."""
     from pyspark.sql import functions as F
 
@@ -237,7 +237,7 @@ def _table_sizes(counts: list[dict]) -> dict[str, int]:
     }
 
 
-def load_events(lake: DeltaLake, source: EventSourceSpec, landing: Path, run_id: str,
+def load_events(lake: DeltaLake, source: EventSourceSpec, landing: LakePath, run_id: str,
                 max_files: int = 200, loaded: set[str] | None = None,
                 privacy: PrivacySpec | None = None) -> EventLoad:
     """Load the source's closed landing files not loaded before (oldest first, at most
@@ -377,7 +377,7 @@ def _quarantine(lake: DeltaLake, source: EventSourceSpec, bad: "DataFrame", run_
     return count
 
 
-def _log_files(lake: DeltaLake, source: EventSourceSpec, files: list[Path],
+def _log_files(lake: DeltaLake, source: EventSourceSpec, files: list[LakePath],
                per_file: dict[str, tuple[int, int]], run_id: str) -> None:
     """Written last: a logged file has all its rows in, and is never read again."""
     from pyspark.sql import functions as F

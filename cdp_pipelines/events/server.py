@@ -19,32 +19,58 @@ from cdp_pipelines.events.collector import (
     create_app,
     write_keys,
 )
+from cdp_pipelines.resources.lake_files import is_object_store, lake_path
 from cdp_pipelines.tenant import ConfigError, Tenant, load_tenant
 
 # The settings `serve` hands its worker processes.
 ROLL_SECONDS_ENV = "CDP_COLLECT_ROLL_SECONDS"
 ROLL_BYTES_ENV = "CDP_COLLECT_ROLL_BYTES"
+# Where a collector keeps its journal when the lake is on object storage: a local disk
+# (a persistent volume in a container) from which closed files are shipped to the lake.
+SPOOL_ENV = "CDP_COLLECT_SPOOL"
 
 
 def landing_directory(deployment: Deployment, source: str) -> Path:
     return Path(deployment.check_writable(deployment.path("landing", "events", source)))
 
 
+def spool_directory(deployment: Deployment, spool: str | os.PathLike | None = None) -> Path:
+    """The local spool of a collector whose lake is on object storage: ``spool``, else
+    ``CDP_COLLECT_SPOOL``; refused when neither is set, or when it is itself a URI."""
+    where = spool or deployment.collect_spool
+    if not where:
+        raise DeploymentError(
+            f"CDP_LAKE_ROOT is on object storage ({deployment.lake_root}), where files cannot "
+            f"be appended to: set {SPOOL_ENV} (or `cdp collect serve --spool`) to a local "
+            "directory on a persistent disk; the collector journals events there and ships "
+            "each closed file to the lake's landing/events/<source>/")
+    if "://" in str(where):
+        raise DeploymentError(f"{SPOOL_ENV} is {where}: the spool must be a local directory "
+                              "(events are synced to it before they are acknowledged)")
+    return Path(where).expanduser().absolute()
+
+
 def build_collector(deployment: Deployment, config: Tenant, roll: RollPolicy = RollPolicy(),
-                    limits: Limits = Limits()) -> Collector:
-    """The tenant's collector, its write keys read; errors say what to fix."""
+                    limits: Limits = Limits(),
+                    spool: str | os.PathLike | None = None) -> Collector:
+    """The tenant's collector, its write keys read; errors say what to fix. On a lake on
+    object storage its journals are in ``spool`` (see :func:`spool_directory`), shipped to
+    the lake as they close."""
     if deployment.is_sandbox:
         raise DeploymentError(f"sandbox {deployment.sandbox!r} replays production's events and "
                               "collects none: run the collector without CDP_SANDBOX")
-    if "://" in deployment.lake_root:
-        raise DeploymentError(f"the collector syncs landing files to a local disk (or a "
-                              f"mounted volume); CDP_LAKE_ROOT is {deployment.lake_root}")
     if not config.event_sources:
         raise ConfigError(f"tenant {config.tenant.name} has no event source: add "
                           "events/<source>.yaml")
     sources = list(config.event_sources)
-    return Collector(sources, lambda source: landing_directory(deployment, source),
-                     write_keys(sources), limits, roll)
+    keys = write_keys(sources)
+    if not is_object_store(deployment.lake_root):
+        return Collector(sources, lambda source: landing_directory(deployment, source),
+                         keys, limits, roll)
+    directory = spool_directory(deployment, spool)
+    return Collector(sources, lambda source: directory / source, keys, limits, roll,
+                     ship_to=lambda source: lake_path(deployment.path("landing", "events",
+                                                                      source)))
 
 
 def _roll_from_environment() -> RollPolicy:
@@ -60,12 +86,15 @@ def app_from_environment() -> FastAPI:
     return create_app(build_collector(deployment, config, _roll_from_environment()))
 
 
-def serve(host: str, port: int, workers: int = 1, roll: RollPolicy = RollPolicy()) -> None:
+def serve(host: str, port: int, workers: int = 1, roll: RollPolicy = RollPolicy(),
+          spool: str | None = None) -> None:
     """Run the collector until interrupted (SIGINT/SIGTERM close the open files)."""
     import uvicorn
 
     os.environ[ROLL_SECONDS_ENV] = str(roll.max_seconds)
     os.environ[ROLL_BYTES_ENV] = str(roll.max_bytes)
+    if spool:
+        os.environ[SPOOL_ENV] = str(spool)
     deployment = get_deployment()
     # Fail here, with the message, rather than in every worker.
     build_collector(deployment, load_tenant(deployment.tenant_dir), roll)

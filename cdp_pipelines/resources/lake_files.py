@@ -23,6 +23,7 @@ import fnmatch
 import io
 import os
 import posixpath
+import secrets
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
@@ -426,3 +427,28 @@ def upload(source: Path, target: LakePath) -> None:
         return
     with source.open("rb") as src, target.open("wb") as out:
         shutil.copyfileobj(src, out, 1 << 20)
+
+
+def put_verified(source: Path, target: LakePath) -> None:
+    """Put a local file at ``target`` only whole and complete: on an object store it is
+    uploaded under a staging name no reader lists (``.<name>.partial-<random>``), its stored
+    size checked against the file's, then moved (a server-side copy) to ``target``. An
+    upload that fails part way (a dropped connection still completes the object it was
+    writing) never appears under ``target``; the staging object is removed."""
+    if isinstance(target, Path):
+        upload(source, target)
+        return
+    staged = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
+    size = source.stat().st_size
+    try:
+        upload(source, staged)
+        stored = ObjectPath(str(staged)).stat().st_size
+        if stored != size:
+            raise LakeStoreError(f"{target}: the upload stored {stored} bytes of {size}")
+        staged.replace(target)
+    except BaseException:
+        try:
+            staged.unlink(missing_ok=True)
+        except OSError:
+            pass  # the store is gone: the staging object is left, and never listed
+        raise
