@@ -351,7 +351,14 @@ class ObjectPath:
     def replace(self, target: "ObjectPath | str") -> "ObjectPath":
         target = target if isinstance(target, ObjectPath) else ObjectPath(str(target))
         # On S3 a copy then a delete: the target appears whole, as a rename's would.
-        self._fs.move(self._path, target._path)
+        try:
+            self._fs.move(self._path, target._path)
+        except NotImplementedError:
+            # An Azure account without hierarchical namespace (and Azurite) has no rename:
+            # the same server-side copy and delete, made here.
+            self._fs.copy_file(self._path, target._path)
+            self._fs.delete_file(self._path)
+        self._info = None
         return target
 
     rename = replace

@@ -159,3 +159,33 @@ def test_events_wait_in_the_spool_while_the_lake_refuses_and_none_is_lost(s3_env
     landed = _landed(client, bucket)
     assert sorted(_message_ids(landed)) == sorted(first | second)
     assert {p.name for p in waiting} <= set(landed)
+
+
+def test_events_are_shipped_to_an_azure_lake(azurite, event_tenant: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch):
+    """Azurite, like an account without hierarchical namespace, has no rename: the staged
+    upload is copied to its name and deleted. Read back with Azure's own SDK."""
+    from azure.storage.blob import BlobServiceClient
+
+    from cdp_pipelines_tests import servers
+
+    monkeypatch.setenv("AZURE_STORAGE_KEY", servers.AZURITE_KEY)
+    monkeypatch.setenv("CDP_AZURE_BLOB_ENDPOINT", azurite.blob_endpoint.rsplit("/", 1)[0])
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    blobs.create_container("events-lake")
+    env = {**os.environ, "CDP_TENANT_DIR": str(event_tenant),
+           "CDP_LAKE_ROOT": f"abfs://events-lake@{servers.AZURITE_ACCOUNT}.dfs.core.windows.net"
+                            f"/{PREFIX}", "CDP_COLLECT_SPOOL": str(tmp_path / "spool")}
+    env.pop("CDP_SANDBOX", None)
+    spool = tmp_path / "spool" / "web"
+    port = free_port()
+    with ThreadedServer(create_app(_collector(env)), port):
+        sent = _send(f"http://127.0.0.1:{port}", 25, "z")
+        _wait(lambda: not list(spool.iterdir()), "the spool to empty")
+    container = blobs.get_container_client("events-lake")
+    landed = {b.name[len(LANDING):]: container.download_blob(b.name).readall()
+              for b in container.list_blobs(name_starts_with=LANDING)}
+    landed = {name: data for name, data in landed.items() if name}  # not the prefix marker
+    assert landed and all(name.endswith(CLOSED_SUFFIX) and not name.startswith(".")
+                          for name in landed), sorted(landed)
+    assert sorted(_message_ids(landed)) == sorted(sent)
