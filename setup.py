@@ -28,6 +28,7 @@ INSTALL_REQUIRES = [
     # transports (some also arrive through dagster-aws/-azure; the code uses them directly)
     "boto3>=1.34",
     "azure-storage-blob>=12",
+    "azure-identity>=1.15",
     "paramiko>=3.4",
     "requests>=2.31",
     "sqlalchemy>=2",

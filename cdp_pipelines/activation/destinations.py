@@ -181,8 +181,8 @@ def _effective(destination: DestinationSpec, deployment: Deployment) -> Destinat
     if store_type is None:
         raise DeliveryError(
             f"destination {destination.name!r}: sandbox {deployment.name!r} redirects "
-            f"deliveries to its outbox, which needs a local or S3 lake (got {outbox}); set "
-            "allow_in_sandbox: true on the destination to deliver for real"
+            f"deliveries to its outbox, which needs a local, S3 or Azure lake (got {outbox}); "
+            "set allow_in_sandbox: true on the destination to deliver for real"
         )
     file_fields = {
         name: getattr(destination, name)
@@ -202,20 +202,40 @@ def _effective(destination: DestinationSpec, deployment: Deployment) -> Destinat
 
 def _outbox_store(outbox: str) -> tuple[str | None, dict[str, Any]]:
     """The file transport (type, options) writing to a sandbox outbox: a local folder, or on
-    an S3 lake the same bucket through the S3 transport, pointed where the lake's AWS
-    settings point (its keys stay in the environment, for boto3's own chain)."""
+    a lake on object storage the same bucket (S3 transport) or container (Azure Blob
+    transport), pointed where the lake's settings point. Keys stay in the environment: the
+    S3 transport takes boto3's own chain; the Azure one ``AZURE_STORAGE_KEY`` by name, else
+    Azure's default credential."""
+    import os
     from urllib.parse import urlsplit
 
-    from cdp_pipelines.resources.lake_files import S3_SCHEMES, S3Settings, scheme_of
+    from cdp_pipelines.resources.lake_files import (
+        AZURE_SCHEMES,
+        S3_SCHEMES,
+        S3Settings,
+        scheme_of,
+    )
 
     scheme = scheme_of(outbox)
     if scheme == "file":
         return "local", {"root": outbox}
-    if scheme not in S3_SCHEMES:
-        return None, {}
-    where, settings = urlsplit(outbox), S3Settings.from_env()
-    return "s3", {"bucket": where.netloc, "prefix": where.path.strip("/"),
-                  "region": settings.region, "endpoint_url": settings.endpoint}
+    where = urlsplit(outbox)
+    if scheme in S3_SCHEMES:
+        settings = S3Settings.from_env()
+        return "s3", {"bucket": where.netloc, "prefix": where.path.strip("/"),
+                      "region": settings.region, "endpoint_url": settings.endpoint}
+    if scheme in AZURE_SCHEMES and "@" in where.netloc:
+        container, _, host = where.netloc.partition("@")
+        account, _, suffix = host.partition(".")
+        emulator = os.environ.get("CDP_AZURE_BLOB_ENDPOINT")
+        # The Blob endpoint of the lake's account (dfs. and blob. share the account).
+        url = (f"{emulator.rstrip('/')}/{account}" if emulator
+               else f"https://{account}.blob.{suffix.partition('.')[2]}")
+        return "azure_blob", {
+            "container": container, "prefix": where.path.strip("/"), "account_url": url,
+            "account_key_env": "AZURE_STORAGE_KEY" if os.environ.get("AZURE_STORAGE_KEY")
+            else None}
+    return None, {}
 
 
 def _send_file(rows: "pd.DataFrame", job: _Job) -> DeliveryResult:

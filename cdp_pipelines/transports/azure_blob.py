@@ -1,6 +1,10 @@
 """An Azure Blob Storage container (or prefix of one) as a FileStore.
 
-The connection string is a secret: ``connection_string_env`` or ``connection_string_file``.
+The account is named by a connection string, a secret (``connection_string_env`` or
+``connection_string_file``), or by ``account_url`` (``https://<account>.blob.core.windows.net``,
+or an emulator's ``http://host:port/<account>``) with the account key as a secret
+(``account_key_env``/``account_key_file``) or, without one, Azure's default credential chain
+(managed identity, workload identity, ``az login``).
 An upload commits the blob in one step (Put Blob, or Put Block List for large files), so
 readers see either the old or the new content, never a partial one.
 """
@@ -10,6 +14,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import BinaryIO, Literal
+
+from pydantic import model_validator
 
 from cdp_pipelines.transports.base import (
     ChunkReader,
@@ -33,6 +39,21 @@ class AzureBlobOptions(FileStoreOptions):
     create_container: bool = False
     connection_string_env: str | None = None
     connection_string_file: str | None = None
+    account_url: str | None = None
+    account_key_env: str | None = None
+    account_key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_account(self) -> "AzureBlobOptions":
+        named = bool(self.connection_string_env or self.connection_string_file)
+        if named == bool(self.account_url):
+            raise ValueError("name the account once: connection_string_env/_file, or "
+                             "account_url (with account_key_env/_file, or none for Azure's "
+                             "default credential)")
+        if named and (self.account_key_env or self.account_key_file):
+            raise ValueError("account_key_env/_file go with account_url, not with a "
+                             "connection string (which holds the key)")
+        return self
 
     def location(self, path: str) -> str:
         return f"azure_blob://{self.container}/{join_key(self.prefix, path)}"
@@ -42,16 +63,23 @@ class AzureBlobStore:
     def __init__(
         self,
         container: str,
-        connection_string: Secret,
+        connection_string: Secret | None = None,
         prefix: str = "",
         create_container: bool = False,
+        account_url: str | None = None,
+        account_key: Secret | None = None,
     ) -> None:
         from azure.core.exceptions import ResourceExistsError
         from azure.storage.blob import BlobServiceClient
 
         self.container = container
         self.prefix = prefix.strip("/")
-        self._service = BlobServiceClient.from_connection_string(connection_string.reveal())
+        if connection_string is not None:
+            self._service = BlobServiceClient.from_connection_string(
+                connection_string.reveal())
+        else:
+            self._service = BlobServiceClient(account_url, credential=_credential(
+                account_url, account_key))
         self.account = self._service.account_name
         self._container = self._service.get_container_client(container)
         if create_container:
@@ -65,9 +93,12 @@ class AzureBlobStore:
         where = f"azure_blob store (container {options.container!r})"
         return cls(
             container=options.container,
-            connection_string=resolve_secret(options, "connection_string", where=where),
+            connection_string=resolve_secret(options, "connection_string", where=where,
+                                             required=not options.account_url),
             prefix=options.prefix,
             create_container=options.create_container,
+            account_url=options.account_url,
+            account_key=resolve_secret(options, "account_key", where=where, required=False),
         )
 
     def __repr__(self) -> str:
@@ -151,3 +182,17 @@ class AzureBlobStore:
 
     def close(self) -> None:
         self._service.close()
+
+
+def _credential(account_url: str, key: Secret | None):
+    """The account key as a shared-key credential, else Azure's default chain."""
+    if key is None:
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential()
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(account_url)
+    # https://<account>.blob.core.windows.net, or an emulator's http://host:port/<account>
+    account = parts.path.strip("/").split("/")[0] or parts.hostname.split(".")[0]
+    return {"account_name": account, "account_key": key.reveal()}

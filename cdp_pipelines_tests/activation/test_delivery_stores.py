@@ -264,3 +264,45 @@ def test_a_sandbox_on_an_s3_lake_delivers_to_its_outbox_on_the_bucket(
     assert not real_root.exists()
     assert sent.status == "sent" and again.status == "skipped"
     assert sent.target == f"s3://{S3_BUCKET}/{keys[0]}"
+
+
+def test_a_sandbox_on_an_azure_lake_delivers_to_its_outbox_in_the_container(
+        tmp_path, spark, azurite, monkeypatch, audience, template):
+    """The outbox is reached as the lake is: the account key by its variable's name, the
+    Blob endpoint of the lake's account (Azurite's here). Read back with Azure's SDK."""
+    from azure.storage.blob import BlobServiceClient
+
+    from cdp_pipelines.activation.delivery_log import DeliveryLog
+    from cdp_pipelines.deployment import Deployment
+    from cdp_pipelines.resources.lake_storage import configure_lake_access
+    from cdp_pipelines_tests import servers
+
+    monkeypatch.setenv("AZURE_STORAGE_KEY", servers.AZURITE_KEY)
+    monkeypatch.setenv("CDP_AZURE_BLOB_ENDPOINT", azurite.blob_endpoint.rsplit("/", 1)[0])
+    blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+    container = blobs.get_container_client("outbox-lake")
+    if not container.exists():
+        container.create_container()
+    prefix = f"acme-{uuid.uuid4().hex[:8]}"
+    lake = f"abfs://outbox-lake@{servers.AZURITE_ACCOUNT}.dfs.core.windows.net/{prefix}"
+    configure_lake_access(spark, [lake])
+    sandbox = Deployment(lake_root=lake, sandbox="try-it")
+    disk = DestinationSpec(name="vendor_disk", type="local",
+                           options={"root": str(tmp_path / "vendor")})
+    try:
+        log = DeliveryLog(spark, sandbox)
+        sent = run(audience, disk, template, sandbox, log)
+        again = run(audience, disk, template, sandbox, log)
+    finally:
+        # Closed while Azurite runs: at the JVM's exit its finalizer would wait for it.
+        jvm = spark.sparkContext._jvm
+        jvm.org.apache.hadoop.fs.Path(lake).getFileSystem(
+            spark.sparkContext._jsc.hadoopConfiguration()).close()
+    outbox = f"{prefix}/branches/try-it/outbox/vendor_disk/"
+    names = sorted(b.name for b in container.list_blobs(name_starts_with=outbox))
+    assert names == [outbox + "spring_a_20261123.csv", outbox + "spring_a_20261123.csv.DONE"]
+    body = container.download_blob(names[0]).readall()
+    assert len(pd.read_csv(io.BytesIO(body))) == 5
+    assert not (tmp_path / "vendor").exists()
+    assert sent.status == "sent" and again.status == "skipped"
+    assert servers.AZURITE_KEY not in repr(sent)

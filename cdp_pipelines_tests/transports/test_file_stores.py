@@ -246,3 +246,17 @@ def test_listing_skips_interrupted_uploads(kind, request, monkeypatch, tmp_path)
         assert [f.path for f in store.list("in/")] == ["in/complete.csv"]
     finally:
         store.close()
+
+
+def test_an_azure_account_is_named_once():
+    """A connection string, or an account URL (with a key's variable, or Azure's default
+    credential): never both, never neither, and a key only with the URL."""
+    from pydantic import ValidationError
+
+    base = {"type": "azure_blob", "container": "c"}
+    for wrong in ({}, {"connection_string_env": "X", "account_url": "https://a.blob.x"},
+                  {"connection_string_env": "X", "account_key_env": "K"}):
+        with pytest.raises((TransportConfigError, ValidationError), match="account"):
+            parse_options({**base, **wrong})
+    assert parse_options({**base, "account_url": "https://a.blob.core.windows.net"}
+                         ).account_key_env is None
