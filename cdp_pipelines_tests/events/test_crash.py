@@ -34,10 +34,12 @@ class _RetryLog(logging.Handler):
         self.count += "retry" in record.getMessage().lower()
 
 
-def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+def _start(env: dict[str, str], port: int, log: Path,
+           more: list[str] = ()) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "cdp_pipelines.cli", "collect", "serve", "--port", str(port),
-         "--roll-seconds", "1"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+         "--roll-seconds", "1", *more], env=env, stdout=log.open("ab"),
+        stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
