@@ -115,6 +115,13 @@ def prediction_blocking_rules(cols: set[str],
     # The same person with given name and surname swapped.
     if both_names:
         rules.append(f"l.{given} = r.{surname} AND l.{surname} = r.{given}")
+        if "postal_norm" in cols:
+            # ... and one of the two mistyped on the way ("sebretgs james" / "james
+            # sebregts"): one name exactly in the other's place, the other's initial, in
+            # the same area. Both ways round, as a rule sees each pair in one orientation.
+            for a, b in ((given, surname), (surname, given)):
+                rules.append(f"l.{a} = r.{b} AND substr(l.{b}, 1, 1) = substr(r.{a}, 1, 1)"
+                             " AND substr(l.postal_norm, 1, 3) = substr(r.postal_norm, 1, 3)")
     # Both names mistyped ("rollijns"/"rollins", "zacyary"/"zachary"), nothing else exact;
     # left out where sound-alike names make too big blocks.
     if SOUNDEX_COLUMNS <= cols and wide is not None and SOUNDEX_COLUMNS not in wide:

@@ -6,6 +6,9 @@ from typing import Any
 
 from cdp_pipelines.stitch.matching.records import fk_columns
 
+# Both names of a swapped pair at least this similar to the other record's (Jaro-Winkler).
+SWAPPED_JW = 0.88
+
 
 def _name_comparison(col: str, swap_with: str | None):
     """Splink's NameComparison levels (exact with term frequencies, Jaro-Winkler 0.92,
@@ -19,6 +22,12 @@ def _name_comparison(col: str, swap_with: str | None):
                     cll.ExactMatchLevel(col).configure(tf_adjustment_column=col)]
     if swap_with:
         levels.append(cll.ColumnsReversedLevel(col, swap_with, symmetrical=True))
+        # Swapped, and one of the names mistyped on the way ("sebretgs james" / "james
+        # sebregts"): without this level the pair is two disagreeing names.
+        levels.append(cll.CustomLevel(
+            f"jaro_winkler({col}_l, {swap_with}_r) >= {SWAPPED_JW} AND "
+            f"jaro_winkler({swap_with}_l, {col}_r) >= {SWAPPED_JW}",
+            label_for_charts=f"{col} and {swap_with} swapped, Jaro-Winkler >= {SWAPPED_JW}"))
     levels += [cll.JaroWinklerLevel(col, t) for t in (0.92, 0.88, 0.7)]
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, output_column_name=col)
