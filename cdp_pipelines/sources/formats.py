@@ -264,7 +264,11 @@ def _read_csv(spark: "SparkSession", numbered: Path, header: list[str],
     df = (spark.read.schema(schema)
           .options(header="false", sep=sep, quote=fmt.quote, escape=fmt.escape,
                    encoding="utf-8", lineSep="\n", multiLine="false", mode="PERMISSIVE",
-                   columnNameOfCorruptRecord=CORRUPT)
+                   columnNameOfCorruptRecord=CORRUPT,
+                   # A query that reads only some columns must still see a row with the
+                   # wrong number of fields as malformed: with pruning the parser only
+                   # tokenizes the columns asked for, and never counts the rest.
+                   columnPruning="false")
           .csv(str(numbered)))
     # The line number is this reader's own first field: strip it from the raw text again.
     prefix = "^(\\d+)" + _java_literal(sep)

@@ -50,6 +50,15 @@ def test_csv_bad_rows_keep_line_and_reason(spark, tmp_path) -> None:
     assert by_line[7][CORRUPT] == "5" and by_line[7][READ_ERROR]
 
 
+
+def test_csv_row_with_wrong_field_count_is_malformed_whatever_is_read(spark, tmp_path) -> None:
+    """A query reading only some columns (no cache in between) still sees the bad rows."""
+    path = tmp_path / "people.csv"
+    path.write_text("id,name\n1,Ann\n2,Bo,extra\n3\n")
+    df = read_raw(spark, path, FormatSpec(), FEED)
+    assert good(df.select("id", CORRUPT)) == ["1"]
+    assert good(df.select("name", CORRUPT), "name") == ["Ann"]
+
 def test_declared_encoding_delimiters_and_no_header(spark, tmp_path) -> None:
     latin = tmp_path / "people.tsv"
     latin.write_bytes("id\tname\n1\tZo\u00eb\n".encode("latin-1"))
