@@ -156,7 +156,9 @@ def refreshed_deterministic_edges(
     affected = (keyed.join(focus.select("record_id"), "record_id", "left_semi")
                 .select("id_column", "key")
                 .union(previous_oversized.select("id_column", "key")).distinct())
-    holders = keyed.join(F.broadcast(affected), ["id_column", "key"], "left_semi")
+    # Checkpointed: sized, paired and matched against last run's edges, it is read thrice.
+    holders = keyed.join(F.broadcast(affected), ["id_column", "key"],
+                         "left_semi").localCheckpoint(eager=True)
     sized, oversized = _sized(holders, spark, max_group_size)
     fresh = _pairs(sized, contradiction_sql(df.columns, names=names))
     gone = touched.select("record_id")
