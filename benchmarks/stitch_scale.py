@@ -104,6 +104,12 @@ def materialize_assets(defs, selection, phase: str,
         steps = [(e.step_key, e.event_specific_data.duration_ms / 1000)
                  for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
         say("  " + ", ".join(f"{key.replace('stitch__', '')} {sec:.1f} s" for key, sec in steps))
+        # And inside the long steps, their parts (the assets' seconds_by_part).
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            parts = mat.metadata.get("seconds_by_part")
+            if parts is not None:
+                say(f"    {mat.asset_key.path[-1]}: {parts.value}")
 
 
 def timed(work, exclude: set[int]) -> dict[str, float]:

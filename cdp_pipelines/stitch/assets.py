@@ -25,7 +25,7 @@ from dagster import (
 
 from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
-from cdp_pipelines.observability import forward_python_logs, stage
+from cdp_pipelines.observability import Timings, forward_python_logs, stage
 from cdp_pipelines.pools import STITCH_POOL
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.lake_files import lake_path
@@ -230,7 +230,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         from cdp_pipelines.stitch.badvalues import apply_blocklist
 
         spark = lake.session
-        with stage(context.log, "stitch: matching frame") as s:
+        timings = Timings()
+        with stage(context.log, "stitch: matching frame") as s, timings.part("matching frame"):
             pre = lake.read("stitch", "unified_preprocessed_raw")
             blocked = apply_blocklist(pre, lake.read("stitch", "stitch_blocklist_values"))
             df, records = _matching_frame(blocked)
@@ -262,10 +263,10 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                     version = matching.save_model(model_settings, current)
                     s.count(len(model_settings.get("comparisons", [])), "comparisons")
                     s.note = f"model version {version}"
-            with stage(context.log, "stitch: name guard") as s:
+            with stage(context.log, "stitch: name guard") as s, timings.part("name guard"):
                 names, evidence = _name_guard(df, settings.name_guard)
                 s.note = _describe_guard(settings.name_guard, names, evidence)
-            with stage(context.log, "stitch: mode") as s:
+            with stage(context.log, "stitch: mode") as s, timings.part("mode + delta"):
                 model_hash = (loaded or matching.load_model(current)).content_hash
                 plan = _plan_scoring(context.run.tags, lake, df, settings, model_hash,
                                       trained=loaded is None, names=names)
@@ -273,35 +274,53 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             threshold = min(settings.match_threshold, 0.5)
             with stage(context.log, "stitch: scoring pairs") as s:
                 if plan.decision.mode == "incremental":
-                    previous_edges = lake.read("stitch", "unified_scores").localCheckpoint(
-                        eager=True)
-                    edges = incremental.incremental_edges(
-                        model_settings, df, spark, previous_edges, plan.delta, threshold, names)
+                    with timings.part("previous edges"):
+                        previous_edges = lake.read("stitch", "unified_scores").localCheckpoint(
+                            eager=True)
+                    edges, oversized = incremental.incremental_edges(
+                        model_settings, df, spark, previous_edges,
+                        lake.read("stitch", *incremental.OVERSIZED_TABLE), plan.delta,
+                        threshold, names, timings)
                     # Checkpointed: unified_scores, which it reads, is overwritten below.
-                    edges = matching.with_scores(edges).localCheckpoint(eager=True)
-                    moved = incremental.moved_edge_records(previous_edges, edges,
-                                                           settings.match_threshold)
-                    seeds = plan.delta.select("record_id", "change").unionByName(
-                        moved.withColumn("change", F.lit("edge")))
-                    lake.overwrite(seeds, "stitch", *incremental.SEEDS_TABLE)
+                    with timings.part("combine + scores"):
+                        edges = matching.with_scores(edges).localCheckpoint(eager=True)
+                    with timings.part("seeds"):
+                        moved = incremental.moved_edge_records(previous_edges, edges,
+                                                               settings.match_threshold)
+                        seeds = plan.delta.select("record_id", "change").unionByName(
+                            moved.withColumn("change", F.lit("edge")))
+                        lake.overwrite(seeds, "stitch", *incremental.SEEDS_TABLE)
                 else:
-                    edges = matching.with_scores(matching.predict(
-                        model_settings, df, spark, threshold=threshold, names=names))
+                    # Each part checkpointed, so that its seconds are its own.
+                    with timings.part("splink pairs"):
+                        prob = matching.scored_pairs(model_settings, df, spark, threshold,
+                                                     names).localCheckpoint(eager=True)
+                    with timings.part("deterministic"):
+                        det, oversized = matching.deterministic_edges_and_oversized(
+                            df, spark, names=names)
+                        det = det.localCheckpoint(eager=True)
+                    edges = matching.with_scores(matching.combine_edges(det, prob))
                 # A run stopped between the writes below leaves a state no run builds on.
                 state = {"scored_run": context.run.run_id, "clustered_run": None,
                          "fingerprint": plan.fingerprint}
                 incremental.save_state(lake, {**state, "mode": "unfinished"})
-                stats = lake.overwrite(edges, "stitch", "unified_scores")
-                lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
+                with timings.part("write scores"):
+                    stats = lake.overwrite(edges, "stitch", "unified_scores")
+                with timings.part("write hashes"):
+                    lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
+                    lake.overwrite(oversized, "stitch", *incremental.OVERSIZED_TABLE)
                 incremental.save_state(lake, {**state, "mode": plan.decision.mode,
                                               "decision": plan.decision.describe()})
                 df.unpersist()
-                kinds = {r["match_type"]: r["count"] for r in lake.read(
-                    "stitch", "unified_scores").groupBy("match_type").count().collect()}
+                with timings.part("counts"):
+                    kinds = {r["match_type"]: r["count"] for r in lake.read(
+                        "stitch", "unified_scores").groupBy("match_type").count().collect()}
                 s.count(plan.rescored, "records scored")
                 s.count(kinds.get("deterministic", 0), "deterministic")
                 s.count(kinds.get("probabilistic", 0), "probabilistic pairs")
+        context.log.info(f"stitch: unified_scores seconds by part: {timings}")
         return lake.table_result(stats, "stitch", "unified_scores", metadata={
+            "seconds_by_part": MetadataValue.text(str(timings)),
             "model_version": MetadataValue.text(str(version)),
             "deterministic_pairs": MetadataValue.int(int(kinds.get("deterministic", 0))),
             "probabilistic_pairs": MetadataValue.int(int(kinds.get("probabilistic", 0))),
@@ -346,13 +365,15 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         from cdp_pipelines.stitch.stable_ids import assign_stable_ids
 
         spark = lake.session
+        timings = Timings()
         pre = with_record_id(lake.read("stitch", "unified_preprocessed_raw"))
         edges = lake.read("stitch", "unified_scores")
         # Materialized now: unified_coalesced is overwritten below, before the change logs
         # (computed lazily from `previous`) are written; they must see the old ids.
-        previous = (lake.read("stitch", "unified_coalesced").select("record_id", "amperity_id")
-                    .localCheckpoint(eager=True)
-                    if lake.exists("stitch", "unified_coalesced") else None)
+        with timings.part("previous ids"):
+            previous = (lake.read("stitch", "unified_coalesced")
+                        .select("record_id", "amperity_id").localCheckpoint(eager=True)
+                        if lake.exists("stitch", "unified_coalesced") else None)
         # Incremental only right after an incremental scoring in this run: its delta is
         # against the ids in unified_coalesced now.
         state = incremental.load_state(lake)
@@ -363,24 +384,31 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         # contradictory components must agree with the one that filtered the edges.
         # Cached: the guard decision, the components and their split each read it.
         with stage(context.log, "stitch: clustering") as s:
-            nodes, records = _matching_frame(apply_blocklist(
-                pre, lake.read("stitch", "stitch_blocklist_values")))
-            nodes = nodes.cache()
-            names, _ = _name_guard(nodes, settings.name_guard)
+            with timings.part("matching frame"):
+                nodes, records = _matching_frame(apply_blocklist(
+                    pre, lake.read("stitch", "stitch_blocklist_values")))
+                nodes = nodes.cache()
+            with timings.part("name guard"):
+                # Scored in this run: the same frame, so unified_scores' decision (kept in
+                # the state's fingerprint) stands; asking again is a pass over every record.
+                names = (state["fingerprint"]["name_guard"] if scored_here
+                         else _name_guard(nodes, settings.name_guard)[0])
             if scored_here and state.get("mode") == "incremental" and previous is not None:
                 out = recluster(nodes, edges, previous,
                                 lake.read("stitch", *incremental.SEEDS_TABLE), spark,
-                                settings.match_threshold, names)
+                                settings.match_threshold, names, timings)
                 clusters, reclustered = out.clusters, out.records
                 assignments, changes_clusters, changes_pks = (
                     out.assignments, out.changes_clusters, out.changes_pks)
                 s.count(out.customers, "previous customers re-clustered")
             else:
-                clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
-                                           names).cache()
+                with timings.part("components"):
+                    clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
+                                               names).cache()
                 reclustered = records
-                assignments, changes_clusters, changes_pks = assign_stable_ids(
-                    clusters, previous)
+                with timings.part("stable ids"):
+                    assignments, changes_clusters, changes_pks = assign_stable_ids(
+                        clusters, previous)
             s.count(records, "records")
             s.count(reclustered, "clustered")
             s.note = f"mode {mode}"
@@ -399,11 +427,13 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         )
         run = F.lit(context.run.run_id)
         with stage(context.log, "stitch: stable ids") as s:
-            stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
-            changed = lake.overwrite(changes_clusters.withColumn("run_id", run),
-                                     "stitch", "unified_changes_clusters")
-            lake.overwrite(changes_pks.withColumn("run_id", run), "stitch",
-                           "unified_changes_pks")
+            with timings.part("write coalesced"):
+                stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
+            with timings.part("write changes"):
+                changed = lake.overwrite(changes_clusters.withColumn("run_id", run),
+                                         "stitch", "unified_changes_clusters")
+                lake.overwrite(changes_pks.withColumn("run_id", run), "stitch",
+                               "unified_changes_pks")
             s.count(stats.rows, "records")
             s.count(changed.rows, "changed clusters")
         if state is not None and state.get("mode") != "unfinished":
@@ -412,13 +442,15 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         clusters.unpersist()
         nodes.unpersist()
 
-        out = lake.read("stitch", "unified_coalesced")
-        missing = out.where(F.col("amperity_id").isNull()).count()
-        sizes = {r["size"]: r["customers"] for r in out.groupBy("amperity_id").count()
-                 .groupBy(F.col("count").alias("size")).agg(F.count("*").alias("customers"))
-                 .collect()}
-        supersized = out.where("supersized").select("amperity_id").distinct().count()
+        with timings.part("summary"):
+            out = lake.read("stitch", "unified_coalesced")
+            missing = out.where(F.col("amperity_id").isNull()).count()
+            sizes = {r["size"]: r["customers"] for r in out.groupBy("amperity_id").count()
+                     .groupBy(F.col("count").alias("size")).agg(F.count("*").alias("customers"))
+                     .collect()}
+            supersized = out.where("supersized").select("amperity_id").distinct().count()
         customers = sum(sizes.values())
+        context.log.info(f"stitch: unified_coalesced seconds by part: {timings}")
         context.log.info(f"stitch: {stats.rows:,} records are {customers:,} customers"
                          f" (largest {max(sizes, default=0)} records, {supersized} supersized)")
         yield lake.table_result(stats, "stitch", "unified_coalesced", asset_key=coalesced_key,
@@ -430,6 +462,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             "supersized_clusters": MetadataValue.int(supersized),
             "stitch_mode": MetadataValue.text(mode),
             "records_reclustered": MetadataValue.int(reclustered),
+            "seconds_by_part": MetadataValue.text(str(timings)),
         })
         for name in ("unified_changes_clusters", "unified_changes_pks"):
             changed = lake.read("stitch", name)

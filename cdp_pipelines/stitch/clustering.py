@@ -21,6 +21,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+# Up to this many nodes, connected components are found in this process (one collect
+# of nodes and edges) rather than by Splink's iterative Spark solver, whose fixed cost
+# per round dominates a small input: an incremental run's touched customers.
+LOCAL_COMPONENTS_MAX_NODES = 100_000
 # Components larger than this are not searched for contradictions (the pairwise check
 # grows with the square of the size); they are flagged supersized for review instead.
 MAX_COMPONENT_TO_SPLIT = 1000
@@ -59,8 +63,11 @@ def cluster_records(
     spark: "SparkSession",
     threshold: float,
     names: bool = True,
+    nodes_at_most: int | None = None,
 ) -> "DataFrame":
     """(record_id, cluster_id) for every record in `nodes` (a frame with `record_id`).
+    `nodes_at_most`, when the caller knows it, bounds how many records `nodes` holds: up
+    to LOCAL_COMPONENTS_MAX_NODES, components are found in this process (same result).
 
     `edges` has record_id_l, record_id_r, match_probability (and match_type). The
     cluster_id is the smallest record_id of the cluster (Splink's convention), so it is
@@ -82,8 +89,11 @@ def cluster_records(
         if missing:
             raise ValueError(f"cluster_records: {name} frame lacks column(s) {missing}")
 
-    db_api = splink_db_api(spark)
     node_ids = nodes.select(F.col("record_id").cast("string")).distinct()
+    if nodes_at_most is not None and nodes_at_most <= LOCAL_COMPONENTS_MAX_NODES:
+        clusters = _components_here(node_ids, accepted_edges(edges, threshold))
+        return split_contradictions(clusters, nodes, edges, threshold, names)
+    db_api = splink_db_api(spark)
     accepted = accepted_edges(edges, threshold).withColumn(
         "match_probability", F.lit(1.0))
     # The frame reads Splink's last parquet table; its views (a plan each) are not needed.
@@ -102,6 +112,32 @@ def cluster_records(
         F.col("cluster_id").cast("string").alias("cluster_id"),
     )
     return split_contradictions(clusters, nodes, edges, threshold, names)
+
+
+def _components_here(node_ids: "DataFrame", accepted: "DataFrame") -> "DataFrame":
+    """(record_id, cluster_id) of the connected components of `node_ids` (record_id) over
+    `accepted` (record_id_l, record_id_r), found in this process; the cluster_id is the
+    smallest record_id of the component, as Splink's solver gives it."""
+    from pyspark.sql import functions as F
+
+    parent = {r.record_id: r.record_id for r in node_ids.collect()}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    ends = accepted.select(F.col("record_id_l").cast("string"),
+                           F.col("record_id_r").cast("string"))
+    for a, b in ends.collect():
+        if a not in parent or b not in parent:
+            continue  # an edge to a record outside `node_ids` joins nothing here
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    rows = [(record, root(record)) for record in parent]
+    return node_ids.sparkSession.createDataFrame(rows, "record_id string, cluster_id string")
 
 
 def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame",

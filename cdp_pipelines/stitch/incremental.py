@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cdp_pipelines.keys import STITCH_MODE_TAG
+from cdp_pipelines.observability import Timings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -29,6 +30,9 @@ STATE_DIR = "_incremental"
 # whose accepted edges changed while they did not (a shared identifier's group grew).
 SEEDS_TABLE = (STATE_DIR, "seeds")
 HASHES_TABLE = (STATE_DIR, "match_hashes")
+# (id_column, key): identifier values the last run's deterministic edges left out for
+# being shared by too many records.
+OVERSIZED_TABLE = (STATE_DIR, "oversized_keys")
 STATE_FORMAT = "cdp-stitch-state/1"
 
 
@@ -101,7 +105,7 @@ def blockers(lake: "DeltaLake", state: dict[str, Any] | None, fingerprint: dict[
              model_trained: bool) -> list[str]:
     """Why this run cannot reuse the last one's edges and clusters (empty: it can)."""
     if state is None or not all(lake.exists("stitch", *t) for t in (
-            HASHES_TABLE, ("unified_scores",), ("unified_coalesced",))):
+            HASHES_TABLE, OVERSIZED_TABLE, ("unified_scores",), ("unified_coalesced",))):
         return ["no previous Stitch run to build on"]
     if model_trained:
         return ["the model was trained in this run"]
@@ -144,33 +148,44 @@ def _probability_from_weight(weight):
 
 
 def incremental_edges(settings: dict[str, Any], df: "DataFrame", spark: "SparkSession",
-                      previous_edges: "DataFrame", delta: "DataFrame", threshold: float,
-                      names: bool) -> "DataFrame":
-    """This run's edges, scoring only pairs that hold a new or changed record: the model's
-    previous pairs between records neither changed nor deleted are kept, and the
-    deterministic edges (exact joins, cheap) are found again over every record, since a
-    new record can push a shared identifier over the group limit. Same rows as
-    `matching.predict` on `df`."""
+                      previous_edges: "DataFrame", previous_oversized: "DataFrame",
+                      delta: "DataFrame", threshold: float, names: bool,
+                      timings: Timings | None = None) -> tuple["DataFrame", "DataFrame"]:
+    """This run's edges (and oversized identifier values), scoring only pairs that hold a
+    new or changed record: the model's previous pairs between records neither changed
+    nor deleted are kept, and deterministic edges are found again only on identifier
+    values a new or changed record holds or that were oversized last run
+    (`matching.refreshed_deterministic_edges`). Same rows as `matching.predict` on `df`.
+    Each part is checkpointed, timed in `timings`."""
     from pyspark.sql import functions as F
 
     from cdp_pipelines.stitch import matching
 
+    timings = timings or Timings()
     flag = "stitch_delta"
     focus = delta.where(F.col("change").isin("new", "changed")).select(
         "record_id", F.lit("1").alias(flag))
     flagged = df.join(F.broadcast(focus), "record_id", "left").fillna("0", [flag])
-    fresh = matching.scored_pairs(settings, flagged, spark, threshold, names, focus=flag)
+    with timings.part("splink pairs"):
+        fresh = matching.scored_pairs(settings, flagged, spark, threshold, names,
+                                      focus=flag).localCheckpoint(eager=True)
     touched = delta.select("record_id")
-    kept = (
-        previous_edges.where(F.col("match_weight").isNotNull())
-        .join(touched.withColumnRenamed("record_id", "record_id_l"), "record_id_l", "left_anti")
-        .join(touched.withColumnRenamed("record_id", "record_id_r"), "record_id_r", "left_anti")
-        .select("record_id_l", "record_id_r",
-                _probability_from_weight(F.col("match_weight")).alias("match_probability"),
-                "match_weight", "explanation")
-    )
-    return matching.combine_edges(matching.deterministic_edges(df, spark, names=names),
-                                  fresh.unionByName(kept))
+    with timings.part("kept pairs"):
+        kept = (
+            previous_edges.where(F.col("match_weight").isNotNull())
+            .join(touched.withColumnRenamed("record_id", "record_id_l"), "record_id_l",
+                  "left_anti")
+            .join(touched.withColumnRenamed("record_id", "record_id_r"), "record_id_r",
+                  "left_anti")
+            .select("record_id_l", "record_id_r",
+                    _probability_from_weight(F.col("match_weight")).alias("match_probability"),
+                    "match_weight", "explanation")
+        ).localCheckpoint(eager=True)
+    with timings.part("deterministic"):
+        det = matching.refreshed_deterministic_edges(
+            df, spark, previous_edges, previous_oversized, focus, touched, names=names)
+        edges = det.edges.localCheckpoint(eager=True)
+    return matching.combine_edges(edges, fresh.unionByName(kept)), det.oversized
 
 
 def moved_edge_records(previous_edges: "DataFrame", edges: "DataFrame",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from cdp_pipelines.observability import Timings
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -57,7 +59,7 @@ def touched_ids(previous: "DataFrame", seeds: "DataFrame", accepted: "DataFrame"
 
 def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
               seeds: "DataFrame", spark: "SparkSession", threshold: float,
-              names: bool) -> Reclustered:
+              names: bool, timings: Timings | None = None) -> Reclustered:
     """Clusters and stable ids of an incremental run.
 
     nodes: this run's matching frame (record_id and the guard columns); edges: this run's
@@ -68,22 +70,29 @@ def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
     from cdp_pipelines.stitch.clustering import accepted_edges, cluster_records
     from cdp_pipelines.stitch.stable_ids import assign_stable_ids
 
+    timings = timings or Timings()
     previous = previous.select("record_id", "amperity_id")
     current = nodes.select("record_id")
-    ids = touched_ids(previous, seeds, accepted_edges(edges, threshold), current)
+    with timings.part("touched closure"):
+        # Checkpointed: each round of the closure reads the accepted edges again.
+        accepted = accepted_edges(edges, threshold).localCheckpoint(eager=True)
+        ids = touched_ids(previous, seeds, accepted, current)
     chosen = F.broadcast(spark.createDataFrame([(i,) for i in sorted(ids)],
                                                "amperity_id string"))
     touched = previous.join(chosen, "amperity_id", "left_semi")
     untouched = previous.join(chosen, "amperity_id", "left_anti").cache()
     members = current.join(untouched, "record_id", "left_anti").cache()
+    reclustered = members.count()
     sub_edges = (edges.join(members.withColumnRenamed("record_id", "record_id_l"),
                             "record_id_l", "left_semi")
                  .join(members.withColumnRenamed("record_id", "record_id_r"),
                        "record_id_r", "left_semi"))
-    clusters = cluster_records(nodes.join(members, "record_id", "left_semi"), sub_edges,
-                               spark, threshold, names).cache()
-    assignments, changes_clusters, changes_pks = assign_stable_ids(
-        clusters, touched, reserved_ids=untouched.select("amperity_id"))
+    with timings.part("components"):
+        clusters = cluster_records(nodes.join(members, "record_id", "left_semi"), sub_edges,
+                                   spark, threshold, names, nodes_at_most=reclustered).cache()
+    with timings.part("stable ids"):
+        assignments, changes_clusters, changes_pks = assign_stable_ids(
+            clusters, touched, reserved_ids=untouched.select("amperity_id"))
     unchanged = untouched.groupBy("amperity_id").agg(
         F.min("record_id").alias("cluster_id"), F.count(F.lit(1)).alias("record_count"))
     unchanged = unchanged.select(
@@ -97,6 +106,6 @@ def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
         assignments=assignments.unionByName(untouched),
         changes_clusters=changes_clusters.unionByName(unchanged),
         changes_pks=changes_pks,
-        records=members.count(),
+        records=reclustered,
         customers=len(ids),
     )

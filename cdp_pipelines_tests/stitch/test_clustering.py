@@ -33,6 +33,28 @@ def test_chain_singleton_and_rejected_edge(spark):
     assert flagged["f"] == (1, False)
 
 
+def test_components_found_here_are_splinks(spark):
+    """A small input's components, found in this process, are the ones Splink's solver
+    finds: the same members, named by their smallest record_id (a chain whose smallest
+    id is in its middle, a ring, an edge below the threshold)."""
+    nodes = spark.createDataFrame([(r,) for r in "abcdefghij"], "record_id string")
+    edges = spark.createDataFrame(
+        [("d", "e", 0.95, "probabilistic"), ("c", "d", 1.0, "deterministic"),
+         ("e", "f", 0.97, "probabilistic"), ("a", "g", 0.99, "probabilistic"),
+         ("g", "h", 0.99, "probabilistic"), ("h", "a", 0.99, "probabilistic"),
+         ("b", "i", 0.40, "probabilistic")],
+        EDGES,
+    )
+
+    def clusters(**kwargs):
+        return {r.record_id: r.cluster_id for r in cluster_records(
+            nodes, edges, spark, threshold=0.9, **kwargs).collect()}
+
+    here = clusters(nodes_at_most=10)
+    assert here == clusters()
+    assert here["f"] == "c" and here["h"] == "a" and here["i"] == "i"
+
+
 def _clusters(nodes, edges, spark) -> dict[str, str]:
     return {r.record_id: r.cluster_id
             for r in cluster_records(nodes, edges, spark, threshold=0.9).collect()}

@@ -14,7 +14,12 @@ This module is the public face of the package; each job has a module of its own.
 
 from cdp_pipelines.stitch.matching.blocking import wide_blocks
 from cdp_pipelines.stitch.matching.comparisons import comparison_inputs
-from cdp_pipelines.stitch.matching.deterministic import deterministic_edges
+from cdp_pipelines.stitch.matching.deterministic import (
+    DeterministicEdges,
+    deterministic_edges,
+    deterministic_edges_and_oversized,
+    refreshed_deterministic_edges,
+)
 from cdp_pipelines.stitch.matching.guard import (
     HouseholdEvidence,
     contradiction_sql,
@@ -48,12 +53,14 @@ from cdp_pipelines.stitch.matching.training import train, training_steps
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "DeterministicEdges",
     "HouseholdEvidence",
     "build_settings",
     "combine_edges",
     "comparison_inputs",
     "contradiction_sql",
     "deterministic_edges",
+    "deterministic_edges_and_oversized",
     "guard_columns",
     "household_evidence",
     "load_model",
@@ -62,6 +69,7 @@ __all__ = [
     "model_fits_columns",
     "name_guard_on",
     "predict",
+    "refreshed_deterministic_edges",
     "release_splink_views",
     "save_model",
     "score_0_5",

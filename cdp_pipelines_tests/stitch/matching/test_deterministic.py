@@ -98,3 +98,53 @@ def test_household_sharing_an_email_does_not_link_deterministically(spark) -> No
     edges = {(r["record_id_l"], r["record_id_r"])
              for r in deterministic_edges(df, spark).collect()}
     assert edges == {("crm:2", "pos:2"), ("crm:3", "pos:3")}
+
+
+def test_refreshed_edges_equal_edges_found_afresh(spark) -> None:
+    """An incremental run's deterministic edges, from last run's edges and oversized
+    values, are those found over every record: a group pushed over the limit by a new
+    record, one brought back under it by a deletion, a changed record, a deleted one, and
+    a pair sharing two identifiers of which one is affected."""
+    from pyspark.sql import functions as F
+
+    def row(pk, name, email=None, phone=None):
+        return (pk[0], pk, name, "lee", email, phone, None, None, None)
+
+    before = [
+        *[row(f"p{i}", "ann", email="a@x.io") for i in range(1, 4)],  # 3: at the limit
+        *[row(f"q{i}", "bo", email="b@x.io") for i in range(1, 5)],  # 4: oversized
+        row("r1", "cy", email="c@x.io", phone="555"), row("r2", "cy", phone="555"),
+        row("r3", "cy", email="c@x.io"),
+        row("s1", "di", email="s@x.io"), row("s2", "di", email="s@x.io"),
+        row("s3", "di", email="t@x.io"),
+        row("u1", "ed", email="u@x.io", phone="777"), row("u2", "ed", email="u@x.io",
+                                                          phone="777"),
+    ]
+    after = [r for r in before if r[1] not in ("q4", "r2", "s2")] + [
+        row("p4", "ann", email="a@x.io"),  # group a@x.io goes over the limit
+        row("s2", "di", email="t@x.io"),  # changed: leaves s1, joins s3
+        row("u3", "ed", phone="777"),  # phone 777 affected, email u@x.io not
+    ]
+    old = matching.deterministic_edges_and_oversized(frame(spark, before), spark,
+                                                     max_group_size=3)
+    previous = old.edges.withColumn("match_type", F.lit("deterministic"))
+
+    def ids(*pks):
+        return spark.createDataFrame([(f"{p[0]}:{p}",) for p in pks], "record_id string")
+
+    refreshed = matching.refreshed_deterministic_edges(
+        frame(spark, after), spark, previous, old.oversized, focus=ids("p4", "s2", "u3"),
+        touched=ids("p4", "s2", "u3", "q4", "r2"), max_group_size=3)
+    afresh = matching.deterministic_edges_and_oversized(frame(spark, after), spark,
+                                                        max_group_size=3)
+
+    def keyed(edges):
+        return {k: r.match_key for k, r in pairs(edges).items()}
+
+    assert keyed(refreshed.edges) == keyed(afresh.edges)
+    assert {tuple(r) for r in refreshed.oversized.collect()} == {
+        tuple(r) for r in afresh.oversized.collect()} == {("email_norm", "a@x.io")}
+    # The cases above did happen: q1-q3 linked once q4 left, u1-u2 on both identifiers.
+    assert keyed(refreshed.edges)[("q:q1", "q:q2")] == "email_norm"
+    assert keyed(refreshed.edges)[("u:u1", "u:u2")] == "email_norm,phone_norm"
+    assert ("p:p1", "p:p2") not in keyed(refreshed.edges)
