@@ -26,6 +26,8 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -71,15 +73,9 @@ def recover(directory: Path) -> list[Path]:
     """Close the open files no live writer holds; return the files closed."""
     closed = []
     for path in sorted(directory.glob(f"*{OPEN_SUFFIX}")):
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            continue  # closed by its writer meanwhile
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live writer's
+        with exclusively_locked(path, os.O_RDWR) as fd:
+            if fd is None:
+                continue  # closed by its writer meanwhile, or a live writer's
             whole = _whole_lines_length(fd)
             os.ftruncate(fd, whole)
             os.fsync(fd)
@@ -92,12 +88,30 @@ def recover(directory: Path) -> list[Path]:
                     path.unlink()
             except FileNotFoundError:
                 continue
-        finally:
-            os.close(fd)
     if closed:
         _sync_directory(directory)
         log.info("recovered %d landing file(s) left open in %s", len(closed), directory)
     return closed
+
+
+@contextmanager
+def exclusively_locked(path: Path, flags: int = os.O_RDONLY) -> Iterator[int | None]:
+    """A descriptor of ``path`` under an exclusive ``flock`` taken without waiting; None
+    when the file is gone or another process holds the lock."""
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _whole_lines_length(fd: int) -> int:

@@ -20,13 +20,11 @@ an exclusive ``flock``, so no two ship it at once.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 from pathlib import Path
 
-from cdp_pipelines.events.journal import closed_files
+from cdp_pipelines.events.journal import closed_files, exclusively_locked
 from cdp_pipelines.resources.lake_files import LakePath, put_verified
 
 log = logging.getLogger(__name__)
@@ -82,22 +80,13 @@ class Shipper:
         return True
 
     def _ship(self, path: Path) -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return  # shipped by another process meanwhile
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return  # another process is shipping it
-            if not path.exists():
-                return  # shipped (and deleted) between the listing and the lock
+        with exclusively_locked(path) as fd:
+            # None: shipped by another process meanwhile, or being shipped by one.
+            if fd is None or not path.exists():
+                return  # (or shipped and deleted between the listing and the lock)
             put_verified(path, self.landing / path.name)
             path.unlink()
             self.shipped += 1
-        finally:
-            os.close(fd)
         log.info("shipped %s to %s", path.name, self.landing)
 
     def _run(self) -> None:
