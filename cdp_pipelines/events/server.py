@@ -34,10 +34,10 @@ def landing_directory(deployment: Deployment, source: str) -> Path:
     return Path(deployment.check_writable(deployment.path("landing", "events", source)))
 
 
-def spool_directory(deployment: Deployment, spool: str | os.PathLike | None = None) -> Path:
-    """The local spool of a collector whose lake is on object storage: ``spool``, else
-    ``CDP_COLLECT_SPOOL``; refused when neither is set, or when it is itself a URI."""
-    where = spool or deployment.collect_spool
+def spool_directory(deployment: Deployment) -> Path:
+    """The local spool of a collector whose lake is on object storage
+    (``CDP_COLLECT_SPOOL``); refused when unset, or when it is itself a URI."""
+    where = deployment.collect_spool
     if not where:
         raise DeploymentError(
             f"CDP_LAKE_ROOT is on object storage ({deployment.lake_root}), where files cannot "
@@ -51,10 +51,9 @@ def spool_directory(deployment: Deployment, spool: str | os.PathLike | None = No
 
 
 def build_collector(deployment: Deployment, config: Tenant, roll: RollPolicy = RollPolicy(),
-                    limits: Limits = Limits(),
-                    spool: str | os.PathLike | None = None) -> Collector:
+                    limits: Limits = Limits()) -> Collector:
     """The tenant's collector, its write keys read; errors say what to fix. On a lake on
-    object storage its journals are in ``spool`` (see :func:`spool_directory`), shipped to
+    object storage its journals are in the spool (see :func:`spool_directory`), shipped to
     the lake as they close."""
     if deployment.is_sandbox:
         raise DeploymentError(f"sandbox {deployment.sandbox!r} replays production's events and "
@@ -67,7 +66,7 @@ def build_collector(deployment: Deployment, config: Tenant, roll: RollPolicy = R
     if not is_object_store(deployment.lake_root):
         return Collector(sources, lambda source: landing_directory(deployment, source),
                          keys, limits, roll)
-    directory = spool_directory(deployment, spool)
+    directory = spool_directory(deployment)
     return Collector(sources, lambda source: directory / source, keys, limits, roll,
                      ship_to=lambda source: lake_path(deployment.path("landing", "events",
                                                                       source)))
