@@ -212,27 +212,26 @@ def _outbox_store(outbox: str) -> tuple[str | None, dict[str, Any]]:
     from cdp_pipelines.resources.lake_files import (
         AZURE_SCHEMES,
         S3_SCHEMES,
+        LakeStoreError,
         S3Settings,
+        azure_blob_location,
         scheme_of,
     )
 
     scheme = scheme_of(outbox)
     if scheme == "file":
         return "local", {"root": outbox}
-    where = urlsplit(outbox)
     if scheme in S3_SCHEMES:
-        settings = S3Settings.from_env()
+        where, settings = urlsplit(outbox), S3Settings.from_env()
         return "s3", {"bucket": where.netloc, "prefix": where.path.strip("/"),
                       "region": settings.region, "endpoint_url": settings.endpoint}
-    if scheme in AZURE_SCHEMES and "@" in where.netloc:
-        container, _, host = where.netloc.partition("@")
-        account, _, suffix = host.partition(".")
-        emulator = os.environ.get("CDP_AZURE_BLOB_ENDPOINT")
-        # The Blob endpoint of the lake's account (dfs. and blob. share the account).
-        url = (f"{emulator.rstrip('/')}/{account}" if emulator
-               else f"https://{account}.blob.{suffix.partition('.')[2]}")
+    if scheme in AZURE_SCHEMES:
+        try:
+            url, container, prefix = azure_blob_location(outbox)
+        except LakeStoreError:
+            return None, {}
         return "azure_blob", {
-            "container": container, "prefix": where.path.strip("/"), "account_url": url,
+            "container": container, "prefix": prefix, "account_url": url,
             "account_key_env": "AZURE_STORAGE_KEY" if os.environ.get("AZURE_STORAGE_KEY")
             else None}
     return None, {}

@@ -164,6 +164,24 @@ def _azure_filesystem(account: str) -> "pafs.FileSystem":
         return _filesystems[cache]
 
 
+def azure_blob_location(uri: str) -> tuple[str, str, str]:
+    """(the Blob endpoint of the account, container, key) of an Azure lake location: the
+    emulator's ``CDP_AZURE_BLOB_ENDPOINT/<account>`` when set, else
+    ``https://<account>.blob.<the host's cloud suffix>`` (dfs. and blob. share the account)."""
+    location = _parse(uri)
+    if location.family != "azure":
+        raise LakeStoreError(f"{uri}: not an Azure location")
+    emulator = os.environ.get("CDP_AZURE_BLOB_ENDPOINT")
+    if emulator:
+        url = f"{emulator.rstrip('/')}/{location.account}"
+    else:
+        host = urlsplit(uri).netloc.partition("@")[2].split(".", 2)
+        if len(host) < 3:  # <account>.dfs.<suffix>, e.g. core.windows.net
+            raise LakeStoreError(f"{uri}: expected container@account.dfs.<cloud suffix>")
+        url = f"https://{location.account}.blob.{host[2]}"
+    return url, location.bucket, location.key
+
+
 def _filesystem(location: _Location) -> "pafs.FileSystem":
     if location.family == "s3":
         return _s3_filesystem()
@@ -449,7 +467,7 @@ def put_verified(source: Path, target: LakePath) -> None:
     size = source.stat().st_size
     try:
         upload(source, staged)
-        stored = ObjectPath(str(staged)).stat().st_size
+        stored = staged.stat().st_size  # asked of the store: the write forgot its info
         if stored != size:
             raise LakeStoreError(f"{target}: the upload stored {stored} bytes of {size}")
         staged.replace(target)
