@@ -404,7 +404,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             else:
                 with timings.part("components"):
                     clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
-                                               names).cache()
+                                               names, nodes_at_most=records).cache()
                 reclustered = records
                 with timings.part("stable ids"):
                     assignments, changes_clusters, changes_pks = assign_stable_ids(

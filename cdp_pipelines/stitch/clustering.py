@@ -117,10 +117,13 @@ def cluster_records(
 def _components_here(node_ids: "DataFrame", accepted: "DataFrame") -> "DataFrame":
     """(record_id, cluster_id) of the connected components of `node_ids` (record_id) over
     `accepted` (record_id_l, record_id_r), found in this process; the cluster_id is the
-    smallest record_id of the component, as Splink's solver gives it."""
+    smallest record_id of the component, as Splink's solver gives it. Nodes, edges and
+    the result cross between Spark and Python as Arrow columns."""
+    import pyarrow as pa
     from pyspark.sql import functions as F
 
-    parent = {r.record_id: r.record_id for r in node_ids.collect()}
+    records = node_ids.toArrow().column("record_id").to_pylist()
+    parent = dict(zip(records, records))
 
     def root(x: str) -> str:
         while parent[x] != x:
@@ -129,15 +132,16 @@ def _components_here(node_ids: "DataFrame", accepted: "DataFrame") -> "DataFrame
         return x
 
     ends = accepted.select(F.col("record_id_l").cast("string"),
-                           F.col("record_id_r").cast("string"))
-    for a, b in ends.collect():
+                           F.col("record_id_r").cast("string")).toArrow()
+    for a, b in zip(ends.column(0).to_pylist(), ends.column(1).to_pylist()):
         if a not in parent or b not in parent:
             continue  # an edge to a record outside `node_ids` joins nothing here
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
-    rows = [(record, root(record)) for record in parent]
-    return node_ids.sparkSession.createDataFrame(rows, "record_id string, cluster_id string")
+    table = pa.table({"record_id": pa.array(records, pa.string()),
+                      "cluster_id": pa.array([root(r) for r in records], pa.string())})
+    return node_ids.sparkSession.createDataFrame(table)
 
 
 def _contradicting_pairs(clusters: "DataFrame", records: "DataFrame",

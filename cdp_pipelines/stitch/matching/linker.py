@@ -19,15 +19,13 @@ if TYPE_CHECKING:
     from splink import Linker
 
 
-def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession",
-                extra_columns: tuple[str, ...] = ()) -> "Linker":
-    """A Splink linker for `settings` over `df` (the matching frame), given only the
+def linker_input(df: "DataFrame", settings: dict,
+                 extra_columns: tuple[str, ...] = ()) -> "DataFrame":
+    """`df` (the matching frame) as Splink reads it for `settings`: record_id and only the
     columns the model reads (and `extra_columns`, which its blocking rules may name), as
     strings; refuses a frame without a compared column."""
     from pyspark.sql import functions as F
-    from splink import Linker
 
-    db_api = splink_db_api(spark)
     df = with_record_id(df)
     needed = ["record_id", *model_columns(df.columns)]
     if "sk" in df.columns:
@@ -43,6 +41,13 @@ def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession",
             "the tenant's columns changed since the model was trained: retrain it"
         )
     # Comparisons work on strings (dates as ISO yyyy-MM-dd), whatever the input types.
-    sdf = db_api.register(df.select(
-        "record_id", *[F.col(c).cast("string").alias(c) for c in needed[1:]]))
+    return df.select("record_id", *[F.col(c).cast("string").alias(c) for c in needed[1:]])
+
+
+def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession",
+                extra_columns: tuple[str, ...] = ()) -> "Linker":
+    """A Splink linker for `settings` over `df` (the matching frame; see `linker_input`)."""
+    from splink import Linker
+
+    sdf = splink_db_api(spark).register(linker_input(df, settings, extra_columns))
     return Linker(sdf, settings, log_level=logging.WARNING)

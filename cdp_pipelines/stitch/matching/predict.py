@@ -9,6 +9,7 @@ from cdp_pipelines.stitch.matching.deterministic import (
     DEFAULT_MAX_DETERMINISTIC_GROUP,
     deterministic_edges,
 )
+from cdp_pipelines.stitch.matching.focus import focused_linker
 from cdp_pipelines.stitch.matching.guard import drop_contradictions
 from cdp_pipelines.stitch.matching.linker import make_linker
 from cdp_pipelines.stitch.matching.records import with_record_id
@@ -34,26 +35,6 @@ def _explanation_column(edges: "DataFrame", settings: dict) -> "Column":
     return F.map_from_arrays(F.array(*keys), F.array(*values))
 
 
-def focused_rules(settings: dict[str, Any], flag: str) -> dict[str, Any]:
-    """`settings` whose prediction blocking rules only keep pairs with at least one record
-    flagged in string column `flag` ('1'): an incremental run scores new and changed
-    records against all records, through the same rules and model.
-
-    Each rule becomes two, flagged on the left and flagged on the right: a condition on one
-    side is pushed below the join, so each is a join of the flagged records with all
-    records, never every pair of a block filtered afterwards (which an OR of the two sides
-    would be). Splink keeps a pair found by both once."""
-    def narrowed(rule, side: str):
-        extra = f"{side}.{flag} = '1'"
-        if isinstance(rule, dict):
-            return {**rule, "blocking_rule": f"({rule['blocking_rule']}) AND {extra}"}
-        return f"({rule}) AND {extra}"
-
-    rules = settings.get("blocking_rules_to_generate_predictions", [])
-    return {**settings, "blocking_rules_to_generate_predictions": [
-        narrowed(rule, side) for rule in rules for side in ("l", "r")]}
-
-
 def scored_pairs(
     settings_json: dict[str, Any] | str,
     df: "DataFrame",
@@ -69,8 +50,8 @@ def scored_pairs(
     from pyspark.sql import functions as F
 
     settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
-    linker = make_linker(df, focused_rules(settings, focus) if focus else settings, spark,
-                         extra_columns=(focus,) if focus else ())
+    linker = (focused_linker(df, settings, spark, focus) if focus
+              else make_linker(df, settings, spark))
     scored = linker.inference.predict(
         threshold_match_probability=threshold, warning_mode="never"
     ).as_spark_dataframe()

@@ -43,3 +43,39 @@ def test_predict_probabilistic_link_is_explained(spark):
         "deterministic", "phone_norm", 1.0)
     # the model's view of a deterministic pair is kept as its explanation
     assert det.explanation["birthdate_norm"] > 0 and "phone_norm" in det.explanation
+
+
+def test_focused_scoring_scores_a_flagged_records_pairs_as_a_full_scoring_does(spark):
+    from pyspark.sql import functions as F
+
+    rows = [
+        ("crm", "1", "jonathan", "smith", "js@x.io", None, "1980-01-02", "2000", None),
+        ("web", "1", "jonathon", "smith", "other@y.io", None, "1980-01-02", "2000", None),
+        # Smiths that no rule pairs with a flagged record: they still count in the
+        # surname's term frequency, which a scoring of fewer records must keep.
+        ("crm", "5", "anna", "smith", None, None, "1970-01-01", "7000", None),
+        ("crm", "6", "bob", "smith", None, None, "1971-01-01", "7100", None),
+        ("crm", "7", "carl", "smith", None, None, "1972-01-01", "7200", None),
+        ("crm", "2", "mary", "jones", None, "+61400000002", "1975-05-05", "3000", None),
+        ("pos", "2", "mary", "jones", None, "+61400000002", "1975-05-05", "3000", None),
+        ("pos", "3", "mary", "jones", None, None, "1975-05-05", "3000", None),
+        # Found only by a rule comparing one column with another, flagged on its right.
+        ("crm", "8", "james", "sebregts", None, None, "1985-04-04", "2600", None),
+        ("web", "8", "sebretgs", "james", None, None, None, "2600", None),
+        ("crm", "4", "jane", "doe", None, None, "1990-09-09", "5000", None),
+    ]
+    df = frame(spark, rows)
+    settings = with_fixed_parameters(matching.build_settings(df.columns))
+    full = pairs(matching.scored_pairs(settings, df, spark, threshold=0.0, names=False))
+    flagged_ids = {"web:1", "pos:2", "web:8"}
+    flag = F.when(F.concat_ws(":", "source", "pk").isin(*flagged_ids), "1").otherwise("0")
+    focused = pairs(matching.scored_pairs(settings, df.withColumn("flag", flag), spark,
+                                          threshold=0.0, names=False, focus="flag"))
+
+    expected = {k: v for k, v in full.items() if flagged_ids & set(k)}
+    assert {("crm:1", "web:1"), ("crm:2", "pos:2"), ("pos:2", "pos:3"),
+            ("crm:8", "web:8")} <= set(expected)
+    assert set(focused) == set(expected)
+    for key, edge in expected.items():
+        assert focused[key].match_weight == pytest.approx(edge.match_weight), key
+        assert focused[key].explanation == pytest.approx(edge.explanation), key
