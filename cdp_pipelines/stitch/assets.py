@@ -291,15 +291,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                             moved.withColumn("change", F.lit("edge")))
                         lake.overwrite(seeds, "stitch", *incremental.SEEDS_TABLE)
                 else:
-                    # Each part checkpointed, so that its seconds are its own.
-                    with timings.part("splink pairs"):
-                        prob = matching.scored_pairs(model_settings, df, spark, threshold,
-                                                     names).localCheckpoint(eager=True)
-                    with timings.part("deterministic"):
-                        det, oversized = matching.deterministic_edges_and_oversized(
-                            df, spark, names=names)
-                        det = det.localCheckpoint(eager=True)
-                    edges = matching.with_scores(matching.combine_edges(det, prob))
+                    edges, oversized = matching.predict_run(
+                        model_settings, df, spark, threshold, names=names, timings=timings)
+                    edges = matching.with_scores(edges)
                 # A run stopped between the writes below leaves a state no run builds on.
                 state = {"scored_run": context.run.run_id, "clustered_run": None,
                          "fingerprint": plan.fingerprint}

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from cdp_pipelines.resources.delta_io import DeltaLake
+    from cdp_pipelines.stitch.matching import RunEdges
 
 MODES = ("full", "incremental", "auto")
 STATE_DIR = "_incremental"
@@ -150,12 +151,12 @@ def _probability_from_weight(weight):
 def incremental_edges(settings: dict[str, Any], df: "DataFrame", spark: "SparkSession",
                       previous_edges: "DataFrame", previous_oversized: "DataFrame",
                       delta: "DataFrame", threshold: float, names: bool,
-                      timings: Timings | None = None) -> tuple["DataFrame", "DataFrame"]:
+                      timings: Timings | None = None) -> "RunEdges":
     """This run's edges (and oversized identifier values), scoring only pairs that hold a
     new or changed record: the model's previous pairs between records neither changed
     nor deleted are kept, and deterministic edges are found again only on identifier
     values a new or changed record holds or that were oversized last run
-    (`matching.refreshed_deterministic_edges`). Same rows as `matching.predict` on `df`.
+    (`matching.refreshed_deterministic_edges`). Same rows as `matching.predict_run` on `df`.
     Each part is checkpointed, timed in `timings`."""
     from pyspark.sql import functions as F
 
@@ -185,7 +186,8 @@ def incremental_edges(settings: dict[str, Any], df: "DataFrame", spark: "SparkSe
         det = matching.refreshed_deterministic_edges(
             df, spark, previous_edges, previous_oversized, focus, touched, names=names)
         edges = det.edges.localCheckpoint(eager=True)
-    return matching.combine_edges(edges, fresh.unionByName(kept)), det.oversized
+    return matching.RunEdges(matching.combine_edges(edges, fresh.unionByName(kept)),
+                             det.oversized)
 
 
 def moved_edge_records(previous_edges: "DataFrame", edges: "DataFrame",

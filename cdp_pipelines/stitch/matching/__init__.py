@@ -37,8 +37,10 @@ from cdp_pipelines.stitch.matching.model_store import (
 )
 from cdp_pipelines.stitch.matching.predict import (
     DEFAULT_THRESHOLD,
+    RunEdges,
     combine_edges,
     predict,
+    predict_run,
     scored_pairs,
 )
 from cdp_pipelines.stitch.matching.records import with_record_id
@@ -55,6 +57,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "DeterministicEdges",
     "HouseholdEvidence",
+    "RunEdges",
     "build_settings",
     "combine_edges",
     "comparison_inputs",
@@ -69,6 +72,7 @@ __all__ = [
     "model_fits_columns",
     "name_guard_on",
     "predict",
+    "predict_run",
     "refreshed_deterministic_edges",
     "release_splink_views",
     "save_model",

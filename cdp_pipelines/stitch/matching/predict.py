@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from cdp_pipelines.observability import Timings
 from cdp_pipelines.stitch.matching.deterministic import (
     DEFAULT_MAX_DETERMINISTIC_GROUP,
-    deterministic_edges,
+    deterministic_edges_and_oversized,
 )
 from cdp_pipelines.stitch.matching.focus import focused_linker
 from cdp_pipelines.stitch.matching.guard import drop_contradictions
@@ -90,6 +91,36 @@ def combine_edges(det: "DataFrame", prob: "DataFrame") -> "DataFrame":
     )
 
 
+class RunEdges(NamedTuple):
+    edges: "DataFrame"  # every edge of the run (see `combine_edges`)
+    oversized: "DataFrame"  # (id_column, key): values shared too widely to link on
+
+
+def predict_run(
+    settings_json: dict[str, Any] | str,
+    df: "DataFrame",
+    spark: "SparkSession",
+    threshold: float = DEFAULT_THRESHOLD,
+    max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
+    names: bool = True,
+    timings: Timings | None = None,
+) -> RunEdges:
+    """All edges of a run: deterministic ones plus Splink pairs with probability >=
+    `threshold` (lower it to keep weak pairs for review). A pair found both ways is
+    reported once as deterministic, keeping the model's weights as its explanation.
+    Probabilistic pairs that contradict (`contradiction_sql`, with its name veto when
+    `names`) are dropped. Both parts are checkpointed, so that their seconds (in
+    `timings`) are their own."""
+    timings = timings or Timings()
+    with timings.part("splink pairs"):
+        prob = scored_pairs(settings_json, df, spark, threshold, names).localCheckpoint(
+            eager=True)
+    with timings.part("deterministic"):
+        det = deterministic_edges_and_oversized(df, spark, max_deterministic_group, names)
+        edges = det.edges.localCheckpoint(eager=True)
+    return RunEdges(combine_edges(edges, prob), det.oversized)
+
+
 def predict(
     settings_json: dict[str, Any] | str,
     df: "DataFrame",
@@ -98,10 +129,6 @@ def predict(
     max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
     names: bool = True,
 ) -> "DataFrame":
-    """All edges of a run: deterministic ones plus Splink pairs with probability >=
-    `threshold` (lower it to keep weak pairs for review). A pair found both ways is
-    reported once as deterministic, keeping the model's weights as its explanation.
-    Probabilistic pairs that contradict (`contradiction_sql`, with its name veto when
-    `names`) are dropped."""
-    prob = scored_pairs(settings_json, df, spark, threshold, names)
-    return combine_edges(deterministic_edges(df, spark, max_deterministic_group, names), prob)
+    """The edges of `predict_run`."""
+    return predict_run(settings_json, df, spark, threshold, max_deterministic_group,
+                       names).edges
