@@ -63,6 +63,11 @@ HONORIFICS = frozenset(
 )
 SUFFIXES = frozenset("jr jnr sr snr ii iii iv phd md dds dvm esq cpa rn".split())
 SURNAME_PARTICLES = frozenset("van von der den de del della da di du la le st bin ibn".split())
+# Surname prefixes written with an apostrophe ("O'Brien", "D'Angelo") and often with a space
+# instead ("O Brien"): joined to the name, as dropping the apostrophe joins them. In a full
+# name only "o" is read so: "John D Angelo" more likely has a middle initial.
+APOSTROPHE_PREFIXES = frozenset({"o", "d"})
+FULL_NAME_APOSTROPHE_PREFIXES = frozenset({"o"})
 JUNK_NAMES = frozenset(
     {
         "unknown", "unk", "test", "testing", "tester", "na", "n a", "none", "null", "nil",
@@ -185,6 +190,25 @@ def normalize_name(value: Any) -> str | None:
     return None if _junk_name(name) else name
 
 
+def _joined_prefixes(tokens: list[str], prefixes: frozenset[str]) -> list[str]:
+    """Surname tokens with each apostrophe prefix joined to the token after it
+    (["o", "brien", "smith"] -> ["obrien", "smith"])."""
+    out: list[str] = []
+    for token in tokens:
+        if out and out[-1] in prefixes:
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
+def normalize_surname(value: Any) -> str | None:
+    """A surname: `normalize_name`, with a spaced apostrophe prefix joined the way an
+    apostrophe's removal joins it ("O Brien" and "O'Brien" -> 'obrien')."""
+    name = normalize_name(value)
+    return " ".join(_joined_prefixes(name.split(), APOSTROPHE_PREFIXES)) if name else None
+
+
 def canonical_given_name(value: Any) -> str | None:
     """Normalised given name with a common nickname replaced by its formal name."""
     name = normalize_name(value)
@@ -206,7 +230,8 @@ def split_full_name(value: Any) -> FullName:
         return FullName(None, None, None)
     if "," in text:
         last_part, _, first_part = text.partition(",")
-        surname_tokens = _strip_titles(_name_tokens(last_part))
+        surname_tokens = _joined_prefixes(_strip_titles(_name_tokens(last_part)),
+                                          APOSTROPHE_PREFIXES)
         first_tokens = _strip_titles(_name_tokens(first_part))
         given = first_tokens[0] if first_tokens else None
         middle = " ".join(first_tokens[1:]) or None
@@ -218,11 +243,12 @@ def split_full_name(value: Any) -> FullName:
         if len(tokens) == 1:
             return FullName(None if _junk_name(tokens[0]) else tokens[0], None, None)
         start = len(tokens) - 1
-        while start > 1 and tokens[start - 1] in SURNAME_PARTICLES:
+        while start > 1 and (tokens[start - 1] in SURNAME_PARTICLES
+                             or tokens[start - 1] in FULL_NAME_APOSTROPHE_PREFIXES):
             start -= 1
         given = tokens[0]
         middle = " ".join(tokens[1:start]) or None
-        surname = " ".join(tokens[start:])
+        surname = " ".join(_joined_prefixes(tokens[start:], FULL_NAME_APOSTROPHE_PREFIXES))
     if given and surname and _junk_name(f"{given} {surname}"):
         return FullName(None, None, None)
     return FullName(
@@ -328,7 +354,7 @@ def given_name_forms(name: str | None) -> str | None:
 def normalize_person_name(given: Any, surname: Any, full_name: Any) -> PersonName:
     """Given name and surname from their own fields, falling back to a split of the full name."""
     given_norm = normalize_name(given)
-    surname_norm = normalize_name(surname)
+    surname_norm = normalize_surname(surname)
     if (given_norm is None or surname_norm is None) and _text(full_name) is not None:
         parts = split_full_name(full_name)
         given_norm = given_norm or parts.given

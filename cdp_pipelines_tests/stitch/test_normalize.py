@@ -66,6 +66,11 @@ def test_canonical_given_name(raw, expected):
         ("Smith, John A.", nz.FullName("john", "a", "smith")),
         ("Mr John A. van der Berg Jr", nz.FullName("john", "a", "van der berg")),
         ("Maria de la Cruz", nz.FullName("maria", None, "de la cruz")),
+        # an apostrophe prefix written with a space: the surname as with the apostrophe
+        ("Benjamin O Brien", nz.FullName("benjamin", None, "obrien")),
+        ("O Brien, Benjamin", nz.FullName("benjamin", None, "obrien")),
+        ("D Angelo, Anthony", nz.FullName("anthony", None, "dangelo")),
+        ("Anthony D Angelo", nz.FullName("anthony", "d", "angelo")),
         ("  ANNA   KARENINA  ", nz.FullName("anna", None, "karenina")),
         ("Cher", nz.FullName("cher", None, None)),
         ("Dr.", nz.FullName(None, None, None)),
@@ -77,6 +82,17 @@ def test_canonical_given_name(raw, expected):
 )
 def test_split_full_name(raw, expected):
     assert nz.split_full_name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("O Brien", "obrien"), ("O'Brien", "obrien"), ("OBrien", "obrien"),
+     ("D Angelo", "dangelo"), ("O Brien-Smith", "obrien smith"), ("de la Cruz", "de la cruz"),
+     ("O", "o"), (None, None)],
+)
+def test_normalize_surname(raw, expected):
+    assert nz.normalize_surname(raw) == expected
+    assert nz.normalize_person_name("Ann", raw, None).surname == expected
 
 
 def test_person_name_falls_back_to_full_name():

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 # "john" is 0.93, "john" vs "mary" 0.0, "smith" vs "smyth" 0.89, "smith" vs "jones" 0.47.
 NAME_CONTRADICTION_JW = 0.7
 NAME_SIMILAR_JW = 0.85
+# From this length a doubled letter is a spelling ("maddison"/"madison"); in shorter names
+# it may be another name ("eddie" is Edward's, "edie" Edith's).
+SPELLING_DOUBLES_MIN_LENGTH = 6
 
 
 def _both(col: str) -> str:
@@ -68,11 +71,30 @@ def _mailbox_names_another(x: str, y: str, forms: bool) -> str:
     )
 
 
+def _spelling(name: str) -> str:
+    """SQL: a given name with the spellings of one name made alike: an initial "c" as "k"
+    ("catherine"/"katherine"), and doubled letters as one in a name of
+    SPELLING_DOUBLES_MIN_LENGTH letters or more ("maddison"/"madison", "phillip"/"philip")."""
+    k = f"regexp_replace({name}, '^c', 'k')"
+    return (f"CASE WHEN length({name}) >= {SPELLING_DOUBLES_MIN_LENGTH} "
+            rf"THEN regexp_replace({k}, '(.)\\1+', '$1') ELSE {k} END")
+
+
+def _spelled_as_form(x: str, y: str) -> str:
+    """SQL: x's given name is one of y's formal names spelled another way: the nickname
+    data knows "kate" as katherine's and "maddie" as maddison's, not as catherine's or
+    madison's. Only x's name itself, not its nicknames' forms: each hop through the
+    nickname data widens what agrees."""
+    return (f"exists(split({y}.given_name_forms, ' '), "
+            f"f -> {_spelling('f')} = {_spelling(f'{x}.given_name_norm')})")
+
+
 def names_differ_sql(columns: Iterable[str]) -> str | None:
     """SQL (over aliases l, r) true when two records' names say two people, whatever
     their birthdates: given names both present and dissimilar (Jaro-Winkler < 0.7, or
     < 0.85 and more than one typo apart; neither a prefix of the other), not one
-    canonical or formal name ("bob"/"robert", "harry"/"harold") and not simply swapped
+    canonical or formal name ("bob"/"robert", "harry"/"harold", also spelled another way:
+    "kate"/"catherine") and not simply swapped
     with the surname. With only a full name, the full names share no token and are
     dissimilar. None when no name column is present."""
     cols = set(columns)
@@ -90,9 +112,10 @@ def names_differ_sql(columns: Iterable[str]) -> str | None:
                  "l.given_name_canonical = r.given_name_canonical))")
         if "given_name_forms" in cols:
             # ... and so do two names that may stand for one formal name: "harry"
-            # (harold or henry) and "harold".
-            given = (f"({given} AND NOT ({_both('given_name_forms')} AND arrays_overlap("
-                     "split(l.given_name_forms, ' '), split(r.given_name_forms, ' '))))")
+            # (harold or henry) and "harold"; "kate" (katherine) and "catherine".
+            given = (f"({given} AND NOT ({_both('given_name_forms')} AND (arrays_overlap("
+                     "split(l.given_name_forms, ' '), split(r.given_name_forms, ' '))"
+                     f" OR {_spelled_as_form('l', 'r')} OR {_spelled_as_form('r', 'l')})))")
         if "surname_norm" in cols:
             # First and last name swapped between the two records is the same person,
             # the given name perhaps as a nickname ("hank marshall" / "marshall henry").

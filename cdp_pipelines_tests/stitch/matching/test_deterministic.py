@@ -51,6 +51,11 @@ def test_deterministic_edges_and_guards(spark):
         ("web", "15", None, None, "m.gomez77@x.io", None, None, None, None),
         ("crm", "16", "peggy", "gomez", "gomez77@x.io", None, None, None, None),
         ("web", "16", None, None, "gomez77@x.io", None, None, None, None),
+        # a nickname of a formal name spelled another way (katherine, maddison): linked
+        ("crm", "17", "kate", "pena", "kp@x.io", None, None, None, None),
+        ("web", "17", "catherine", "pena", "kp@x.io", None, None, None, None),
+        ("crm", "18", "maddie", "nichols", "mn@x.io", None, None, None, None),
+        ("web", "18", "madison", "nichols", "mn@x.io", None, None, None, None),
     ]
     df = frame(spark, rows)
     df = df.join(spark.createDataFrame(
@@ -62,7 +67,8 @@ def test_deterministic_edges_and_guards(spark):
     assert set(edges) == {("crm:1", "web:1"), ("crm:3", "pos:3"), ("crm:6", "web:6"),
                           ("crm:7", "web:7"), ("crm:8", "web:8"), ("crm:10", "web:10"),
                           ("crm:11", "web:11"), ("crm:12", "web:12"), ("crm:13", "web:13"),
-                          ("crm:15", "web:15"), ("crm:16", "web:16")}
+                          ("crm:15", "web:15"), ("crm:16", "web:16"), ("crm:17", "web:17"),
+                          ("crm:18", "web:18")}
     assert edges[("crm:1", "web:1")].match_key == "email_norm"
     assert edges[("crm:6", "web:6")].match_key == "email_norm,phone_norm"
 
