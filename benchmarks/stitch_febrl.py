@@ -94,8 +94,8 @@ def run(name: str, spark) -> dict:
     # The guard's name veto as Stitch's default (name_guard: auto) decides it.
     names = matching.name_guard_on(
         "auto", matching.household_evidence(matching.with_record_id(df)))
-    edges = matching.predict(trained, df, spark, threshold=matching.DEFAULT_THRESHOLD,
-                             names=names).cache()
+    edges = matching.predict_run(trained, df, spark, threshold=matching.DEFAULT_THRESHOLD,
+                                 names=names).edges.cache()
     nodes = matching.with_record_id(df)
     clusters = clustering.cluster_records(nodes, edges, spark, matching.DEFAULT_THRESHOLD,
                                           names)

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     names, _ = step("name guard", lambda: assets._name_guard(df, "auto"))
 
     def predict():
-        edges = matching.with_scores(matching.predict(model, df, spark, threshold=0.5,
-                                                      names=names))
+        edges = matching.with_scores(matching.predict_run(model, df, spark, threshold=0.5,
+                                                          names=names).edges)
         with tempfile.TemporaryDirectory(prefix="cdp-profile-") as out:
             edges.write.mode("overwrite").parquet(out + "/edges")
             return spark.read.parquet(out + "/edges").count()

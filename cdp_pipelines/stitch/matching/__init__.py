@@ -39,7 +39,6 @@ from cdp_pipelines.stitch.matching.predict import (
     DEFAULT_THRESHOLD,
     RunEdges,
     combine_edges,
-    predict,
     predict_run,
     scored_pairs,
 )
@@ -71,7 +70,6 @@ __all__ = [
     "make_linker",
     "model_fits_columns",
     "name_guard_on",
-    "predict",
     "predict_run",
     "refreshed_deterministic_edges",
     "release_splink_views",

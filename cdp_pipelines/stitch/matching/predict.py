@@ -121,16 +121,3 @@ def predict_run(
         det = deterministic_edges_and_oversized(df, spark, max_deterministic_group, names)
         edges = det.edges.localCheckpoint(eager=True)
     return RunEdges(combine_edges(edges, prob), det.oversized)
-
-
-def predict(
-    settings_json: dict[str, Any] | str,
-    df: "DataFrame",
-    spark: "SparkSession",
-    threshold: float = DEFAULT_THRESHOLD,
-    max_deterministic_group: int = DEFAULT_MAX_DETERMINISTIC_GROUP,
-    names: bool = True,
-) -> "DataFrame":
-    """The edges of `predict_run`."""
-    return predict_run(settings_json, df, spark, threshold, max_deterministic_group,
-                       names).edges

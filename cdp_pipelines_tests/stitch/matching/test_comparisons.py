@@ -21,7 +21,7 @@ def test_location_counts_once(spark):
     location = [c for c in settings["comparisons"]
                 if {"postal_norm", "city_norm", "state_norm"} & set(matching.comparison_inputs(c))]
     assert [c["output_column_name"] for c in location] == ["location"]
-    edges = pairs(matching.predict(settings, df, spark, threshold=0.5))
+    edges = pairs(matching.predict_run(settings, df, spark, threshold=0.5).edges)
     assert set(edges) == {("crm:2", "pos:2")}
     assert set(edges[("crm:2", "pos:2")].explanation) == {
         "given_name_norm", "surname_norm", "location"}

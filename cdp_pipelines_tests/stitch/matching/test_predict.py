@@ -23,7 +23,7 @@ def test_predict_probabilistic_link_is_explained(spark):
     ]
     df = frame(spark, rows)
     settings = with_fixed_parameters(matching.build_settings(df.columns))
-    edges = pairs(matching.predict(settings, df, spark, threshold=0.5))
+    edges = pairs(matching.predict_run(settings, df, spark, threshold=0.5).edges)
 
     assert set(edges) == {("crm:1", "web:1"), ("crm:2", "pos:2")}
     prob = edges[("crm:1", "web:1")]
