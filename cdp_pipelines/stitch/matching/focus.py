@@ -45,7 +45,7 @@ def block_partners(frame: "DataFrame", settings: dict[str, Any], flag: str) -> "
     from pyspark.sql import functions as F
 
     flagged = F.broadcast(frame.where(F.col(flag) == "1"))
-    found = [frame.select("record_id").where(F.col(flag) == "1")]
+    found = [flagged.select("record_id")]
     for rule in _rules(settings):
         condition = F.expr(rule)
         found.append(frame.alias("l").join(flagged.alias("r"), condition, "left_semi")

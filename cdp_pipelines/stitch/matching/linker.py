@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def linker_input(df: "DataFrame", settings: dict,
                  extra_columns: tuple[str, ...] = ()) -> "DataFrame":
     """`df` (the matching frame) as Splink reads it for `settings`: record_id and only the
-    columns the model reads (and `extra_columns`, which its blocking rules may name), as
+    columns the model reads (and `extra_columns`, carried along: a focused run's flag), as
     strings; refuses a frame without a compared column."""
     from pyspark.sql import functions as F
 
@@ -44,10 +44,9 @@ def linker_input(df: "DataFrame", settings: dict,
     return df.select("record_id", *[F.col(c).cast("string").alias(c) for c in needed[1:]])
 
 
-def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession",
-                extra_columns: tuple[str, ...] = ()) -> "Linker":
+def make_linker(df: "DataFrame", settings: dict, spark: "SparkSession") -> "Linker":
     """A Splink linker for `settings` over `df` (the matching frame; see `linker_input`)."""
     from splink import Linker
 
-    sdf = splink_db_api(spark).register(linker_input(df, settings, extra_columns))
+    sdf = splink_db_api(spark).register(linker_input(df, settings))
     return Linker(sdf, settings, log_level=logging.WARNING)
