@@ -34,7 +34,7 @@ demo: setup
 
 test: setup
 	@bash scripts/install_test_services.sh
-	$(VENV)/pytest -q --durations=30 cdp_pipelines_tests
+	$(VENV)/pytest -q --durations=60 cdp_pipelines_tests
 
 ui: setup
 	$(VENV)/dagster dev -w workspace.yaml

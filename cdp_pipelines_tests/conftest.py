@@ -89,7 +89,7 @@ TINY_STITCH_ASSETS = (
 class TinyStitch:
     """A first Stitch of the tiny tenant in this process. ``ids`` (pk -> amperity_id) are
     as that run left them; ``lake`` may have moved on since (stitch/test_assets.py runs
-    again on it)."""
+    again on it), ``pristine`` holds the lake and drop folder as the run left them."""
 
     lake: Path
     drop: Path
@@ -97,6 +97,17 @@ class TinyStitch:
     instance: object
     result: object
     ids: dict[str, str]
+    pristine: Path
+
+    def copy_to(self, dest: Path) -> tuple[Path, Path]:
+        """The lake and drop folder as the first run left them, copied under ``dest``
+        (a local lake's Delta tables hold relative paths): a test that needs a first
+        Stitch to build on starts from here instead of running one. Returns (lake, drop)."""
+        import shutil
+
+        for name in ("lake", "drop"):
+            shutil.copytree(self.pristine / name, dest / name)
+        return dest / "lake", dest / "drop"
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +134,12 @@ def tiny_stitch(tmp_path_factory, spark) -> TinyStitch:
     assert result.success
     ids = {r["pk"]: r["amperity_id"] for r in spark.read.format("delta").load(
         f"{lake}/prod/stitch/unified_coalesced").collect()}
-    return TinyStitch(lake, drop, defs, instance, result, ids)
+    import shutil
+
+    pristine = base / "pristine"
+    for folder in (lake, drop):
+        shutil.copytree(folder, pristine / folder.name)
+    return TinyStitch(lake, drop, defs, instance, result, ids, pristine)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.keys import STITCH_MODE_TAG
 from cdp_pipelines.stitch.incremental import blockers, choose_mode, requested_mode
 from cdp_pipelines_tests.conftest import TINY_TENANT
-from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, HEADER, MEMBERS
+from cdp_pipelines_tests.stitch.test_assets import HEADER
 
 SOURCES = [["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
            ["domain", "shop_customers"], ["domain", "club_members"]]
@@ -59,17 +59,16 @@ def _pk(record_id: str | None) -> str | None:
     return record_id.split(":")[-1] if record_id else None
 
 
-def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark) -> None:
-    drop, lake, full_lake = tmp_path / "drop", tmp_path / "lake", tmp_path / "full_lake"
-    (drop / "shop").mkdir(parents=True)
-    (drop / "club").mkdir(parents=True)
-    (drop / "shop" / "customers_20261101.csv").write_text(CUSTOMERS)
-    (drop / "club" / "members_1.psv").write_text(MEMBERS)
-    defs = _defs(lake, drop)
-    first = _run(defs, SOURCES + STITCH)
-    assert _meta(first, "unified_scores", "stitch_mode") == (
+def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
+                                                   tiny_stitch) -> None:
+    # The first, full run: the session's first Stitch of the tiny tenant, copied.
+    assert _meta(tiny_stitch.result, "unified_scores", "stitch_mode") == (
         "full (no previous Stitch run to build on)")
+    lake, drop = tiny_stitch.copy_to(tmp_path)
+    full_lake = tmp_path / "full_lake"
+    defs = _defs(lake, drop)
     before = _ids(spark, lake)
+    assert before == tiny_stitch.ids
 
     # A new record of a known customer (Alice Jones), a changed one (s5 becomes Carl King,
     # who is m3) and a deleted one (s2, one of Robert Smith's three records).
