@@ -105,7 +105,7 @@ def normalise_configured(
                 f"bad-values configuration entry {index} is {entry!r}; expected (column, value)."
             ) from None
         spec = _check_column(column, f"bad-values configuration entry {index}")
-        text = nz._text(value)
+        text = nz.cell_text(value)
         if text is None:
             raise ValueError(f"bad-values configuration entry {index} ({column}) has an empty value.")
         pairs.append((column, spec.normalise(text, default_region) or text))

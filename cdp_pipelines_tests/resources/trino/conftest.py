@@ -45,10 +45,10 @@ def trino_cli(trino_server) -> Callable[..., subprocess.CompletedProcess]:
     """``trino_cli(user, sql, password=None, tls=None)`` runs the Trino CLI 476 against
     the session server: ``password`` None sends the user's generated password, False none;
     ``tls`` defaults to trusting the server's certificate (``--truststore-path``)."""
-    from cdp_pipelines.resources import trino_server as ts
+    from cdp_pipelines.resources.trino_install import ensure_cli, find_java_home
 
-    jar = ts.ensure_cli()
-    java = ts.find_java_home() / "bin" / "java"
+    jar = ensure_cli()
+    java = find_java_home() / "bin" / "java"
 
     def run(user: str, sql: str, password: str | bool | None = None,
             tls: tuple[str, ...] | None = None) -> subprocess.CompletedProcess:
