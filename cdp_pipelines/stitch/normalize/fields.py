@@ -236,18 +236,24 @@ US_STATES = {
 }
 
 
-def normalize_state(value: Any) -> str | None:
-    """'new york' / 'N.Y.' / 'NY' -> 'NY'; unknown names stay as cleaned upper case words."""
+def _region_code(value: Any, codes: dict[str, str]) -> str | None:
+    """A place name's code in `codes` (upper-case words as keys); any other two-letter code
+    as written; else the cleaned upper-case words."""
     text = cell_text(value)
     if text is None:
         return None
     words = re.sub(r"\s+", " ", re.sub(r"[^A-Z]+", " ", ascii_text(text).upper())).strip()
     if not words or words in JUNK_CITIES:
         return None
-    if words in US_STATES:
-        return US_STATES[words]
+    if words in codes:
+        return codes[words]
     compact = words.replace(" ", "")
     return compact if len(compact) == 2 else words
+
+
+def normalize_state(value: Any) -> str | None:
+    """'new york' / 'N.Y.' / 'NY' -> 'NY'; unknown names stay as cleaned upper case words."""
+    return _region_code(value, US_STATES)
 
 
 COUNTRIES = {
@@ -270,16 +276,7 @@ COUNTRIES = {
 
 def normalize_country(value: Any) -> str | None:
     """'United States' / 'USA' / 'us' -> 'US'; other two-letter codes upper-cased; else words."""
-    text = cell_text(value)
-    if text is None:
-        return None
-    words = re.sub(r"\s+", " ", re.sub(r"[^A-Z]+", " ", ascii_text(text).upper())).strip()
-    if not words or words in JUNK_CITIES:
-        return None
-    if words in COUNTRIES:
-        return COUNTRIES[words]
-    compact = words.replace(" ", "")
-    return compact if len(compact) == 2 else words
+    return _region_code(value, COUNTRIES)
 
 
 # ---------------------------------------------------------------------------------------------
