@@ -314,12 +314,17 @@ def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, st
     from stitch_quality import pairwise
 
     from cdp_pipelines.definitions import build_definitions
-    from cdp_pipelines.keys import STANDARD_DB, c360_key
+    from cdp_pipelines.keys import STANDARD_DB, c360_key, stitch_key
 
     defs = build_definitions(env)
+    defined = {k for a in defs.assets for k in a.keys}
+    # transaction_attributes (household revenue) reads the tenant's unified transactions.
+    transactions = [k for k in (stitch_key("unified_transactions"),
+                                stitch_key("unified_itemized_transactions")) if k in defined]
     started = time.perf_counter()
     materialize_assets(defs, AssetSelection.assets(
-        c360_key(STANDARD_DB, "merged_customers"), c360_key(STANDARD_DB, "transaction_attributes"),
+        *transactions, c360_key(STANDARD_DB, "merged_customers"),
+        c360_key(STANDARD_DB, "transaction_attributes"),
         c360_key(STANDARD_DB, "household_members")),
         "households")
     seconds = time.perf_counter() - started
@@ -341,7 +346,8 @@ def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, st
     sizes = Counter(Counter(predicted.values()).values())
     say(f"households: {len(set(predicted.values())):,} households of {len(predicted):,} "
         f"customers in "
-        f"{seconds:.1f} s (merged_customers + household_members); sizes "
+        f"{seconds:.1f} s (unified transactions, merged_customers, transaction_attributes, "
+        f"household_members); sizes "
         f"{dict(sorted(sizes.items()))}; true households "
         f"{len(set(true.values())):,}")
     say(f"  pairwise precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
