@@ -317,7 +317,7 @@ def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, st
     from cdp_pipelines.keys import STANDARD_DB, c360_key, stitch_key
 
     defs = build_definitions(env)
-    defined = {k for a in defs.assets for k in a.keys}
+    defined = set(defs.resolve_all_asset_keys())
     # transaction_attributes (household revenue) reads the tenant's unified transactions.
     transactions = [k for k in (stitch_key("unified_transactions"),
                                 stitch_key("unified_itemized_transactions")) if k in defined]
