@@ -1,17 +1,12 @@
 """Issue 19, item 3: Stitch on a real Spark standalone cluster (a master and two workers on
 127.0.0.1, started with pyspark's own spark-class) gives the clusters and amperity_ids of
 a local run. The workers get the project's code from the driver (a zip in
-spark.submit.pyFiles) and their Python from CDP_SPARK_PYTHON, not the driver's path.
-
-The cluster runs Stitch (training included) over the domain tables of the session's first
-local run: the tiny tenant's couriers and domain tables on a cluster cost two minutes of
-cold executors here and are the same code as any Spark job's."""
+spark.submit.pyFiles) and their Python from CDP_SPARK_PYTHON, not the driver's path."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,15 +16,18 @@ import pytest
 from cdp_pipelines.deployment import DeploymentError, get_deployment
 from cdp_pipelines_tests import servers
 from cdp_pipelines_tests.conftest import TINY_TENANT
+from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, MEMBERS
 
-# Runs the tiny tenant's Stitch in a fresh process (one Spark session per process), and
-# prints {pk: amperity_id} and where the workers ran.
+# Runs the tiny tenant's couriers, domain tables and Stitch in a fresh process (one Spark
+# session per process), and prints {pk: amperity_id} and where the workers ran.
 RUN = r"""
 import json, os
 from dagster import AssetSelection, DagsterInstance, materialize
 from cdp_pipelines.definitions import build_definitions
 defs = build_definitions()
 selection = AssetSelection.assets(
+    ["landing", "shop", "shop_customers"], ["landing", "club", "club_members"],
+    ["domain", "shop_customers"], ["domain", "club_members"],
     *[["stitch", n] for n in ("unified_preprocessed_raw", "stitch_blocklist_values",
                               "unified_scores", "unified_coalesced",
                               "unified_changes_clusters", "unified_changes_pks")])
@@ -50,12 +48,13 @@ print("RESULT " + json.dumps({"ids": ids, "master": spark.sparkContext.master,
 """
 
 
-def _stitch(tmp_path: Path, tiny_stitch, **env: str) -> dict:
-    """Stitch, in a process of its own, over a copy of the first local run's domain tables
-    (its Stitch tables and model left out)."""
-    lake, drop = tiny_stitch.copy_to(tmp_path)
-    shutil.rmtree(lake / "prod" / "stitch")
-    environ = {**os.environ, "CDP_LAKE_ROOT": str(lake),
+def _stitch(tmp_path: Path, name: str, **env: str) -> dict:
+    drop = tmp_path / "drop"
+    (drop / "shop").mkdir(parents=True, exist_ok=True)
+    (drop / "club").mkdir(parents=True, exist_ok=True)
+    (drop / "shop" / "customers_20261101.csv").write_text(CUSTOMERS)
+    (drop / "club" / "members_1.psv").write_text(MEMBERS)
+    environ = {**os.environ, "CDP_LAKE_ROOT": str(tmp_path / name),
                "CDP_TENANT_DIR": str(TINY_TENANT), "CDP_TEST_DROP": str(drop),
                "CDP_SPARK_SHUFFLE_PARTITIONS": "4", "CDP_SPARK_DRIVER_MEMORY": "1g",
                # a local lake: no workers fetching the S3 connector the test session loads
@@ -74,7 +73,7 @@ def _stitch(tmp_path: Path, tiny_stitch, **env: str) -> dict:
 def test_stitch_on_a_standalone_cluster_equals_a_local_run(tmp_path, spark,
                                                            tiny_stitch) -> None:
     with servers.spark_cluster(workers=2) as cluster:
-        remote = _stitch(tmp_path, tiny_stitch, CDP_SPARK_MASTER=cluster.master_url,
+        remote = _stitch(tmp_path, "cluster", CDP_SPARK_MASTER=cluster.master_url,
                          CDP_SPARK_PYTHON=sys.executable, CDP_SPARK_EXECUTOR_MEMORY="768m")
     # The same input on this session's local Spark (the tiny tenant's first Stitch).
     assert spark.sparkContext.master.startswith("local")
