@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -40,8 +41,6 @@ TINY_PRIVACY_OVERLAY = TESTS_DIR / "tenants" / "tiny_privacy"
 
 def tiny_privacy_tenant(dest: Path) -> Path:
     """A copy of the tiny tenant at ``dest`` with the tiny_privacy overlay's files added."""
-    import shutil
-
     shutil.copytree(TINY_TENANT, dest)
     shutil.copytree(TINY_PRIVACY_OVERLAY, dest, dirs_exist_ok=True)
     return dest
@@ -103,8 +102,6 @@ class TinyStitch:
         """The lake and drop folder as the first run left them, copied under ``dest``
         (a local lake's Delta tables hold relative paths): a test that needs a first
         Stitch to build on starts from here instead of running one. Returns (lake, drop)."""
-        import shutil
-
         for name in ("lake", "drop"):
             shutil.copytree(self.pristine / name, dest / name)
         return dest / "lake", dest / "drop"
@@ -134,8 +131,6 @@ def tiny_stitch(tmp_path_factory, spark) -> TinyStitch:
     assert result.success
     ids = {r["pk"]: r["amperity_id"] for r in spark.read.format("delta").load(
         f"{lake}/prod/stitch/unified_coalesced").collect()}
-    import shutil
-
     pristine = base / "pristine"
     for folder in (lake, drop):
         shutil.copytree(folder, pristine / folder.name)
