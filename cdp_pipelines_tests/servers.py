@@ -28,8 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from cdp_pipelines.resources.jars import cache_dir
+
 INSTALL_HINT = "run scripts/install_test_services.sh"
-CACHE_DIR = Path(os.environ.get("CDP_CACHE_DIR", Path.home() / ".cache" / "cdp-pipelines"))
+CACHE_DIR = cache_dir()
 LOOPBACK = "127.0.0.1"
 
 # Azurite's fixed development account; Microsoft publishes this key for the emulator.

@@ -18,7 +18,10 @@ DELTA_VERSION = "4.4.0"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("CDP_CACHE_DIR", Path.home() / ".cache" / "cdp-pipelines"))
+    """The project's download cache on this machine: ``$CDP_CACHE_DIR``, else
+    ``~/.cache/cdp-pipelines`` (jars, Trino, the tests' servers)."""
+    base = os.environ.get("CDP_CACHE_DIR")
+    return Path(base).expanduser() if base else Path.home() / ".cache" / "cdp-pipelines"
 
 
 def _spark_major_minor() -> str:

@@ -16,6 +16,8 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from cdp_pipelines.resources.jars import cache_dir as project_cache_dir
+
 TRINO_VERSION = "476"
 MIN_JAVA_VERSION = 24
 
@@ -37,9 +39,7 @@ class TrinoServerError(RuntimeError):
 
 def cache_dir() -> Path:
     """Where the Trino distribution is kept: ``$CDP_CACHE_DIR/trino/476`` or ``~/.cache``."""
-    base = os.environ.get("CDP_CACHE_DIR")
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "cdp-pipelines"
-    return root / "trino" / TRINO_VERSION
+    return project_cache_dir() / "trino" / TRINO_VERSION
 
 
 @contextmanager
