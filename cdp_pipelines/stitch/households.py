@@ -6,8 +6,12 @@ also share what ``households.match_on`` names (surname, phone or email; all thre
 default). Households are the connected components of those links, so a couple with two
 surnames joins through their landline, and their child through the surname.
 
-- The address is the Stitch ``address_key``: the full street line with the unit, and the
-  postal code (else the city). Two flats of one building are two addresses.
+- The address is the Stitch ``address_key``: the full street line with the unit (its
+  designator dropped: APT 4B, UNIT 4B and # 4B are one flat), and the postal code (else
+  the city). Two flats of one building are two addresses.
+- With ``street_match: phonetic`` (the default) every name word of the street line is
+  read by its Soundex code, so a mistyped street (MEAGNOLIA, MAGNOLIA) is one address; the
+  house number, the unit, the suffix, the directions and the postal code stay exact.
 - An address Stitch blocks (``stitch_blocklist_values``: shared by too many distinct names,
   or configured, e.g. the brand's store) makes no household, nor does an address shared
   by more than ``households.max_size`` customers (a dormitory, a care home, a mail drop).
@@ -25,12 +29,13 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from cdp_pipelines.stitch.normalize import DIRECTIONS, SUFFIX_VARIANTS, UNIT_DESIGNATORS
 from cdp_pipelines.stitch.preprocess import address_key_column
 from cdp_pipelines.tenant.stitch import HouseholdSpec
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 HOUSEHOLD_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "cdp-pipelines:household_id")
 REQUIRED_COLUMNS = ("amperity_id", "surname", "phone", "email", "address", "address2",
@@ -59,11 +64,13 @@ def household_members(
     missing = [c for c in REQUIRED_COLUMNS if c not in customers.columns]
     if missing:
         raise ValueError(f"households: merged_customers lacks columns {missing}")
+    address_key = address_key_column(F.col("address"), F.col("address2"), F.col("postal"),
+                                     F.col("city"))
     people = customers.select(
         "amperity_id", "surname", "phone", "email", "record_count",
-        "address",
-        address_key_column(F.col("address"), F.col("address2"), F.col("postal"),
-                           F.col("city")).alias("_address_key"),
+        "address", address_key.alias("_address_key"),
+        (_phonetic_street(address_key) if spec.street_match == "phonetic"
+         else address_key).alias("_household_key"),
     )
     at_address = people.where(F.col("_address_key").isNotNull())
     counts = {"blocked_addresses": 0, "oversized_addresses": 0}
@@ -79,16 +86,16 @@ def household_members(
         at_address = at_address.join(blocked, on_block, "left_anti")
     # Residents per address by a window: no second pass over the customers to join back.
     sized = at_address.withColumn(
-        "_residents", F.count(F.lit(1)).over(Window.partitionBy("_address_key")))
+        "_residents", F.count(F.lit(1)).over(Window.partitionBy("_household_key")))
     counts["oversized_addresses"] = (sized.where(F.col("_residents") > spec.max_size)
-                                     .select("_address_key").distinct().count())
+                                     .select("_household_key").distinct().count())
     shared = sized.where((F.col("_residents") > 1) & (F.col("_residents") <= spec.max_size))
 
     # Each address's residents are few (at most max_size): their components are found in
     # one pass per address, in Python, instead of a self-join and an iterative clustering.
     match_on = list(spec.match_on)
-    grouped = shared.select("_address_key", "amperity_id", *match_on).groupBy(
-        "_address_key").applyInPandas(lambda pdf: _components(pdf, match_on),
+    grouped = shared.select("_household_key", "amperity_id", *match_on).groupBy(
+        "_household_key").applyInPandas(lambda pdf: _components(pdf, match_on),
                                       "amperity_id string, cluster_id string")
     clusters = (people.select(F.col("amperity_id").alias("record_id"))
                 .join(grouped.withColumnRenamed("amperity_id", "record_id"), "record_id", "left")
@@ -112,6 +119,21 @@ def household_members(
         F.count(F.lit(1)).over(by_household).alias("household_size"),
     )
     return out, counts
+
+
+def _phonetic_street(address_key: "Column") -> "Column":
+    """The address key with each name word of its street line (three letters or more, not
+    a suffix, a direction or a unit designator) replaced by its Soundex code."""
+    from pyspark.sql import functions as F
+
+    kept = sorted(set(SUFFIX_VARIANTS.values()) | set(DIRECTIONS.values())
+                  | set(UNIT_DESIGNATORS.values()))
+    known = F.array(*[F.lit(w) for w in kept])
+    street = F.split(F.element_at(F.split(address_key, r"\|"), 1), " ")
+    sketch = F.transform(street, lambda w: F.when(
+        w.rlike("^[A-Z]{3,}$") & ~F.array_contains(known, w), F.soundex(w)).otherwise(w))
+    postal = F.substring_index(address_key, "|", -1)
+    return F.concat_ws("|", F.array_join(sketch, " "), postal)
 
 
 def _components(residents: "pd.DataFrame", match_on: list[str]) -> "pd.DataFrame":

@@ -26,7 +26,7 @@ derived form.
 | city_norm, state_norm  | city, state                  | 'ST LOUIS', 'MO'             |
 | country_norm           | country                      | 'US'                         |
 | postal_norm            | postal (+ country)           | '02134'                      |
-| address_key            | address_full_norm|postal     | '123 N MAIN ST|02134'        |
+| address_key            | address_full_norm|postal     | '123 N MAIN ST 4B|02134'     |
 | birthdate_norm (date)  | birthdate                    | 1985-03-04                   |
 | gender_norm            | gender                       | 'M' / 'F' / 'O'              |
 | loyalty_id_norm        | loyalty_id                   | 'AB0012345'                  |
@@ -238,13 +238,18 @@ def address_full_column(address: "Column", address2: "Column") -> "Column":
     return F.when(address.isNotNull(), F.concat_ws(" ", address, address2))
 
 
+# A unit designator followed by its unit: 'APT 4B', 'STE 4B' and 'UNIT 4B' are one flat.
+_UNIT_WORD = r"(^| )(?:{}) (?=\S)".format("|".join(sorted(set(nz.UNIT_DESIGNATORS.values()))))
+
+
 def address_key_column(address: "Column", address2: "Column", postal: "Column",
                        city: "Column") -> "Column":
-    """address_key: the full street line and the postal code (else the city), the key
-    addresses are blocked and grouped by (badvalues, households)."""
+    """address_key: the full street line without its unit designators (the unit itself
+    stays), and the postal code (else the city): the key addresses are blocked and grouped
+    by (badvalues, households)."""
     from pyspark.sql import functions as F
 
-    full = address_full_column(address, address2)
+    full = F.regexp_replace(address_full_column(address, address2), _UNIT_WORD, "$1")
     return F.when(full.isNotNull(), F.concat_ws("|", full, F.coalesce(postal, city)))
 
 

@@ -44,6 +44,9 @@ class HouseholdSpec(TenantModel):
     # An address shared by more customers than this (a store, a dormitory, a care home)
     # makes no household; its customers stay households of one.
     max_size: int = Field(default=8, ge=2)
+    # phonetic: the street's name words compare by Soundex, so a mistyped street name
+    # (MEAGNOLIA) is still the address; exact: the normalised street line as it is.
+    street_match: Literal["phonetic", "exact"] = "phonetic"
 
     @model_validator(mode="after")
     def _evidence(self) -> "HouseholdSpec":

@@ -68,6 +68,33 @@ def test_match_on_narrows_the_evidence_and_max_size_admits_the_dorm(spark) -> No
     assert counts["oversized_addresses"] == 0
 
 
+def test_one_address_written_several_ways_is_one_household(spark) -> None:
+    """Unit designators, suffix spellings and a mistyped street name, as the addresses
+    arrive in merged_customers (normalised by Stitch); what stays apart stays apart."""
+    from cdp_pipelines.stitch.normalize import normalize_address as norm
+
+    people = [
+        ("g1", "DIAZ", None, None, norm("817 Dogwood Pl"), norm("Apt 17C"), "97201"),
+        ("g2", "DIAZ", None, None, norm("817 Dogwood Place"), norm("Unit 17C"), "97201"),
+        ("g3", "DIAZ", None, None, norm("817 Dogwod Pl #17C"), None, "97201"),   # typo, '#'
+        ("g4", "DIAZ", None, None, norm("817 Dogwood Pl"), norm("Apt 18C"), "97201"),
+        ("g5", "DIAZ", None, None, norm("819 Dogwood Pl Apt 17C"), None, "97201"),
+        ("g6", "DIAZ", None, None, norm("817 Dogwood Ct Apt 17C"), None, "97201"),
+        ("h1", "ROSS", None, None, norm("40 School Wy"), None, "97201"),
+        ("h2", "ROSS", None, None, norm("40 School Way"), None, "97201"),
+        ("h3", "ROSS", None, None, norm("40 Meagnolia Way"), None, "97201"),
+        ("h4", "ROSS", None, None, norm("40 Magnolia Way"), None, "97201"),
+    ]
+    found = _households(household_members(_customers(spark, people), None,
+                                          HouseholdSpec())[0])
+    assert found == {frozenset({"g1", "g2", "g3"}), frozenset({"g4"}), frozenset({"g5"}),
+                     frozenset({"g6"}), frozenset({"h1", "h2"}), frozenset({"h3", "h4"})}
+    exact = _households(household_members(_customers(spark, people), None,
+                                          HouseholdSpec(street_match="exact"))[0])
+    assert frozenset({"g1", "g2"}) in exact and frozenset({"g3"}) in exact
+    assert frozenset({"h3"}) in exact and frozenset({"h1", "h2"}) in exact
+
+
 def test_household_ids_stay_when_a_member_joins(spark) -> None:
     first, _ = household_members(_customers(spark), _blocklist(spark), HouseholdSpec(max_size=5))
     before = {r["amperity_id"]: r["household_id"] for r in first.collect()}

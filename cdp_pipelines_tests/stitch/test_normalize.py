@@ -217,6 +217,11 @@ def test_phone(raw, region, expected):
         ("Post Office Box 77", "PO BOX 77"),
         ("1 First Boulevard Southwest", "1 1ST BLVD SW"),
         ("12 Rue de l'Église", "12 RUE DE LEGLISE"),
+        # USPS suffix variants, in the suffix's place only (before a unit, a direction)
+        ("40 School Wy", "40 SCHOOL WAY"),
+        ("12 Pine Crcl NW Apt 3", "12 PINE CIR NW APT 3"),
+        ("9 Union Terr", "9 UNION TER"),
+        ("123 Wy", "123 WY"),
         ("Unknown", None),
         ("xxxxx", None),
         ("...", None),

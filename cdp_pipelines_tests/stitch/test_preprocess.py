@@ -34,7 +34,7 @@ def test_exact_values(preprocessed):
             email_canonical="bobobrien@gmail.com", phone_e164="+12125550123",
             phone_last10="2125550123", address_norm="123 N MAIN ST", address2_norm="APT 4",
             address_full_norm="123 N MAIN ST APT 4", city_norm="ST LOUIS", state_norm="MO",
-            country_norm="US", postal_norm="63101", address_key="123 N MAIN ST APT 4|63101",
+            country_norm="US", postal_norm="63101", address_key="123 N MAIN ST 4|63101",
             birthdate_norm=dt.date(1985, 3, 4), gender_norm="M", loyalty_id_norm="AB12",
             given_name_soundex="R163", surname_soundex="O165", postal3="631",
             house_number="123", birth_year=1985, fk_web_norm="w1", sk_norm="s1",

@@ -165,6 +165,64 @@ ORDINALS = {
     "SIXTH": "6TH", "SEVENTH": "7TH", "EIGHTH": "8TH", "NINTH": "9TH", "TENTH": "10TH",
 }
 ADDRESS_WORDS = {**STREET_SUFFIXES, **DIRECTIONS, **UNIT_DESIGNATORS, **ORDINALS}
+# USPS Publication 28, appendix C1: every street suffix and its common variants, by the
+# standard abbreviation. Read only in the suffix's place (the street line's last word before
+# a unit or a trailing direction), where 'WY' can only be WAY; elsewhere in the line these
+# words are names (PINE ST, UNION AVE) and stay as written.
+_USPS_SUFFIXES = {
+    "ALY": "ALLEE ALLEY ALLY", "ANX": "ANEX ANNEX ANNX", "ARC": "ARCADE", "AVE": "AV AVEN "
+    "AVENU AVENUE AVN AVNUE", "BYU": "BAYOO BAYOU", "BCH": "BEACH", "BND": "BEND",
+    "BLF": "BLUF BLUFF", "BLFS": "BLUFFS", "BTM": "BOT BOTTM BOTTOM", "BLVD": "BOUL "
+    "BOULEVARD BOULV BLV", "BR": "BRNCH BRANCH", "BRG": "BRDGE BRIDGE", "BRK": "BROOK",
+    "BRKS": "BROOKS", "BYP": "BYPA BYPAS BYPASS BYPS", "CP": "CAMP CMP", "CYN": "CANYN "
+    "CANYON CNYN", "CPE": "CAPE", "CSWY": "CAUSEWAY CAUSWA", "CTR": "CEN CENT CENTER CENTR "
+    "CENTRE CNTER CNTR", "CTRS": "CENTERS", "CIR": "CIRC CIRCL CIRCLE CRCL CRCLE",
+    "CIRS": "CIRCLES", "CLF": "CLIFF", "CLFS": "CLIFFS", "CLB": "CLUB", "CMN": "COMMON",
+    "CMNS": "COMMONS", "COR": "CORNER", "CORS": "CORNERS", "CRSE": "COURSE", "CT": "COURT "
+    "CRT", "CTS": "COURTS", "CV": "COVE", "CVS": "COVES", "CRK": "CREEK", "CRES": "CRESCENT "
+    "CRSENT CRSNT", "CRST": "CREST", "XING": "CROSSING CRSSNG", "XRD": "CROSSROAD",
+    "XRDS": "CROSSROADS", "CURV": "CURVE", "DL": "DALE", "DM": "DAM", "DV": "DIV DIVIDE DVD",
+    "DR": "DRIV DRIVE DRV", "DRS": "DRIVES", "EST": "ESTATE", "ESTS": "ESTATES",
+    "EXPY": "EXP EXPR EXPRESS EXPRESSWAY EXPW", "EXT": "EXTENSION EXTN EXTNSN",
+    "EXTS": "EXTENSIONS", "FLS": "FALLS", "FRY": "FERRY FRRY", "FLD": "FIELD",
+    "FLDS": "FIELDS", "FLT": "FLAT", "FLTS": "FLATS", "FRD": "FORD", "FRDS": "FORDS",
+    "FRST": "FOREST FORESTS", "FRG": "FORG FORGE", "FRGS": "FORGES", "FRK": "FORK",
+    "FRKS": "FORKS", "FT": "FORT FRT", "FWY": "FREEWAY FREEWY FRWAY FRWY", "GDN": "GARDEN "
+    "GARDN GRDEN GRDN", "GDNS": "GARDENS GRDNS", "GTWY": "GATEWAY GATEWY GATWAY GTWAY",
+    "GLN": "GLEN", "GLNS": "GLENS", "GRN": "GREEN", "GRNS": "GREENS", "GRV": "GROV GROVE",
+    "GRVS": "GROVES", "HBR": "HARB HARBOR HARBR HRBOR", "HBRS": "HARBORS", "HVN": "HAVEN",
+    "HTS": "HEIGHTS HT", "HWY": "HIGHWAY HIGHWY HIWAY HIWY HWAY", "HL": "HILL",
+    "HLS": "HILLS", "HOLW": "HLLW HOLLOW HOLLOWS HOLWS", "INLT": "INLET", "IS": "ISLAND "
+    "ISLND", "ISS": "ISLANDS ISLNDS", "ISLE": "ISLES", "JCT": "JCTION JCTN JUNCTION JUNCTN "
+    "JUNCTON", "JCTS": "JUNCTIONS", "KY": "KEY", "KYS": "KEYS", "KNL": "KNOL KNOLL",
+    "KNLS": "KNOLLS", "LK": "LAKE", "LKS": "LAKES", "LNDG": "LANDING LNDNG", "LN": "LANE",
+    "LGT": "LIGHT", "LGTS": "LIGHTS", "LF": "LOAF", "LCK": "LOCK", "LCKS": "LOCKS",
+    "LDG": "LDGE LODG LODGE", "LOOP": "LOOPS", "MNR": "MANOR", "MNRS": "MANORS",
+    "MDW": "MEADOW", "MDWS": "MEADOWS MEDOWS", "ML": "MILL", "MLS": "MILLS",
+    "MSN": "MISSION MISSN MSSN", "MTWY": "MOTORWAY", "MT": "MNT MOUNT", "MTN": "MNTAIN MNTN "
+    "MOUNTAIN MOUNTIN MTIN", "MTNS": "MOUNTAINS", "NCK": "NECK", "ORCH": "ORCHARD ORCHRD",
+    "OVAL": "OVL", "OPAS": "OVERPASS", "PARK": "PRK PARKS", "PKWY": "PARKWAY PARKWAYS "
+    "PARKWY PKWAY PKY PKWYS", "PSGE": "PASSAGE", "PNE": "PINE", "PNES": "PINES",
+    "PL": "PLACE", "PLN": "PLAIN", "PLNS": "PLAINS", "PLZ": "PLAZA PLZA", "PT": "POINT",
+    "PTS": "POINTS", "PRT": "PORT", "PRTS": "PORTS", "PR": "PRAIRIE PRR", "RADL": "RAD "
+    "RADIAL RADIEL", "RNCH": "RANCH RANCHES RNCHS", "RPD": "RAPID", "RPDS": "RAPIDS",
+    "RST": "REST", "RDG": "RDGE RIDGE", "RDGS": "RIDGES", "RIV": "RIVER RIVR RVR",
+    "RD": "ROAD", "RDS": "ROADS", "RTE": "ROUTE", "SHL": "SHOAL", "SHLS": "SHOALS",
+    "SHR": "SHOAR SHORE", "SHRS": "SHOARS SHORES", "SKWY": "SKYWAY", "SPG": "SPNG SPRING "
+    "SPRNG", "SPGS": "SPNGS SPRINGS SPRNGS", "SQ": "SQR SQRE SQU SQUARE", "SQS": "SQRS "
+    "SQUARES", "STA": "STATION STATN STN", "STRA": "STRAV STRAVEN STRAVENUE STRAVN STRVN "
+    "STRVNUE", "STRM": "STREAM STREME", "ST": "STREET STRT STR", "STS": "STREETS",
+    "SMT": "SUMIT SUMITT SUMMIT", "TER": "TERR TERRACE", "TRWY": "THROUGHWAY",
+    "TRCE": "TRACE TRACES", "TRAK": "TRACK TRACKS TRK TRKS", "TRFY": "TRAFFICWAY",
+    "TRL": "TRAIL TRAILS TRLS", "TUNL": "TUNEL TUNLS TUNNEL TUNNELS TUNNL", "TPKE": "TRNPK "
+    "TURNPIKE TURNPK", "UPAS": "UNDERPASS", "UN": "UNION", "UNS": "UNIONS", "VLY": "VALLEY "
+    "VALLY VLLY", "VLYS": "VALLEYS", "VIA": "VDCT VIADCT VIADUCT", "VW": "VIEW",
+    "VWS": "VIEWS", "VLG": "VILL VILLAG VILLAGE VILLG VILLIAGE", "VLGS": "VILLAGES",
+    "VL": "VILLE", "VIS": "VIST VISTA VST VSTA", "WALK": "WALKS", "WAY": "WY", "WL": "WELL",
+    "WLS": "WELLS",
+}
+SUFFIX_VARIANTS = {variant: standard for standard, variants in _USPS_SUFFIXES.items()
+                   for variant in variants.split()}
 JUNK_ADDRESSES = frozenset(
     {
         "UNKNOWN", "UNK", "NA", "N A", "NONE", "NULL", "NO ADDRESS", "TEST", "ADDRESS",
@@ -196,10 +254,23 @@ def normalize_address(value: Any) -> str | None:
                 words.append("APT")
             continue
         words.append(ADDRESS_WORDS.get(token, token))
+    _standard_suffix(words)
     address = " ".join(words)
     if not address or address in JUNK_ADDRESSES or re.match(REPEATED_CHAR_RE, address.replace(" ", "")):
         return None
     return address
+
+
+def _standard_suffix(words: list[str]) -> None:
+    """Map the street suffix to its USPS abbreviation, in place: the last word of the street
+    before a unit designator, behind a trailing direction, after a name word."""
+    end = next((i for i, w in enumerate(words) if i and w in UNIT_DESIGNATORS.values()),
+               len(words))
+    at = end - 1
+    if at >= 0 and words[at] in DIRECTIONS.values():
+        at -= 1
+    if at >= 1 and not words[at - 1].isdigit() and words[at] in SUFFIX_VARIANTS:
+        words[at] = SUFFIX_VARIANTS[words[at]]
 
 
 def normalize_city(value: Any) -> str | None:
