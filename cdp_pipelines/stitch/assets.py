@@ -187,27 +187,13 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
            description="Every Stitch record with its PII normalised (names, emails, phones, "
                        "addresses, postal codes, birthdates).")
     def unified_preprocessed_raw(context: AssetExecutionContext, lake: DeltaLake):
-        from cdp_pipelines.stitch import incremental
-        from cdp_pipelines.stitch.preprocess import preprocess_reusing
+        from cdp_pipelines.stitch.preprocess import preprocess
 
-        # A record that arrives as it did last run keeps its normalised values, unless a
-        # full run is asked for (the reuse is exact: same values, region and rules).
-        requested, _ = incremental.requested_mode(settings.mode, context.run.tags)
-        table = ("stitch", "unified_preprocessed_raw")
-        previous = lake.read(*table) if requested != "full" and lake.exists(*table) else None
         with stage(context.log, "stitch: preprocess") as s:
-            df, fresh = preprocess_reusing(unified_input(lake, tables), previous,
-                                           default_region=settings.default_region)
-            if previous is not None:
-                # Checkpointed: the output reads the table it overwrites.
-                df = df.localCheckpoint(eager=True)
-            normalised = fresh.count() if previous is not None else None
-            stats = lake.overwrite(df, *table)
+            df = preprocess(unified_input(lake, tables), default_region=settings.default_region)
+            stats = lake.overwrite(df, "stitch", "unified_preprocessed_raw")
             s.count(stats.rows, f"records from {len(tables)} tables")
-            s.count(normalised, "new or changed, normalised (the rest kept from the last run)")
-            normalised = stats.rows if normalised is None else normalised
-        return lake.table_result(stats, *table, metadata={
-            "normalised_this_run": MetadataValue.int(int(normalised))})
+        return lake.table_result(stats, "stitch", "unified_preprocessed_raw")
 
     @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},

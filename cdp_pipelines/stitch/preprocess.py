@@ -41,8 +41,6 @@ pandas UDF (one trip through Python per batch, repeated values computed once per
 """
 
 
-import hashlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.stitch import normalize as nz
@@ -315,44 +313,3 @@ def preprocess(df: "DataFrame", default_region: str = "US") -> "DataFrame":
     )
     extra = [c for c in out.columns if c not in df.columns and c not in NORMALIZED_COLUMNS]
     return out.select(*df.columns, *NORMALIZED_COLUMNS, *extra)
-
-
-# What the normalised columns of a record depend on beside its own values: this module and
-# the normalisers, by their source. A release that changes either preprocesses every
-# record again.
-_RULES_VERSION = hashlib.sha256(b"".join(
-    f.read_bytes() for f in sorted([Path(__file__), *Path(nz.__file__).parent.glob("*.py")])
-)).hexdigest()[:16]
-INPUT_HASH = "preprocess_hash"
-# Input columns that do not feed a normalised column and change on every read.
-_UNHASHED = ("_updated",)
-
-
-def preprocess_reusing(df: "DataFrame", previous: "DataFrame | None",
-                       default_region: str = "US") -> tuple["DataFrame", "DataFrame"]:
-    """`preprocess` that takes a record's normalised columns from ``previous`` (the last
-    output) when the record arrives exactly as it did then (same source, pk and values,
-    same default region and rules): only new and changed records go through the
-    normalisers. Adds ``preprocess_hash`` (the key of that reuse) to the output.
-
-    Returns (output, fresh): fresh is the part of ``df`` preprocessed in this call."""
-    from pyspark.sql import functions as F
-
-    hashed = [c for c in sorted(df.columns) if c not in _UNHASHED]
-    value = F.to_json(F.struct(*[F.col(c).cast("string").alias(c) for c in hashed]))
-    key = F.sha2(F.concat_ws("|", F.lit(_RULES_VERSION), F.lit((default_region or "US").upper()),
-                             value), 256)
-    df = df.withColumn(INPUT_HASH, key)
-    if previous is None or INPUT_HASH not in previous.columns:
-        return preprocess(df, default_region), df
-    keys = ["source", "pk", INPUT_HASH]
-    derived = [c for c in previous.columns if c not in df.columns]
-    earlier = previous.select(*keys, *derived).dropDuplicates(keys)
-    # Checkpointed: both the normalisers and the caller's count read it.
-    fresh = (df.join(earlier.select(*keys), keys, "left_anti").select(*df.columns)
-             .localCheckpoint(eager=True))
-    out = preprocess(fresh, default_region)
-    if sorted(derived) != sorted(c for c in out.columns if c not in df.columns):
-        return preprocess(df, default_region), df  # the derived columns differ: redo all
-    reused = df.join(earlier, keys).select(*out.columns)
-    return out.unionByName(reused), fresh

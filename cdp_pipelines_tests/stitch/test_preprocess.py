@@ -135,37 +135,3 @@ def test_birthdate_date_column(spark):
     )
     got = {r["pk"]: r["birthdate_norm"] for r in preprocess(df).collect()}
     assert got == {"1": dt.date(1985, 3, 4), "2": None}
-
-
-def test_reuse_normalises_only_new_and_changed_records_and_equals_a_fresh_run(spark, tmp_path):
-    from cdp_pipelines.stitch.preprocess import INPUT_HASH, preprocess_reusing
-
-    def frame(rows):
-        return spark.createDataFrame(
-            rows, "source string, pk string, given_name string, email string, "
-                  "postal string, _updated string")
-
-    first_rows = [("crm", "1", "Bob", "Bob@X.com", "02134", "t1"),
-                  ("crm", "2", "Ann", "ann@x.com", "10001", "t1"),
-                  ("web", "1", "Cy", "cy@x.com", None, "t1")]
-    first, fresh = preprocess_reusing(frame(first_rows), None)
-    path = str(tmp_path / "pre")
-    first.write.format("delta").save(path)
-    assert fresh.count() == 3 and INPUT_HASH in first.columns
-    previous = spark.read.format("delta").load(path)
-
-    # crm/2 changed its email, web/1 was deleted, pos/9 is new; every _updated moved on.
-    rows = [("crm", "1", "Bob", "Bob@X.com", "02134", "t2"),
-            ("crm", "2", "Ann", "ann@new.com", "10001", "t2"),
-            ("pos", "9", "Dee", "dee@x.com", "94105", "t2")]
-    out, fresh = preprocess_reusing(frame(rows), previous)
-    assert sorted((r.source, r.pk) for r in fresh.collect()) == [("crm", "2"), ("pos", "9")]
-    full, _ = preprocess_reusing(frame(rows), None)
-    assert out.columns == full.columns
-    assert sorted(map(tuple, out.collect())) == sorted(map(tuple, full.collect()))
-    assert {r.pk: r.email_norm for r in out.collect()}["2"] == "ann@new.com"
-    assert {r.pk: r._updated for r in out.collect()}["1"] == "t2"  # passed through anew
-
-    # Another default region normalises every record again.
-    _, fresh = preprocess_reusing(frame(rows), previous, default_region="GB")
-    assert fresh.count() == 3
