@@ -12,6 +12,7 @@ surnames joins through their landline, and their child through the surname.
 - With ``street_match: phonetic`` (the default) every name word of the street line is
   read by its Soundex code, so a mistyped street (MEAGNOLIA, MAGNOLIA) is one address; the
   house number, the unit, the suffix, the directions and the postal code stay exact.
+- A street line without a postal code or a city is no address.
 - An address Stitch blocks (``stitch_blocklist_values``: shared by too many distinct names,
   or configured, e.g. the brand's store) makes no household, nor does an address shared
   by more than ``households.max_size`` customers (a dormitory, a care home, a mail drop).
@@ -64,8 +65,12 @@ def household_members(
     missing = [c for c in REQUIRED_COLUMNS if c not in customers.columns]
     if missing:
         raise ValueError(f"households: merged_customers lacks columns {missing}")
-    address_key = address_key_column(F.col("address"), F.col("address2"), F.col("postal"),
-                                     F.col("city"))
+    # Without a postal code or a city, a street line is no address ('1 MAIN ST' is in every
+    # town): such a customer is a household of one.
+    address_key = F.when(
+        F.col("postal").isNotNull() | F.col("city").isNotNull(),
+        address_key_column(F.col("address"), F.col("address2"), F.col("postal"),
+                           F.col("city")))
     people = customers.select(
         "amperity_id", "surname", "phone", "email", "record_count",
         "address", address_key.alias("_address_key"),

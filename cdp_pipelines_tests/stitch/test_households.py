@@ -84,11 +84,14 @@ def test_one_address_written_several_ways_is_one_household(spark) -> None:
         ("h2", "ROSS", None, None, norm("40 School Way"), None, "97201"),
         ("h3", "ROSS", None, None, norm("40 Meagnolia Way"), None, "97201"),
         ("h4", "ROSS", None, None, norm("40 Magnolia Way"), None, "97201"),
+        ("k1", "KAY", None, None, "3 ASH ST", None, None),    # no postal code, no city
+        ("k2", "KAY", None, None, "3 ASH ST", None, None),
     ]
     found = _households(household_members(_customers(spark, people), None,
                                           HouseholdSpec())[0])
     assert found == {frozenset({"g1", "g2", "g3"}), frozenset({"g4"}), frozenset({"g5"}),
-                     frozenset({"g6"}), frozenset({"h1", "h2"}), frozenset({"h3", "h4"})}
+                     frozenset({"g6"}), frozenset({"h1", "h2"}), frozenset({"h3", "h4"}),
+                     frozenset({"k1"}), frozenset({"k2"})}
     exact = _households(household_members(_customers(spark, people), None,
                                           HouseholdSpec(street_match="exact"))[0])
     assert frozenset({"g1", "g2"}) in exact and frozenset({"g3"}) in exact
