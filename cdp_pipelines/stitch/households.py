@@ -30,7 +30,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from cdp_pipelines.stitch.normalize import DIRECTIONS, SUFFIX_VARIANTS, UNIT_DESIGNATORS
+from cdp_pipelines.stitch.normalize import (
+    DIRECTIONS,
+    SUFFIX_ABBREVIATIONS,
+    UNIT_DESIGNATORS,
+)
 from cdp_pipelines.stitch.preprocess import address_key_column
 from cdp_pipelines.tenant.stitch import HouseholdSpec
 
@@ -131,7 +135,7 @@ def _phonetic_street(address_key: "Column") -> "Column":
     a suffix, a direction or a unit designator) replaced by its Soundex code."""
     from pyspark.sql import functions as F
 
-    kept = sorted(set(SUFFIX_VARIANTS.values()) | set(DIRECTIONS.values())
+    kept = sorted(SUFFIX_ABBREVIATIONS | set(DIRECTIONS.values())
                   | set(UNIT_DESIGNATORS.values()))
     known = F.array(*[F.lit(w) for w in kept])
     street = F.split(F.element_at(F.split(address_key, r"\|"), 1), " ")

@@ -84,6 +84,8 @@ def test_one_address_written_several_ways_is_one_household(spark) -> None:
         ("h2", "ROSS", None, None, norm("40 School Way"), None, "97201"),
         ("h3", "ROSS", None, None, norm("40 Meagnolia Way"), None, "97201"),
         ("h4", "ROSS", None, None, norm("40 Magnolia Way"), None, "97201"),
+        ("m1", "MOSS", None, None, norm("12 Main Row"), None, "97201"),  # suffixes with
+        ("m2", "MOSS", None, None, norm("12 Main Rue"), None, "97201"),  # one Soundex code
         ("k1", "KAY", None, None, "3 ASH ST", None, None),    # no postal code, no city
         ("k2", "KAY", None, None, "3 ASH ST", None, None),
     ]
@@ -91,7 +93,7 @@ def test_one_address_written_several_ways_is_one_household(spark) -> None:
                                           HouseholdSpec())[0])
     assert found == {frozenset({"g1", "g2", "g3"}), frozenset({"g4"}), frozenset({"g5"}),
                      frozenset({"g6"}), frozenset({"h1", "h2"}), frozenset({"h3", "h4"}),
-                     frozenset({"k1"}), frozenset({"k2"})}
+                     frozenset({"m1"}), frozenset({"m2"}), frozenset({"k1"}), frozenset({"k2"})}
     exact = _households(household_members(_customers(spark, people), None,
                                           HouseholdSpec(street_match="exact"))[0])
     assert frozenset({"g1", "g2"}) in exact and frozenset({"g3"}) in exact

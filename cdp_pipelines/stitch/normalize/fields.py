@@ -219,10 +219,13 @@ _USPS_SUFFIXES = {
     "VALLY VLLY", "VLYS": "VALLEYS", "VIA": "VDCT VIADCT VIADUCT", "VW": "VIEW",
     "VWS": "VIEWS", "VLG": "VILL VILLAG VILLAGE VILLG VILLIAGE", "VLGS": "VILLAGES",
     "VL": "VILLE", "VIS": "VIST VISTA VST VSTA", "WALK": "WALKS", "WAY": "WY", "WL": "WELL",
-    "WLS": "WELLS",
+    "WLS": "WELLS", "WAYS": "", "FALL": "", "LAND": "", "MALL": "", "MEWS": "", "PASS": "",
+    "PATH": "", "PIKE": "", "RAMP": "", "ROW": "", "RUE": "", "RUN": "", "SPUR": "",
+    "WALL": "",
 }
 SUFFIX_VARIANTS = {variant: standard for standard, variants in _USPS_SUFFIXES.items()
                    for variant in variants.split()}
+SUFFIX_ABBREVIATIONS = frozenset(_USPS_SUFFIXES)
 JUNK_ADDRESSES = frozenset(
     {
         "UNKNOWN", "UNK", "NA", "N A", "NONE", "NULL", "NO ADDRESS", "TEST", "ADDRESS",
