@@ -134,37 +134,6 @@ def normalize_phone(value: Any, region: str | None = "US") -> Phone:
 # ---------------------------------------------------------------------------------------------
 # addresses
 
-STREET_SUFFIXES = {
-    "ALLEY": "ALY", "ALLY": "ALY", "AVENUE": "AVE", "AV": "AVE", "AVEN": "AVE", "AVNUE": "AVE",
-    "BOULEVARD": "BLVD", "BOULV": "BLVD", "BOUL": "BLVD", "BLV": "BLVD", "CENTER": "CTR",
-    "CENTRE": "CTR", "CIRCLE": "CIR", "CIRC": "CIR", "COURT": "CT", "CRT": "CT", "COVE": "CV",
-    "CREEK": "CRK", "CRESCENT": "CRES", "CROSSING": "XING", "DRIVE": "DR", "DRV": "DR",
-    "ESTATES": "ESTS", "EXPRESSWAY": "EXPY", "EXTENSION": "EXT", "FREEWAY": "FWY",
-    "GARDENS": "GDNS", "GROVE": "GRV", "HARBOR": "HBR", "HEIGHTS": "HTS", "HIGHWAY": "HWY",
-    "HIGHWY": "HWY", "HILL": "HL", "HOLLOW": "HOLW", "ISLAND": "IS", "JUNCTION": "JCT",
-    "LAKE": "LK", "LANE": "LN", "MANOR": "MNR", "MEADOWS": "MDWS", "MOUNT": "MT",
-    "MOUNTAIN": "MTN", "PARKWAY": "PKWY", "PKY": "PKWY", "PLACE": "PL", "PLAZA": "PLZ",
-    "POINT": "PT", "RIDGE": "RDG", "ROAD": "RD", "ROUTE": "RTE", "SPRINGS": "SPGS",
-    "SQUARE": "SQ", "STATION": "STA", "STREET": "ST", "STR": "ST", "STRT": "ST",
-    "TERRACE": "TER", "TRAIL": "TRL", "TURNPIKE": "TPKE", "VALLEY": "VLY", "VIEW": "VW",
-    "VILLAGE": "VLG", "VILLAGES": "VLGS", "FORT": "FT",
-}
-DIRECTIONS = {
-    "NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "NORTHEAST": "NE", "NORTHWEST": "NW",
-    "SOUTHEAST": "SE", "SOUTHWEST": "SW",
-}
-UNIT_DESIGNATORS = {
-    "APARTMENT": "APT", "APT": "APT", "SUITE": "STE", "STE": "STE", "UNIT": "UNIT",
-    "BUILDING": "BLDG", "BLDG": "BLDG", "FLOOR": "FL", "FL": "FL", "ROOM": "RM", "RM": "RM",
-    "DEPARTMENT": "DEPT", "DEPT": "DEPT", "LOT": "LOT", "SPACE": "SPC", "SPC": "SPC",
-    "TRAILER": "TRLR", "TRLR": "TRLR", "BASEMENT": "BSMT", "PENTHOUSE": "PH", "PH": "PH",
-    "OFFICE": "OFC", "OFC": "OFC",
-}
-ORDINALS = {
-    "FIRST": "1ST", "SECOND": "2ND", "THIRD": "3RD", "FOURTH": "4TH", "FIFTH": "5TH",
-    "SIXTH": "6TH", "SEVENTH": "7TH", "EIGHTH": "8TH", "NINTH": "9TH", "TENTH": "10TH",
-}
-ADDRESS_WORDS = {**STREET_SUFFIXES, **DIRECTIONS, **UNIT_DESIGNATORS, **ORDINALS}
 # USPS Publication 28, appendix C1: every street suffix and its common variants, by the
 # standard abbreviation. Read only in the suffix's place (the street line's last word before
 # a unit or a trailing direction), where 'WY' can only be WAY; elsewhere in the line these
@@ -226,6 +195,32 @@ _USPS_SUFFIXES = {
 SUFFIX_VARIANTS = {variant: standard for standard, variants in _USPS_SUFFIXES.items()
                    for variant in variants.split()}
 SUFFIX_ABBREVIATIONS = frozenset(_USPS_SUFFIXES)
+# The suffix words abbreviated anywhere in the street line (ADDRESS_WORDS), with their USPS
+# abbreviation from the table above.
+STREET_SUFFIXES = {word: SUFFIX_VARIANTS[word] for word in (
+    "ALLEY ALLY AVENUE AV AVEN AVNUE BOULEVARD BOULV BOUL BLV CENTER CENTRE CIRCLE CIRC "
+    "COURT CRT COVE CREEK CRESCENT CROSSING DRIVE DRV ESTATES EXPRESSWAY EXTENSION FREEWAY "
+    "GARDENS GROVE HARBOR HEIGHTS HIGHWAY HIGHWY HILL HOLLOW ISLAND JUNCTION LAKE LANE "
+    "MANOR MEADOWS MOUNT MOUNTAIN PARKWAY PKY PLACE PLAZA POINT RIDGE ROAD ROUTE SPRINGS "
+    "SQUARE STATION STREET STR STRT TERRACE TRAIL TURNPIKE VALLEY VIEW VILLAGE VILLAGES "
+    "FORT"
+).split()}
+DIRECTIONS = {
+    "NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "NORTHEAST": "NE", "NORTHWEST": "NW",
+    "SOUTHEAST": "SE", "SOUTHWEST": "SW",
+}
+UNIT_DESIGNATORS = {
+    "APARTMENT": "APT", "APT": "APT", "SUITE": "STE", "STE": "STE", "UNIT": "UNIT",
+    "BUILDING": "BLDG", "BLDG": "BLDG", "FLOOR": "FL", "FL": "FL", "ROOM": "RM", "RM": "RM",
+    "DEPARTMENT": "DEPT", "DEPT": "DEPT", "LOT": "LOT", "SPACE": "SPC", "SPC": "SPC",
+    "TRAILER": "TRLR", "TRLR": "TRLR", "BASEMENT": "BSMT", "PENTHOUSE": "PH", "PH": "PH",
+    "OFFICE": "OFC", "OFC": "OFC",
+}
+ORDINALS = {
+    "FIRST": "1ST", "SECOND": "2ND", "THIRD": "3RD", "FOURTH": "4TH", "FIFTH": "5TH",
+    "SIXTH": "6TH", "SEVENTH": "7TH", "EIGHTH": "8TH", "NINTH": "9TH", "TENTH": "10TH",
+}
+ADDRESS_WORDS = {**STREET_SUFFIXES, **DIRECTIONS, **UNIT_DESIGNATORS, **ORDINALS}
 JUNK_ADDRESSES = frozenset(
     {
         "UNKNOWN", "UNK", "NA", "N A", "NONE", "NULL", "NO ADDRESS", "TEST", "ADDRESS",
