@@ -31,9 +31,9 @@ import uuid
 from typing import TYPE_CHECKING
 
 from cdp_pipelines.stitch.normalize import (
-    DIRECTIONS,
+    DIRECTION_WORDS,
     SUFFIX_ABBREVIATIONS,
-    UNIT_DESIGNATORS,
+    UNIT_WORDS,
 )
 from cdp_pipelines.stitch.preprocess import address_key_column
 from cdp_pipelines.tenant.stitch import HouseholdSpec
@@ -135,8 +135,7 @@ def _phonetic_street(address_key: "Column") -> "Column":
     a suffix, a direction or a unit designator) replaced by its Soundex code."""
     from pyspark.sql import functions as F
 
-    kept = sorted(SUFFIX_ABBREVIATIONS | set(DIRECTIONS.values())
-                  | set(UNIT_DESIGNATORS.values()))
+    kept = sorted(SUFFIX_ABBREVIATIONS | DIRECTION_WORDS | UNIT_WORDS)
     known = F.array(*[F.lit(w) for w in kept])
     street = F.split(F.element_at(F.split(address_key, r"\|"), 1), " ")
     sketch = F.transform(street, lambda w: F.when(

@@ -239,7 +239,7 @@ def address_full_column(address: "Column", address2: "Column") -> "Column":
 
 
 # A unit designator followed by its unit: 'APT 4B', 'STE 4B' and 'UNIT 4B' are one flat.
-_UNIT_WORD = r"(^| )(?:{}) (?=\S)".format("|".join(sorted(set(nz.UNIT_DESIGNATORS.values()))))
+_UNIT_WORD = r"(^| )(?:{}) (?=\S)".format("|".join(sorted(nz.UNIT_WORDS)))
 
 
 def address_key_column(address: "Column", address2: "Column", postal: "Column",

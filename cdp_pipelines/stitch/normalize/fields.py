@@ -221,6 +221,8 @@ ORDINALS = {
     "SIXTH": "6TH", "SEVENTH": "7TH", "EIGHTH": "8TH", "NINTH": "9TH", "TENTH": "10TH",
 }
 ADDRESS_WORDS = {**STREET_SUFFIXES, **DIRECTIONS, **UNIT_DESIGNATORS, **ORDINALS}
+UNIT_WORDS = frozenset(UNIT_DESIGNATORS.values())
+DIRECTION_WORDS = frozenset(DIRECTIONS.values())
 JUNK_ADDRESSES = frozenset(
     {
         "UNKNOWN", "UNK", "NA", "N A", "NONE", "NULL", "NO ADDRESS", "TEST", "ADDRESS",
@@ -248,7 +250,7 @@ def normalize_address(value: Any) -> str | None:
     for token in text.split():
         if token == "#":
             # '#' after a unit word is noise (STE #200); alone it stands for the unit (#4 -> APT 4)
-            if not (words and words[-1] in UNIT_DESIGNATORS.values()):
+            if not (words and words[-1] in UNIT_WORDS):
                 words.append("APT")
             continue
         words.append(ADDRESS_WORDS.get(token, token))
@@ -262,10 +264,10 @@ def normalize_address(value: Any) -> str | None:
 def _standard_suffix(words: list[str]) -> None:
     """Map the street suffix to its USPS abbreviation, in place: the last word of the street
     before a unit designator, behind a trailing direction, after a name word."""
-    end = next((i for i, w in enumerate(words) if i and w in UNIT_DESIGNATORS.values()),
+    end = next((i for i, w in enumerate(words) if i and w in UNIT_WORDS),
                len(words))
     at = end - 1
-    if at >= 0 and words[at] in DIRECTIONS.values():
+    if at >= 0 and words[at] in DIRECTION_WORDS:
         at -= 1
     if at >= 1 and not words[at - 1].isdigit() and words[at] in SUFFIX_VARIANTS:
         words[at] = SUFFIX_VARIANTS[words[at]]
