@@ -16,6 +16,8 @@ from pathlib import Path
 
 LAYERS = ("landing", "domain", "stitch", "c360", "activation", "outbox", "_system")
 _SANDBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# A spark-defaults.conf line: key, then whitespace and/or one "=" or ":", then the value.
+_CONF_LINE = re.compile(r"([^\s=:]+)\s*[=:]?\s*(.*)")
 _PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_TENANT_DIR = _PACKAGE_DIR / "examples" / "demo_tenant"
 # Where `make demo` keeps the demo's production tenant, a git repository of its own
@@ -191,7 +193,9 @@ def spark_conf(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            key, _, value = line.replace("=", " ", 1).partition(" ")
+            # As java.util.Properties reads it: the key ends at the first whitespace, '='
+            # or ':'; a value may hold either (-XX:TieredStopAtLevel=1).
+            key, value = _CONF_LINE.match(line).groups()
             if not key.startswith("spark.") or not value.strip():
                 raise DeploymentError(f"{file}:{number}: expected 'spark.<key> <value>', "
                                       f"got {line!r}")

@@ -88,13 +88,16 @@ def test_stitch_on_a_standalone_cluster_equals_a_local_run(tmp_path, spark,
 def test_spark_settings_come_from_the_environment_and_a_conf_file(tmp_path) -> None:
     conf = tmp_path / "spark-defaults.conf"
     conf.write_text("# cluster sizing\nspark.executor.memory 6g\n"
-                    "spark.sql.shuffle.partitions=64\nspark.eventLog.enabled true\n")
+                    "spark.sql.shuffle.partitions=64\nspark.eventLog.enabled true\n"
+                 # a value may hold '=' and ':' (Spark reads the file as Java properties)
+                 "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1\n")
     deployment = get_deployment({"CDP_SPARK_CONF": str(conf), "CDP_SPARK_EXECUTOR_MEMORY": "2g",
                                  "CDP_SPARK_DRIVER_MEMORY": "3g", "CDP_SPARK_PYTHON": "/opt/py"})
     assert dict(deployment.spark_conf) == {
         "spark.executor.memory": "2g",  # the variable wins over the file
         "spark.sql.shuffle.partitions": "64", "spark.eventLog.enabled": "true",
-        "spark.driver.memory": "3g"}
+        "spark.driver.memory": "3g",
+        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
     assert deployment.spark_python == "/opt/py"
     conf.write_text("executor.memory 6g\n")
     with pytest.raises(DeploymentError, match=r"spark-defaults.conf:1: expected 'spark.<key>"):
