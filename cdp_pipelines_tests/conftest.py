@@ -98,6 +98,11 @@ class TinyStitch:
     ids: dict[str, str]
     pristine: Path
 
+    @property
+    def model(self) -> Path:
+        """The Splink model this run trained (what a lake's ``stitch/models`` holds)."""
+        return self.pristine / "lake" / "prod" / "stitch" / "models" / "current.json"
+
     def copy_to(self, dest: Path) -> tuple[Path, Path]:
         """The lake and drop folder as the first run left them, copied under ``dest``
         (a local lake's Delta tables hold relative paths): a test that needs a first

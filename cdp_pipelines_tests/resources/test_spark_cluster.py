@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,9 @@ selection = AssetSelection.assets(
     *[["stitch", n] for n in ("unified_preprocessed_raw", "stitch_blocklist_values",
                               "unified_scores", "unified_coalesced",
                               "unified_changes_clusters", "unified_changes_pks")])
+instance = DagsterInstance.ephemeral()
 result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
-                     instance=DagsterInstance.ephemeral(), raise_on_error=False)
+                     instance=instance, raise_on_error=False)
 assert result.success, [e.message for e in result.get_step_failure_events()]
 spark = defs.resources["spark"].get_session()
 lake = os.environ["CDP_LAKE_ROOT"]
@@ -43,12 +45,19 @@ def where(_):
     import cdp_pipelines, sys
     return (sys.executable, cdp_pipelines.__file__)
 workers = sorted(set(spark.sparkContext.parallelize(range(8), 4).map(where).collect()))
+log = [e.user_message for e in instance.all_logs(result.run_id)]
 print("RESULT " + json.dumps({"ids": ids, "master": spark.sparkContext.master,
-                              "workers": workers}))
+                              "workers": workers,
+                              "stored_model": any("using stored model" in m for m in log)}))
 """
 
 
-def _stitch(tmp_path: Path, name: str, **env: str) -> dict:
+def _stitch(tmp_path: Path, name: str, model: Path, **env: str) -> dict:
+    """Stitch in a fresh process on a fresh lake that holds ``model`` already (as a lake
+    does after its first run), so the cluster scores with the local run's weights."""
+    models = tmp_path / name / "prod" / "stitch" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(model, models / "current.json")
     drop = tmp_path / "drop"
     (drop / "shop").mkdir(parents=True, exist_ok=True)
     (drop / "club").mkdir(parents=True, exist_ok=True)
@@ -73,12 +82,13 @@ def _stitch(tmp_path: Path, name: str, **env: str) -> dict:
 def test_stitch_on_a_standalone_cluster_equals_a_local_run(tmp_path, spark,
                                                            tiny_stitch) -> None:
     with servers.spark_cluster(workers=2) as cluster:
-        remote = _stitch(tmp_path, "cluster", CDP_SPARK_MASTER=cluster.master_url,
+        remote = _stitch(tmp_path, "cluster", tiny_stitch.model,
+                         CDP_SPARK_MASTER=cluster.master_url,
                          CDP_SPARK_PYTHON=sys.executable, CDP_SPARK_EXECUTOR_MEMORY="768m")
     # The same input on this session's local Spark (the tiny tenant's first Stitch).
     assert spark.sparkContext.master.startswith("local")
     local = tiny_stitch.ids
-    assert remote["master"] == cluster.master_url
+    assert remote["master"] == cluster.master_url and remote["stored_model"]
     assert remote["ids"] == local and len(set(local.values())) == 7
     # The workers import the project from the zip the driver shipped, not from its path.
     (python, module), = remote["workers"]
