@@ -148,13 +148,13 @@ class _ScoringPlan(NamedTuple):
 
 
 def _plan_scoring(run_tags: dict[str, str], lake: DeltaLake, df, settings: StitchSpec,
-                  model_hash: str, trained: bool, names: bool) -> _ScoringPlan:
+                  model_hash: str, trained: bool, names: bool,
+                  link_at: float) -> _ScoringPlan:
     """This run's mode (see stitch.incremental), match hashes and delta."""
     from cdp_pipelines.stitch import incremental
 
     requested, source = incremental.requested_mode(settings.mode, run_tags)
-    fingerprint = incremental.run_fingerprint(model_hash, names, df.columns,
-                                              settings.match_threshold)
+    fingerprint = incremental.run_fingerprint(model_hash, names, df.columns, link_at)
     hashes = incremental.match_hashes(df).localCheckpoint(eager=True)
     records = hashes.count()
     delta, changed, deleted, blockers = None, 0, 0, []
@@ -265,13 +265,16 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                     s.note = f"model version {version}"
             with stage(context.log, "stitch: name guard") as s, timings.part("name guard"):
                 names, evidence = _name_guard(df, settings.name_guard)
-                s.note = _describe_guard(settings.name_guard, names, evidence)
+                link_at = matching.match_threshold(settings.match_threshold, evidence)
+                s.note = (f"{_describe_guard(settings.name_guard, names, evidence)}; "
+                          f"pairs link from {link_at} "
+                          f"(match_threshold: {settings.match_threshold})")
             with stage(context.log, "stitch: mode") as s, timings.part("mode + delta"):
                 model_hash = (loaded or matching.load_model(current)).content_hash
                 plan = _plan_scoring(context.run.tags, lake, df, settings, model_hash,
-                                      trained=loaded is None, names=names)
+                                      trained=loaded is None, names=names, link_at=link_at)
                 s.note = plan.decision.describe()
-            threshold = min(settings.match_threshold, 0.5)
+            threshold = min(link_at, 0.5)
             with stage(context.log, "stitch: scoring pairs") as s:
                 if plan.decision.mode == "incremental":
                     with timings.part("previous edges"):
@@ -286,7 +289,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                         edges = matching.with_scores(edges).localCheckpoint(eager=True)
                     with timings.part("seeds"):
                         moved = incremental.moved_edge_records(previous_edges, edges,
-                                                               settings.match_threshold)
+                                                               link_at)
                         seeds = plan.delta.select("record_id", "change").unionByName(
                             moved.withColumn("change", F.lit("edge")))
                         lake.overwrite(seeds, "stitch", *incremental.SEEDS_TABLE)
@@ -320,6 +323,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             "probabilistic_pairs": MetadataValue.int(int(kinds.get("probabilistic", 0))),
             "name_guard": MetadataValue.text(_describe_guard(settings.name_guard, names,
                                                              evidence)),
+            # The probability from which pairs link this run (match_threshold, auto
+            # resolved).
+            "match_threshold": MetadataValue.float(link_at),
             "stitch_mode": MetadataValue.text(plan.decision.describe()),
             "records_rescored": MetadataValue.int(plan.rescored),
         })
@@ -354,7 +360,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         from cdp_pipelines.stitch import incremental
         from cdp_pipelines.stitch.badvalues import apply_blocklist
         from cdp_pipelines.stitch.clustering import cluster_records, flag_supersized
-        from cdp_pipelines.stitch.matching import with_record_id
+        from cdp_pipelines.stitch.matching import match_threshold, with_record_id
         from cdp_pipelines.stitch.reclustering import recluster
         from cdp_pipelines.stitch.stable_ids import assign_stable_ids
 
@@ -385,20 +391,24 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             with timings.part("name guard"):
                 # Scored in this run: the same frame, so unified_scores' decision (kept in
                 # the state's fingerprint) stands; asking again is a pass over every record.
-                names = (state["fingerprint"]["name_guard"] if scored_here
-                         else _name_guard(nodes, settings.name_guard)[0])
+                if scored_here:
+                    names = state["fingerprint"]["name_guard"]
+                    link_at = state["fingerprint"]["match_threshold"]
+                else:
+                    names, evidence = _name_guard(nodes, settings.name_guard)
+                    link_at = match_threshold(settings.match_threshold, evidence)
             if scored_here and state.get("mode") == "incremental" and previous is not None:
                 out = recluster(nodes, edges, previous,
                                 lake.read("stitch", *incremental.SEEDS_TABLE), spark,
-                                settings.match_threshold, names, timings)
+                                link_at, names, timings)
                 clusters, reclustered = out.clusters, out.records
                 assignments, changes_clusters, changes_pks = (
                     out.assignments, out.changes_clusters, out.changes_pks)
                 s.count(out.customers, "previous customers re-clustered")
             else:
                 with timings.part("components"):
-                    clusters = cluster_records(nodes, edges, spark, settings.match_threshold,
-                                               names, nodes_at_most=records).cache()
+                    clusters = cluster_records(nodes, edges, spark, link_at, names,
+                                               nodes_at_most=records).cache()
                 reclustered = records
                 with timings.part("stable ids"):
                     assignments, changes_clusters, changes_pks = assign_stable_ids(

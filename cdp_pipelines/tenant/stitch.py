@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -66,7 +66,9 @@ class StitchSpec(TenantModel):
     )
     # Values never used for matching, by semantic column (e.g. email: [info@brand.com]).
     blocklist: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    match_threshold: float = 0.9
+    # The match probability from which two records link (0-1), or "auto": 0.9, or 0.5
+    # when name_guard auto finds the records show no households (matching.match_threshold).
+    match_threshold: Annotated[float, Field(gt=0, le=1)] | Literal["auto"] = "auto"
     supersized_cluster_size: int = 50
     retrain: Literal["always", "if_missing", "never"] = "if_missing"
     # Different given names part two records that share an address, phone or email (a

@@ -65,6 +65,8 @@ def test_tiny_tenant_stitch(tiny_stitch, spark) -> None:
     # Too few co-resident records to show the tenant has no households: the veto stays.
     guard = result.asset_materializations_for_node("stitch__unified_scores")[0].metadata
     assert guard["name_guard"].value.startswith("on (auto): 0 of 0 co-resident pairs")
+    # ... and so match_threshold auto links pairs from 0.9, not from even odds.
+    assert guard["match_threshold"].value == 0.9
     first = {frozenset(v): k for k, v in _clusters(spark, lake).items()}
 
     ids_before = _ids(spark, lake)

@@ -26,6 +26,7 @@ from cdp_pipelines.stitch.matching.guard import (
     guard_columns,
     household_evidence,
     mailbox_sql,
+    match_threshold,
     name_guard_on,
     surname_letters_sql,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "load_model",
     "mailbox_sql",
     "make_linker",
+    "match_threshold",
     "model_fits_columns",
     "name_guard_on",
     "predict_run",

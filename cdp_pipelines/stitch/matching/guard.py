@@ -220,6 +220,13 @@ HOUSEHOLD_MIN_PAIRS = 50
 HOUSEHOLD_MIN_SHARE = 0.05
 # Same surname and address shared by more records than this: an institution, not a home.
 HOUSEHOLD_MAX_RECORDS = 20
+# The match probability from which two records link, for `match_threshold: auto`. Where
+# the data has (or may have) households, well above even odds: a housemate or a namesake
+# the model cannot tell apart scores in between. Where the tenant's own records show no
+# households, even odds: the model's probability is then the best judge (on FEBRL3 the
+# pairs between 0.5 and 0.9 are all one person keyed with errors in several fields).
+HOUSEHOLD_SAFE_THRESHOLD = 0.9
+NO_HOUSEHOLDS_THRESHOLD = 0.5
 
 
 def household_evidence(df: "DataFrame") -> HouseholdEvidence:
@@ -260,9 +267,22 @@ def name_guard_on(mode: str, evidence: HouseholdEvidence | None) -> bool:
         return mode == "on"
     if mode != "auto":
         raise ValueError(f"Stitch name_guard: expected auto, on or off, got {mode!r}")
-    if evidence is None or evidence.pairs < HOUSEHOLD_MIN_PAIRS:
-        return True
-    return evidence.household_share >= HOUSEHOLD_MIN_SHARE
+    return not shows_no_households(evidence)
+
+
+def shows_no_households(evidence: HouseholdEvidence | None) -> bool:
+    """Enough telling co-resident pairs, nearly all one person keyed twice."""
+    return (evidence is not None and evidence.pairs >= HOUSEHOLD_MIN_PAIRS
+            and evidence.household_share < HOUSEHOLD_MIN_SHARE)
+
+
+def match_threshold(setting: float | str, evidence: HouseholdEvidence | None) -> float:
+    """The probability from which two records link: `setting` when it is a number; for
+    "auto", NO_HOUSEHOLDS_THRESHOLD when `evidence` (name_guard auto's) shows a tenant
+    without households, else HOUSEHOLD_SAFE_THRESHOLD."""
+    if setting != "auto":
+        return float(setting)
+    return NO_HOUSEHOLDS_THRESHOLD if shows_no_households(evidence) else HOUSEHOLD_SAFE_THRESHOLD
 
 
 def drop_contradictions(pairs: "DataFrame", records: "DataFrame",

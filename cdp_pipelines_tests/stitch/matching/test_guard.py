@@ -43,3 +43,24 @@ def test_name_guard_follows_households():
     assert matching.name_guard_on("on", seen(1000, 0))
     with pytest.raises(ValueError, match="name_guard"):
         matching.name_guard_on("maybe", None)
+
+
+def test_match_threshold_auto_is_even_odds_only_without_households():
+    seen = matching.HouseholdEvidence
+    assert matching.match_threshold("auto", None) == 0.9  # name_guard on/off: no evidence
+    assert matching.match_threshold("auto", seen(40, 0)) == 0.9  # too few pairs to tell
+    assert matching.match_threshold("auto", seen(900, 100)) == 0.9  # households
+    assert matching.match_threshold("auto", seen(990, 10)) == 0.5  # none
+    assert matching.match_threshold(0.8, seen(990, 10)) == 0.8  # a number is kept
+
+
+def test_match_threshold_is_a_probability_or_auto():
+    from pydantic import ValidationError
+
+    from cdp_pipelines.tenant.stitch import StitchSpec
+
+    assert StitchSpec().match_threshold == "auto"
+    assert StitchSpec(match_threshold=0.95).match_threshold == 0.95
+    for bad in (0, 1.5, "lots"):
+        with pytest.raises(ValidationError, match="match_threshold"):
+            StitchSpec(match_threshold=bad)
