@@ -63,6 +63,8 @@ setup(
             "segment-analytics-python>=2.4",
             "rudder-sdk-python>=2.1",
             "schemathesis>=4",
+            # test_architecture runs it: unused names and import order (F, I)
+            "ruff==0.17.6",
         ],
         # `make demo`: the S3 stand-in the demo tenant pulls from and delivers to.
         "demo": ["moto[server]>=5"],

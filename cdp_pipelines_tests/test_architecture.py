@@ -130,3 +130,14 @@ def test_loading_the_definitions_imports_no_compute_engine() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_code_has_no_unused_name_and_sorted_imports() -> None:
+    """ruff's pyflakes (F: unused imports and variables, undefined names) and isort (I)
+    rules over the package, its tests and the benchmarks."""
+    root = PACKAGE.parent
+    ruff = Path(sys.executable).parent / "ruff"
+    out = subprocess.run([str(ruff), "check", "--no-cache", "--select", "F,I",
+                          "cdp_pipelines", "cdp_pipelines_tests", "benchmarks"],
+                         cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
