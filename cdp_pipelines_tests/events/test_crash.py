@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import requests
 from dagster import AssetKey, DagsterInstance, materialize
@@ -52,23 +53,27 @@ def _start(env: dict[str, str], port: int, log: Path,
     raise AssertionError(f"the collector did not start: {log.read_text()}")
 
 
-def test_sigkill_loses_no_acknowledged_event(event_env, tmp_path: Path, spark):
+def sigkill_while_sending(env: dict[str, str], port: int, log: Path, sent: list[str],
+                          until: Callable[[], bool], journal: Path, serve: list[str] = (),
+                          threads: int = 3) -> int:
+    """`cdp collect serve` killed with SIGKILL while Segment's library sends ``sent`` (a
+    steady stream, about three seconds for 3,000), once ``until()``; restarted at once, and
+    stopped gracefully once the library has flushed. Asserts the process died with a file
+    open in ``journal`` and that the library gave up on no batch; returns how many times
+    it logged a retry."""
     from segment.analytics import Client
 
-    port, log = free_port(), tmp_path / "collector.log"
-    landing = Path(event_env["CDP_LAKE_ROOT"]) / "prod" / "landing" / "events" / "web"
-    collector = _start(event_env, port, log)
+    collector = _start(env, port, log, serve)
     errors: list = []
     client = Client(write_key=WEB_KEY, host=f"http://127.0.0.1:{port}", upload_size=50,
-                    upload_interval=0.01, thread=3, max_queue_size=EVENTS,
+                    upload_interval=0.01, thread=threads, max_queue_size=len(sent),
                     on_error=lambda error, batch: errors.append(error))
-    sent = [f"m-{i:05d}" for i in range(EVENTS)]
 
     def send() -> None:
         for i, message_id in enumerate(sent):
             client.track(f"user-{i % 50}", "Product Viewed", {"sku": f"S{i % 9}"},
                          message_id=message_id)
-            if i % 20 == 0:  # a steady stream, for about three seconds
+            if i % 20 == 0:
                 time.sleep(0.02)
 
     retries = _RetryLog()
@@ -77,12 +82,14 @@ def test_sigkill_loses_no_acknowledged_event(event_env, tmp_path: Path, spark):
     sender = threading.Thread(target=send)
     sender.start()
     try:
-        while len(read_records(landing)) < EVENTS // 3:
+        deadline = time.monotonic() + 60
+        while not until():
+            assert time.monotonic() < deadline, "no event arrived before the kill"
             time.sleep(0.02)
         collector.send_signal(signal.SIGKILL)
         collector.wait()
-        assert list(landing.glob(f"*{OPEN_SUFFIX}")), "killed with a file open"
-        collector = _start(event_env, port, log)
+        assert list(journal.glob(f"*{OPEN_SUFFIX}")), "killed with a file open"
+        collector = _start(env, port, log, serve)
         sender.join()
         client.flush()
         client.shutdown()
@@ -92,7 +99,16 @@ def test_sigkill_loses_no_acknowledged_event(event_env, tmp_path: Path, spark):
         collector.wait(timeout=60)
         logging.getLogger("segment").removeHandler(retries)
     assert errors == [], "the library gave up on a batch"
-    assert retries.count, "the library had to retry"
+    return retries.count
+
+
+def test_sigkill_loses_no_acknowledged_event(event_env, tmp_path: Path, spark):
+    landing = Path(event_env["CDP_LAKE_ROOT"]) / "prod" / "landing" / "events" / "web"
+    sent = [f"m-{i:05d}" for i in range(EVENTS)]
+    retries = sigkill_while_sending(
+        event_env, free_port(), tmp_path / "collector.log", sent,
+        until=lambda: len(read_records(landing)) >= EVENTS // 3, journal=landing)
+    assert retries, "the library had to retry"
 
     landed = [r["messageId"] for r in read_records(landing)]
     assert set(landed) == set(sent) and not list(landing.glob(f"*{OPEN_SUFFIX}"))

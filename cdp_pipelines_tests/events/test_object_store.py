@@ -18,7 +18,7 @@ from dagster import DagsterInstance, materialize
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.deployment import DeploymentError, get_deployment
 from cdp_pipelines.events.collector import RollPolicy, create_app
-from cdp_pipelines.events.journal import CLOSED_SUFFIX, OPEN_SUFFIX, closed_files
+from cdp_pipelines.events.journal import CLOSED_SUFFIX, closed_files
 from cdp_pipelines.events.server import build_collector
 from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.conftest import free_port
@@ -195,47 +195,15 @@ def test_sigkill_of_the_cli_collector_loses_no_event_bound_for_the_s3_lake(s3_en
     """`cdp collect serve --spool`, killed while Segment's library sends: on restart the
     file the dead process left open is closed and shipped with the rest; the bucket ends
     with every event the library sent (the retried ones possibly twice, one message id)."""
-    import signal
-    import threading
-
-    from segment.analytics import Client
-
-    from cdp_pipelines_tests.events.test_crash import _start
+    from cdp_pipelines_tests.events.test_crash import sigkill_while_sending
 
     env, client, bucket = s3_env
     client.create_bucket(Bucket=bucket)
     spool = Path(env.pop("CDP_COLLECT_SPOOL"))
-    port, log = free_port(), tmp_path / "collector.log"
-    serve = ["--spool", str(spool)]
-    collector = _start(env, port, log, serve)
-    errors: list = []
-    sender = Client(write_key=WEB_KEY, host=f"http://127.0.0.1:{port}", upload_size=50,
-                    upload_interval=0.01, thread=2, max_queue_size=2000,
-                    on_error=lambda error, batch: errors.append(error))
     sent = [f"m-{i:05d}" for i in range(1500)]
-
-    def send() -> None:
-        for i, message_id in enumerate(sent):
-            sender.track(f"user-{i % 50}", "Product Viewed", {"sku": "S1"},
-                         message_id=message_id)
-            if i % 20 == 0:
-                time.sleep(0.02)
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    try:
-        _wait(lambda: any(p.stat().st_size for p in (spool / "web").glob("*.jsonl*")),
-              "the first acknowledged events")
-        collector.send_signal(signal.SIGKILL)
-        collector.wait()
-        assert list((spool / "web").glob(f"*{OPEN_SUFFIX}")), "killed with a file open"
-        collector = _start(env, port, log, serve)
-        thread.join()
-        sender.flush()
-        sender.shutdown()
-    finally:
-        collector.send_signal(signal.SIGTERM)
-        collector.wait(timeout=60)
-    assert errors == [], "the library gave up on a batch"
+    sigkill_while_sending(
+        env, free_port(), tmp_path / "collector.log", sent,
+        until=lambda: any(p.stat().st_size for p in (spool / "web").glob("*.jsonl*")),
+        journal=spool / "web", serve=["--spool", str(spool)], threads=2)
     assert not list((spool / "web").iterdir()), "left in the spool"
     assert set(_message_ids(_landed(client, bucket))) == set(sent)
