@@ -37,7 +37,10 @@ STARTUP = timedelta(seconds=40)
 
 
 def _tick_after(moment: datetime) -> datetime:
-    return (moment + STARTUP).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    """The first whole minute at least STARTUP after ``moment`` (cron's resolution)."""
+    earliest = moment + STARTUP
+    minute = earliest.replace(second=0, microsecond=0)
+    return minute if minute == earliest else minute + timedelta(minutes=1)
 
 
 def _tenant(tmp_path: Path, tick: datetime) -> Path:
