@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from cdp_pipelines.resources.spark import build_spark_session
     from cdp_pipelines.stitch import assets, matching
     from cdp_pipelines.stitch.badvalues import apply_blocklist
+    from cdp_pipelines.tenant.stitch import StitchSpec
 
     spark = build_spark_session("local[*]", args.shuffle_partitions,
                                 driver_memory=args.driver_memory)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn in matching.training_steps(linker, set(df.columns), df.count()):
         step(f"train: {name}", fn)
     model = json.loads(json.dumps(linker.misc.save_model_to_json()))
-    names, _ = step("name guard", lambda: assets._name_guard(df, "auto"))
+    names, _, _ = step("name guard", lambda: assets._name_guard(df, StitchSpec()))
 
     def predict():
         edges = matching.with_scores(matching.predict_run(model, df, spark, threshold=0.5,

@@ -119,14 +119,17 @@ def _histogram_png(sizes: dict[int, int]) -> str:
     return f"![cluster sizes](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
-def _name_guard(df, mode: str):
-    """(veto on?, evidence or None): the name veto of the contradiction guard for this
-    run's matching frame (see matching.name_guard_on); the same frame gives the same
-    answer in unified_scores and stitch_clusters."""
+def _name_guard(df, settings: StitchSpec):
+    """(veto on?, evidence or None, link threshold): the name veto of the contradiction
+    guard for this run's matching frame (see matching.name_guard_on) and the probability
+    from which pairs link (matching.match_threshold); the same frame gives the same
+    answers in unified_scores and stitch_clusters."""
     from cdp_pipelines.stitch import matching
 
+    mode = settings.name_guard
     evidence = matching.household_evidence(df) if mode == "auto" else None
-    return matching.name_guard_on(mode, evidence), evidence
+    return (matching.name_guard_on(mode, evidence), evidence,
+            matching.match_threshold(settings.match_threshold, evidence))
 
 
 def _describe_guard(mode: str, on: bool, evidence) -> str:
@@ -264,8 +267,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                     s.count(len(model_settings.get("comparisons", [])), "comparisons")
                     s.note = f"model version {version}"
             with stage(context.log, "stitch: name guard") as s, timings.part("name guard"):
-                names, evidence = _name_guard(df, settings.name_guard)
-                link_at = matching.match_threshold(settings.match_threshold, evidence)
+                names, evidence, link_at = _name_guard(df, settings)
                 s.note = (f"{_describe_guard(settings.name_guard, names, evidence)}; "
                           f"pairs link from {link_at} "
                           f"(match_threshold: {settings.match_threshold})")
@@ -360,7 +362,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         from cdp_pipelines.stitch import incremental
         from cdp_pipelines.stitch.badvalues import apply_blocklist
         from cdp_pipelines.stitch.clustering import cluster_records, flag_supersized
-        from cdp_pipelines.stitch.matching import match_threshold, with_record_id
+        from cdp_pipelines.stitch.matching import with_record_id
         from cdp_pipelines.stitch.reclustering import recluster
         from cdp_pipelines.stitch.stable_ids import assign_stable_ids
 
@@ -395,8 +397,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                     names = state["fingerprint"]["name_guard"]
                     link_at = state["fingerprint"]["match_threshold"]
                 else:
-                    names, evidence = _name_guard(nodes, settings.name_guard)
-                    link_at = match_threshold(settings.match_threshold, evidence)
+                    names, _, link_at = _name_guard(nodes, settings)
             if scored_here and state.get("mode") == "incremental" and previous is not None:
                 out = recluster(nodes, edges, previous,
                                 lake.read("stitch", *incremental.SEEDS_TABLE), spark,
