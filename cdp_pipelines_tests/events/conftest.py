@@ -67,6 +67,15 @@ def read_records(landing: Path) -> list[dict]:
             continue  # closed (renamed) between the listing and the read: list again
 
 
+def wait_until(condition, what: str, seconds: float = 30.0, poll: float = 0.1) -> None:
+    """Until ``condition()`` holds; fails naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(poll)
+
+
 class ThreadedServer:
     """An ASGI app on uvicorn in a thread of the test process, on real HTTP."""
 

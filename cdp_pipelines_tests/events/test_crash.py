@@ -19,7 +19,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from cdp_pipelines.definitions import build_definitions
 from cdp_pipelines.events.journal import OPEN_SUFFIX
 from cdp_pipelines_tests.conftest import free_port
-from cdp_pipelines_tests.events.conftest import WEB_KEY, read_records
+from cdp_pipelines_tests.events.conftest import WEB_KEY, read_records, wait_until
 
 EVENTS = 3000
 
@@ -82,10 +82,7 @@ def sigkill_while_sending(env: dict[str, str], port: int, log: Path, sent: list[
     sender = threading.Thread(target=send)
     sender.start()
     try:
-        deadline = time.monotonic() + 60
-        while not until():
-            assert time.monotonic() < deadline, "no event arrived before the kill"
-            time.sleep(0.02)
+        wait_until(until, "events before the kill", seconds=60, poll=0.02)
         collector.send_signal(signal.SIGKILL)
         collector.wait()
         assert list(journal.glob(f"*{OPEN_SUFFIX}")), "killed with a file open"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from cdp_pipelines.events.journal import CLOSED_SUFFIX, closed_files
 from cdp_pipelines.events.server import build_collector
 from cdp_pipelines.tenant import load_tenant
 from cdp_pipelines_tests.conftest import free_port
-from cdp_pipelines_tests.events.conftest import WEB_KEY, ThreadedServer
+from cdp_pipelines_tests.events.conftest import WEB_KEY, ThreadedServer, wait_until
 from cdp_pipelines_tests.events.test_end_to_end import TABLES
 
 KEY_ID, SECRET = "events-test-key-id", "events-test-secret-value"
@@ -90,14 +89,6 @@ def _message_ids(objects: dict[str, bytes]) -> list[str]:
             for line in data.splitlines() if line]
 
 
-def _wait(condition, what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_a_collector_on_an_object_store_lake_without_a_spool_says_what_to_set(s3_env):
     env, _, _ = s3_env
     env.pop("CDP_COLLECT_SPOOL")
@@ -114,7 +105,7 @@ def test_events_are_shipped_to_the_s3_lake_and_loaded_from_it(s3_env, spark):
     port = free_port()
     with ThreadedServer(create_app(_collector(env)), port):
         sent = _send(f"http://127.0.0.1:{port}", 60, "a")
-        _wait(lambda: not list(spool.iterdir()), "the spool to empty")
+        wait_until(lambda: not list(spool.iterdir()), "the spool to empty")
     landed = _landed(client, bucket)
     # Closed files only, each whole, every acknowledged event once; no staging object left.
     assert landed and all(name.endswith(CLOSED_SUFFIX) and not name.startswith(".")
@@ -142,7 +133,7 @@ def test_events_wait_in_the_spool_while_the_lake_refuses_and_none_is_lost(s3_env
     url = f"http://127.0.0.1:{port}"
     with ThreadedServer(create_app(_collector(env)), port):
         first = _send(url, 30, "a")  # acknowledged: journaled and synced in the spool
-        _wait(lambda: closed_files(spool), "a closed file")
+        wait_until(lambda: closed_files(spool), "a closed file")
         health = requests.get(f"{url}/health", timeout=10).json()
         assert health["unshipped_files"]["web"] >= 1
     # Stopped with the lake still refusing: everything acknowledged is still in the spool.
@@ -154,7 +145,7 @@ def test_events_wait_in_the_spool_while_the_lake_refuses_and_none_is_lost(s3_env
     with ThreadedServer(create_app(_collector(env)), port):
         second = _send(url, 20, "b")
         client.create_bucket(Bucket=bucket)
-        _wait(lambda: not list(spool.iterdir()), "the spool to empty")
+        wait_until(lambda: not list(spool.iterdir()), "the spool to empty")
         assert requests.get(f"{url}/health", timeout=10).json()["unshipped_files"] == {"web": 0}
     landed = _landed(client, bucket)
     assert sorted(_message_ids(landed)) == sorted(first | second)
@@ -181,7 +172,7 @@ def test_events_are_shipped_to_an_azure_lake(azurite, event_tenant: Path, tmp_pa
     port = free_port()
     with ThreadedServer(create_app(_collector(env)), port):
         sent = _send(f"http://127.0.0.1:{port}", 25, "z")
-        _wait(lambda: not list(spool.iterdir()), "the spool to empty")
+        wait_until(lambda: not list(spool.iterdir()), "the spool to empty")
     container = blobs.get_container_client("events-lake")
     landed = {b.name[len(LANDING):]: container.download_blob(b.name).readall()
               for b in container.list_blobs(name_starts_with=LANDING)}

@@ -99,8 +99,8 @@ def test_spark_settings_come_from_the_environment_and_a_conf_file(tmp_path) -> N
     conf = tmp_path / "spark-defaults.conf"
     conf.write_text("# cluster sizing\nspark.executor.memory 6g\n"
                     "spark.sql.shuffle.partitions=64\nspark.eventLog.enabled true\n"
-                 # a value may hold '=' and ':' (Spark reads the file as Java properties)
-                 "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1\n")
+                    # a value may hold '=' and ':' (Spark reads the file as Java properties)
+                    "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1\n")
     deployment = get_deployment({"CDP_SPARK_CONF": str(conf), "CDP_SPARK_EXECUTOR_MEMORY": "2g",
                                  "CDP_SPARK_DRIVER_MEMORY": "3g", "CDP_SPARK_PYTHON": "/opt/py"})
     assert dict(deployment.spark_conf) == {
