@@ -40,6 +40,11 @@ _REDUNDANT_PAIRS = {
 
 
 _AREAS = {"postal_norm", "city_norm"}
+# The same door: postal code and house number. It pairs one person whose names were both
+# mistyped and whose street is written another way ("592 DALRYMPLE ST" / "592 DALRYMPLE S
+# TREET"), which no name or address rule compares. A wide block is narrowed by the
+# surname's initial, as a name x area rule is by the other name's.
+DOOR_COLUMNS = ("postal_norm", "house_number")
 # A name x area blocking rule is narrowed by the other name's initial when it would make
 # more candidate pairs than this many per record, and more than WIDE_BLOCK_MIN_PAIRS.
 WIDE_BLOCK_PAIRS_PER_RECORD = 2
@@ -60,15 +65,18 @@ def _name_area_pairs(cols: set[str]) -> list[tuple[str, str]]:
 
 
 def wide_blocks(df: "DataFrame") -> set[frozenset[str]]:
-    """The name x area rules (and the sound-alike names rule) of `df` (the matching
-    frame) whose blocks are too big to compare in full: pairs grow with the square of a
-    block, so a common name in a big town (or a small vocabulary of names) makes millions
-    of candidate pairs."""
+    """The name x area rules (and the sound-alike names and the door rules) of `df` (the
+    matching frame) whose blocks are too big to compare in full: pairs grow with the
+    square of a block, so a common name in a big town (or a small vocabulary of names, or
+    a tower block) makes millions of candidate pairs."""
     from pyspark.sql import functions as F
 
-    rules = _name_area_pairs(set(df.columns))
-    if SOUNDEX_COLUMNS <= set(df.columns):
+    cols = set(df.columns)
+    rules = _name_area_pairs(cols)
+    if SOUNDEX_COLUMNS <= cols:
         rules.append(tuple(sorted(SOUNDEX_COLUMNS)))
+    if set(DOOR_COLUMNS) <= cols:
+        rules.append(DOOR_COLUMNS)
     if not rules:
         return set()
     records = df.count()
@@ -91,8 +99,9 @@ def prediction_blocking_rules(cols: set[str],
     """Blocking rules: every strong identifier alone, then every pair of the selective
     attributes present. Each rule is selective on its own so candidate pairs stay
     near-linear, and a true match with errors in all but two of these fields is still
-    compared. Name x area rules in `wide` (all of them when None) also require the other
-    name's initial."""
+    compared; then one door (postal code and house number). Name x area rules in `wide`
+    (all of them when None) also require the other name's initial, a wide door the
+    surname's."""
     from itertools import combinations
 
     from splink import block_on
@@ -122,6 +131,11 @@ def prediction_blocking_rules(cols: set[str],
             for a, b in ((given, surname), (surname, given)):
                 rules.append(f"l.{a} = r.{b} AND substr(l.{b}, 1, 1) = substr(r.{a}, 1, 1)"
                              " AND substr(l.postal_norm, 1, 3) = substr(r.postal_norm, 1, 3)")
+    if set(DOOR_COLUMNS) <= cols:
+        if surname in cols and (wide is None or frozenset(DOOR_COLUMNS) in wide):
+            rules.append(block_on(*DOOR_COLUMNS, f"substr({surname}, 1, 1)"))
+        else:
+            rules.append(block_on(*DOOR_COLUMNS))
     # Both names mistyped ("rollijns"/"rollins", "zacyary"/"zachary"), nothing else exact;
     # left out where sound-alike names make too big blocks.
     if SOUNDEX_COLUMNS <= cols and wide is not None and SOUNDEX_COLUMNS not in wide:

@@ -6,6 +6,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from cdp_pipelines.stitch.matching.blocking import DOOR_COLUMNS
 from cdp_pipelines.stitch.matching.comparisons import comparison_inputs
 from cdp_pipelines.stitch.matching.records import (
     SOUNDEX_COLUMNS,
@@ -31,7 +32,8 @@ def linker_input(df: "DataFrame", settings: dict,
     if "sk" in df.columns:
         needed.append("sk")
     rules_sql = json.dumps(settings.get("blocking_rules_to_generate_predictions", []))
-    needed += [c for c in sorted(SOUNDEX_COLUMNS) if c in df.columns and c in rules_sql]
+    needed += [c for c in (*sorted(SOUNDEX_COLUMNS), *DOOR_COLUMNS)
+               if c in df.columns and c in rules_sql and c not in needed]
     needed += [c for c in extra_columns if c not in needed]
     compared = {c for comp in settings["comparisons"] for c in comparison_inputs(comp)}
     missing = sorted(compared - set(df.columns))
