@@ -4,6 +4,7 @@ import json
 
 from cdp_pipelines.stitch import matching
 from cdp_pipelines.stitch.matching import blocking
+from cdp_pipelines_tests.stitch.matching.helpers import pairs, with_fixed_parameters
 
 
 def test_wide_name_and_town_blocks_are_narrowed(spark, monkeypatch):
@@ -35,8 +36,6 @@ DOOR_COLS = ("source string, pk string, given_name_norm string, surname_norm str
 
 
 def test_one_door_pairs_a_person_whose_names_and_street_were_all_mistyped(spark):
-    from cdp_pipelines_tests.stitch.matching.helpers import pairs, with_fixed_parameters
-
     rows = [
         ("crm", "1", "bianca", "cobbett", "32 YERRALEE RD", "32", "3083", "1980-01-02"),
         # No name, street or birthdate the same: only the door (postal + number) pairs it.
