@@ -80,26 +80,75 @@ def run_fingerprint(model_hash: str, names: bool, columns: list[str],
             "match_threshold": threshold}
 
 
-def load_state(lake: "DeltaLake") -> dict[str, Any] | None:
+def load_state(lake: "DeltaLake", name: str = "state.json") -> dict[str, Any] | None:
     from cdp_pipelines.resources.lake_files import lake_path
 
-    path = lake_path(lake.path("stitch", STATE_DIR)) / "state.json"
+    path = lake_path(lake.path("stitch", STATE_DIR)) / name
     if not path.exists():
         return None
     state = json.loads(path.read_text(encoding="utf-8"))
     return state if state.get("format") == STATE_FORMAT else None
 
 
-def save_state(lake: "DeltaLake", state: dict[str, Any]) -> None:
-    """Written whole (temporary file, then renamed)."""
+def save_state(lake: "DeltaLake", state: dict[str, Any] | None,
+               name: str = "state.json") -> None:
+    """Written whole (temporary file, then renamed); None removes it."""
     from cdp_pipelines.resources.lake_files import lake_path
 
-    path = lake_path(lake.path_for_write("stitch", STATE_DIR)) / "state.json"
+    path = lake_path(lake.path_for_write("stitch", STATE_DIR)) / name
+    if state is None:
+        path.unlink(missing_ok=True)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({**state, "format": STATE_FORMAT}, indent=2, sort_keys=True),
                    encoding="utf-8")
     tmp.replace(path)
+
+
+# Preprocess reuses last run's rows of the records whose input is unchanged: each row
+# keeps a hash of its input, and PREPROCESS_STATE the fingerprint of the code and settings
+# that normalised them.
+INPUT_HASH = "_input_hash"
+PREPROCESS_STATE = "preprocess.json"
+
+
+def with_input_hash(raw: "DataFrame") -> "DataFrame":
+    """`raw` (Stitch's unified input) with INPUT_HASH: a hash of all of a record's input."""
+    from pyspark.sql import functions as F
+
+    value = F.to_json(F.struct(*[F.col(c).cast("string").alias(c) for c in sorted(raw.columns)]))
+    return raw.withColumn(INPUT_HASH, F.sha2(value, 256))
+
+
+def preprocess_fingerprint(raw: "DataFrame", default_region: str) -> str:
+    """What preprocess's output depends on besides each record's own input: the input's
+    columns, the default region, the normalisation code and the libraries it calls. Any
+    change to them means every record is normalised again."""
+    import hashlib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from cdp_pipelines.stitch import normalize, preprocess
+
+    digest = hashlib.sha256(json.dumps([raw.dtypes, default_region,
+                                        [version(d) for d in ("phonenumbers", "unidecode")]])
+                            .encode())
+    for module in (Path(preprocess.__file__),
+                   *sorted(Path(normalize.__file__).parent.glob("*.py"))):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
+
+
+def reused_preprocessed(raw: "DataFrame", previous: "DataFrame") -> tuple["DataFrame",
+                                                                          "DataFrame"]:
+    """(rows of `previous`, last run's preprocessed table, whose input `raw` still holds
+    unchanged; rows of `raw` to normalise: new or changed). Both carry INPUT_HASH; the
+    rows of deleted records are in neither."""
+    keys = ["source", "pk", INPUT_HASH]
+    current = raw.select(*keys)
+    return (previous.join(current, keys, "left_semi").select(*previous.columns),
+            raw.join(previous.select(*keys), keys, "left_anti").select(*raw.columns))
 
 
 def blockers(lake: "DeltaLake", state: dict[str, Any] | None, fingerprint: dict[str, Any],

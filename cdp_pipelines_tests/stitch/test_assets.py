@@ -44,7 +44,7 @@ def test_tiny_tenant_stitch(tiny_stitch, spark) -> None:
     selection = AssetSelection.assets(*TINY_STITCH_ASSETS)
     # The run log has each stage with its counts and seconds, and Splink's own lines.
     log = "\n".join(e.user_message for e in instance.all_logs(result.run_id))
-    assert "stitch: preprocess: 10 records from 2 tables in " in log
+    assert "stitch: preprocess: 10 records from 2 tables, 10 normalised in " in log
     assert "stitch: scoring pairs: " in log and " probabilistic pairs in " in log
     assert "stitch: stable ids: 10 records" in log
     assert "splink." in log

@@ -84,6 +84,9 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
     shutil.copytree(lake, full_lake)
 
     inc = _run(defs, STITCH, mode="incremental")
+    # Only the new and the changed record are normalised again.
+    assert _meta(inc, "unified_preprocessed_raw", "records_normalised") == 2
+    assert _meta(inc, "unified_preprocessed_raw", "preprocess_mode").startswith("incremental")
     assert _meta(inc, "unified_scores", "stitch_mode") == "incremental (27.3% changed)"
     assert _meta(inc, "unified_scores", "records_rescored") == 2
     assert _meta(inc, "unified_coalesced", "stitch_mode").startswith("incremental")
@@ -141,6 +144,51 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
     forced = _run(defs, [SCORES], mode="full")
     assert _meta(forced, "unified_scores", "stitch_mode") == (
         f"full (run tag {STITCH_MODE_TAG}=full)")
+
+    # (f) The rows preprocess kept are the rows normalising every record again gives.
+    preprocessed = ["stitch", "unified_preprocessed_raw"]
+    again = _run(_defs(full_lake, drop), [preprocessed], mode="full")
+    assert _meta(again, "unified_preprocessed_raw", "records_normalised") == 10
+    assert _meta(again, "unified_preprocessed_raw", "preprocess_mode") == (
+        f"full (run tag {STITCH_MODE_TAG}=full)")
+    reused, fresh = (spark.read.format("delta").load(f"{where}/prod/stitch/{preprocessed[1]}")
+                     for where in (lake, full_lake))
+    assert reused.count() == 10 and reused.exceptAll(fresh).isEmpty()
+    assert fresh.exceptAll(reused).isEmpty()
+
+
+def test_preprocess_normalises_only_new_and_changed_records(spark) -> None:
+    from cdp_pipelines.stitch.incremental import (
+        preprocess_fingerprint,
+        reused_preprocessed,
+        with_input_hash,
+    )
+    from cdp_pipelines.stitch.preprocess import preprocess
+
+    schema = "source string, source_system string, pk string, given_name string, " \
+             "surname string, phone string, _updated string"
+    before = spark.createDataFrame([
+        ("shop", "shop", "1", "Ann", "Lee", "206 555 0100", "2026-11-01"),
+        ("shop", "shop", "2", "Bob", "Ray", "206 555 0101", "2026-11-01"),
+        ("club", "club", "1", "Cy", "Dow", None, "2026-11-01")], schema)
+    after = spark.createDataFrame([
+        ("shop", "shop", "1", "Ann", "Lee", "206 555 0100", "2026-11-01"),  # unchanged
+        ("shop", "shop", "2", "Bob", "Ray", "206 555 0199", "2026-11-02"),  # a new phone
+        ("club", "club", "2", "Di", "Eve", None, "2026-11-02")], schema)  # new; club 1 gone
+    previous = preprocess(with_input_hash(before)).localCheckpoint(eager=True)
+    kept, todo = reused_preprocessed(with_input_hash(after), previous)
+    assert [(r["source"], r["pk"]) for r in kept.collect()] == [("shop", "1")]
+    assert sorted((r["source"], r["pk"]) for r in todo.collect()) == [
+        ("club", "2"), ("shop", "2")]
+    combined = kept.unionByName(preprocess(todo))
+    full = preprocess(with_input_hash(after))
+    assert combined.exceptAll(full).isEmpty() and full.exceptAll(combined).isEmpty()
+    # Another default region or another input column: every record is normalised again.
+    fingerprint = preprocess_fingerprint(with_input_hash(after), "US")
+    assert fingerprint == preprocess_fingerprint(with_input_hash(before), "US")
+    assert fingerprint != preprocess_fingerprint(with_input_hash(after), "GB")
+    assert fingerprint != preprocess_fingerprint(
+        with_input_hash(after.withColumn("email", after["phone"])), "US")
 
 
 def test_choose_mode() -> None:
