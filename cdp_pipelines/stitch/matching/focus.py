@@ -23,36 +23,87 @@ def _rules(settings: dict[str, Any]) -> list[str]:
             for rule in settings.get("blocking_rules_to_generate_predictions", [])]
 
 
-# One conjunct of a rule that compares a column (or the same expression of it) on both
-# sides: "l.`email_norm` = r.`email_norm`", "(substr(l.x, 1, 1) = substr(r.x, 1, 1))".
-_SAME_ON_BOTH_SIDES = re.compile(r"\(?(?P<left>.*?)\bl\.(?P<col>`?\w+`?)(?P<right>.*?) = "
-                                 r"(?P=left)r\.(?P=col)(?P=right)\)?")
+def _sides(rule: str) -> tuple[list[str], list[str]] | None:
+    """([left expression, ...], [right expression, ...]) of a rule made only of equalities
+    between an expression of l's columns and one of r's ("l.x = r.x", "substr(l.a, 1, 1) =
+    substr(r.b, 1, 1)"), each written over a plain record; None for any other rule."""
+    left, right = [], []
+    for part in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
+        part = part.strip()
+        while part.startswith("(") and part.endswith(")") and _balanced(part[1:-1]):
+            part = part[1:-1].strip()
+        sides = part.split(" = ")
+        if len(sides) != 2:
+            return None
+        a, b = sides
+        if not _only(a, "l") or not _only(b, "r"):
+            a, b = b, a
+            if not _only(a, "l") or not _only(b, "r"):
+                return None
+        left.append(re.sub(r"\bl\.", "", a))
+        right.append(re.sub(r"\br\.", "", b))
+    return left, right
 
 
-def _symmetric(rule: str) -> bool:
-    """Whether `rule` pairs l with r exactly when it pairs r with l: each of its
-    conjuncts compares the same expression of one column on both sides."""
-    return all(_SAME_ON_BOTH_SIDES.fullmatch(part.strip())
-               for part in re.split(r"\s+AND\s+", rule, flags=re.IGNORECASE))
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _only(expr: str, side: str) -> bool:
+    """`expr` reads columns of `side` (l or r) and of no other side."""
+    other = "r" if side == "l" else "l"
+    return (re.search(rf"\b{side}\.", expr) is not None
+            and re.search(rf"\b{other}\.", expr) is None)
 
 
 def block_partners(frame: "DataFrame", settings: dict[str, Any], flag: str) -> "DataFrame":
     """The records of `frame` (Splink's input: record_id and the model's columns) that are
     flagged in `flag` or that a prediction blocking rule pairs with a flagged record, in
-    either orientation (a rule may compare one column with another)."""
+    either orientation (a rule may compare one column with another).
+
+    A rule of equalities is one key per side: a record is a partner when its left key
+    equals a flagged record's right key, or its right key a flagged one's left key (NULL
+    parts match nothing, as in the rule). Those are found in one pass over `frame`, its
+    keys against the flagged records' (broadcast); any other rule is a join of its own."""
     from functools import reduce
 
     from pyspark.sql import functions as F
 
-    flagged = F.broadcast(frame.where(F.col(flag) == "1"))
+    flagged = frame.where(F.col(flag) == "1")
     found = [flagged.select("record_id")]
-    for rule in _rules(settings):
-        condition = F.expr(rule)
-        found.append(frame.alias("l").join(flagged.alias("r"), condition, "left_semi")
-                     .select("record_id"))
-        if not _symmetric(rule):
-            found.append(frame.alias("r").join(flagged.alias("l"), condition, "left_semi")
-                         .select("record_id"))
+
+    def key(rule_no: int, side: str, exprs: list[str]):
+        parts = [F.expr(e).cast("string") for e in exprs]
+        whole = reduce(lambda a, b: a & b, [p.isNotNull() for p in parts])
+        return F.when(whole, F.struct(F.lit(f"{rule_no}{side}").alias("rule"),
+                                      F.array(*parts).alias("values")))
+
+    own, wanted = [], []  # each record's keys; the keys a flagged record pairs with
+    for rule_no, rule in enumerate(_rules(settings)):
+        sides = _sides(rule)
+        if sides is None:
+            condition = F.expr(rule)
+            found.append(frame.alias("l").join(F.broadcast(flagged).alias("r"), condition,
+                                               "left_semi").select("record_id"))
+            found.append(frame.alias("r").join(F.broadcast(flagged).alias("l"), condition,
+                                               "left_semi").select("record_id"))
+            continue
+        left, right = sides
+        if left == right:  # symmetric: one key
+            own.append(key(rule_no, "", left))
+            wanted.append(key(rule_no, "", left))
+        else:
+            own += [key(rule_no, "l", left), key(rule_no, "r", right)]
+            wanted += [key(rule_no, "l", right), key(rule_no, "r", left)]
+    if own:
+        keys = frame.select("record_id", F.explode(F.array(*own)).alias("_key"))
+        targets = flagged.select(F.explode(F.array(*wanted)).alias("_key")).distinct()
+        found.append(keys.join(F.broadcast(targets), "_key", "left_semi").select("record_id"))
     ids = reduce(lambda a, b: a.union(b), found).distinct()
     return frame.join(ids, "record_id", "left_semi")
 

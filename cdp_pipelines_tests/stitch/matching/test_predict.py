@@ -79,3 +79,19 @@ def test_focused_scoring_scores_a_flagged_records_pairs_as_a_full_scoring_does(s
     for key, edge in expected.items():
         assert focused[key].match_weight == pytest.approx(edge.match_weight), key
         assert focused[key].explanation == pytest.approx(edge.explanation), key
+
+
+def test_a_rule_of_equalities_is_a_key_on_each_side() -> None:
+    from cdp_pipelines.stitch.matching.focus import _sides
+
+    assert _sides("(l.`given_name_norm` = r.`given_name_norm`) AND "
+                  "(l.`postal_norm` = r.`postal_norm`)") == (
+        ["`given_name_norm`", "`postal_norm`"], ["`given_name_norm`", "`postal_norm`"])
+    assert _sides("l.given_name_norm = r.surname_norm AND "
+                  "substr(r.given_name_norm, 1, 1) = substr(l.surname_norm, 1, 1)") == (
+        ["given_name_norm", "substr(surname_norm, 1, 1)"],
+        ["surname_norm", "substr(given_name_norm, 1, 1)"])
+    # Anything else is blocked by a join of its own.
+    assert _sides("levenshtein(l.email_norm, r.email_norm) <= 1") is None
+    assert _sides("l.a = r.a OR l.b = r.b") is None
+    assert _sides("l.a = l.b") is None
