@@ -131,9 +131,8 @@ def preprocess_fingerprint(raw: "DataFrame", default_region: str) -> str:
 
     from cdp_pipelines.stitch import normalize, preprocess
 
-    digest = hashlib.sha256(json.dumps([raw.dtypes, default_region,
-                                        [version(d) for d in ("phonenumbers", "unidecode")]])
-                            .encode())
+    libraries = [version(d) for d in ("phonenumbers", "unidecode", "nicknames", "pyspark")]
+    digest = hashlib.sha256(json.dumps([raw.dtypes, default_region, libraries]).encode())
     for module in (Path(preprocess.__file__),
                    *sorted(Path(normalize.__file__).parent.glob("*.py"))):
         digest.update(module.read_bytes())
