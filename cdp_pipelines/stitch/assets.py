@@ -195,41 +195,25 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
 
         with stage(context.log, "stitch: preprocess") as s:
             raw = incremental.with_input_hash(unified_input(lake, tables))
-            region = settings.default_region
-            fingerprint = incremental.preprocess_fingerprint(raw, region)
-            requested, source = incremental.requested_mode(settings.mode, context.run.tags)
-            last = incremental.load_state(lake, incremental.PREPROCESS_STATE)
-            reuse = (requested != "full" and last is not None
-                     and last.get("fingerprint") == fingerprint
-                     and lake.exists("stitch", "unified_preprocessed_raw"))
-            if reuse:
-                kept, todo = incremental.reused_preprocessed(
-                    raw, lake.read("stitch", "unified_preprocessed_raw"))
-                todo = todo.localCheckpoint(eager=True)
-                fresh = preprocess(todo, default_region=region)
-                df = kept.unionByName(fresh).select(*fresh.columns)
-                how = "records whose input is unchanged keep last run's rows"
-            else:
-                todo, df = raw, preprocess(raw, default_region=region)
-                if requested == "full":
-                    how = source
-                elif last is None or not lake.exists("stitch", "unified_preprocessed_raw"):
-                    how = "no previous preprocess to build on"
-                else:
-                    how = "the normalisation code, its libraries or the input columns changed"
+            fingerprint = incremental.preprocess_fingerprint(raw, settings.default_region)
+            plan = incremental.plan_preprocess(
+                lake, raw, fingerprint,
+                incremental.requested_mode(settings.mode, context.run.tags),
+                lambda df: preprocess(df, default_region=settings.default_region))
             # Gone while the table is rewritten: a run stopped half-way is not built on.
             incremental.save_state(lake, None, incremental.PREPROCESS_STATE)
-            stats = lake.overwrite(df, "stitch", "unified_preprocessed_raw")
+            stats = lake.overwrite(plan.frame, "stitch", "unified_preprocessed_raw")
             incremental.save_state(lake, {"fingerprint": fingerprint},
                                    incremental.PREPROCESS_STATE)
-            normalised = todo.count()
+            # A full preprocess normalises every record it writes.
+            normalised = stats.rows if plan.normalised is None else plan.normalised.count()
             s.count(stats.rows, f"records from {len(tables)} tables")
             s.count(normalised, "normalised")
-            s.note = how
+            s.note = plan.reason
         return lake.table_result(stats, "stitch", "unified_preprocessed_raw", metadata={
             "records_normalised": MetadataValue.int(normalised),
             "preprocess_mode": MetadataValue.text(
-                f"{'incremental' if reuse else 'full'} ({how})")})
+                f"{'full' if plan.normalised is None else 'incremental'} ({plan.reason})")})
 
     @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cdp_pipelines.keys import STITCH_MODE_TAG
 from cdp_pipelines.observability import Timings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import DataFrame, SparkSession
 
     from cdp_pipelines.resources.delta_io import DeltaLake
@@ -137,6 +139,35 @@ def preprocess_fingerprint(raw: "DataFrame", default_region: str) -> str:
                    *sorted(Path(normalize.__file__).parent.glob("*.py"))):
         digest.update(module.read_bytes())
     return digest.hexdigest()
+
+
+class PreprocessPlan(NamedTuple):
+    frame: "DataFrame"  # this run's unified_preprocessed_raw
+    normalised: "DataFrame | None"  # the records normalised, when the others are reused
+    reason: str
+
+
+def plan_preprocess(lake: "DeltaLake", raw: "DataFrame", fingerprint: str,
+                    requested: tuple[str, str],
+                    preprocess: "Callable[[DataFrame], DataFrame]") -> PreprocessPlan:
+    """This run's preprocessed records from `raw` (with INPUT_HASH): last run's rows of
+    the records whose input is unchanged plus `preprocess` of the others, unless a full
+    run is `requested` ((mode, where it was asked for)) or last run's rows cannot be
+    reused (no previous table, or its fingerprint is not `fingerprint`)."""
+    mode, source = requested
+    last = load_state(lake, PREPROCESS_STATE)
+    if mode == "full":
+        return PreprocessPlan(preprocess(raw), None, source)
+    if last is None or not lake.exists("stitch", "unified_preprocessed_raw"):
+        return PreprocessPlan(preprocess(raw), None, "no previous preprocess to build on")
+    if last.get("fingerprint") != fingerprint:
+        return PreprocessPlan(preprocess(raw), None, "the normalisation code, its libraries "
+                                                     "or the input columns changed")
+    kept, todo = reused_preprocessed(raw, lake.read("stitch", "unified_preprocessed_raw"))
+    todo = todo.localCheckpoint(eager=True)
+    fresh = preprocess(todo)
+    return PreprocessPlan(kept.unionByName(fresh).select(*fresh.columns), todo,
+                          "records whose input is unchanged keep last run's rows")
 
 
 def reused_preprocessed(raw: "DataFrame", previous: "DataFrame") -> tuple["DataFrame",

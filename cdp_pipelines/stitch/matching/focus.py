@@ -94,9 +94,9 @@ def block_partners(frame: "DataFrame", settings: dict[str, Any], flag: str) -> "
                                                "left_semi").select("record_id"))
             continue
         left, right = sides
-        if left == right:  # symmetric: one key
+        if left == right:  # symmetric: one key, which a flagged record pairs with too
             own.append(key(rule_no, "", left))
-            wanted.append(key(rule_no, "", left))
+            wanted.append(own[-1])
         else:
             own += [key(rule_no, "l", left), key(rule_no, "r", right)]
             wanted += [key(rule_no, "l", right), key(rule_no, "r", left)]
