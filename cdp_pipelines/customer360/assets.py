@@ -86,7 +86,7 @@ def _write(context: AssetExecutionContext, lake: DeltaLake, df, name: str,
 
 
 def build_c360_assets(config: Tenant, deployment: Deployment) -> list:
-    from cdp_pipelines.stitch.assets import transaction_tables
+    from cdp_pipelines.stitch.transactions import transaction_tables
 
     has_transactions, has_items = transaction_tables(config)
     consent_feeds = [f.name for _, f in config.feeds if f.stitch and any(

@@ -69,7 +69,7 @@ def overview(lake: DeltaLake) -> tuple[dict[str, int], str]:
 def build_privacy_assets(config: Tenant, deployment: Deployment) -> list[AssetsDefinition]:
     if config.privacy is None:
         return []
-    from cdp_pipelines.stitch.assets import transaction_tables
+    from cdp_pipelines.stitch.transactions import transaction_tables
 
     couriers = config.privacy_request_couriers
     orders, items = transaction_tables(config)
