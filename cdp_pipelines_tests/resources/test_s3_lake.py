@@ -17,6 +17,7 @@ from cdp_pipelines.governance.privacy.tables import delta_tables
 from cdp_pipelines.resources.delta_io import DeltaLake
 from cdp_pipelines.resources.lake_files import ObjectPath, lake_path
 from cdp_pipelines.resources.spark import SparkResource
+from cdp_pipelines.stitch.matching import load_model, save_model
 from cdp_pipelines_tests.conftest import TINY_TENANT
 from cdp_pipelines_tests.stitch.test_assets import CUSTOMERS, MEMBERS
 
@@ -65,8 +66,13 @@ def _env(drop: Path, **more: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def production(s3, spark, tmp_path_factory):
+def production(s3, spark, tmp_path_factory, tiny_stitch):
     drop = tmp_path_factory.mktemp("s3-drop")
+    # The lake holds the local run's model (written by the model store, through the bucket's
+    # write-then-rename), as a lake does after its first run: training is
+    # stitch/test_assets.py's subject, not this test's.
+    version = save_model(load_model(tiny_stitch.model).settings,
+                         f"{LAKE}/prod/stitch/models/current.json")
     for name, text in (("shop/customers_20261101.csv", CUSTOMERS),
                        ("shop/orders_20261101.jsonl", ORDERS), ("club/members_1.psv", MEMBERS)):
         (drop / name).parent.mkdir(parents=True, exist_ok=True)
@@ -78,9 +84,12 @@ def production(s3, spark, tmp_path_factory):
         ["domain", "shop_orders"], ["domain", "club_members"],
         ["domain", "customer_order_totals"], *[["stitch", n] for n in STITCH],
         *[["c360", "c360", n] for n in C360])
+    instance = DagsterInstance.ephemeral()
     result = materialize(list(defs.assets), resources=defs.resources, selection=selection,
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+                         instance=instance, raise_on_error=False)
     assert result.success, [e.message for e in result.get_step_failure_events()]
+    log = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert f"stitch: using stored model version {version}" in log
     return drop, result
 
 
