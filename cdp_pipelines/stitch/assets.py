@@ -98,6 +98,21 @@ def _matching_frame(pre):
     return with_record_id(df.select(*keep)), int(counts["_records"])
 
 
+def _summary(coalesced: "DataFrame") -> tuple[int, dict[int, int], int]:
+    """(records without an id, {records per customer: customers}, supersized customers) of
+    unified_coalesced, in one pass."""
+    from pyspark.sql import functions as F
+
+    per_id = coalesced.groupBy("amperity_id").agg(
+        F.count("*").alias("size"), F.max(F.col("supersized").cast("int")).alias("flag"))
+    rows = per_id.groupBy(F.col("amperity_id").isNull().alias("missing"), "size").agg(
+        F.count("*").alias("customers"), F.sum("flag").alias("supersized")).collect()
+    missing = sum(r["size"] for r in rows if r["missing"])
+    sizes = {r["size"]: r["customers"] for r in rows if not r["missing"]}
+    supersized = sum(r["supersized"] or 0 for r in rows if not r["missing"])
+    return missing, sizes, int(supersized)
+
+
 def _histogram_png(sizes: dict[int, int]) -> str:
     """Cluster-size distribution as a base64 PNG in Markdown."""
     import base64
@@ -453,12 +468,11 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             with timings.part("write coalesced"):
                 stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
             with timings.part("write changes"):
-                changed = lake.overwrite(changes_clusters.withColumn("run_id", run),
-                                         "stitch", "unified_changes_clusters")
-                lake.overwrite(changes_pks.withColumn("run_id", run), "stitch",
-                               "unified_changes_pks")
+                changes = {name: lake.overwrite(frame.withColumn("run_id", run), "stitch", name)
+                           for name, frame in (("unified_changes_clusters", changes_clusters),
+                                               ("unified_changes_pks", changes_pks))}
             s.count(stats.rows, "records")
-            s.count(changed.rows, "changed clusters")
+            s.count(changes["unified_changes_clusters"].rows, "changed clusters")
         if state is not None and state.get("mode") != "unfinished":
             # These clusters are of the last scored edges: the next run may build on them.
             incremental.save_state(lake, {**state, "clustered_run": state["scored_run"]})
@@ -466,12 +480,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         nodes.unpersist()
 
         with timings.part("summary"):
-            out = lake.read("stitch", "unified_coalesced")
-            missing = out.where(F.col("amperity_id").isNull()).count()
-            sizes = {r["size"]: r["customers"] for r in out.groupBy("amperity_id").count()
-                     .groupBy(F.col("count").alias("size")).agg(F.count("*").alias("customers"))
-                     .collect()}
-            supersized = out.where("supersized").select("amperity_id").distinct().count()
+            missing, sizes, supersized = _summary(lake.read("stitch", "unified_coalesced"))
         customers = sum(sizes.values())
         context.log.info(f"stitch: unified_coalesced seconds by part: {timings}")
         context.log.info(f"stitch: {stats.rows:,} records are {customers:,} customers"
@@ -487,10 +496,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             "records_reclustered": MetadataValue.int(reclustered),
             "seconds_by_part": MetadataValue.text(str(timings)),
         })
-        for name in ("unified_changes_clusters", "unified_changes_pks"):
-            changed = lake.read("stitch", name)
+        for name, written in changes.items():
             yield MaterializeResult(asset_key=stitch_key(name), metadata={
-                "dagster/row_count": MetadataValue.int(changed.count())})
+                "dagster/row_count": MetadataValue.int(written.rows)})
         yield AssetCheckResult(asset_key=coalesced_key, check_name="every_record_has_an_id",
                                passed=missing == 0, severity=AssetCheckSeverity.ERROR,
                                metadata={"records_without_id": MetadataValue.int(missing)})
