@@ -12,17 +12,19 @@ For about N generated demo-tenant records (the demo generator, ~2.1 records per 
    Delta table (Spark writes the normalised columns to Parquet, untimed; DuckDB reads
    that Parquet inside the timed part), with the values Stitch's blocklist
    (stitch_blocklist_values) blanks nulled first, as Stitch reads them. (On the demo
-   generator at 1M that changes nothing: its F1 is 0.012 either way, 102.9M predicted pairs
-   that its own links at 0.9 chain together.) Hand-written settings as in Splink's examples, no contradiction guard. Runs in a
-   child process so that its peak memory is its own, not the idle Spark JVM's. Prints the
-   ratio of the two times. Its Jaro-Winkler is DuckDB's, not the Spark UDF Stitch's
-   comparisons use: they differ on about 11% of sampled pairs of names, streets and towns.
+   generator at 1M that changes nothing: its F1 is 0.012 either way, 102.9M predicted
+   pairs that its own links at 0.9 chain together.) Hand-written settings as in Splink's
+   examples, no contradiction guard. Runs in a child process so that its peak memory is
+   its own, not the idle Spark JVM's. Prints the ratio of the two times. Its
+   Jaro-Winkler is DuckDB's, not the Spark UDF Stitch's comparisons use: they differ on
+   about 11% of sampled pairs of names, streets and towns.
 3. --churn: a further day at the tills (pos) with 1% new customers and 1% existing ones who
    moved (newer row, new address and phone), drawn from the tenant's own names and towns,
-   domain + Stitch again, incremental (run tag
-   cdp/stitch_mode=incremental), and full on a copy of the lake; prints both runs' times,
-   the share of untouched records that kept their amperity_id (target >= 99.9%) and the
-   share of records the incremental run clusters as the full run does.
+   domain + Stitch again, incremental (run tag cdp/stitch_mode=incremental), and full on
+   a copy of the lake; prints both runs' times, the incremental run as a share of the full
+   one, the share of untouched records that kept their amperity_id (target >= 99.9%), the
+   share of records the incremental run clusters as the full run does, and whether the
+   change log is exact.
 
     python benchmarks/stitch_scale.py --records 3000 [--churn] [--skip-splink-duckdb]
         [--work DIR] [--driver-memory 4g] [--shuffle-partitions 4]
