@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, TypeVar
 
 from dagster import (
     AssetKey,
@@ -41,6 +41,15 @@ class WriteStats:
     rows: int | None
     version: int
     metrics: dict[str, Any]
+
+    @property
+    def rows_changed(self) -> int:
+        """Rows the write inserted, replaced or deleted: every row of an overwrite, what a
+        MERGE touched, 0 when it committed nothing."""
+        if "numTargetRowsInserted" not in self.metrics:  # not a MERGE
+            return int(self.metrics.get("numOutputRows", 0))
+        return sum(int(self.metrics.get(f"numTargetRows{kind}", 0))
+                   for kind in ("Inserted", "Updated", "Deleted"))
 
 
 def _is_local(path: str) -> bool:
@@ -88,11 +97,12 @@ def append(df: "DataFrame", path: str) -> None:
     _retry_conflicts(lambda: df.write.format("delta").mode("append").save(path), path)
 
 
-def _same_contents(new: "DataFrame", current: "DataFrame") -> bool:
-    def columns(df: "DataFrame") -> list[tuple[str, str]]:
-        return [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+def _columns(df: "DataFrame") -> list[tuple[str, str]]:
+    return [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
 
-    if columns(new) != columns(current) or new.count() != current.count():
+
+def _same_contents(new: "DataFrame", current: "DataFrame") -> bool:
+    if _columns(new) != _columns(current) or new.count() != current.count():
         return False
     try:
         return new.exceptAll(current).isEmpty() and current.exceptAll(new).isEmpty()
@@ -152,6 +162,62 @@ def merge(
     version, metrics = last_commit(spark, path)
     rows = spark.read.format("delta").load(path).count()
     return WriteStats(rows=rows, version=version, metrics=metrics)
+
+
+def enable_deletion_vectors(spark: "SparkSession", path: str) -> None:
+    """Turn on deletion vectors for the table at ``path`` (once; a protocol upgrade every
+    reader of ours and Trino's Delta connector read): DELETE, UPDATE and MERGE then mark
+    the rows they replace instead of rewriting the files holding them."""
+    from delta.tables import DeltaTable
+
+    properties = DeltaTable.forPath(spark, path).detail().collect()[0]["properties"] or {}
+    if properties.get("delta.enableDeletionVectors") != "true":
+        _retry_conflicts(lambda: spark.sql(
+            f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+            "('delta.enableDeletionVectors' = 'true')"), path)
+
+
+def replace_rows(whole: "DataFrame", path: str, keys: Sequence[str], upserts: "DataFrame",
+                 deletes: "DataFrame | None" = None) -> WriteStats:
+    """Make the table at ``path`` hold ``whole`` by writing only what changed: ``upserts``
+    (rows of ``whole``, new or replacing the stored row with their ``keys``) and
+    ``deletes`` (the ``keys`` of stored rows ``whole`` lacks), in one Delta commit, a
+    MERGE over deletion vectors, so the files holding the other rows are kept as they are.
+
+    The caller vouches that ``whole`` equals the table with those changes applied;
+    ``whole`` itself is only computed when the table cannot take them (it does not exist,
+    or its columns are not ``whole``'s): then it is written in full (:func:`overwrite`).
+    ``upserts`` and ``deletes`` must not share a key, nor hold one twice."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    spark = whole.sparkSession
+    if not table_exists(spark, path) or _columns(
+            spark.read.format("delta").load(path)) != _columns(whole):
+        return overwrite(whole, path)
+    op = "_cdp_change"
+    source = upserts.select(*whole.columns).withColumn(op, F.lit("upsert"))
+    if deletes is not None:
+        source = source.unionByName(deletes.select(*keys).withColumn(op, F.lit("delete")),
+                                    allowMissingColumns=True)
+    # Computed once: Delta's MERGE reads its source twice (matching files, then writing).
+    source = source.localCheckpoint(eager=True)
+    if source.isEmpty():
+        version, _ = last_commit(spark, path)
+        return WriteStats(rows=spark.read.format("delta").load(path).count(), version=version,
+                          metrics={})
+    enable_deletion_vectors(spark, path)
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    values = {f"`{c}`": f"s.`{c}`" for c in whole.columns}
+    _retry_conflicts(lambda: (
+        DeltaTable.forPath(spark, path).alias("t").merge(source.alias("s"), condition)
+        .whenMatchedDelete(condition=f"s.{op} = 'delete'")
+        .whenMatchedUpdate(set=values)
+        .whenNotMatchedInsert(condition=f"s.{op} = 'upsert'", values=values)
+        .execute()), path)
+    version, metrics = last_commit(spark, path)
+    return WriteStats(rows=spark.read.format("delta").load(path).count(), version=version,
+                      metrics=metrics)
 
 
 def insert_new(df: "DataFrame", path: str, keys: Iterable[str],
@@ -268,6 +334,10 @@ class DeltaLake(ConfigurableResource):
     def exists(self, layer: str, *parts: str) -> bool:
         return table_exists(self.session, self.path(layer, *parts))
 
+    def version(self, layer: str, *parts: str) -> int:
+        """The table's current Delta version."""
+        return last_commit(self.session, self.path(layer, *parts))[0]
+
     def read(self, layer: str, *parts: str) -> "DataFrame":
         path = self.path(layer, *parts)
         if not table_exists(self.session, path):
@@ -289,6 +359,10 @@ class DeltaLake(ConfigurableResource):
 
     def compact(self, layer: str, *parts: str) -> dict[str, Any]:
         return compact(self.session, self.path_for_write(layer, *parts))
+
+    def replace_rows(self, whole: "DataFrame", layer: str, *parts: str, keys: Sequence[str],
+                     upserts: "DataFrame", deletes: "DataFrame | None" = None) -> WriteStats:
+        return replace_rows(whole, self.path_for_write(layer, *parts), keys, upserts, deletes)
 
     def insert_new(self, df: "DataFrame", layer: str, *parts: str,
                    keys: Iterable[str], within: str | None = None) -> WriteStats:

@@ -113,6 +113,23 @@ def _summary(coalesced: "DataFrame") -> tuple[int, dict[int, int], int]:
     return missing, sizes, int(supersized)
 
 
+def _coalesced(pre: "DataFrame", assignments: "DataFrame", flagged: "DataFrame") -> "DataFrame":
+    """unified_coalesced's rows of the records in `pre`: each with its amperity_id
+    (`assignments`) and its cluster's supersized flag (`flagged`)."""
+    from pyspark.sql import functions as F
+
+    return (
+        pre.join(assignments, "record_id", "left").join(flagged, "record_id", "left")
+        .select(
+            "amperity_id", "record_id", "source", "source_system", "pk",
+            *[F.col(src).alias(out) for out, src in COALESCED_COLUMNS.items()],
+            *_display_columns(pre),
+            F.coalesce(F.col("supersized"), F.lit(False)).alias("supersized"),
+            "_updated",
+        )
+    )
+
+
 def _histogram_png(sizes: dict[int, int]) -> str:
     """Cluster-size distribution as a base64 PNG in Markdown."""
     import base64
@@ -216,20 +233,31 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 lake, raw, fingerprint,
                 incremental.requested_mode(settings.mode, context.run.tags),
                 lambda df: preprocess(df, default_region=settings.default_region))
-            # Gone while the table is rewritten: a run stopped half-way is not built on.
+            # Gone while the table is written: a run stopped half-way is not built on.
             incremental.save_state(lake, None, incremental.PREPROCESS_STATE)
-            stats = lake.overwrite(plan.frame, "stitch", "unified_preprocessed_raw")
-            incremental.save_state(lake, {"fingerprint": fingerprint},
+            table = ("stitch", "unified_preprocessed_raw")
+            if plan.fresh is None:
+                changes_from, stats = None, lake.overwrite(plan.frame, *table)
+            else:
+                # Only the records that changed are written; the change is kept for
+                # clustering, which then rewrites only their rows of unified_coalesced.
+                changes_from = lake.version(*table)
+                lake.overwrite(plan.fresh.select("source", "pk").unionByName(plan.gone),
+                               "stitch", *incremental.PREPROCESS_CHANGES)
+                stats = lake.replace_rows(plan.frame, *table, keys=("source", "pk"),
+                                          upserts=plan.fresh, deletes=plan.gone)
+            incremental.save_state(lake, {"fingerprint": fingerprint, "version": stats.version,
+                                          "changes_from": changes_from},
                                    incremental.PREPROCESS_STATE)
             # A full preprocess normalises every record it writes.
-            normalised = stats.rows if plan.normalised is None else plan.normalised.count()
+            normalised = stats.rows if plan.fresh is None else plan.fresh.count()
             s.count(stats.rows, f"records from {len(tables)} tables")
             s.count(normalised, "normalised")
             s.note = plan.reason
         return lake.table_result(stats, "stitch", "unified_preprocessed_raw", metadata={
             "records_normalised": MetadataValue.int(normalised),
             "preprocess_mode": MetadataValue.text(
-                f"{'full' if plan.normalised is None else 'incremental'} ({plan.reason})")})
+                f"{'full' if plan.fresh is None else 'incremental'} ({plan.reason})")})
 
     @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},
@@ -339,7 +367,16 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 with timings.part("write scores"):
                     stats = lake.overwrite(edges, "stitch", "unified_scores")
                 with timings.part("write hashes"):
-                    lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
+                    if plan.delta is None:
+                        lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
+                    else:
+                        # Only the delta's hashes: it is what they changed by.
+                        lake.replace_rows(
+                            plan.hashes, "stitch", *incremental.HASHES_TABLE,
+                            keys=("record_id",), upserts=plan.hashes.join(
+                                plan.delta.where("change != 'deleted'"), "record_id",
+                                "left_semi"),
+                            deletes=plan.delta.where("change = 'deleted'"))
                     lake.overwrite(oversized, "stitch", *incremental.OVERSIZED_TABLE)
                 incremental.save_state(lake, {**state, "mode": plan.decision.mode,
                                               "decision": plan.decision.describe()})
@@ -401,6 +438,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
 
         spark = lake.session
         timings = Timings()
+        pre_version = lake.version("stitch", "unified_preprocessed_raw")
         pre = with_record_id(lake.read("stitch", "unified_preprocessed_raw"))
         edges = lake.read("stitch", "unified_scores")
         # Materialized now: unified_coalesced is overwritten below, before the change logs
@@ -431,11 +469,20 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                     link_at = state["fingerprint"]["match_threshold"]
                 else:
                     names, _, link_at = _name_guard(nodes, settings)
+            # The records whose row of unified_coalesced may differ from last run's, when
+            # known: None means every row is written.
+            rewrite = None
             if scored_here and state.get("mode") == "incremental" and previous is not None:
                 out = recluster(nodes, edges, previous,
                                 lake.read("stitch", *incremental.SEEDS_TABLE), spark,
                                 link_at, names, timings)
                 clusters, reclustered = out.clusters, out.records
+                written = incremental.load_state(lake, incremental.COALESCED_STATE) or {}
+                changed = incremental.preprocess_changes_since(
+                    lake, written.get("preprocessed_version"))
+                if changed is not None:
+                    rewrite = out.members.unionByName(changed).distinct().localCheckpoint(
+                        eager=True)
                 assignments, changes_clusters, changes_pks = (
                     out.assignments, out.changes_clusters, out.changes_pks)
                 s.count(out.customers, "previous customers re-clustered")
@@ -450,23 +497,26 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             s.count(records, "records")
             s.count(reclustered, "clustered")
             s.note = f"mode {mode}"
-        flagged = flag_supersized(clusters, settings.supersized_cluster_size)
-        coalesced = (
-            pre.join(assignments, "record_id", "left")
-            .join(flagged.select("record_id", F.col("is_supersized").alias("supersized")),
-                  "record_id", "left")
-            .select(
-                "amperity_id", "record_id", "source", "source_system", "pk",
-                *[F.col(src).alias(out) for out, src in COALESCED_COLUMNS.items()],
-                *_display_columns(pre),
-                F.coalesce(F.col("supersized"), F.lit(False)).alias("supersized"),
-                "_updated",
-            )
-        )
+        flagged = flag_supersized(clusters, settings.supersized_cluster_size).select(
+            "record_id", F.col("is_supersized").alias("supersized"))
+        coalesced = _coalesced(pre, assignments, flagged)
         run = F.lit(context.run.run_id)
         with stage(context.log, "stitch: stable ids") as s:
             with timings.part("write coalesced"):
-                stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
+                # Gone while the table is written: a run stopped half-way is not built on.
+                incremental.save_state(lake, None, incremental.COALESCED_STATE)
+                if rewrite is None:
+                    stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
+                else:
+                    # Every other record keeps its row: same input, same customer.
+                    stats = lake.replace_rows(
+                        coalesced, "stitch", "unified_coalesced", keys=("record_id",),
+                        upserts=_coalesced(pre.join(rewrite, "record_id", "left_semi"),
+                                           assignments, flagged),
+                        deletes=rewrite.join(pre, "record_id", "left_anti"))
+                incremental.save_state(lake, {"preprocessed_version": pre_version},
+                                       incremental.COALESCED_STATE)
+                s.note = "every row written" if rewrite is None else "changed rows written"
             with timings.part("write changes"):
                 changes = {name: lake.overwrite(frame.withColumn("run_id", run), "stitch", name)
                            for name, frame in (("unified_changes_clusters", changes_clusters),
@@ -494,6 +544,8 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             "supersized_clusters": MetadataValue.int(supersized),
             "stitch_mode": MetadataValue.text(mode),
             "records_reclustered": MetadataValue.int(reclustered),
+            # Rows this run inserted, replaced or deleted (every row when it rewrote all).
+            "rows_written": MetadataValue.int(stats.rows_changed),
             "seconds_by_part": MetadataValue.text(str(timings)),
         })
         for name, written in changes.items():

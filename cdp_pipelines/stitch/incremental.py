@@ -110,9 +110,15 @@ def save_state(lake: "DeltaLake", state: dict[str, Any] | None,
 
 # Preprocess reuses last run's rows of the records whose input is unchanged: each row
 # keeps a hash of its input, and PREPROCESS_STATE the fingerprint of the code and settings
-# that normalised them.
+# that normalised them, the table version it wrote and, when it wrote only the records
+# that changed, the version it changed ("changes_from"; None after a full preprocess).
 INPUT_HASH = "_input_hash"
 PREPROCESS_STATE = "preprocess.json"
+# (source, pk) of the records an incremental preprocess wrote or removed.
+PREPROCESS_CHANGES = (STATE_DIR, "preprocess_changes")
+# {"preprocessed_version": v}: unified_coalesced holds the records of that version of
+# unified_preprocessed_raw.
+COALESCED_STATE = "coalesced.json"
 
 
 def with_input_hash(raw: "DataFrame") -> "DataFrame":
@@ -143,7 +149,10 @@ def preprocess_fingerprint(raw: "DataFrame", default_region: str) -> str:
 
 class PreprocessPlan(NamedTuple):
     frame: "DataFrame"  # this run's unified_preprocessed_raw
-    normalised: "DataFrame | None"  # the records normalised, when the others are reused
+    # When last run's rows are reused: the rows normalised now (new or changed records,
+    # checkpointed) and the (source, pk) of last run's rows whose record is gone.
+    fresh: "DataFrame | None"
+    gone: "DataFrame | None"
     reason: str
 
 
@@ -157,16 +166,19 @@ def plan_preprocess(lake: "DeltaLake", raw: "DataFrame", fingerprint: str,
     mode, source = requested
     last = load_state(lake, PREPROCESS_STATE)
     if mode == "full":
-        return PreprocessPlan(preprocess(raw), None, source)
+        return PreprocessPlan(preprocess(raw), None, None, source)
     if last is None or not lake.exists("stitch", "unified_preprocessed_raw"):
-        return PreprocessPlan(preprocess(raw), None, "no previous preprocess to build on")
+        return PreprocessPlan(preprocess(raw), None, None, "no previous preprocess to build on")
     if last.get("fingerprint") != fingerprint:
-        return PreprocessPlan(preprocess(raw), None, "the normalisation code, its libraries "
-                                                     "or the input columns changed")
-    kept, todo = reused_preprocessed(raw, lake.read("stitch", "unified_preprocessed_raw"))
-    todo = todo.localCheckpoint(eager=True)
-    fresh = preprocess(todo)
-    return PreprocessPlan(kept.unionByName(fresh).select(*fresh.columns), todo,
+        return PreprocessPlan(preprocess(raw), None, None, "the normalisation code, its "
+                              "libraries or the input columns changed")
+    previous = lake.read("stitch", "unified_preprocessed_raw")
+    kept, todo = reused_preprocessed(raw, previous)
+    fresh = preprocess(todo.localCheckpoint(eager=True)).localCheckpoint(eager=True)
+    # Checkpointed: the table it reads is written next.
+    gone = previous.select("source", "pk").join(
+        raw.select("source", "pk"), ["source", "pk"], "left_anti").localCheckpoint(eager=True)
+    return PreprocessPlan(kept.unionByName(fresh).select(*fresh.columns), fresh, gone,
                           "records whose input is unchanged keep last run's rows")
 
 
@@ -179,6 +191,20 @@ def reused_preprocessed(raw: "DataFrame", previous: "DataFrame") -> tuple["DataF
     current = raw.select(*keys)
     return (previous.join(current, keys, "left_semi").select(*previous.columns),
             raw.join(previous.select(*keys), keys, "left_anti").select(*raw.columns))
+
+
+def preprocess_changes_since(lake: "DeltaLake", version: int | None) -> "DataFrame | None":
+    """(record_id) of every record whose row of unified_preprocessed_raw is not what it
+    was at `version` (new, changed or gone), when the incremental preprocess runs since
+    then say so; None when they cannot (a full preprocess, a run stopped half-way, or
+    another writer, came between)."""
+    from cdp_pipelines.stitch.matching import with_record_id
+
+    state = load_state(lake, PREPROCESS_STATE)
+    if (version is None or state is None or state.get("changes_from") != version
+            or state.get("version") != lake.version("stitch", "unified_preprocessed_raw")):
+        return None
+    return with_record_id(lake.read("stitch", *PREPROCESS_CHANGES)).select("record_id")
 
 
 def blockers(lake: "DeltaLake", state: dict[str, Any] | None, fingerprint: dict[str, Any],

@@ -23,6 +23,7 @@ class Reclustered(NamedTuple):
     assignments: "DataFrame"  # (record_id, amperity_id) of every record
     changes_clusters: "DataFrame"
     changes_pks: "DataFrame"
+    members: "DataFrame"  # (record_id) of the records re-clustered
     records: int  # records re-clustered
     customers: int  # last-run customers re-clustered
 
@@ -106,6 +107,7 @@ def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
         assignments=assignments.unionByName(untouched),
         changes_clusters=changes_clusters.unionByName(unchanged),
         changes_pks=changes_pks,
+        members=members,
         records=reclustered,
         customers=len(ids),
     )

@@ -32,3 +32,40 @@ def test_unchanged_contents_commit_nothing_and_changes_do(spark, tmp_path) -> No
     # So is a new column, even with the same rows.
     wider = spark.createDataFrame([(*r, None) for r in rows], f"{schema}, email string")
     assert delta_io.overwrite(wider, path).version == 3
+
+
+def test_replace_rows_writes_only_the_changed_rows(spark, tmp_path) -> None:
+    path = str(tmp_path / "t")
+    schema = "record_id string, amperity_id string, orders int"
+    rows = [(f"r{i}", f"a{i % 3}", i) for i in range(6)]
+    first = delta_io.overwrite(spark.createDataFrame(rows, schema).coalesce(1), path)
+    assert first.version == 0
+
+    # r1 moves to another customer, r7 is new, r4 is gone.
+    whole = spark.createDataFrame(
+        [r for r in rows if r[0] not in ("r1", "r4")] + [("r1", "a9", 1), ("r7", "a2", 7)],
+        schema)
+    upserts = whole.where("record_id IN ('r1', 'r7')")
+    deletes = spark.createDataFrame([("r4",)], "record_id string")
+    stats = delta_io.replace_rows(whole, path, ["record_id"], upserts, deletes)
+    # Version 1 turned deletion vectors on, version 2 is the change.
+    assert stats.version == 2 and stats.rows == 6 and stats.rows_changed == 3
+    stored = spark.read.format("delta").load(path)
+    assert sorted(stored.collect()) == sorted(whole.collect())
+    # The file holding the four untouched rows was kept, their rows marked, not rewritten.
+    assert int(stats.metrics["numTargetFilesRemoved"]) == 0
+    assert int(stats.metrics["numTargetDeletionVectorsAdded"]) == 1
+    assert int(stats.metrics.get("numTargetRowsCopied", 0)) == 0
+
+    # Nothing to change commits nothing.
+    empty = whole.limit(0)
+    assert delta_io.replace_rows(whole, path, ["record_id"], empty, empty.select(
+        "record_id")).version == 2
+    # Other columns than the table's: the whole frame is written instead.
+    wider = whole.withColumn("email", whole["amperity_id"])
+    again = delta_io.replace_rows(wider, path, ["record_id"], wider.limit(0))
+    assert again.version == 3 and again.rows == 6 and again.rows_changed == 6
+    assert "email" in spark.read.format("delta").load(path).columns
+    # No table yet: the same.
+    fresh = delta_io.replace_rows(whole, str(tmp_path / "new"), ["record_id"], upserts)
+    assert (fresh.version, fresh.rows) == (0, 6)

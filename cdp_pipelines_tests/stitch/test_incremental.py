@@ -98,6 +98,12 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
     assert _meta(full, "unified_coalesced", "records_reclustered") == 10
     # Untouched: s4, s6 and s7 were not re-clustered.
     assert _meta(inc, "unified_coalesced", "records_reclustered") == 7
+    # Only their rows of unified_coalesced were rewritten: the 7, of which m4 is new,
+    # and s2 deleted; the full run writes every row.
+    assert _meta(inc, "unified_coalesced", "rows_written") == 8
+    assert _meta(full, "unified_coalesced", "rows_written") == 10
+    assert sorted(_table(spark, lake, "unified_coalesced")) == sorted(
+        _table(spark, full_lake, "unified_coalesced"))
 
     after = _ids(spark, lake)
     # (a) Untouched records keep their ids; (b) ids and clusters equal the full run's.
