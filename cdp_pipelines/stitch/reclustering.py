@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
+# Marks a new record's own node in the closure's graph (amperity_ids are UUIDs).
+_NEW = "new:"
+
+
 class Reclustered(NamedTuple):
     clusters: "DataFrame"  # (record_id, cluster_id) of every record, for cluster sizes
     assignments: "DataFrame"  # (record_id, amperity_id) of every record
@@ -33,29 +37,41 @@ def touched_ids(previous: "DataFrame", seeds: "DataFrame", accepted: "DataFrame"
     """Last run's amperity_ids to re-cluster (see the module docstring).
 
     previous: (record_id, amperity_id) of last run; seeds: (record_id); accepted:
-    (record_id_l, record_id_r) of this run; current: (record_id) of this run."""
+    (record_id_l, record_id_r) of this run; current: (record_id) of this run.
+
+    The closure is a search over the graph of last run's customers (and this run's new
+    records, each a node of its own) whose links are the accepted edges between two of
+    them. Most accepted edges lie inside one customer, so those links are few: they are
+    found in one pass over the edges and followed on the driver."""
+    from collections import deque
+
     from pyspark.sql import functions as F
 
-    spark = previous.sparkSession
-    ids = {r.amperity_id for r in previous.join(seeds, "record_id", "left_semi")
-           .select("amperity_id").distinct().collect()}
     new = current.join(previous, "record_id", "left_anti")
-    while True:
-        chosen = F.broadcast(spark.createDataFrame([(i,) for i in sorted(ids)],
-                                                   "amperity_id string"))
-        members = (previous.join(chosen, "amperity_id", "left_semi").select("record_id")
-                   .union(new.select("record_id")))
-        ends = (accepted.join(members.withColumnRenamed("record_id", "record_id_l"),
-                              "record_id_l", "left_semi")
-                .select(F.col("record_id_r").alias("record_id"))
-                .union(accepted.join(members.withColumnRenamed("record_id", "record_id_r"),
-                                     "record_id_r", "left_semi")
-                       .select(F.col("record_id_l").alias("record_id"))))
-        more = {r.amperity_id for r in ends.join(previous, "record_id")
-                .select("amperity_id").distinct().collect()} - ids
-        if not more:
-            return ids
-        ids |= more
+    node = previous.select("record_id", F.col("amperity_id").alias("node")).unionByName(
+        new.select("record_id", F.concat(F.lit(_NEW), "record_id").alias("node")))
+    links = (accepted
+             .join(node.withColumnsRenamed({"record_id": "record_id_l", "node": "node_l"}),
+                   "record_id_l")
+             .join(node.withColumnsRenamed({"record_id": "record_id_r", "node": "node_r"}),
+                   "record_id_r")
+             .where(F.col("node_l") != F.col("node_r"))
+             .select("node_l", "node_r").distinct().collect())
+    neighbours: dict[str, list[str]] = {}
+    for link in links:
+        neighbours.setdefault(link.node_l, []).append(link.node_r)
+        neighbours.setdefault(link.node_r, []).append(link.node_l)
+    reached = {r.amperity_id for r in previous.join(seeds, "record_id", "left_semi")
+               .select("amperity_id").distinct().collect()}
+    # Every new record is re-clustered; those linked to a customer bring it along.
+    reached |= {n for n in neighbours if n.startswith(_NEW)}
+    queue = deque(reached)
+    while queue:
+        for other in neighbours.get(queue.popleft(), ()):
+            if other not in reached:
+                reached.add(other)
+                queue.append(other)
+    return {n for n in reached if not n.startswith(_NEW)}
 
 
 def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
