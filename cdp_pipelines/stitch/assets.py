@@ -367,16 +367,10 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 with timings.part("write scores"):
                     stats = lake.overwrite(edges, "stitch", "unified_scores")
                 with timings.part("write hashes"):
-                    if plan.delta is None:
-                        lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
-                    else:
-                        # Only the delta's hashes: it is what they changed by.
-                        lake.replace_rows(
-                            plan.hashes, "stitch", *incremental.HASHES_TABLE,
-                            keys=("record_id",), upserts=plan.hashes.join(
-                                plan.delta.where("change != 'deleted'"), "record_id",
-                                "left_semi"),
-                            deletes=plan.delta.where("change = 'deleted'"))
+                    # Whole even when incremental: at 1M records a MERGE of the delta's
+                    # hashes into this narrow table (the first, deletion vectors turned on
+                    # with it) took 19.8 s, the overwrite 5.7 s in another run.
+                    lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
                     lake.overwrite(oversized, "stitch", *incremental.OVERSIZED_TABLE)
                 incremental.save_state(lake, {**state, "mode": plan.decision.mode,
                                               "decision": plan.decision.describe()})
