@@ -7,7 +7,8 @@ For about N generated demo-tenant records (the demo generator, ~2.1 records per 
    Stitch), then materialize the Stitch stages (unified_preprocessed_raw,
    stitch_blocklist_values, unified_scores, unified_coalesced + changes tables). Prints
    seconds, records/s, peak memory (PSS) of this process and its children (the Spark
-   JVM; the stand-ins are left out) and pairwise precision/recall/F1 against ground_truth.csv.
+   JVM; the stand-ins are left out) and pairwise precision/recall/F1 against
+   ground_truth.csv.
 2. Plain Splink 5 on DuckDB over the same records, read from unified_preprocessed_raw's
    Delta table (Spark writes the normalised columns to Parquet, untimed; DuckDB reads
    that Parquet inside the timed part), with the values Stitch's blocklist

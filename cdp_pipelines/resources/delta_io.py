@@ -131,6 +131,11 @@ def overwrite(df: "DataFrame", path: str) -> WriteStats:
     return WriteStats(rows=rows, version=version, metrics=metrics)
 
 
+def _key_condition(keys: Iterable[str]) -> str:
+    """A MERGE's match on `keys` between target `t` and source `s` (NULL-safe)."""
+    return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+
+
 def merge(
     df: "DataFrame",
     path: str,
@@ -151,7 +156,7 @@ def merge(
         stats = overwrite(df, path)
         return WriteStats(stats.rows, stats.version,
                           {**stats.metrics, "numTargetRowsInserted": str(stats.rows)})
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    condition = _key_condition(keys)
     _retry_conflicts(lambda: (
         DeltaTable.forPath(spark, path).alias("t")
         .merge(df.alias("s"), condition)
@@ -207,7 +212,7 @@ def replace_rows(whole: "DataFrame", path: str, keys: Sequence[str], upserts: "D
         return WriteStats(rows=spark.read.format("delta").load(path).count(), version=version,
                           metrics={})
     enable_deletion_vectors(spark, path)
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    condition = _key_condition(keys)
     values = {f"`{c}`": f"s.`{c}`" for c in whole.columns}
     _retry_conflicts(lambda: (
         DeltaTable.forPath(spark, path).alias("t").merge(source.alias("s"), condition)
@@ -236,8 +241,7 @@ def insert_new(df: "DataFrame", path: str, keys: Iterable[str],
         stats = overwrite(df, path)
         return WriteStats(stats.rows, stats.version,
                           {**stats.metrics, "numTargetRowsInserted": str(stats.rows)})
-    condition = " AND ".join([f"t.`{k}` <=> s.`{k}`" for k in keys]
-                             + ([f"({within})"] if within else []))
+    condition = _key_condition(keys) + (f" AND ({within})" if within else "")
     (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
      .whenNotMatchedInsertAll().execute())
     version, metrics = last_commit(spark, path)
