@@ -4,14 +4,14 @@ Splink's pipeline costs a pass over every record it is given (its input with ter
 frequencies, written out; each blocking join), however few pairs come out. So an
 incremental run gives it only the flagged records and their block partners (every record
 that some prediction blocking rule pairs with a flagged one) and the term-frequency tables
-of all records, then keeps the pairs holding a flagged record: the same candidate pairs,
-with the same weights, as a run over all records.
+of all records, and each blocking rule also asks for a flagged side: the same candidate
+pairs, with the same weights, as a run over all records, and no pair of two partners.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -126,22 +126,30 @@ def term_frequencies(frame: "DataFrame", column: str) -> "DataFrame":
         (F.count(F.lit(1)).cast("double") / F.lit(float(total))).alias(f"tf_{column}"))
 
 
-class FocusedLinker(NamedTuple):
-    linker: "Linker"  # over the flagged records and their block partners
-    flagged: "DataFrame"  # (record_id) of the flagged records
+def flagged_side_rules(settings: dict[str, Any], flag: str) -> dict[str, Any]:
+    """`settings` whose prediction blocking rules each also require a record flagged '1'
+    in column `flag` on one side. The condition joins the rule's own, so the join stays
+    an equi-join on the rule's keys and a pair of two unflagged records is dropped inside
+    it, before any comparison is computed; the number of rules does not change."""
+    narrowed = []
+    for rule in settings.get("blocking_rules_to_generate_predictions", []):
+        sql = rule["blocking_rule"] if isinstance(rule, dict) else rule
+        sql = f"({sql}) AND (l.`{flag}` = '1' OR r.`{flag}` = '1')"
+        narrowed.append({**rule, "blocking_rule": sql} if isinstance(rule, dict) else sql)
+    return {**settings, "blocking_rules_to_generate_predictions": narrowed}
 
 
 def focused_linker(df: "DataFrame", settings: dict[str, Any], spark: "SparkSession",
-                   flag: str) -> FocusedLinker:
+                   flag: str) -> "Linker":
     """A Splink linker for the pairs of `df` (the matching frame) holding a record
-    flagged '1' in string column `flag`: over the flagged records and their block
-    partners, with the term frequencies of every record of `df`. It also scores some
-    pairs of two partners (`pairs_holding` drops them): narrowing each rule to a flagged
-    side instead doubles the rules, and Splink's cost on Spark grows with its rules far
-    more than with its records (8,000 records: 31 s with 20 rules, 56 s with 40)."""
+    flagged '1' in string column `flag` (see `flagged_side_rules`): over the flagged
+    records and their block partners, with the term frequencies of every record of `df`.
+
+    Splink's cost on Spark grows with its rules far more than with its records (8,000
+    records: 31 s with 20 rules, 56 s with 40), so the flagged side is a condition of
+    each rule, not a rule of its own."""
     import logging
 
-    from pyspark.sql import functions as F
     from splink import Linker
 
     from cdp_pipelines.stitch.matching.linker import linker_input
@@ -149,21 +157,11 @@ def focused_linker(df: "DataFrame", settings: dict[str, Any], spark: "SparkSessi
 
     db_api = splink_db_api(spark)
     frame = linker_input(df, settings, (flag,)).localCheckpoint(eager=True)
-    subset = block_partners(frame, settings, flag).drop(flag).localCheckpoint(eager=True)
-    linker = Linker(db_api.register(subset), settings, log_level=logging.WARNING)
+    subset = block_partners(frame, settings, flag).localCheckpoint(eager=True)
+    linker = Linker(db_api.register(subset), flagged_side_rules(settings, flag),
+                    log_level=logging.WARNING)
     for column in term_frequency_columns(settings):
         table = term_frequencies(frame, column).localCheckpoint(eager=True)
         linker.table_management.register_term_frequency_lookup(db_api.register(table),
                                                                column)
-    return FocusedLinker(linker, frame.where(F.col(flag) == "1").select("record_id"))
-
-
-def pairs_holding(pairs: "DataFrame", records: "DataFrame") -> "DataFrame":
-    """The rows of `pairs` (record_id_l, record_id_r, ...) holding one of `records`."""
-    from pyspark.sql import functions as F
-
-    ids = F.broadcast(records.select("record_id", F.lit(True).alias("_held")))
-    left = ids.withColumnRenamed("record_id", "record_id_l").withColumnRenamed("_held", "_l")
-    right = ids.withColumnRenamed("record_id", "record_id_r").withColumnRenamed("_held", "_r")
-    return (pairs.join(left, "record_id_l", "left").join(right, "record_id_r", "left")
-            .where(F.col("_l") | F.col("_r")).drop("_l", "_r"))
+    return linker

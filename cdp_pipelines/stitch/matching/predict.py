@@ -10,7 +10,7 @@ from cdp_pipelines.stitch.matching.deterministic import (
     DEFAULT_MAX_DETERMINISTIC_GROUP,
     deterministic_edges_and_oversized,
 )
-from cdp_pipelines.stitch.matching.focus import focused_linker, pairs_holding
+from cdp_pipelines.stitch.matching.focus import focused_linker
 from cdp_pipelines.stitch.matching.guard import drop_contradictions
 from cdp_pipelines.stitch.matching.linker import make_linker
 from cdp_pipelines.stitch.matching.records import with_record_id
@@ -51,13 +51,11 @@ def scored_pairs(
     from pyspark.sql import functions as F
 
     settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
-    focused = focused_linker(df, settings, spark, focus) if focus else None
-    linker = focused.linker if focused else make_linker(df, settings, spark)
+    linker = (focused_linker(df, settings, spark, focus) if focus
+              else make_linker(df, settings, spark))
     scored = linker.inference.predict(
         threshold_match_probability=threshold, warning_mode="never"
     ).as_spark_dataframe()
-    if focused:
-        scored = pairs_holding(scored, focused.flagged)
     # The model scores pairs; the guard has the last word, as for deterministic edges:
     # a household member who agrees on everything but the given name is not a match.
     scored = drop_contradictions(scored, with_record_id(df), birthdates=False, names=names)
