@@ -8,7 +8,9 @@ For about N generated demo-tenant records (the demo generator, ~2.1 records per 
    stitch_blocklist_values, unified_scores, unified_coalesced + changes tables). Prints
    seconds, records/s, peak memory (PSS) of this process and its children (the Spark
    JVM; the stand-ins are left out) and pairwise precision/recall/F1 against
-   ground_truth.csv.
+   ground_truth.csv. The benchmark's own bookkeeping (truth, ids before and after, the
+   churn day) runs in child processes between the phases, from Parquet snapshots, so
+   that no dict of a million ids is counted in a phase's peak.
 2. Plain Splink 5 on DuckDB over the same records, read from unified_preprocessed_raw's
    Delta table (Spark writes the normalised columns to Parquet, untimed; DuckDB reads
    that Parquet inside the timed part), with the values Stitch's blocklist
@@ -167,10 +169,68 @@ def same_clusters(a: dict[str, str], b: dict[str, str]) -> float:
     return sum(ma[r] == mb.get(r) for r in ma) / max(len(ma), 1)
 
 
-def stitch_ids(spark, lake: Path) -> dict[str, str]:
-    rows = (spark.read.format("delta").load(f"{lake}/prod/stitch/unified_coalesced")
-            .select("record_id", "amperity_id").collect())
-    return {r["record_id"]: r["amperity_id"] for r in rows}
+def ids_snapshot(spark, lake: Path, out: Path) -> Path:
+    """unified_coalesced's (record_id, amperity_id) written to Parquet at `out`. The
+    comparisons read such snapshots in a child process (`in_child`): a dict of a million
+    ids held here would count in the peak memory of every phase after it, which is this
+    process's and its children's."""
+    (spark.read.format("delta").load(f"{lake}/prod/stitch/unified_coalesced")
+     .select("record_id", "amperity_id").write.mode("overwrite").parquet(str(out)))
+    return out
+
+
+def read_pairs(parquet: Path, key: str, *values: str) -> dict:
+    """`key` -> `values` (one value: the value itself) of a Parquet snapshot."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(parquet), columns=[key, *values]).to_pydict()
+    columns = [table[v] for v in values]
+    found = columns[0] if len(values) == 1 else list(zip(*columns))
+    return dict(zip(table[key], found))
+
+
+def in_child(work, *args):
+    """`work(*args)` in a fresh child process, which is gone when it returns: its memory
+    is never counted in a phase, and never left behind in this process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(work, *args).result()
+
+
+def score_ids(ids: Path, truth_file: Path) -> dict[str, float]:
+    """In a child: pairwise quality of a snapshot against ground truth."""
+    from stitch_quality import pairwise
+
+    return pairwise(read_pairs(ids, "record_id", "amperity_id"), load_truth(truth_file))
+
+
+def churn_day(drop: Path, ids: Path, days: int) -> tuple[set[str], list[str]]:
+    """In a child: `write_churn_day` over the stitched records of snapshot `ids`."""
+    return write_churn_day(drop, read_pairs(ids, "record_id", "amperity_id"), days)
+
+
+def churn_figures(before_ids: Path, after_ids: Path, full_ids: Path, changes: Path,
+                  moved: set[str], added: list[str]) -> dict[str, float | int | bool]:
+    """In a child: what the incremental run kept and changed, against the run before it
+    and the full run on the same records."""
+    before = read_pairs(before_ids, "record_id", "amperity_id")
+    after = read_pairs(after_ids, "record_id", "amperity_id")
+    after_full = read_pairs(full_ids, "record_id", "amperity_id")
+    untouched = [r for r in before if r not in moved]
+    known = set(before.values())
+    logged = read_pairs(changes, "record_id", "old_id", "new_id")
+    moved_ids = {r: (before.get(r), after.get(r)) for r in {*after, *before}
+                 if before.get(r) != after.get(r)}
+    return {"records": len(after), "untouched": len(untouched),
+            "kept": sum(after.get(r) == before[r] for r in untouched),
+            "new_ids": sum(after.get(r) not in known for r in added),
+            "same_clusters": same_clusters(after, after_full),
+            "same_ids": sum(after_full.get(r) == i for r, i in after.items()) / len(after),
+            "logged": len(logged), "moved_ids": len(moved_ids),
+            "exact": logged == moved_ids}
 
 
 def print_phases(title: str, records: int, phases: dict[str, dict[str, float]]) -> None:
@@ -331,7 +391,7 @@ def write_churn_day(drop: Path, before: dict[str, str], days: int) -> tuple[set[
             [f"pos_customers:{c}" for c in new_ids])
 
 
-def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, str],
+def print_households(env: dict[str, str], spark, lake: Path, truth_file: Path,
                      households_file: Path) -> None:
     """Materialize merged_customers and household_members, then score households pairwise
     over customers against the generator's households: each customer stands for the
@@ -356,6 +416,7 @@ def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, st
         c360_key(STANDARD_DB, "household_members")),
         "households")
     seconds = time.perf_counter() - started
+    truth = load_truth(truth_file)
     with open(households_file, newline="") as fh:
         household_of = {r["person_id"]: r["household_id"] for r in csv.DictReader(fh)}
     votes: dict[str, Counter] = {}
@@ -382,18 +443,8 @@ def print_households(env: dict[str, str], spark, lake: Path, truth: dict[str, st
         f"F1 {m['f1']:.4f}")
 
 
-def run_splink_child(parquet: Path, truth_file: Path) -> dict:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=1,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(splink_duckdb, str(parquet), str(truth_file)).result()
-
-
 def benchmark(args: argparse.Namespace, work: Path) -> None:
     import psutil
-    from stitch_quality import clusters, pairwise
 
     from cdp_pipelines.examples import standins
     from cdp_pipelines.examples.demo_tenant.generator import generate
@@ -408,7 +459,9 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
         f"{counts['ground_truth']} truth rows, {time.perf_counter() - started:.1f} s")
     drop = work / "demo" / "drop"
     truth_file = work / "demo" / "ground_truth.csv"
-    truth = load_truth(truth_file)
+    if not truth_file.exists():
+        raise SystemExit(f"stitch_scale: ground truth {truth_file} missing: the generator "
+                         "did not write it")
 
     master = os.environ.get("CDP_SPARK_MASTER", "local[*]")
     memory = args.driver_memory or os.environ.get("CDP_SPARK_DRIVER_MEMORY") or \
@@ -431,18 +484,20 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
             f"started in {time.perf_counter() - started:.1f} s")
 
         land, matched = run_domain_and_stitch(env, exclude)
-        before = stitch_ids(spark, lake)
-        print_phases(f"cdp Stitch (Dagster assets, Spark {master})", len(before),
+        before = ids_snapshot(spark, lake, work / "ids_first")
+        print_phases(f"cdp Stitch (Dagster assets, Spark {master})",
+                     spark.read.parquet(str(before)).count(),
                      {"land + domain": land, "stitch": matched})
-        print_quality(pairwise(clusters(spark, lake), truth))
+        print_quality(in_child(score_ids, before, truth_file))
 
         if args.households:
-            print_households(env, spark, lake, truth, work / "demo" / "households_truth.csv")
+            print_households(env, spark, lake, truth_file,
+                             work / "demo" / "households_truth.csv")
 
         if not args.skip_splink_duckdb:
             parquet = work / "splink_input"
             exported = export_for_splink(spark, lake, parquet)
-            result = run_splink_child(parquet, truth_file)
+            result = in_child(splink_duckdb, str(parquet), str(truth_file))
             print_phases("plain Splink 5 on DuckDB (input: unified_preprocessed_raw, "
                          "blocklisted values nulled)", exported, {"splink": result})
             print_quality(result["quality"])
@@ -451,40 +506,40 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
                 f"DuckDB's {result['seconds']:.1f} s")
 
         if args.churn:
-            moved, added = write_churn_day(drop, before, args.days)
+            moved, added = in_child(churn_day, drop, before, args.days)
             land2 = run_domain(env, exclude)
             # The same lake, before Stitch, for a full run to compare with.
             full_lake = work / "lake_full"
             shutil.rmtree(full_lake, ignore_errors=True)
             shutil.copytree(lake, full_lake)
             matched2 = run_stitch(env, exclude, mode="incremental")
-            after = stitch_ids(spark, lake)
+            after = ids_snapshot(spark, lake, work / "ids_incremental")
+            changes = work / "changes_pks"
+            (spark.read.format("delta").load(f"{lake}/prod/stitch/unified_changes_pks")
+             .select("record_id", "old_id", "new_id").write.mode("overwrite")
+             .parquet(str(changes)))
             full = run_stitch({**env, "CDP_LAKE_ROOT": str(full_lake)}, exclude, mode="full")
-            after_full = stitch_ids(spark, full_lake)
-            untouched = [r for r in before if r not in moved]
-            kept = sum(after.get(r) == before[r] for r in untouched)
-            share = kept / len(untouched)
+            after_full = ids_snapshot(spark, full_lake, work / "ids_full")
+            figures = in_child(churn_figures, before, after, after_full, changes, moved,
+                               added)
+            share = figures["kept"] / figures["untouched"]
             print_phases(f"churn: +{len(added)} new pos customers, {len(moved)} moved",
-                         len(after), {"land + domain": land2, "stitch incremental": matched2,
-                                      "stitch full (copy)": full})
+                         figures["records"],
+                         {"land + domain": land2, "stitch incremental": matched2,
+                          "stitch full (copy)": full})
             share_of_full = matched2["seconds"] / max(full["seconds"], 1e-9)
             say(f"  incremental {matched2['seconds']:.1f} s vs full {full['seconds']:.1f} s: "
                 f"{share_of_full:.0%} of a full run (target <= 10%: "
                 f"{'met' if share_of_full <= 0.10 else 'MISSED'})")
-            known = set(before.values())
-            new_ids = sum(after.get(r) not in known for r in added)
-            say(f"  untouched records keeping their amperity_id: {kept}/{len(untouched)} = "
-                f"{share:.4%} (target >= 99.9%: {'met' if share >= 0.999 else 'MISSED'}); "
-                f"new customers with a new id: {new_ids}/{len(added)}")
+            say(f"  untouched records keeping their amperity_id: {figures['kept']}/"
+                f"{figures['untouched']} = {share:.4%} (target >= 99.9%: "
+                f"{'met' if share >= 0.999 else 'MISSED'}); new customers with a new id: "
+                f"{figures['new_ids']}/{len(added)}")
             say(f"  records clustered as the full run clusters them: "
-                f"{same_clusters(after, after_full):.4%}; same ids as the full run: "
-                f"{sum(after_full.get(r) == i for r, i in after.items()) / len(after):.4%}")
-            logged = {r["record_id"]: (r["old_id"], r["new_id"]) for r in spark.read
-                      .format("delta").load(f"{lake}/prod/stitch/unified_changes_pks").collect()}
-            moved_ids = {r: (before.get(r), after.get(r)) for r in {*after, *before}
-                         if before.get(r) != after.get(r)}
-            say(f"  change log: {len(logged)} records logged, {len(moved_ids)} changed ids; "
-                f"{'exact' if logged == moved_ids else 'DIFFERS'}")
+                f"{figures['same_clusters']:.4%}; same ids as the full run: "
+                f"{figures['same_ids']:.4%}")
+            say(f"  change log: {figures['logged']} records logged, {figures['moved_ids']} "
+                f"changed ids; {'exact' if figures['exact'] else 'DIFFERS'}")
     finally:
         try:
             if spark is not None:
