@@ -273,8 +273,9 @@ def incremental_edges(settings: dict[str, Any], df: "DataFrame", spark: "SparkSe
         "record_id", F.lit("1").alias(flag))
     flagged = df.join(F.broadcast(focus), "record_id", "left").fillna("0", [flag])
     with timings.part("splink pairs"):
+        # Its set-up parts ("focus: ...") are timed apart too, and included here.
         fresh = matching.scored_pairs(settings, flagged, spark, threshold, names,
-                                      focus=flag).localCheckpoint(eager=True)
+                                      focus=flag, timings=timings).localCheckpoint(eager=True)
     touched = delta.select("record_id")
     with timings.part("kept pairs"):
         kept = (

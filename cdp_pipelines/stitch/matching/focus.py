@@ -10,12 +10,17 @@ pairs, with the same weights, as a run over all records, and no pair of two part
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
+
+from cdp_pipelines.observability import Timings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from splink import Linker
+
+logger = logging.getLogger(__name__)
 
 
 def _rules(settings: dict[str, Any]) -> list[str]:
@@ -140,28 +145,33 @@ def flagged_side_rules(settings: dict[str, Any], flag: str) -> dict[str, Any]:
 
 
 def focused_linker(df: "DataFrame", settings: dict[str, Any], spark: "SparkSession",
-                   flag: str) -> "Linker":
+                   flag: str, timings: Timings | None = None) -> "Linker":
     """A Splink linker for the pairs of `df` (the matching frame) holding a record
     flagged '1' in string column `flag` (see `flagged_side_rules`): over the flagged
     records and their block partners, with the term frequencies of every record of `df`.
 
     Splink's cost on Spark grows with its rules far more than with its records (8,000
     records: 31 s with 20 rules, 56 s with 40), so the flagged side is a condition of
-    each rule, not a rule of its own."""
-    import logging
-
+    each rule, not a rule of its own. `timings` gets the seconds of finding the partners
+    and of the term frequencies."""
     from splink import Linker
 
     from cdp_pipelines.stitch.matching.linker import linker_input
     from cdp_pipelines.stitch.matching.splink_backend import splink_db_api
 
+    timings = timings or Timings()
     db_api = splink_db_api(spark)
-    frame = linker_input(df, settings, (flag,)).localCheckpoint(eager=True)
-    subset = block_partners(frame, settings, flag).localCheckpoint(eager=True)
+    with timings.part("focus: partners"):
+        frame = linker_input(df, settings, (flag,)).localCheckpoint(eager=True)
+        subset = block_partners(frame, settings, flag).localCheckpoint(eager=True)
+        logger.info("Stitch focused scoring: %d flagged records, %d with their block "
+                    "partners, of %d", frame.where(f"`{flag}` = '1'").count(),
+                    subset.count(), frame.count())
     linker = Linker(db_api.register(subset), flagged_side_rules(settings, flag),
                     log_level=logging.WARNING)
-    for column in term_frequency_columns(settings):
-        table = term_frequencies(frame, column).localCheckpoint(eager=True)
-        linker.table_management.register_term_frequency_lookup(db_api.register(table),
-                                                               column)
+    with timings.part("focus: term frequencies"):
+        for column in term_frequency_columns(settings):
+            table = term_frequencies(frame, column).localCheckpoint(eager=True)
+            linker.table_management.register_term_frequency_lookup(db_api.register(table),
+                                                                   column)
     return linker
