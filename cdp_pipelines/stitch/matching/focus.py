@@ -137,8 +137,8 @@ def flagged_side_rules(settings: dict[str, Any], flag: str) -> dict[str, Any]:
     an equi-join on the rule's keys and a pair of two unflagged records is dropped inside
     it, before any comparison is computed; the number of rules does not change."""
     narrowed = []
-    for rule in settings.get("blocking_rules_to_generate_predictions", []):
-        sql = rule["blocking_rule"] if isinstance(rule, dict) else rule
+    for rule, sql in zip(settings.get("blocking_rules_to_generate_predictions", []),
+                         _rules(settings)):
         sql = f"({sql}) AND (l.`{flag}` = '1' OR r.`{flag}` = '1')"
         narrowed.append({**rule, "blocking_rule": sql} if isinstance(rule, dict) else sql)
     return {**settings, "blocking_rules_to_generate_predictions": narrowed}
