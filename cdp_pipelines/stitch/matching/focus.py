@@ -164,9 +164,10 @@ def focused_linker(df: "DataFrame", settings: dict[str, Any], spark: "SparkSessi
     with timings.part("focus: partners"):
         frame = linker_input(df, settings, (flag,)).localCheckpoint(eager=True)
         subset = block_partners(frame, settings, flag).localCheckpoint(eager=True)
+        counts = frame.selectExpr(f"count_if(`{flag}` = '1') AS flagged",
+                                  "count(1) AS records").first()
         logger.info("Stitch focused scoring: %d flagged records, %d with their block "
-                    "partners, of %d", frame.where(f"`{flag}` = '1'").count(),
-                    subset.count(), frame.count())
+                    "partners, of %d", counts.flagged, subset.count(), counts.records)
     linker = Linker(db_api.register(subset), flagged_side_rules(settings, flag),
                     log_level=logging.WARNING)
     with timings.part("focus: term frequencies"):
