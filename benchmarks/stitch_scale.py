@@ -169,13 +169,14 @@ def same_clusters(a: dict[str, str], b: dict[str, str]) -> float:
     return sum(ma[r] == mb.get(r) for r in ma) / max(len(ma), 1)
 
 
-def ids_snapshot(spark, lake: Path, out: Path) -> Path:
-    """unified_coalesced's (record_id, amperity_id) written to Parquet at `out`. The
-    comparisons read such snapshots in a child process (`in_child`): a dict of a million
-    ids held here would count in the peak memory of every phase after it, which is this
-    process's and its children's."""
-    (spark.read.format("delta").load(f"{lake}/prod/stitch/unified_coalesced")
-     .select("record_id", "amperity_id").write.mode("overwrite").parquet(str(out)))
+def snapshot(spark, lake: Path, table: str, out: Path,
+             columns: tuple[str, ...] = ("record_id", "amperity_id")) -> Path:
+    """`columns` of Stitch's `table` (default: unified_coalesced's ids) written to Parquet
+    at `out`. The comparisons read such snapshots in a child process (`in_child`): a dict
+    of a million ids held here would count in the peak memory of every phase after it,
+    which is this process's and its children's."""
+    (spark.read.format("delta").load(f"{lake}/prod/stitch/{table}")
+     .select(*columns).write.mode("overwrite").parquet(str(out)))
     return out
 
 
@@ -487,7 +488,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
             f"started in {time.perf_counter() - started:.1f} s")
 
         land, matched = run_domain_and_stitch(env, exclude)
-        before = ids_snapshot(spark, lake, work / "ids_first")
+        before = snapshot(spark, lake, "unified_coalesced", work / "ids_first")
         print_phases(f"cdp Stitch (Dagster assets, Spark {master})",
                      spark.read.parquet(str(before)).count(),
                      {"land + domain": land, "stitch": matched})
@@ -516,13 +517,11 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
             shutil.rmtree(full_lake, ignore_errors=True)
             shutil.copytree(lake, full_lake)
             matched2 = run_stitch(env, exclude, mode="incremental")
-            after = ids_snapshot(spark, lake, work / "ids_incremental")
-            changes = work / "changes_pks"
-            (spark.read.format("delta").load(f"{lake}/prod/stitch/unified_changes_pks")
-             .select("record_id", "old_id", "new_id").write.mode("overwrite")
-             .parquet(str(changes)))
+            after = snapshot(spark, lake, "unified_coalesced", work / "ids_incremental")
+            changes = snapshot(spark, lake, "unified_changes_pks", work / "changes_pks",
+                               ("record_id", "old_id", "new_id"))
             full = run_stitch({**env, "CDP_LAKE_ROOT": str(full_lake)}, exclude, mode="full")
-            after_full = ids_snapshot(spark, full_lake, work / "ids_full")
+            after_full = snapshot(spark, full_lake, "unified_coalesced", work / "ids_full")
             figures = in_child(churn_figures, before, after, after_full, changes, moved,
                                added)
             share = figures["kept"] / figures["untouched"]
