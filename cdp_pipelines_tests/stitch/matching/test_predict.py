@@ -81,6 +81,44 @@ def test_focused_scoring_scores_a_flagged_records_pairs_as_a_full_scoring_does(s
         assert focused[key].explanation == pytest.approx(edge.explanation), key
 
 
+def test_focused_pairs_are_splinks_own_blocked_pairs_of_the_flagged_records(spark):
+    """Same pairs, orientation and match_key (first rule making the pair) as Splink's
+    blocking of every record, for rules of equalities, a rule comparing one column with
+    another and a rule that is no equality at all."""
+    from pyspark.sql import functions as F
+    from splink import Linker
+
+    from cdp_pipelines.stitch.matching.focus import focused_pairs
+    from cdp_pipelines.stitch.matching.linker import linker_input
+    from cdp_pipelines.stitch.matching.splink_backend import splink_db_api
+
+    rows = [
+        ("crm", "1", "ann", "lee", "a@x.io", None, "1980-01-02", "2000", None),
+        ("web", "1", "ann", "lee", "a@x.io", None, None, "2000", None),
+        ("pos", "1", "lee", "ann", None, None, "1980-01-02", "2000", None),
+        ("crm", "2", "ann", "leigh", None, None, "1980-01-02", "2001", None),
+        ("crm", "3", "bo", "lee", "a@x.io", None, None, None, None),
+        ("pos", "3", "cy", "moe", None, None, None, "2000", None),
+    ]
+    df = frame(spark, rows)
+    settings = with_fixed_parameters(matching.build_settings(df.columns))
+    settings["blocking_rules_to_generate_predictions"].append(
+        "levenshtein(l.surname_norm, r.surname_norm) <= 2 AND l.postal_norm = r.postal_norm")
+    flagged_ids = {"crm:1", "pos:1"}
+    flag = F.when(F.col("record_id").isin(*flagged_ids), "1").otherwise("0")
+    records = linker_input(df, settings).withColumn("flag", flag)
+    linker = Linker(splink_db_api(spark).register(records.drop("flag")), settings)
+    splinks = {(r.join_key_l, r.join_key_r): r.match_key for r in
+               linker.inference.compute_blocked_pairs_for_predict()
+               .as_spark_dataframe().collect()}
+    ours = {(r.join_key_l, r.join_key_r): r.match_key
+            for r in focused_pairs(records, settings, "flag").collect()}
+
+    expected = {k: v for k, v in splinks.items() if flagged_ids & set(k)}
+    assert {("crm:1", "pos:1"), ("crm:1", "web:1"), ("crm:2", "pos:1")} <= set(expected)
+    assert ours == expected
+
+
 def test_a_rule_of_equalities_is_a_key_on_each_side() -> None:
     from cdp_pipelines.stitch.matching.focus import _sides
 
