@@ -130,6 +130,23 @@ def _coalesced(pre: "DataFrame", assignments: "DataFrame", flagged: "DataFrame")
     )
 
 
+def _coalesced_rows(records: "DataFrame", pre: "DataFrame", assignments: "DataFrame",
+                    clusters: "DataFrame", max_size: int) -> "DataFrame":
+    """`_coalesced` of only `records` (record_id, a few): each reads its own id and its
+    own cluster's size, not every record's (assignments and clusters: of all records)."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.clustering import flag_supersized
+
+    records = F.broadcast(records.select("record_id"))
+    held = clusters.join(records, "record_id", "left_semi").select("cluster_id").distinct()
+    flagged = flag_supersized(clusters.join(F.broadcast(held), "cluster_id", "left_semi"),
+                              max_size)
+    return _coalesced(pre.join(records, "record_id", "left_semi"),
+                      assignments.join(records, "record_id", "left_semi"),
+                      flagged.select("record_id", F.col("is_supersized").alias("supersized")))
+
+
 def _histogram_png(sizes: dict[int, int]) -> str:
     """Cluster-size distribution as a base64 PNG in Markdown."""
     import base64
@@ -503,11 +520,11 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                     stats = lake.overwrite(coalesced, "stitch", "unified_coalesced")
                 else:
                     # Every other record keeps its row: same input, same customer.
+                    upserts = _coalesced_rows(rewrite, pre, assignments, clusters,
+                                              settings.supersized_cluster_size)
                     stats = lake.replace_rows(
                         coalesced, "stitch", "unified_coalesced", keys=("record_id",),
-                        upserts=_coalesced(pre.join(rewrite, "record_id", "left_semi"),
-                                           assignments, flagged),
-                        deletes=rewrite.join(pre, "record_id", "left_anti"))
+                        upserts=upserts, deletes=rewrite.join(pre, "record_id", "left_anti"))
                 incremental.save_state(lake, {"preprocessed_version": pre_version},
                                        incremental.COALESCED_STATE)
                 s.note = "every row written" if rewrite is None else "changed rows written"
