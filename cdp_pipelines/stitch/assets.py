@@ -130,21 +130,28 @@ def _coalesced(pre: "DataFrame", assignments: "DataFrame", flagged: "DataFrame")
     )
 
 
+def _supersized(clusters: "DataFrame", max_size: int) -> "DataFrame":
+    """(record_id, supersized) of each record of `clusters` (record_id, cluster_id)."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.clustering import flag_supersized
+
+    return flag_supersized(clusters, max_size).select(
+        "record_id", F.col("is_supersized").alias("supersized"))
+
+
 def _coalesced_rows(records: "DataFrame", pre: "DataFrame", assignments: "DataFrame",
                     clusters: "DataFrame", max_size: int) -> "DataFrame":
     """`_coalesced` of only `records` (record_id, a few): each reads its own id and its
     own cluster's size, not every record's (assignments and clusters: of all records)."""
     from pyspark.sql import functions as F
 
-    from cdp_pipelines.stitch.clustering import flag_supersized
-
     records = F.broadcast(records.select("record_id"))
     held = clusters.join(records, "record_id", "left_semi").select("cluster_id").distinct()
-    flagged = flag_supersized(clusters.join(F.broadcast(held), "cluster_id", "left_semi"),
-                              max_size)
     return _coalesced(pre.join(records, "record_id", "left_semi"),
                       assignments.join(records, "record_id", "left_semi"),
-                      flagged.select("record_id", F.col("is_supersized").alias("supersized")))
+                      _supersized(clusters.join(F.broadcast(held), "cluster_id", "left_semi"),
+                                  max_size))
 
 
 def _histogram_png(sizes: dict[int, int]) -> str:
@@ -442,7 +449,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
 
         from cdp_pipelines.stitch import incremental
         from cdp_pipelines.stitch.badvalues import apply_blocklist
-        from cdp_pipelines.stitch.clustering import cluster_records, flag_supersized
+        from cdp_pipelines.stitch.clustering import cluster_records
         from cdp_pipelines.stitch.matching import with_record_id
         from cdp_pipelines.stitch.reclustering import recluster
         from cdp_pipelines.stitch.stable_ids import assign_stable_ids
@@ -508,8 +515,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             s.count(records, "records")
             s.count(reclustered, "clustered")
             s.note = f"mode {mode}"
-        flagged = flag_supersized(clusters, settings.supersized_cluster_size).select(
-            "record_id", F.col("is_supersized").alias("supersized"))
+        flagged = _supersized(clusters, settings.supersized_cluster_size)
         coalesced = _coalesced(pre, assignments, flagged)
         run = F.lit(context.run.run_id)
         with stage(context.log, "stitch: stable ids") as s:
