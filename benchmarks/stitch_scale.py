@@ -516,6 +516,12 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
             full_lake = work / "lake_full"
             shutil.rmtree(full_lake, ignore_errors=True)
             shutil.copytree(lake, full_lake)
+            if args.keep_churned_lake:
+                # The lake an incremental run starts from, to run it again (profiling).
+                kept = work / "lake_churned"
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.copytree(lake, kept)
+                say(f"  churned lake before Stitch kept in {kept}")
             matched2 = run_stitch(env, exclude, mode="incremental")
             after = snapshot(spark, lake, "unified_coalesced", work / "ids_incremental")
             changes = snapshot(spark, lake, "unified_changes_pks", work / "changes_pks",
@@ -560,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--churn", action="store_true",
                         help="then 1%% new + 1%% moved pos customers, and Stitch again")
     parser.add_argument("--skip-splink-duckdb", action="store_true")
+    parser.add_argument("--keep-churned-lake", action="store_true",
+                        help="with --churn: keep a copy of the lake before the incremental "
+                             "Stitch in WORK/lake_churned")
     parser.add_argument("--work", type=Path,
                         help="work directory, kept afterwards (default: a temporary one)")
     parser.add_argument("--days", type=int, default=2, help="days of generated files")
