@@ -493,7 +493,9 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
             if scored_here and state.get("mode") == "incremental" and previous is not None:
                 out = recluster(nodes, edges, previous,
                                 lake.read("stitch", *incremental.SEEDS_TABLE), spark,
-                                link_at, names, timings)
+                                link_at, names, timings,
+                                previous_changes=lake.read("stitch", "unified_changes_clusters")
+                                if lake.exists("stitch", "unified_changes_clusters") else None)
                 clusters, reclustered = out.clusters, out.records
                 written = incremental.load_state(lake, incremental.COALESCED_STATE) or {}
                 changed = incremental.preprocess_changes_since(

@@ -18,10 +18,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-# Marks a new record's own node in the closure's graph (amperity_ids are UUIDs).
-_NEW = "new:"
-
-
 class Reclustered(NamedTuple):
     clusters: "DataFrame"  # (record_id, cluster_id) of every record, for cluster sizes
     assignments: "DataFrame"  # (record_id, amperity_id) of every record
@@ -32,56 +28,77 @@ class Reclustered(NamedTuple):
     customers: int  # last-run customers re-clustered
 
 
+def _values(spark: "SparkSession", values: set[str], column: str) -> "DataFrame":
+    """A broadcast one-column frame of `values`."""
+    from pyspark.sql import functions as F
+
+    return F.broadcast(spark.createDataFrame([(v,) for v in sorted(values)],
+                                             f"{column} string"))
+
+
+class Touched(NamedTuple):
+    customers: set[str]  # last run's amperity_ids to re-cluster
+    records: set[str]  # their last-run records, and this run's new records
+
+
 def touched_ids(previous: "DataFrame", seeds: "DataFrame", accepted: "DataFrame",
-                current: "DataFrame") -> set[str]:
-    """Last run's amperity_ids to re-cluster (see the module docstring).
+                current: "DataFrame") -> Touched:
+    """Last run's amperity_ids to re-cluster (see the module docstring), and the records
+    to re-cluster with them.
 
     previous: (record_id, amperity_id) of last run; seeds: (record_id); accepted:
     (record_id_l, record_id_r) of this run; current: (record_id) of this run.
 
-    The closure is a search over the graph of last run's customers (and this run's new
-    records, each a node of its own) whose links are the accepted edges between two of
-    them. Most accepted edges lie inside one customer, so those links are few: they are
-    found in one pass over the edges and followed on the driver."""
-    from collections import deque
+    A breadth-first search over last run's customers (and this run's new records, each a
+    node of its own) linked by the accepted edges between them, from the seeds' customers
+    and every new record. Each round reads only the edges of the records it reached last
+    (broadcast semi-joins): a run that touches a few customers reads a few of them, where
+    finding every link between customers joined every accepted edge to every record's id."""
 
-    from pyspark.sql import functions as F
+    spark = previous.sparkSession
+    new = {r.record_id for r in current.join(previous, "record_id", "left_anti").collect()}
 
-    new = current.join(previous, "record_id", "left_anti")
-    node = previous.select("record_id", F.col("amperity_id").alias("node")).unionByName(
-        new.select("record_id", F.concat(F.lit(_NEW), "record_id").alias("node")))
-    links = (accepted
-             .join(node.withColumnsRenamed({"record_id": "record_id_l", "node": "node_l"}),
-                   "record_id_l")
-             .join(node.withColumnsRenamed({"record_id": "record_id_r", "node": "node_r"}),
-                   "record_id_r")
-             .where(F.col("node_l") != F.col("node_r"))
-             .select("node_l", "node_r").distinct().collect())
-    neighbours: dict[str, list[str]] = {}
-    for link in links:
-        neighbours.setdefault(link.node_l, []).append(link.node_r)
-        neighbours.setdefault(link.node_r, []).append(link.node_l)
-    reached = {r.amperity_id for r in previous.join(seeds, "record_id", "left_semi")
-               .select("amperity_id").distinct().collect()}
+    def column(frame: "DataFrame", name: str) -> set[str]:
+        return {row[0] for row in frame.select(name).collect()}
+
+    def records_of(customers: set[str]) -> set[str]:
+        return column(previous.join(_values(spark, customers, "amperity_id"), "amperity_id",
+                                    "left_semi"), "record_id") if customers else set()
+
+    def linked_to(records: set[str]) -> set[str]:
+        """The other ends of the accepted edges that hold one of `records`."""
+        ends = _values(spark, records, "record_id")
+        return column(accepted.join(ends.withColumnRenamed("record_id", "record_id_l"),
+                                    "record_id_l", "left_semi"), "record_id_r") | \
+            column(accepted.join(ends.withColumnRenamed("record_id", "record_id_r"),
+                                 "record_id_r", "left_semi"), "record_id_l")
+
+    reached = column(previous.join(seeds, "record_id", "left_semi"), "amperity_id")
     # Every new record is re-clustered; those linked to a customer bring it along.
-    reached |= {n for n in neighbours if n.startswith(_NEW)}
-    queue = deque(reached)
-    while queue:
-        for other in neighbours.get(queue.popleft(), ()):
-            if other not in reached:
-                reached.add(other)
-                queue.append(other)
-    return {n for n in reached if not n.startswith(_NEW)}
+    records = new | records_of(reached)
+    seen = set(records)
+    while records:
+        # Not new (every new record was seen first): last run's records.
+        others = linked_to(records) - seen
+        customers = column(previous.join(_values(spark, others, "record_id"), "record_id",
+                                         "left_semi"), "amperity_id") - reached
+        reached |= customers
+        records = records_of(customers) - seen
+        seen |= records
+    return Touched(reached, seen)
 
 
 def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
               seeds: "DataFrame", spark: "SparkSession", threshold: float,
-              names: bool, timings: Timings | None = None) -> Reclustered:
+              names: bool, timings: Timings | None = None,
+              previous_changes: "DataFrame | None" = None) -> Reclustered:
     """Clusters and stable ids of an incremental run.
 
     nodes: this run's matching frame (record_id and the guard columns); edges: this run's
     unified_scores; previous: last run's (record_id, amperity_id); seeds: (record_id) of
-    the delta and of the moved edges' ends."""
+    the delta and of the moved edges' ends; previous_changes: last run's
+    unified_changes_clusters, whose rows of the customers not re-clustered are this run's
+    "unchanged" rows (counted from `previous` instead when it is missing or disagrees)."""
     from pyspark.sql import functions as F
 
     from cdp_pipelines.stitch.clustering import accepted_edges, cluster_records
@@ -93,12 +110,12 @@ def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
     with timings.part("touched closure"):
         # Checkpointed: each round of the closure reads the accepted edges again.
         accepted = accepted_edges(edges, threshold).localCheckpoint(eager=True)
-        ids = touched_ids(previous, seeds, accepted, current)
-    chosen = F.broadcast(spark.createDataFrame([(i,) for i in sorted(ids)],
-                                               "amperity_id string"))
+        ids, records = touched_ids(previous, seeds, accepted, current)
+    chosen = _values(spark, ids, "amperity_id")
     touched = previous.join(chosen, "amperity_id", "left_semi")
     untouched = previous.join(chosen, "amperity_id", "left_anti").cache()
-    members = current.join(untouched, "record_id", "left_anti").cache()
+    members = current.join(_values(spark, records, "record_id"), "record_id",
+                           "left_semi").cache()
     reclustered = members.count()
     sub_edges = (edges.join(members.withColumnRenamed("record_id", "record_id_l"),
                             "record_id_l", "left_semi")
@@ -110,13 +127,8 @@ def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
     with timings.part("stable ids"):
         assignments, changes_clusters, changes_pks = assign_stable_ids(
             clusters, touched, reserved_ids=untouched.select("amperity_id"))
-    unchanged = untouched.groupBy("amperity_id").agg(
-        F.min("record_id").alias("cluster_id"), F.count(F.lit(1)).alias("record_count"))
-    unchanged = unchanged.select(
-        "amperity_id", "cluster_id", F.lit("unchanged").alias("change"),
-        F.array().cast("array<string>").alias("related_ids"),
-        F.col("record_count").cast("long").alias("record_count"),
-        F.col("record_count").cast("long").alias("previous_record_count"))
+    with timings.part("unchanged customers"):
+        unchanged = _unchanged_customers(untouched, chosen, previous_changes)
     return Reclustered(
         clusters=clusters.unionByName(untouched.select(
             "record_id", F.concat(F.lit("kept:"), "amperity_id").alias("cluster_id"))),
@@ -127,3 +139,31 @@ def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
         records=reclustered,
         customers=len(ids),
     )
+
+
+def _unchanged_customers(untouched: "DataFrame", chosen: "DataFrame",
+                         previous_changes: "DataFrame | None") -> "DataFrame":
+    """unified_changes_clusters' rows of the customers not re-clustered (`untouched`:
+    their (record_id, amperity_id); `chosen`: the amperity_ids re-clustered): same
+    records, cluster (its smallest record_id) and size as last run. Copied from last
+    run's rows of them when those account for every untouched record (a pass over one
+    row per customer); else counted from the records."""
+    from pyspark.sql import functions as F
+
+    rows = None
+    if previous_changes is not None:
+        logged = (previous_changes.where(F.col("change") != "retired")
+                  .join(chosen, "amperity_id", "left_anti")
+                  .select("amperity_id", "cluster_id", "record_count").cache())
+        if logged.agg(F.sum("record_count")).first()[0] == untouched.count():
+            rows = logged
+        else:
+            logged.unpersist()
+    if rows is None:
+        rows = untouched.groupBy("amperity_id").agg(
+            F.min("record_id").alias("cluster_id"), F.count(F.lit(1)).alias("record_count"))
+    return rows.select(
+        "amperity_id", "cluster_id", F.lit("unchanged").alias("change"),
+        F.array().cast("array<string>").alias("related_ids"),
+        F.col("record_count").cast("long").alias("record_count"),
+        F.col("record_count").cast("long").alias("previous_record_count"))

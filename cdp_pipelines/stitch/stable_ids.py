@@ -146,7 +146,7 @@ def assign_stable_ids(
     old_ids = previous.select(F.col("old_id").alias("minted"))
     if reserved_ids is not None:
         old_ids = old_ids.union(reserved_ids.select(F.col("amperity_id").alias("minted")))
-    old_ids = old_ids.distinct()
+    # Not made distinct: only a semi-join and a set read it.
     unkept = per_cluster.join(granted, "cluster_id", "left_anti").withColumn(
         "minted", uuid5_column(F.col("anchor"), namespace))
     collisions = unkept.join(old_ids, "minted", "left_semi").select(

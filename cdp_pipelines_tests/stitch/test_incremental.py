@@ -197,6 +197,69 @@ def test_preprocess_normalises_only_new_and_changed_records(spark) -> None:
         with_input_hash(after.withColumn("email", after["phone"])), "US")
 
 
+def test_touched_customers_are_closed_under_the_accepted_edges(spark) -> None:
+    """From the seeds' customers and every new record, the search follows accepted edges
+    to other customers, however far; a customer linked only through an internal edge, or
+    not at all, stays untouched."""
+    from cdp_pipelines.stitch.reclustering import touched_ids
+
+    previous = spark.createDataFrame([
+        ("a1", "A"), ("a2", "A"), ("b1", "B"), ("c1", "C"), ("c2", "C"), ("d1", "D"),
+        ("e1", "E"), ("f1", "F"), ("f2", "F"), ("g1", "G"), ("x1", "X")],
+        "record_id string, amperity_id string")
+    # x1 is deleted this run; n1 and n2 are new.
+    current = spark.createDataFrame([(r,) for r in (
+        "a1", "a2", "b1", "c1", "c2", "d1", "e1", "f1", "f2", "g1", "n1", "n2")],
+        "record_id string")
+    accepted = spark.createDataFrame([
+        ("a1", "a2"),  # inside A
+        ("b1", "a1"), ("b1", "c2"),  # A - B - C, either side
+        ("d1", "n1"), ("e1", "d1"),  # new n1 - D - E
+        ("f1", "f2"),  # inside F: never reached
+        ("n2", "n1")],  # two new records
+        "record_id_l string, record_id_r string")
+    seeds = spark.createDataFrame([("a2",)], "record_id string")
+    found = touched_ids(previous, seeds, accepted, current)
+    assert found.customers == {"A", "B", "C", "D", "E"}
+    assert found.records == {"a1", "a2", "b1", "c1", "c2", "d1", "e1", "n1", "n2"}
+    # A deleted record's customer is reached through its seed.
+    found = touched_ids(previous, spark.createDataFrame([("x1",)], "record_id string"),
+                        accepted, current)
+    assert found.customers == {"X", "D", "E"}
+    assert found.records == {"x1", "d1", "e1", "n1", "n2"}
+
+
+def test_unchanged_customers_are_copied_from_last_runs_change_log(spark) -> None:
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.reclustering import _unchanged_customers
+
+    untouched = spark.createDataFrame([("a1", "A"), ("a2", "A"), ("b1", "B")],
+                                      "record_id string, amperity_id string")
+    chosen = spark.createDataFrame([("C",)], "amperity_id string")
+    log = spark.createDataFrame([
+        ("A", "a1", "merged", 2), ("B", "b1", "new", 1), ("C", "c1", "updated", 4),
+        ("R", None, "retired", 0)],
+        "amperity_id string, cluster_id string, change string, record_count long")
+
+    def rows(frame):
+        return sorted(tuple(r) for r in frame.select(
+            "amperity_id", "cluster_id", "change", F.size("related_ids"), "record_count",
+            "previous_record_count").collect())
+
+    expected = [("A", "a1", "unchanged", 0, 2, 2), ("B", "b1", "unchanged", 0, 1, 1)]
+    assert rows(_unchanged_customers(untouched, chosen, log)) == expected
+    assert rows(_unchanged_customers(untouched, chosen, None)) == expected
+    # Copied, not counted: the log's own cluster_id comes through.
+    renamed = log.withColumn("cluster_id", F.concat(F.lit("log:"), "cluster_id"))
+    assert {r[1] for r in rows(_unchanged_customers(untouched, chosen, renamed))} == {
+        "log:a1", "log:b1"}
+    # A log that does not account for every untouched record is not trusted.
+    short = log.where("amperity_id <> 'B'").unionByName(renamed.where("amperity_id = 'B'")
+                                                       .withColumn("record_count", F.lit(5)))
+    assert rows(_unchanged_customers(untouched, chosen, short)) == expected
+
+
 def test_choose_mode() -> None:
     assert choose_mode("auto", "", [], 4, 100, 0.05).describe() == "incremental (4.0% changed)"
     assert choose_mode("auto", "", [], 6, 100, 0.05).describe() == (
