@@ -19,24 +19,21 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stitch_scale import (  # noqa: E402
     churn_figures,
-    driver_memory_for,
     in_child,
+    print_churn,
     print_phases,
     read_pairs,
     run_stitch,
-    say,
-    shuffle_partitions_for,
     snapshot,
+    stand_ins_and_spark,
 )
 
 
@@ -51,11 +48,6 @@ def churn_day_records(drop: Path, ids_first: Path) -> tuple[set[str], list[str]]
 
 
 def again(args: argparse.Namespace, work: Path) -> None:
-    import psutil
-
-    from cdp_pipelines.examples import standins
-    from cdp_pipelines.resources.spark import build_spark_session
-
     churned = work / "lake_churned"
     for needed in (churned, work / "ids_first", work / "ids_full", work / "demo" / "drop"):
         if not needed.exists():
@@ -63,55 +55,28 @@ def again(args: argparse.Namespace, work: Path) -> None:
                              f"--churn --keep-churned-lake --work {work} first")
     moved, added = in_child(churn_day_records, work / "demo" / "drop", work / "ids_first")
     records = len(read_pairs(work / "ids_full", "record_id", "amperity_id"))
-    master = os.environ.get("CDP_SPARK_MASTER", "local[*]")
-    memory = args.driver_memory or os.environ.get("CDP_SPARK_DRIVER_MEMORY") or \
-        driver_memory_for(records)
-    partitions = args.shuffle_partitions or shuffle_partitions_for(records)
+    lakes = {"incremental": work / "lake_again"}
+    if args.full:
+        lakes["full"] = work / "lake_again_full"
+    for lake in lakes.values():
+        shutil.rmtree(lake, ignore_errors=True)
+        shutil.copytree(churned, lake)
     # The Stitch assets read only the lake; the stand-ins are started because the demo
     # tenant's sources name them.
-    ins = standins.start(standins.StandIns.on_free_ports(work / "services"))
-    spark = None
-    try:
-        exclude = {child.pid for child in psutil.Process().children()}
-        lakes = {"incremental": work / "lake_again"}
-        if args.full:
-            lakes["full"] = work / "lake_again_full"
-        for lake in lakes.values():
-            shutil.rmtree(lake, ignore_errors=True)
-            shutil.copytree(churned, lake)
-        started = time.perf_counter()
-        spark = build_spark_session(master, partitions, driver_memory=memory)
-        say(f"spark: {master}, driver memory {memory}, {partitions} shuffle partitions, "
-            f"started in {time.perf_counter() - started:.1f} s")
-        phases = {}
-        for mode, lake in lakes.items():
-            env = {**os.environ, **ins.env(), "CDP_DEMO_DROP": str(work / "demo" / "drop"),
-                   "CDP_LAKE_ROOT": str(lake), "CDP_SPARK_MASTER": master}
-            phases[f"stitch {mode}"] = run_stitch(env, exclude, mode=mode)
+    with stand_ins_and_spark(work, records, args) as (services, spark, exclude):
+        phases = {f"stitch {mode}": run_stitch({**services.env, "CDP_LAKE_ROOT": str(lake)},
+                                               exclude, mode=mode)
+                  for mode, lake in lakes.items()}
         after = snapshot(spark, lakes["incremental"], "unified_coalesced", work / "ids_again")
         changes = snapshot(spark, lakes["incremental"], "unified_changes_pks",
                            work / "changes_again", ("record_id", "old_id", "new_id"))
-        figures = in_child(churn_figures, work / "ids_first", after, work / "ids_full",
-                           changes, moved, added)
-        print_phases(f"churn again: +{len(added)} new pos customers, {len(moved)} moved",
-                     figures["records"], phases)
-        if args.full:
-            share = phases["stitch incremental"]["seconds"] / phases["stitch full"]["seconds"]
-            say(f"  incremental {phases['stitch incremental']['seconds']:.1f} s vs full "
-                f"{phases['stitch full']['seconds']:.1f} s: {share:.0%} of a full run "
-                f"(target <= 10%: {'met' if share <= 0.10 else 'MISSED'})")
-        say(f"  untouched records keeping their amperity_id: {figures['kept']}/"
-            f"{figures['untouched']} = {figures['kept'] / figures['untouched']:.4%}")
-        say(f"  records clustered as stitch_scale's full run clusters them: "
-            f"{figures['same_clusters']:.4%}; same ids: {figures['same_ids']:.4%}")
-        say(f"  change log: {figures['logged']} records logged, {figures['moved_ids']} "
-            f"changed ids; {'exact' if figures['exact'] else 'DIFFERS'}")
-    finally:
-        try:
-            if spark is not None:
-                spark.stop()
-        finally:
-            standins.stop(ins)
+    figures = in_child(churn_figures, work / "ids_first", after, work / "ids_full", changes,
+                       moved, added)
+    print_phases(f"churn again: +{len(added)} new pos customers, {len(moved)} moved",
+                 figures["records"], phases)
+    print_churn(figures, added, phases["stitch incremental"]["seconds"],
+                phases["stitch full"]["seconds"] if args.full else None,
+                against="stitch_scale's full run")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,8 +46,10 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 # The shared helpers next to this file (the peak-memory sampler, stitch_quality.pairwise).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -232,6 +234,25 @@ def churn_figures(before_ids: Path, after_ids: Path, full_ids: Path, changes: Pa
             "same_ids": sum(after_full.get(r) == i for r, i in after.items()) / len(after),
             "logged": len(logged), "moved_ids": len(moved_ids),
             "exact": logged == moved_ids}
+
+
+def print_churn(figures: dict, added: list[str], incremental: float, full: float | None,
+                against: str = "the full run") -> None:
+    """The churn figures: the incremental run's share of the full one (when timed), the
+    untouched ids kept, the clusters and ids as `against`'s, the change log."""
+    if full is not None:
+        share = incremental / max(full, 1e-9)
+        say(f"  incremental {incremental:.1f} s vs full {full:.1f} s: {share:.0%} of a full "
+            f"run (target <= 10%: {'met' if share <= 0.10 else 'MISSED'})")
+    kept = figures["kept"] / figures["untouched"]
+    say(f"  untouched records keeping their amperity_id: {figures['kept']}/"
+        f"{figures['untouched']} = {kept:.4%} (target >= 99.9%: "
+        f"{'met' if kept >= 0.999 else 'MISSED'}); new customers with a new id: "
+        f"{figures['new_ids']}/{len(added)}")
+    say(f"  records clustered as {against} clusters them: {figures['same_clusters']:.4%}; "
+        f"same ids as {against}: {figures['same_ids']:.4%}")
+    say(f"  change log: {figures['logged']} records logged, {figures['moved_ids']} "
+        f"changed ids; {'exact' if figures['exact'] else 'DIFFERS'}")
 
 
 def print_phases(title: str, records: int, phases: dict[str, dict[str, float]]) -> None:
@@ -444,12 +465,51 @@ def print_households(env: dict[str, str], spark, lake: Path, truth_file: Path,
         f"F1 {m['f1']:.4f}")
 
 
-def benchmark(args: argparse.Namespace, work: Path) -> None:
+class StandIns(NamedTuple):
+    ins: object  # cdp_pipelines.examples.standins.StandIns
+    env: dict[str, str]  # the environment the demo tenant's definitions read, but the lake
+
+
+@contextmanager
+def stand_ins_and_spark(work: Path, records: int, args: argparse.Namespace):
+    """The demo tenant's stand-ins (S3, SFTP, ...) under WORK/services and the Spark
+    session sized for `records` (or --driver-memory, --shuffle-partitions): (StandIns,
+    spark, the pids whose memory is not Stitch's); both stopped afterwards."""
     import psutil
 
     from cdp_pipelines.examples import standins
-    from cdp_pipelines.examples.demo_tenant.generator import generate
     from cdp_pipelines.resources.spark import build_spark_session
+
+    master = os.environ.get("CDP_SPARK_MASTER", "local[*]")
+    memory = args.driver_memory or os.environ.get("CDP_SPARK_DRIVER_MEMORY") or \
+        driver_memory_for(records)
+    partitions = args.shuffle_partitions or shuffle_partitions_for(records)
+    ins = standins.start(standins.StandIns.on_free_ports(work / "services"))
+    spark = None
+    try:
+        # Before Spark starts, every child is a stand-in: their memory is not Stitch's.
+        exclude = {child.pid for child in psutil.Process().children()}
+        env = {**os.environ, **ins.env(), "CDP_DEMO_DROP": str(work / "demo" / "drop"),
+               "CDP_SPARK_MASTER": master}
+        started = time.perf_counter()
+        # Started here so that the Dagster Spark resource reuses this session (one per
+        # process) with the driver memory and shuffle partitions sized for N.
+        spark = build_spark_session(master, partitions, driver_memory=memory)
+        say(f"spark: {master}, driver memory {memory}, {partitions} shuffle partitions, "
+            f"started in {time.perf_counter() - started:.1f} s")
+        yield StandIns(ins, env), spark, exclude
+    finally:
+        try:
+            if spark is not None:
+                spark.stop()
+        finally:
+            # Also when the JVM is already gone and stop() raises.
+            standins.stop(ins)
+
+
+def benchmark(args: argparse.Namespace, work: Path) -> None:
+    from cdp_pipelines.examples import standins
+    from cdp_pipelines.examples.demo_tenant.generator import generate
 
     people = max(1, round(args.records / RECORDS_PER_PERSON))
     started = time.perf_counter()
@@ -467,26 +527,11 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
         raise SystemExit(f"stitch_scale: ground truth {truth_file} missing: the generator "
                          "did not write it")
 
-    master = os.environ.get("CDP_SPARK_MASTER", "local[*]")
-    memory = args.driver_memory or os.environ.get("CDP_SPARK_DRIVER_MEMORY") or \
-        driver_memory_for(generated)
-    partitions = args.shuffle_partitions or shuffle_partitions_for(generated)
-    ins = standins.start(standins.StandIns.on_free_ports(work / "services"))
-    spark = None
-    try:
-        # Before Spark starts, every child is a stand-in: their memory is not Stitch's.
-        exclude = {child.pid for child in psutil.Process().children()}
-        standins.publish(drop, ins)
+    with stand_ins_and_spark(work, generated, args) as (services, spark, exclude):
+        standins.publish(drop, services.ins)
         lake = work / "lake"
-        env = {**os.environ, **ins.env(), "CDP_DEMO_DROP": str(drop),
-               "CDP_LAKE_ROOT": str(lake), "CDP_SPARK_MASTER": master}
-        started = time.perf_counter()
-        # Started here so that the Dagster Spark resource reuses this session (one per
-        # process) with the driver memory and shuffle partitions sized for N.
-        spark = build_spark_session(master, partitions, driver_memory=memory)
-        say(f"spark: {master}, driver memory {memory}, {partitions} shuffle partitions, "
-            f"started in {time.perf_counter() - started:.1f} s")
-
+        env = {**services.env, "CDP_LAKE_ROOT": str(lake)}
+        master = env["CDP_SPARK_MASTER"]
         land, matched = run_domain_and_stitch(env, exclude)
         before = snapshot(spark, lake, "unified_coalesced", work / "ids_first")
         print_phases(f"cdp Stitch (Dagster assets, Spark {master})",
@@ -530,31 +575,11 @@ def benchmark(args: argparse.Namespace, work: Path) -> None:
             after_full = snapshot(spark, full_lake, "unified_coalesced", work / "ids_full")
             figures = in_child(churn_figures, before, after, after_full, changes, moved,
                                added)
-            share = figures["kept"] / figures["untouched"]
             print_phases(f"churn: +{len(added)} new pos customers, {len(moved)} moved",
                          figures["records"],
                          {"land + domain": land2, "stitch incremental": matched2,
                           "stitch full (copy)": full})
-            share_of_full = matched2["seconds"] / max(full["seconds"], 1e-9)
-            say(f"  incremental {matched2['seconds']:.1f} s vs full {full['seconds']:.1f} s: "
-                f"{share_of_full:.0%} of a full run (target <= 10%: "
-                f"{'met' if share_of_full <= 0.10 else 'MISSED'})")
-            say(f"  untouched records keeping their amperity_id: {figures['kept']}/"
-                f"{figures['untouched']} = {share:.4%} (target >= 99.9%: "
-                f"{'met' if share >= 0.999 else 'MISSED'}); new customers with a new id: "
-                f"{figures['new_ids']}/{len(added)}")
-            say(f"  records clustered as the full run clusters them: "
-                f"{figures['same_clusters']:.4%}; same ids as the full run: "
-                f"{figures['same_ids']:.4%}")
-            say(f"  change log: {figures['logged']} records logged, {figures['moved_ids']} "
-                f"changed ids; {'exact' if figures['exact'] else 'DIFFERS'}")
-    finally:
-        try:
-            if spark is not None:
-                spark.stop()
-        finally:
-            # Also when the JVM is already gone and stop() raises.
-            standins.stop(ins)
+            print_churn(figures, added, matched2["seconds"], full["seconds"])
 
 
 def main(argv: list[str] | None = None) -> int:
