@@ -49,6 +49,13 @@ def accepted_edges(edges: "DataFrame", threshold: float) -> "DataFrame":
     return _accepted(edges, threshold).select("record_id_l", "record_id_r")
 
 
+def accepted_for_clustering(edges: "DataFrame", threshold: float) -> "DataFrame":
+    """`accepted_edges` with the columns `cluster_records` reads of them (probability,
+    type, weight): clustering them gives what clustering `edges` gives."""
+    keep = ("record_id_l", "record_id_r", "match_probability", "match_type", "match_weight")
+    return _accepted(edges, threshold).select(*[c for c in keep if c in edges.columns])
+
+
 def accepted_with_type(edges: "DataFrame", threshold: float) -> "DataFrame":
     """`accepted_edges` with their match_type."""
     from pyspark.sql import functions as F

@@ -101,24 +101,27 @@ def recluster(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame",
     "unchanged" rows (counted from `previous` instead when it is missing or disagrees)."""
     from pyspark.sql import functions as F
 
-    from cdp_pipelines.stitch.clustering import accepted_edges, cluster_records
+    from cdp_pipelines.stitch.clustering import accepted_for_clustering, cluster_records
     from cdp_pipelines.stitch.stable_ids import assign_stable_ids
 
     timings = timings or Timings()
     previous = previous.select("record_id", "amperity_id")
     current = nodes.select("record_id")
     with timings.part("touched closure"):
-        # Checkpointed: each round of the closure reads the accepted edges again.
-        accepted = accepted_edges(edges, threshold).localCheckpoint(eager=True)
-        ids, records = touched_ids(previous, seeds, accepted, current)
+        # Checkpointed: each round of the closure reads them again, and the re-clustering
+        # its part of them, where it read every scored pair twice.
+        accepted = accepted_for_clustering(edges, threshold).localCheckpoint(eager=True)
+        ids, records = touched_ids(previous, seeds,
+                                   accepted.select("record_id_l", "record_id_r"), current)
     chosen = _values(spark, ids, "amperity_id")
-    touched = previous.join(chosen, "amperity_id", "left_semi")
+    # Checkpointed: the stable ids and their change log read it often; a few rows.
+    touched = previous.join(chosen, "amperity_id", "left_semi").localCheckpoint(eager=True)
     untouched = previous.join(chosen, "amperity_id", "left_anti").cache()
     members = current.join(_values(spark, records, "record_id"), "record_id",
                            "left_semi").cache()
     reclustered = members.count()
-    sub_edges = (edges.join(members.withColumnRenamed("record_id", "record_id_l"),
-                            "record_id_l", "left_semi")
+    sub_edges = (accepted.join(members.withColumnRenamed("record_id", "record_id_l"),
+                               "record_id_l", "left_semi")
                  .join(members.withColumnRenamed("record_id", "record_id_r"),
                        "record_id_r", "left_semi"))
     with timings.part("components"):

@@ -86,7 +86,10 @@ def _grant_previous_ids(candidates: "DataFrame") -> "DataFrame":
         .cache()
     )
     alone = (F.col("_ids_in_cluster") == 1) & (F.col("_clusters_of_id") == 1)
-    granted = marked.where(alone).select("cluster_id", F.col("old_id").alias("kept_id"))
+    # Checkpointed: one row per cluster, read by every table after it, and `marked` is
+    # released below.
+    granted = marked.where(alone).select(
+        "cluster_id", F.col("old_id").alias("kept_id")).localCheckpoint(eager=True)
     contested = (
         marked.where(~alone).select("cluster_id", "anchor", "old_id", "n")
         .orderBy(F.desc("n"), "old_id", "anchor").collect()
@@ -105,6 +108,28 @@ def _grant_previous_ids(candidates: "DataFrame") -> "DataFrame":
         granted = granted.unionByName(
             spark.createDataFrame(rows, "cluster_id string, kept_id string"))
     return granted
+
+
+# Next ids (counter 1, 2, ...) of a colliding cluster looked up among the old ids at once.
+_NEXT_IDS = 4
+# New ids broadcast to the old ids they are looked up in, up to this many (an incremental
+# run's few); more are joined by a shuffle.
+_BROADCAST_IDS = 200_000
+
+
+def _held(old_ids: "DataFrame", ids: "DataFrame", count: int) -> "DataFrame":
+    """The rows of `ids` (minted) that `old_ids` (minted) holds, without shuffling every
+    old id when `ids` are few."""
+    from pyspark.sql import functions as F
+
+    few = F.broadcast(ids) if count <= _BROADCAST_IDS else ids
+    return old_ids.join(few, "minted", "left_semi").distinct()
+
+
+def _held_ids(old_ids: "DataFrame", ids: set[str]) -> set[str]:
+    """The `ids` that `old_ids` (minted) holds."""
+    frame = old_ids.sparkSession.createDataFrame([(i,) for i in sorted(ids)], "minted string")
+    return {r.minted for r in _held(old_ids, frame, len(ids)).collect()}
 
 
 def assign_stable_ids(
@@ -146,20 +171,24 @@ def assign_stable_ids(
     old_ids = previous.select(F.col("old_id").alias("minted"))
     if reserved_ids is not None:
         old_ids = old_ids.union(reserved_ids.select(F.col("amperity_id").alias("minted")))
-    # Not made distinct: only a semi-join and a set read it.
+    # Checkpointed: read for the collisions and the ids.
     unkept = per_cluster.join(granted, "cluster_id", "left_anti").withColumn(
-        "minted", uuid5_column(F.col("anchor"), namespace))
-    collisions = unkept.join(old_ids, "minted", "left_semi").select(
-        "cluster_id", "anchor").collect()
+        "minted", uuid5_column(F.col("anchor"), namespace)).localCheckpoint(eager=True)
+    collisions = unkept.join(_held(old_ids, unkept.select("minted"), unkept.count()),
+                             "minted", "left_semi").select("cluster_id", "anchor").collect()
     minted = unkept.select("cluster_id", "minted")
     if collisions:
-        used = {r.minted for r in old_ids.collect()}
+        # The ids a colliding cluster may take next, looked up among the old ids at once
+        # (more only for a cluster that runs out of them).
+        tried = {new_id_for(r.anchor, n, namespace)
+                 for r in collisions for n in range(1, _NEXT_IDS + 1)}
+        used = _held_ids(old_ids, tried)
         fixes = []
         for row in sorted(collisions, key=lambda r: r.anchor):
             counter = 1
-            while new_id_for(row.anchor, counter, namespace) in used:
+            while (fixed := new_id_for(row.anchor, counter, namespace)) in used or (
+                    fixed not in tried and _held_ids(old_ids, {fixed})):
                 counter += 1
-            fixed = new_id_for(row.anchor, counter, namespace)
             used.add(fixed)
             fixes.append((row.cluster_id, fixed))
         fix_df = spark.createDataFrame(fixes, "cluster_id string, fixed string")

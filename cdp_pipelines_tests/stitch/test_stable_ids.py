@@ -113,6 +113,21 @@ def test_minted_id_never_reuses_a_previous_id(spark):
     assert ids["a"] == new_id_for("a", 1) != old
 
 
+def test_minted_id_skips_every_taken_next_id(spark):
+    # "a"'s own id and its next five are held: by its old customer, by customers of this
+    # run, and by one kept out of it (an incremental run's reserved ids).
+    held = {f"x{n}": new_id_for("a", n) for n in range(1, 5)}
+    clusters = {"a": "k1", "b": "k2", "c": "k2", **{r: r for r in held}}
+    previous = {"a": new_id_for("a"), "b": new_id_for("a"), "c": new_id_for("a"), **held}
+    reserved = spark.createDataFrame([(new_id_for("a", 5),)], "amperity_id string")
+    assignments, _, _ = assign_stable_ids(_clusters(spark, clusters),
+                                          _previous(spark, previous), reserved_ids=reserved)
+    ids = {r.record_id: r.amperity_id for r in assignments.collect()}
+    assert ids["b"] == ids["c"] == new_id_for("a")
+    assert {r: ids[r] for r in held} == held
+    assert ids["a"] == new_id_for("a", 6)
+
+
 def test_each_previous_id_used_once_when_merge_and_split(spark):
     # a,b,c were X; d,e were Y. Now {a,b,d} and {c,e}: X (2) keeps {a,b,d}; Y is at 1
     # in both clusters -> the tie goes to the cluster with the smallest record_id, but
