@@ -65,6 +65,9 @@ def _is_local(master: str) -> bool:
     return master.startswith("local")
 
 
+DELTA_SNAPSHOT_PARTITIONS = 1
+
+
 def session_conf(master: str, python: str, shuffle_partitions: int = 8,
                  driver_memory: str | None = None, app_name: str = "cdp-pipelines",
                  extra_conf: dict[str, Any] | None = None,
@@ -88,9 +91,14 @@ def session_conf(master: str, python: str, shuffle_partitions: int = 8,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
-        # Delta replays a table's log in 50 partitions by default: on small tables that is
-        # most of a MERGE's time (7 s -> 2 s for an event micro-batch here).
-        "spark.databricks.delta.snapshotPartitions": str(shuffle_partitions),
+        # The partitions of a Delta table's cached log state (its files), which every query
+        # of the table filters again: Delta's default 50 suits tables of millions of files,
+        # where the lake's hold tens to thousands. Per table, a fresh session's first read
+        # took 2.5-4 s with 50 and 0.5-0.9 s with 1, and later queries of 12 tables 17 s
+        # against 9 (1M records); a MERGE of an event micro-batch took 7 s with 50, 2 s
+        # with 8. A lake of huge tables sets `spark.databricks.delta.snapshotPartitions`
+        # in the deployment's spark_conf.
+        "spark.databricks.delta.snapshotPartitions": str(DELTA_SNAPSHOT_PARTITIONS),
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         # Several Spark drivers (a run, a test session) share one small machine.

@@ -59,3 +59,14 @@ def test_the_session_settings_for_a_cluster_and_for_local() -> None:
     assert conf["spark.pyspark.python"] == "/opt/cdp/bin/python"
     assert "cdp_pipelines-" in conf["spark.submit.pyFiles"]
     assert "spark.submit.pyFiles" not in session_conf("local[2]", sys.executable)
+
+
+def test_delta_log_state_partitions_do_not_grow_with_the_shuffle_partitions() -> None:
+    # Tables of tens to thousands of files: one partition, however many shuffle partitions
+    # a large tenant's session is given; a lake of huge tables sets its own.
+    conf = session_conf("local[2]", sys.executable, shuffle_partitions=200)
+    assert conf["spark.databricks.delta.snapshotPartitions"] == "1"
+    assert conf["spark.sql.shuffle.partitions"] == "200"
+    own = session_conf("local[2]", sys.executable, shuffle_partitions=200,
+                       extra_conf={"spark.databricks.delta.snapshotPartitions": 32})
+    assert own["spark.databricks.delta.snapshotPartitions"] == "32"
