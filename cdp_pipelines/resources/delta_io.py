@@ -169,17 +169,65 @@ def merge(
     return WriteStats(rows=rows, version=version, metrics=metrics)
 
 
+def _turn_on(spark: "SparkSession", path: str, prop: str) -> None:
+    """Set the boolean table property `prop` of the table at ``path`` to true, unless it
+    is already (a commit of its own)."""
+    from delta.tables import DeltaTable
+
+    properties = DeltaTable.forPath(spark, path).detail().collect()[0]["properties"] or {}
+    if properties.get(prop) != "true":
+        _retry_conflicts(lambda: spark.sql(
+            f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{prop}' = 'true')"), path)
+
+
 def enable_deletion_vectors(spark: "SparkSession", path: str) -> None:
     """Turn on deletion vectors for the table at ``path`` (once; a protocol upgrade every
     reader of ours and Trino's Delta connector read): DELETE, UPDATE and MERGE then mark
     the rows they replace instead of rewriting the files holding them."""
+    _turn_on(spark, path, "delta.enableDeletionVectors")
+
+
+# The layers whose tables record Delta's change data feed, from their first write on:
+# Stitch reads what changed in the domain tables since its last run (rows inserted,
+# updated and deleted, by any writer: loads, events, privacy requests) instead of every
+# row of every table.
+CHANGE_FEED_LAYERS = frozenset({"domain"})
+_FEED_ON: set[str] = set()  # paths whose change feed this process turned on or saw on
+
+
+def enable_change_feed(spark: "SparkSession", path: str) -> None:
+    """Turn on the change data feed of the table at ``path`` (a writer-only protocol
+    upgrade; readers, Trino's among them, are unaffected). Changes are recorded from the
+    commit that turns it on."""
+    if path not in _FEED_ON:
+        _turn_on(spark, path, "delta.enableChangeDataFeed")
+        _FEED_ON.add(path)
+
+
+def rewrites_whole(spark: "SparkSession", path: str, first: int, last: int) -> list[int]:
+    """The versions from `first` to `last` of the table at ``path`` whose commit replaced
+    its contents whole (an overwrite, a REPLACE, a RESTORE): a change feed shows every row
+    of the table deleted and inserted again in them."""
     from delta.tables import DeltaTable
 
-    properties = DeltaTable.forPath(spark, path).detail().collect()[0]["properties"] or {}
-    if properties.get("delta.enableDeletionVectors") != "true":
-        _retry_conflicts(lambda: spark.sql(
-            f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
-            "('delta.enableDeletionVectors' = 'true')"), path)
+    # Only the commits from `first` on are read (a table an event follower appends to
+    # holds thousands).
+    latest, _ = last_commit(spark, path)
+    history = DeltaTable.forPath(spark, path).history(max(latest - int(first) + 1, 1)).where(
+        f"version BETWEEN {int(first)} AND {int(last)}").select(
+        "version", "operation", "operationParameters").collect()
+    return sorted(int(r["version"]) for r in history
+                  if (r["operationParameters"] or {}).get("mode") == "Overwrite"
+                  or "REPLACE" in r["operation"] or r["operation"] == "RESTORE")
+
+
+def read_changes(spark: "SparkSession", path: str, first: int, last: int) -> "DataFrame":
+    """The change data feed of the table at ``path`` from version `first` to `last`
+    (inclusive): its rows with ``_change_type`` (insert, update_preimage,
+    update_postimage, delete), ``_commit_version`` and ``_commit_timestamp``. Lazy: a
+    range the feed did not record fails when the frame is computed (DELTA_MISSING_CHANGE_DATA)."""
+    return (spark.read.format("delta").option("readChangeFeed", "true")
+            .option("startingVersion", first).option("endingVersion", last).load(path))
 
 
 def replace_rows(whole: "DataFrame", path: str, keys: Sequence[str], upserts: "DataFrame",
@@ -342,35 +390,62 @@ class DeltaLake(ConfigurableResource):
         """The table's current Delta version."""
         return last_commit(self.session, self.path(layer, *parts))[0]
 
-    def read(self, layer: str, *parts: str) -> "DataFrame":
+    def table_id(self, layer: str, *parts: str) -> str:
+        """The table's Delta id: a table re-created at the same path has another one."""
+        from delta.tables import DeltaTable
+
+        return str(DeltaTable.forPath(self.session, self.path(layer, *parts))
+                   .detail().first()["id"])
+
+    def read(self, layer: str, *parts: str, version: int | None = None) -> "DataFrame":
+        """The table now, or as it was at `version`."""
         path = self.path(layer, *parts)
         if not table_exists(self.session, path):
             raise FileNotFoundError(
                 f"Delta table {'/'.join((layer,) + parts)} does not exist at {path}; "
                 "materialize the asset that builds it first"
             )
-        return self.session.read.format("delta").load(path)
+        reader = self.session.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(path)
+
+    def rewrites_whole(self, layer: str, *parts: str, first: int, last: int) -> list[int]:
+        """Its versions `first` to `last` that replaced it whole (:func:`rewrites_whole`)."""
+        return rewrites_whole(self.session, self.path(layer, *parts), first, last)
+
+    def read_changes(self, layer: str, *parts: str, first: int, last: int) -> "DataFrame":
+        """The table's change data feed, versions `first` to `last` (:func:`read_changes`)."""
+        return read_changes(self.session, self.path(layer, *parts), first, last)
+
+    def _written(self, layer: str, parts: tuple[str, ...], out: T) -> T:
+        if layer in CHANGE_FEED_LAYERS:
+            enable_change_feed(self.session, self.path(layer, *parts))
+        return out
 
     def overwrite(self, df: "DataFrame", layer: str, *parts: str) -> WriteStats:
-        return overwrite(df, self.path_for_write(layer, *parts))
+        return self._written(layer, parts, overwrite(df, self.path_for_write(layer, *parts)))
 
     def append(self, df: "DataFrame", layer: str, *parts: str) -> None:
-        append(df, self.path_for_write(layer, *parts))
+        self._written(layer, parts, append(df, self.path_for_write(layer, *parts)))
 
     def merge(self, df: "DataFrame", layer: str, *parts: str, keys: Iterable[str],
               update_condition: str | None = None) -> WriteStats:
-        return merge(df, self.path_for_write(layer, *parts), keys, update_condition)
+        return self._written(layer, parts, merge(df, self.path_for_write(layer, *parts), keys,
+                                                 update_condition))
 
     def compact(self, layer: str, *parts: str) -> dict[str, Any]:
         return compact(self.session, self.path_for_write(layer, *parts))
 
     def replace_rows(self, whole: "DataFrame", layer: str, *parts: str, keys: Sequence[str],
                      upserts: "DataFrame", deletes: "DataFrame | None" = None) -> WriteStats:
-        return replace_rows(whole, self.path_for_write(layer, *parts), keys, upserts, deletes)
+        return self._written(layer, parts, replace_rows(
+            whole, self.path_for_write(layer, *parts), keys, upserts, deletes))
 
     def insert_new(self, df: "DataFrame", layer: str, *parts: str,
                    keys: Iterable[str], within: str | None = None) -> WriteStats:
-        return insert_new(df, self.path_for_write(layer, *parts), keys, within)
+        return self._written(layer, parts, insert_new(df, self.path_for_write(layer, *parts),
+                                                      keys, within))
 
     def table_result(self, stats: WriteStats, layer: str, *parts: str,
                      masked: Iterable[str] | None = None, metadata: dict[str, Any] | None = None,

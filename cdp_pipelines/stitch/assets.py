@@ -248,13 +248,17 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                        "addresses, postal codes, birthdates).")
     def unified_preprocessed_raw(context: AssetExecutionContext, lake: DeltaLake):
         from cdp_pipelines.stitch import incremental
+        from cdp_pipelines.stitch.input_changes import input_versions, with_input_hash
         from cdp_pipelines.stitch.preprocess import preprocess
 
         with stage(context.log, "stitch: preprocess") as s:
-            raw = incremental.with_input_hash(unified_input(lake, tables))
+            # Each table read at one version, the one the state keeps.
+            versions = input_versions(lake, tables)
+            raw = with_input_hash(unified_input(lake, tables, {
+                name: v["version"] for name, v in versions.items()}))
             fingerprint = incremental.preprocess_fingerprint(raw, settings.default_region)
             plan = incremental.plan_preprocess(
-                lake, raw, fingerprint,
+                lake, tables, raw, versions, fingerprint,
                 incremental.requested_mode(settings.mode, context.run.tags),
                 lambda df: preprocess(df, default_region=settings.default_region))
             # Gone while the table is written: a run stopped half-way is not built on.
@@ -271,7 +275,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 stats = lake.replace_rows(plan.frame, *table, keys=("source", "pk"),
                                           upserts=plan.fresh, deletes=plan.gone)
             incremental.save_state(lake, {"fingerprint": fingerprint, "version": stats.version,
-                                          "changes_from": changes_from},
+                                          "changes_from": changes_from, "inputs": versions},
                                    incremental.PREPROCESS_STATE)
             # A full preprocess normalises every record it writes.
             normalised = stats.rows if plan.fresh is None else plan.fresh.count()
@@ -281,7 +285,10 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
         return lake.table_result(stats, "stitch", "unified_preprocessed_raw", metadata={
             "records_normalised": MetadataValue.int(normalised),
             "preprocess_mode": MetadataValue.text(
-                f"{'full' if plan.fresh is None else 'incremental'} ({plan.reason})")})
+                f"{'full' if plan.fresh is None else 'incremental'} ({plan.reason})"),
+            # How each input table was read: unchanged, its change feed, or whole.
+            "input_reads": MetadataValue.json(plan.reads or {
+                name: "read whole" for name in versions})})
 
     @asset(key=stitch_key("stitch_blocklist_values"), group_name=STITCH_GROUP, pool=STITCH_POOL,
            deps=[stitch_key("unified_preprocessed_raw")], kinds={"spark", "delta"},

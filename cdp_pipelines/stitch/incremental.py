@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from cdp_pipelines.resources.delta_io import DeltaLake
+    from cdp_pipelines.stitch.inputs import StitchTable
     from cdp_pipelines.stitch.matching import RunEdges
 
 MODES = ("full", "incremental", "auto")
@@ -110,23 +111,15 @@ def save_state(lake: "DeltaLake", state: dict[str, Any] | None,
 
 # Preprocess reuses last run's rows of the records whose input is unchanged: each row
 # keeps a hash of its input, and PREPROCESS_STATE the fingerprint of the code and settings
-# that normalised them, the table version it wrote and, when it wrote only the records
-# that changed, the version it changed ("changes_from"; None after a full preprocess).
-INPUT_HASH = "_input_hash"
+# that normalised them, the table version it wrote, the id and version of each input table
+# it read ("inputs") and, when it wrote only the records that changed, the version it
+# changed ("changes_from"; None after a full preprocess).
 PREPROCESS_STATE = "preprocess.json"
 # (source, pk) of the records an incremental preprocess wrote or removed.
 PREPROCESS_CHANGES = (STATE_DIR, "preprocess_changes")
 # {"preprocessed_version": v}: unified_coalesced holds the records of that version of
 # unified_preprocessed_raw.
 COALESCED_STATE = "coalesced.json"
-
-
-def with_input_hash(raw: "DataFrame") -> "DataFrame":
-    """`raw` (Stitch's unified input) with INPUT_HASH: a hash of all of a record's input."""
-    from pyspark.sql import functions as F
-
-    value = F.to_json(F.struct(*[F.col(c).cast("string").alias(c) for c in sorted(raw.columns)]))
-    return raw.withColumn(INPUT_HASH, F.sha2(value, 256))
 
 
 def preprocess_fingerprint(raw: "DataFrame", default_region: str) -> str:
@@ -154,43 +147,43 @@ class PreprocessPlan(NamedTuple):
     fresh: "DataFrame | None"
     gone: "DataFrame | None"
     reason: str
+    # When last run's rows are reused: how each input table was read (input_changes).
+    reads: dict[str, str] | None = None
 
 
-def plan_preprocess(lake: "DeltaLake", raw: "DataFrame", fingerprint: str,
+def plan_preprocess(lake: "DeltaLake", tables: list["StitchTable"], raw: "DataFrame",
+                    versions: dict[str, dict[str, Any]], fingerprint: str,
                     requested: tuple[str, str],
                     preprocess: "Callable[[DataFrame], DataFrame]") -> PreprocessPlan:
-    """This run's preprocessed records from `raw` (with INPUT_HASH): last run's rows of
-    the records whose input is unchanged plus `preprocess` of the others, unless a full
-    run is `requested` ((mode, where it was asked for)) or last run's rows cannot be
-    reused (no previous table, or its fingerprint is not `fingerprint`)."""
+    """This run's preprocessed records from `raw` (the unified input of `tables` at
+    `versions`, with INPUT_HASH): last run's rows of the records whose input is unchanged
+    plus `preprocess` of the others (`input_changes.changes_since`), unless a full run is
+    `requested` ((mode, where it was asked for)) or last run's rows cannot be reused (no
+    previous table, or its fingerprint is not `fingerprint`)."""
+    from cdp_pipelines.stitch.input_changes import changes_since
+
     mode, source = requested
     last = load_state(lake, PREPROCESS_STATE)
     if mode == "full":
         return PreprocessPlan(preprocess(raw), None, None, source)
-    if last is None or not lake.exists("stitch", "unified_preprocessed_raw"):
+    table = ("stitch", "unified_preprocessed_raw")
+    if last is None or not lake.exists(*table):
         return PreprocessPlan(preprocess(raw), None, None, "no previous preprocess to build on")
     if last.get("fingerprint") != fingerprint:
         return PreprocessPlan(preprocess(raw), None, None, "the normalisation code, its "
                               "libraries or the input columns changed")
-    previous = lake.read("stitch", "unified_preprocessed_raw")
-    kept, todo = reused_preprocessed(raw, previous)
-    fresh = preprocess(todo.localCheckpoint(eager=True)).localCheckpoint(eager=True)
+    previous = lake.read(*table)
+    # The input versions last run read hold only if the table is still what it wrote.
+    read_before = last.get("inputs") if last.get("version") == lake.version(*table) else None
+    changes = changes_since(lake, tables, raw, previous, read_before, versions)
+    fresh = preprocess(changes.rows.localCheckpoint(eager=True)).localCheckpoint(eager=True)
     # Checkpointed: the table it reads is written next.
-    gone = previous.select("source", "pk").join(
-        raw.select("source", "pk"), ["source", "pk"], "left_anti").localCheckpoint(eager=True)
+    gone = changes.gone.localCheckpoint(eager=True)
+    kept = previous.join(fresh.select("source", "pk").unionByName(gone), ["source", "pk"],
+                         "left_anti")
     return PreprocessPlan(kept.unionByName(fresh).select(*fresh.columns), fresh, gone,
-                          "records whose input is unchanged keep last run's rows")
-
-
-def reused_preprocessed(raw: "DataFrame", previous: "DataFrame") -> tuple["DataFrame",
-                                                                          "DataFrame"]:
-    """(rows of `previous`, last run's preprocessed table, whose input `raw` still holds
-    unchanged; rows of `raw` to normalise: new or changed). Both carry INPUT_HASH; the
-    rows of deleted records are in neither."""
-    keys = ["source", "pk", INPUT_HASH]
-    current = raw.select(*keys)
-    return (previous.join(current, keys, "left_semi").select(*previous.columns),
-            raw.join(previous.select(*keys), keys, "left_anti").select(*raw.columns))
+                          "records whose input is unchanged keep last run's rows",
+                          changes.reads)
 
 
 def preprocess_changes_since(lake: "DeltaLake", version: int | None) -> "DataFrame | None":

@@ -89,26 +89,40 @@ def pk_column(primary_key: tuple[str, ...]):
     return F.concat_ws(PK_SEPARATOR, *[F.col(k).cast("string") for k in primary_key])
 
 
-def unified_input(lake: DeltaLake, tables: list[StitchTable]) -> "DataFrame":
-    """One frame of every Stitch table's records, all semantic columns as strings."""
+def semantic_columns(tables: list[StitchTable]) -> list[str]:
+    """The unified input's semantic columns: every Stitch table's, sorted."""
+    return sorted({c for t in tables for c in t.columns})
+
+
+def table_rows(df: "DataFrame", table: StitchTable, semantic: list[str],
+               *extra: str) -> "DataFrame":
+    """`df` (rows of `table`'s domain table, plus the `extra` columns kept as they are) as
+    unified input rows: source, source_system, pk, every `semantic` column as a string,
+    _updated. Rows without a primary key are left out."""
     from pyspark.sql import functions as F
 
-    semantic = sorted({c for t in tables for c in t.columns})
-    frames = []
-    for table in tables:
-        df = lake.read("domain", table.name)
-        updated = F.col("_updated") if "_updated" in df.columns else F.current_timestamp()
-        frames.append(df.select(
-            F.lit(table.name).alias("source"),
-            F.lit(table.source_system).alias("source_system"),
-            pk_column(table.primary_key).alias("pk"),
-            *[(F.col(table.columns[c]).cast("string") if c in table.columns
-               else F.lit(None).cast("string")).alias(c) for c in semantic],
-            updated.alias("_updated"),
-        ))
-    if not frames:
+    updated = F.col("_updated") if "_updated" in df.columns else F.current_timestamp()
+    return df.select(
+        F.lit(table.name).alias("source"),
+        F.lit(table.source_system).alias("source_system"),
+        pk_column(table.primary_key).alias("pk"),
+        *[(F.col(table.columns[c]).cast("string") if c in table.columns
+           else F.lit(None).cast("string")).alias(c) for c in semantic],
+        updated.alias("_updated"),
+        *extra,
+    ).where(F.col("pk").isNotNull())
+
+
+def unified_input(lake: DeltaLake, tables: list[StitchTable],
+                  versions: dict[str, int] | None = None) -> "DataFrame":
+    """One frame of every Stitch table's records, all semantic columns as strings; each
+    table as it was at its version in `versions` when given."""
+    if not tables:
         raise ValueError("no domain table is marked for Stitch (feeds need `stitch: true`)")
+    semantic = semantic_columns(tables)
+    frames = [table_rows(lake.read("domain", t.name, version=(versions or {}).get(t.name)),
+                         t, semantic) for t in tables]
     out = frames[0]
     for frame in frames[1:]:
         out = out.unionByName(frame)
-    return out.where(F.col("pk").isNotNull())
+    return out

@@ -69,3 +69,28 @@ def test_replace_rows_writes_only_the_changed_rows(spark, tmp_path) -> None:
     # No table yet: the same.
     fresh = delta_io.replace_rows(whole, str(tmp_path / "new"), ["record_id"], upserts)
     assert (fresh.version, fresh.rows) == (0, 6)
+
+
+def test_domain_tables_record_their_change_feed_from_their_first_write(spark,
+                                                                        tmp_path) -> None:
+    from cdp_pipelines.deployment import Deployment
+    from cdp_pipelines.resources.spark import SparkResource
+
+    lake = delta_io.DeltaLake.for_deployment(
+        SparkResource(master="local[2]", shuffle_partitions=2, driver_memory="2g"),
+        Deployment(lake_root=str(tmp_path)))
+    schema = "id string, email string"
+    for layer in ("domain", "stitch"):
+        lake.merge(spark.createDataFrame([("1", "a@x.com")], schema), layer, "t", keys=("id",))
+        lake.merge(spark.createDataFrame([("1", "b@x.com"), ("2", "c@x.com")], schema), layer,
+                   "t", keys=("id",))
+    properties = {layer: spark.sql(f"DESCRIBE DETAIL delta.`{lake.path(layer, 't')}`")
+                  .first()["properties"] for layer in ("domain", "stitch")}
+    assert properties["domain"].get("delta.enableChangeDataFeed") == "true"
+    assert "delta.enableChangeDataFeed" not in properties["stitch"]
+    # The second merge, read back from the feed: one update, one insert.
+    last = lake.version("domain", "t")
+    changes = {(r["id"], r["email"], r["_change_type"]) for r in
+               lake.read_changes("domain", "t", first=last, last=last).collect()}
+    assert changes == {("1", "a@x.com", "update_preimage"), ("1", "b@x.com", "update_postimage"),
+                       ("2", "c@x.com", "insert")}

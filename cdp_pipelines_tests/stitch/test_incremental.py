@@ -84,8 +84,12 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
     shutil.copytree(lake, full_lake)
 
     inc = _run(defs, STITCH, mode="incremental")
-    # Only the new and the changed record are normalised again.
+    # Only the new and the changed record are normalised again, found in the change feeds
+    # of the domain tables that changed.
     assert _meta(inc, "unified_preprocessed_raw", "records_normalised") == 2
+    reads = _meta(inc, "unified_preprocessed_raw", "input_reads")
+    assert reads["shop_customers"].startswith("change feed (versions ")
+    assert reads["club_members"].startswith("change feed (versions ")
     assert _meta(inc, "unified_preprocessed_raw", "preprocess_mode").startswith("incremental")
     assert _meta(inc, "unified_scores", "stitch_mode") == "incremental (27.3% changed)"
     assert _meta(inc, "unified_scores", "records_rescored") == 2
@@ -164,11 +168,8 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
 
 
 def test_preprocess_normalises_only_new_and_changed_records(spark) -> None:
-    from cdp_pipelines.stitch.incremental import (
-        preprocess_fingerprint,
-        reused_preprocessed,
-        with_input_hash,
-    )
+    from cdp_pipelines.stitch.incremental import preprocess_fingerprint
+    from cdp_pipelines.stitch.input_changes import reused_preprocessed, with_input_hash
     from cdp_pipelines.stitch.preprocess import preprocess
 
     schema = "source string, source_system string, pk string, given_name string, " \
