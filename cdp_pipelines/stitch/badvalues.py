@@ -190,6 +190,60 @@ def find_bad_values(
     )
 
 
+def bad_values_fingerprint(thresholds: dict[str, int | None] | None,
+                           configured: Iterable[tuple[str, Any]] | None,
+                           default_region: str = "US") -> str:
+    """What the blocklist depends on besides the records: the thresholds, the configured
+    values as matched and the code that counts them."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    settings = [sorted((thresholds or {}).items()),
+                normalise_configured(configured, default_region), default_region]
+    digest = hashlib.sha256(json.dumps(settings).encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def refreshed_bad_values(
+    df: "DataFrame",
+    previous: "DataFrame",
+    changed: "DataFrame",
+    thresholds: dict[str, int | None] | None = None,
+    configured: Iterable[tuple[str, Any]] | None = None,
+    default_region: str = "US",
+) -> "DataFrame":
+    """What `find_bad_values(df, ...)` returns, from `previous` (its result on the records
+    of last run, with the same settings): only the values `changed` holds (the rows, as
+    they are now and as they were, of every record new, changed or gone since) and the
+    configured values are counted again, over the records of `df` holding them. Any other
+    value has the same holders as last run, so its row of `previous` stands."""
+    from pyspark.sql import functions as F
+
+    conf_columns = {c for c, _ in normalise_configured(configured, default_region)}
+
+    def cells(frame: "DataFrame") -> "DataFrame":
+        """(source, pk, column, value): every value of `frame` counting looks at."""
+        entries = [F.struct(F.lit(column).alias("column"), F.col(key).alias("value"))
+                   for column, spec in SPECS.items()
+                   for key in (spec.key, *(spec.alt_keys if column in conf_columns else ()))]
+        return (frame.select("source", "pk", F.explode(F.array(*entries)).alias("_e"))
+                .select("source", "pk", "_e.*").where(F.col("value").isNotNull()))
+
+    spark = df.sparkSession
+    configured_rows = spark.createDataFrame(
+        normalise_configured(configured, default_region), "column string, value string")
+    touched = F.broadcast(cells(changed).select("column", "value")
+                          .unionByName(configured_rows).distinct().localCheckpoint(eager=True))
+    holders = cells(df).join(touched, ["column", "value"], "left_semi").select(
+        "source", "pk").distinct()
+    counted = find_bad_values(df.join(holders, ["source", "pk"], "left_semi"), thresholds,
+                              configured, default_region)
+    return (previous.join(touched, ["column", "value"], "left_anti")
+            .unionByName(counted.join(touched, ["column", "value"], "left_semi")))
+
+
 def apply_blocklist(
     df: "DataFrame", blocklist: "DataFrame | Iterable[tuple[str, str]]"
 ) -> "DataFrame":
