@@ -390,21 +390,26 @@ class DeltaLake(ConfigurableResource):
         """The table's current Delta version."""
         return last_commit(self.session, self.path(layer, *parts))[0]
 
-    def table_id(self, layer: str, *parts: str) -> str:
-        """The table's Delta id: a table re-created at the same path has another one."""
-        from delta.tables import DeltaTable
-
-        return str(DeltaTable.forPath(self.session, self.path(layer, *parts))
-                   .detail().first()["id"])
-
-    def read(self, layer: str, *parts: str, version: int | None = None) -> "DataFrame":
-        """The table now, or as it was at `version`."""
+    def _existing(self, layer: str, *parts: str) -> str:
+        """The table's path, or a FileNotFoundError naming the table when there is none."""
         path = self.path(layer, *parts)
         if not table_exists(self.session, path):
             raise FileNotFoundError(
                 f"Delta table {'/'.join((layer,) + parts)} does not exist at {path}; "
                 "materialize the asset that builds it first"
             )
+        return path
+
+    def table_id(self, layer: str, *parts: str) -> str:
+        """The table's Delta id: a table re-created at the same path has another one."""
+        from delta.tables import DeltaTable
+
+        return str(DeltaTable.forPath(self.session, self._existing(layer, *parts))
+                   .detail().first()["id"])
+
+    def read(self, layer: str, *parts: str, version: int | None = None) -> "DataFrame":
+        """The table now, or as it was at `version`."""
+        path = self._existing(layer, *parts)
         reader = self.session.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
