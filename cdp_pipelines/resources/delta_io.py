@@ -69,6 +69,15 @@ def last_commit(spark: "SparkSession", path: str) -> tuple[int, dict[str, Any]]:
     return int(row["version"]), dict(row["operationMetrics"] or {})
 
 
+def table_identity(spark: "SparkSession", path: str) -> tuple[str, int]:
+    """(id, current version) of the Delta table at ``path``: a table re-created at the same
+    path has another id."""
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    return str(table.detail().first()["id"]), int(table.history(1).first()["version"])
+
+
 # Delta's optimistic concurrency: another writer committed to the table first.
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException",
               "ConcurrentDeleteDeleteException", "ConcurrentTransactionException",
@@ -400,12 +409,9 @@ class DeltaLake(ConfigurableResource):
             )
         return path
 
-    def table_id(self, layer: str, *parts: str) -> str:
-        """The table's Delta id: a table re-created at the same path has another one."""
-        from delta.tables import DeltaTable
-
-        return str(DeltaTable.forPath(self.session, self._existing(layer, *parts))
-                   .detail().first()["id"])
+    def identity(self, layer: str, *parts: str) -> tuple[str, int]:
+        """(Delta table id, current version) of the table (:func:`table_identity`)."""
+        return table_identity(self.session, self._existing(layer, *parts))
 
     def read(self, layer: str, *parts: str, version: int | None = None) -> "DataFrame":
         """The table now, or as it was at `version`."""

@@ -117,12 +117,15 @@ def find_bad_values(
     thresholds: dict[str, int | None] | None = None,
     configured: Iterable[tuple[str, Any]] | None = None,
     default_region: str = "US",
+    only: "DataFrame | None" = None,
 ) -> "DataFrame":
     """The blocklist: DataFrame(column, value, distinct_names, records, reason).
 
     `thresholds` override DEFAULT_THRESHOLDS per column (None switches automatic detection off
     for that column); `configured` is a list of (column, value) blocked regardless of counts,
     with reason 'configured' (also when the value would have been flagged automatically).
+    `only` (column, value), small: the blocklist's rows of those values alone, counted over
+    the records holding them.
     """
     from pyspark.sql import functions as F
 
@@ -151,11 +154,16 @@ def find_bad_values(
                          F.lit(False).alias("primary"))
                 for alt in spec.alt_keys
             )
-    stats = (
+    cells = (
         df.select(F.col(NAME_COLUMN).alias("_name"), F.explode(F.array(*entries)).alias("_e"))
         .select("_name", "_e.*")
         .where(F.col("value").isNotNull())
-        .groupBy("column", "value", "primary")
+    )
+    if only is not None:
+        cells = cells.join(F.broadcast(only.select("column", "value")), ["column", "value"],
+                           "left_semi")
+    stats = (
+        cells.groupBy("column", "value", "primary")
         .agg(F.countDistinct("_name").alias("distinct_names"), F.count(F.lit(1)).alias("records"))
     )
     automatic = F.lit(False)
@@ -168,6 +176,9 @@ def find_bad_values(
     conf_df = spark.createDataFrame(
         [(c, v, True) for c, v in conf_pairs], "column string, value string, _configured boolean"
     )
+    if only is not None:
+        conf_df = conf_df.join(F.broadcast(only.select("column", "value")), ["column", "value"],
+                               "left_semi")
     joined = stats.join(conf_df, ["column", "value"], "full_outer").where(
         F.col("_configured").isNotNull() | automatic
     )
@@ -224,24 +235,21 @@ def refreshed_bad_values(
     conf_columns = {c for c, _ in normalise_configured(configured, default_region)}
 
     def cells(frame: "DataFrame") -> "DataFrame":
-        """(source, pk, column, value): every value of `frame` counting looks at."""
+        """(column, value): every value of `frame` counting looks at."""
         entries = [F.struct(F.lit(column).alias("column"), F.col(key).alias("value"))
                    for column, spec in SPECS.items()
                    for key in (spec.key, *(spec.alt_keys if column in conf_columns else ()))]
-        return (frame.select("source", "pk", F.explode(F.array(*entries)).alias("_e"))
-                .select("source", "pk", "_e.*").where(F.col("value").isNotNull()))
+        return (frame.select(F.explode(F.array(*entries)).alias("_e"))
+                .select("_e.*").where(F.col("value").isNotNull()))
 
     spark = df.sparkSession
     configured_rows = spark.createDataFrame(
         normalise_configured(configured, default_region), "column string, value string")
-    touched = F.broadcast(cells(changed).select("column", "value")
-                          .unionByName(configured_rows).distinct().localCheckpoint(eager=True))
-    holders = cells(df).join(touched, ["column", "value"], "left_semi").select(
-        "source", "pk").distinct()
-    counted = find_bad_values(df.join(holders, ["source", "pk"], "left_semi"), thresholds,
-                              configured, default_region)
-    return (previous.join(touched, ["column", "value"], "left_anti")
-            .unionByName(counted.join(touched, ["column", "value"], "left_semi")))
+    touched = (cells(changed).select("column", "value").unionByName(configured_rows)
+               .distinct().localCheckpoint(eager=True))
+    return (previous.join(F.broadcast(touched), ["column", "value"], "left_anti")
+            .unionByName(find_bad_values(df, thresholds, configured, default_region,
+                                         only=touched)))
 
 
 def apply_blocklist(

@@ -39,8 +39,8 @@ class InputChanges:
 
 def input_versions(lake: "DeltaLake", tables: list[StitchTable]) -> dict[str, dict[str, Any]]:
     """{table: {"id": Delta table id, "version": current version}} of every Stitch table."""
-    return {t.name: {"id": lake.table_id("domain", t.name),
-                     "version": lake.version("domain", t.name)} for t in tables}
+    return {t.name: dict(zip(("id", "version"), lake.identity("domain", t.name)))
+            for t in tables}
 
 
 def changes_since(lake: "DeltaLake", tables: list[StitchTable], raw: "DataFrame",

@@ -94,3 +94,22 @@ def test_domain_tables_record_their_change_feed_from_their_first_write(spark,
                lake.read_changes("domain", "t", first=last, last=last).collect()}
     assert changes == {("1", "a@x.com", "update_preimage"), ("1", "b@x.com", "update_postimage"),
                        ("2", "c@x.com", "insert")}
+
+
+
+def test_table_identity_changes_with_each_commit_and_each_re_creation(spark, tmp_path) -> None:
+    import shutil
+
+    path = str(tmp_path / "t")
+    rows = spark.createDataFrame([("1", "a")], "id string, v string")
+    delta_io.overwrite(rows, path)
+    delta_io.append(rows, path)
+    first = delta_io.table_identity(spark, path)
+    assert first[1] == 1
+    delta_io.append(rows, path)
+    assert delta_io.table_identity(spark, path) == (first[0], 2)
+    # Re-created at the same path: another id.
+    delta_io.overwrite(rows, str(tmp_path / "u"))
+    shutil.rmtree(path)
+    shutil.copytree(tmp_path / "u", path)
+    assert delta_io.table_identity(spark, path)[0] != first[0]
