@@ -295,21 +295,20 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
            description="Values that take no part in matching: shared by too many distinct "
                        "names (automatic) or configured in stitch.yaml.")
     def stitch_blocklist_values(context: AssetExecutionContext, lake: DeltaLake):
-        from cdp_pipelines.stitch import incremental
+        from cdp_pipelines.stitch.badvalues import find_bad_values
 
+        pre = lake.read("stitch", "unified_preprocessed_raw")
+        configured = [(column, value) for column, values in settings.blocklist.items()
+                      for value in values]
         with stage(context.log, "stitch: bad values") as s:
-            bad, how = incremental.write_blocklist(
-                lake, incremental.requested_mode(settings.mode, context.run.tags),
-                thresholds=dict(settings.bad_value_thresholds),
-                configured=[(column, value) for column, values in settings.blocklist.items()
-                            for value in values], default_region=settings.default_region)
-            s.note = how
+            bad = find_bad_values(pre, thresholds=dict(settings.bad_value_thresholds),
+                                  configured=configured, default_region=settings.default_region)
+            stats = lake.overwrite(bad, "stitch", "stitch_blocklist_values")
             by_reason = {r["reason"]: r["count"] for r in lake.read(
                 "stitch", "stitch_blocklist_values").groupBy("reason").count().collect()}
             s.count(by_reason.get("automatic", 0), "automatic")
             s.count(by_reason.get("configured", 0), "configured values blocked")
-        return lake.table_result(bad, "stitch", "stitch_blocklist_values", metadata={
-            "blocklist_mode": MetadataValue.text(how),
+        return lake.table_result(stats, "stitch", "stitch_blocklist_values", metadata={
             "automatic": MetadataValue.int(int(by_reason.get("automatic", 0))),
             "configured": MetadataValue.int(int(by_reason.get("configured", 0))),
         })

@@ -117,15 +117,12 @@ def find_bad_values(
     thresholds: dict[str, int | None] | None = None,
     configured: Iterable[tuple[str, Any]] | None = None,
     default_region: str = "US",
-    only: "DataFrame | None" = None,
 ) -> "DataFrame":
     """The blocklist: DataFrame(column, value, distinct_names, records, reason).
 
     `thresholds` override DEFAULT_THRESHOLDS per column (None switches automatic detection off
     for that column); `configured` is a list of (column, value) blocked regardless of counts,
     with reason 'configured' (also when the value would have been flagged automatically).
-    `only` (column, value), small: the blocklist's rows of those values alone, counted over
-    the records holding them.
     """
     from pyspark.sql import functions as F
 
@@ -154,16 +151,11 @@ def find_bad_values(
                          F.lit(False).alias("primary"))
                 for alt in spec.alt_keys
             )
-    cells = (
+    stats = (
         df.select(F.col(NAME_COLUMN).alias("_name"), F.explode(F.array(*entries)).alias("_e"))
         .select("_name", "_e.*")
         .where(F.col("value").isNotNull())
-    )
-    if only is not None:
-        cells = cells.join(F.broadcast(only.select("column", "value")), ["column", "value"],
-                           "left_semi")
-    stats = (
-        cells.groupBy("column", "value", "primary")
+        .groupBy("column", "value", "primary")
         .agg(F.countDistinct("_name").alias("distinct_names"), F.count(F.lit(1)).alias("records"))
     )
     automatic = F.lit(False)
@@ -176,9 +168,6 @@ def find_bad_values(
     conf_df = spark.createDataFrame(
         [(c, v, True) for c, v in conf_pairs], "column string, value string, _configured boolean"
     )
-    if only is not None:
-        conf_df = conf_df.join(F.broadcast(only.select("column", "value")), ["column", "value"],
-                               "left_semi")
     joined = stats.join(conf_df, ["column", "value"], "full_outer").where(
         F.col("_configured").isNotNull() | automatic
     )
@@ -199,57 +188,6 @@ def find_bad_values(
             .alias("reason"),
         )
     )
-
-
-def bad_values_fingerprint(thresholds: dict[str, int | None] | None,
-                           configured: Iterable[tuple[str, Any]] | None,
-                           default_region: str = "US") -> str:
-    """What the blocklist depends on besides the records: the thresholds, the configured
-    values as matched and the code that counts them."""
-    import hashlib
-    import json
-    from pathlib import Path
-
-    settings = [sorted((thresholds or {}).items()),
-                normalise_configured(configured, default_region), default_region]
-    digest = hashlib.sha256(json.dumps(settings).encode())
-    digest.update(Path(__file__).read_bytes())
-    return digest.hexdigest()
-
-
-def refreshed_bad_values(
-    df: "DataFrame",
-    previous: "DataFrame",
-    changed: "DataFrame",
-    thresholds: dict[str, int | None] | None = None,
-    configured: Iterable[tuple[str, Any]] | None = None,
-    default_region: str = "US",
-) -> "DataFrame":
-    """What `find_bad_values(df, ...)` returns, from `previous` (its result on the records
-    of last run, with the same settings): only the values `changed` holds (the rows, as
-    they are now and as they were, of every record new, changed or gone since) and the
-    configured values are counted again, over the records of `df` holding them. Any other
-    value has the same holders as last run, so its row of `previous` stands."""
-    from pyspark.sql import functions as F
-
-    conf_columns = {c for c, _ in normalise_configured(configured, default_region)}
-
-    def cells(frame: "DataFrame") -> "DataFrame":
-        """(column, value): every value of `frame` counting looks at."""
-        entries = [F.struct(F.lit(column).alias("column"), F.col(key).alias("value"))
-                   for column, spec in SPECS.items()
-                   for key in (spec.key, *(spec.alt_keys if column in conf_columns else ()))]
-        return (frame.select(F.explode(F.array(*entries)).alias("_e"))
-                .select("_e.*").where(F.col("value").isNotNull()))
-
-    spark = df.sparkSession
-    configured_rows = spark.createDataFrame(
-        normalise_configured(configured, default_region), "column string, value string")
-    touched = (cells(changed).select("column", "value").unionByName(configured_rows)
-               .distinct().localCheckpoint(eager=True))
-    return (previous.join(F.broadcast(touched), ["column", "value"], "left_anti")
-            .unionByName(find_bad_values(df, thresholds, configured, default_region,
-                                         only=touched)))
 
 
 def apply_blocklist(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from pyspark.sql import DataFrame, SparkSession
 
-    from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
+    from cdp_pipelines.resources.delta_io import DeltaLake
     from cdp_pipelines.stitch.inputs import StitchTable
     from cdp_pipelines.stitch.matching import RunEdges
 
@@ -120,9 +120,6 @@ PREPROCESS_CHANGES = (STATE_DIR, "preprocess_changes")
 # {"preprocessed_version": v}: unified_coalesced holds the records of that version of
 # unified_preprocessed_raw.
 COALESCED_STATE = "coalesced.json"
-# {"preprocessed_version": v, "fingerprint": f}: stitch_blocklist_values holds the values
-# of that version of unified_preprocessed_raw, found with settings and code `f`.
-BLOCKLIST_STATE = "blocklist.json"
 
 
 def preprocess_fingerprint(raw: "DataFrame", default_region: str) -> str:
@@ -189,66 +186,18 @@ def plan_preprocess(lake: "DeltaLake", tables: list["StitchTable"], raw: "DataFr
                           changes.reads)
 
 
-def preprocess_changes_since(lake: "DeltaLake", version: int | None,
-                             by_record_id: bool = True) -> "DataFrame | None":
-    """(record_id), or (source, pk) unless `by_record_id`, of every record whose row of
-    unified_preprocessed_raw is not what it was at `version` (new, changed or gone), when
-    the incremental preprocess runs since then say so; None when they cannot (a full
-    preprocess, a run stopped half-way, or another writer, came between)."""
+def preprocess_changes_since(lake: "DeltaLake", version: int | None) -> "DataFrame | None":
+    """(record_id) of every record whose row of unified_preprocessed_raw is not what it
+    was at `version` (new, changed or gone), when the incremental preprocess runs since
+    then say so; None when they cannot (a full preprocess, a run stopped half-way, or
+    another writer, came between)."""
     from cdp_pipelines.stitch.matching import with_record_id
 
     state = load_state(lake, PREPROCESS_STATE)
     if (version is None or state is None or state.get("changes_from") != version
             or state.get("version") != lake.version("stitch", "unified_preprocessed_raw")):
         return None
-    keys = lake.read("stitch", *PREPROCESS_CHANGES).select("source", "pk")
-    return with_record_id(keys).select("record_id") if by_record_id else keys
-
-
-def write_blocklist(lake: "DeltaLake", requested: tuple[str, str],
-                    thresholds: dict[str, int | None], configured: list[tuple[str, Any]],
-                    default_region: str) -> tuple["WriteStats", str]:
-    """Find and write stitch_blocklist_values from unified_preprocessed_raw: (its write,
-    how it was found). Only the values of the records the last preprocess changed are
-    counted again (`badvalues.refreshed_bad_values`) when the table holds the values of
-    the version before it, found with the same settings and code; else, or when a full
-    run is `requested` ((mode, where it was asked for)), every value is counted."""
-    from cdp_pipelines.stitch.badvalues import (
-        bad_values_fingerprint,
-        find_bad_values,
-        refreshed_bad_values,
-    )
-
-    source, table = ("stitch", "unified_preprocessed_raw"), ("stitch", "stitch_blocklist_values")
-    pre, version = lake.read(*source), lake.version(*source)
-    fingerprint = bad_values_fingerprint(thresholds, configured, default_region)
-    last = load_state(lake, BLOCKLIST_STATE) or {}
-    changed, how = None, requested[1]
-    if requested[0] != "full":
-        how = "no previous blocklist of the same settings to build on"
-        if last.get("fingerprint") == fingerprint and lake.exists(*table):
-            changed = preprocess_changes_since(lake, last.get("preprocessed_version"),
-                                               by_record_id=False)
-            how = "the preprocessed records changed otherwise than by one incremental run"
-    if changed is None:
-        bad = find_bad_values(pre, thresholds, configured, default_region)
-        how = f"full ({how})"
-    else:
-        keys = ["source", "pk"]
-        # The changed records as they were (last run's version) and as they are.
-        rows = pre.join(changed, keys, "left_semi").unionByName(
-            lake.read(*source, version=last["preprocessed_version"]).join(
-                changed, keys, "left_semi"), allowMissingColumns=True)
-        # Checkpointed: the table it reads is written next.
-        bad = refreshed_bad_values(pre, lake.read(*table), rows, thresholds, configured,
-                                   default_region).localCheckpoint(eager=True)
-        how = "incremental (only the values of the changed records counted again)"
-    # Gone while the table is written: a run stopped half-way is not built on.
-    save_state(lake, None, BLOCKLIST_STATE)
-    stats = lake.overwrite(bad, *table)
-    save_state(lake, {"fingerprint": fingerprint, "preprocessed_version": version},
-               BLOCKLIST_STATE)
-    return stats, how
+    return with_record_id(lake.read("stitch", *PREPROCESS_CHANGES)).select("record_id")
 
 
 def blockers(lake: "DeltaLake", state: dict[str, Any] | None, fingerprint: dict[str, Any],

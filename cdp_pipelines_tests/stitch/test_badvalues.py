@@ -115,30 +115,3 @@ def test_errors_name_the_problem(spark, preprocessed):
     raw = spark.createDataFrame(ROWS, SCHEMA)
     with pytest.raises(ValueError, match="lacks column"):
         find_bad_values(raw)
-
-
-def test_refreshed_blocklist_is_the_blocklist_of_the_records_now(spark, preprocessed,
-                                                                  blocklist):
-    from cdp_pipelines.stitch.badvalues import refreshed_bad_values
-
-    after_rows = [r for r in ROWS if r[1] not in ("2", "16")] + [
-        ("c", "20", "Pat", "trio@x.com", None, None, None),  # trio@x.com: now 4 names, bad
-        ("c", "21", "Quin", None, "212-555-0199", None, None),  # configured: counted again
-        ("c", "5", "Rae", "rae@x.com", None, None, None),  # a new record
-    ]
-    # Ben (2) and Kim (16) are gone: info@shop.com keeps 3 names (at the threshold, but
-    # configured), the Elm Street address keeps 2 (at the threshold: no longer bad).
-    after_rows = [("b", "7", "Bobby", "bob@y.com", None, None, None) if r[1] == "7" else r
-                  for r in after_rows]  # a changed record
-    after = preprocess(spark.createDataFrame(after_rows, SCHEMA)).cache()
-    keys = {(r[0], r[1]) for r in set(ROWS) ^ set(after_rows)}
-    changed = spark.createDataFrame(sorted(keys), "source string, pk string")
-    rows = (after.join(changed, ["source", "pk"], "left_semi")
-            .unionByName(preprocessed.join(changed, ["source", "pk"], "left_semi")))
-    refreshed = refreshed_bad_values(after, blocklist, rows, THRESHOLDS, CONFIGURED)
-    expected = find_bad_values(after, THRESHOLDS, CONFIGURED)
-    assert sorted(map(tuple, refreshed.collect())) == sorted(map(tuple, expected.collect()))
-    reasons = {(r["column"], r["value"]): r["reason"] for r in expected.collect()}
-    assert reasons.get(("email", "trio@x.com")) == "automatic"
-    assert not any(column == "address" and reason == "automatic"
-                   for (column, _), reason in reasons.items())

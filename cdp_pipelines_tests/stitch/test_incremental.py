@@ -91,8 +91,6 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
     assert reads["shop_customers"].startswith("change feed (versions ")
     assert reads["club_members"].startswith("change feed (versions ")
     assert _meta(inc, "unified_preprocessed_raw", "preprocess_mode").startswith("incremental")
-    # Only the values those records hold, before and after, are counted again.
-    assert _meta(inc, "stitch_blocklist_values", "blocklist_mode").startswith("incremental")
     assert _meta(inc, "unified_scores", "stitch_mode") == "incremental (27.3% changed)"
     assert _meta(inc, "unified_scores", "records_rescored") == 2
     assert _meta(inc, "unified_coalesced", "stitch_mode").startswith("incremental")
@@ -153,10 +151,8 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
     save_model({**model, "probability_two_random_records_match": 0.001}, model_file)
     changed = _run(defs, [SCORES], mode="incremental")
     assert _meta(changed, "unified_scores", "stitch_mode") == "full (the stored model changed)"
-    forced = _run(defs, [SCORES, ["stitch", "stitch_blocklist_values"]], mode="full")
+    forced = _run(defs, [SCORES], mode="full")
     assert _meta(forced, "unified_scores", "stitch_mode") == (
-        f"full (run tag {STITCH_MODE_TAG}=full)")
-    assert _meta(forced, "stitch_blocklist_values", "blocklist_mode") == (
         f"full (run tag {STITCH_MODE_TAG}=full)")
 
     # (f) The rows preprocess kept are the rows normalising every record again gives.
