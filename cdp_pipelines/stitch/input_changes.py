@@ -33,7 +33,9 @@ _FEED_GONE = ("DELTA_MISSING_CHANGE_DATA", "FILE_NOT_EXIST", "CHANGE_DATA_FILE_N
 @dataclass(frozen=True)
 class InputChanges:
     rows: "DataFrame"  # unified input rows (with INPUT_HASH) of records new or changed
-    gone: "DataFrame"  # (source, pk) of last run's records whose row is gone
+    # (source, pk) of last run's records whose row is gone; from a change feed also any
+    # record both inserted and deleted since, which no table holds (deleting it is a no-op)
+    gone: "DataFrame"
     reads: dict[str, str]  # table: how it was read ("unchanged", "change feed ...", ...)
 
 
