@@ -477,6 +477,7 @@ def stand_ins_and_spark(work: Path, records: int, args: argparse.Namespace):
     spark, the pids whose memory is not Stitch's); both stopped afterwards."""
     import psutil
 
+    from cdp_pipelines.deployment import spark_conf
     from cdp_pipelines.examples import standins
     from cdp_pipelines.resources.spark import build_spark_session
 
@@ -494,7 +495,10 @@ def stand_ins_and_spark(work: Path, records: int, args: argparse.Namespace):
         started = time.perf_counter()
         # Started here so that the Dagster Spark resource reuses this session (one per
         # process) with the driver memory and shuffle partitions sized for N.
-        spark = build_spark_session(master, partitions, driver_memory=memory)
+        # The deployment's own Spark settings too (CDP_SPARK_CONF, CDP_SPARK_*), as its
+        # runs get them (they win over the sizes above, as there).
+        spark = build_spark_session(master, partitions, driver_memory=memory,
+                                    extra_conf=dict(spark_conf(dict(os.environ))))
         say(f"spark: {master}, driver memory {memory}, {partitions} shuffle partitions, "
             f"started in {time.perf_counter() - started:.1f} s")
         yield StandIns(ins, env), spark, exclude
