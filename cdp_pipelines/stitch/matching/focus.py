@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The match_key of a pair scored again (`focused_linker`'s `also`), not by a rule.
+RESCORED_KEY = "rescored"
+
 
 def _rules(settings: dict[str, Any]) -> list[str]:
     return [rule["blocking_rule"] if isinstance(rule, dict) else rule
@@ -157,11 +160,14 @@ def term_frequency_tables(frame: "DataFrame", columns: list[str]) -> dict[str, "
 
 
 def focused_linker(df: "DataFrame", settings: dict[str, Any], spark: "SparkSession",
-                   flag: str, timings: Timings | None = None) -> "Linker":
+                   flag: str, timings: Timings | None = None,
+                   also: "DataFrame | None" = None) -> "Linker":
     """A Splink linker whose `predict` scores the pairs of `df` (the matching frame)
     holding a record flagged '1' in string column `flag`: their blocked pairs
     (`focused_pairs`) registered for prediction, over only the records they hold, with the
-    term frequencies of every record of `df`. `timings` gets the seconds of finding the
+    term frequencies of every record of `df`. `also`: more pairs of `df` to score
+    (record_id_l < record_id_r), none holding a flagged record: last run's pairs, whose
+    weights move with the term frequencies. `timings` gets the seconds of finding the
     pairs and of the term frequencies."""
     from pyspark.sql import functions as F
     from splink import Linker
@@ -173,12 +179,20 @@ def focused_linker(df: "DataFrame", settings: dict[str, Any], spark: "SparkSessi
     db_api = splink_db_api(spark)
     with timings.part("focus: pairs"):
         frame = linker_input(df, settings, (flag,)).localCheckpoint(eager=True)
-        pairs = focused_pairs(frame, settings, flag).localCheckpoint(eager=True)
+        pairs = focused_pairs(frame, settings, flag)
+        if also is not None:
+            pairs = pairs.unionByName(also.select(
+                F.lit(RESCORED_KEY).alias("match_key"),
+                F.col("record_id_l").alias("join_key_l"),
+                F.col("record_id_r").alias("join_key_r")))
+        pairs = pairs.localCheckpoint(eager=True)
         held = pairs.select(F.col("join_key_l").alias("record_id")).union(
             pairs.select(F.col("join_key_r").alias("record_id")))
         subset = frame.join(held, "record_id", "left_semi").localCheckpoint(eager=True)
-        logger.info("Stitch focused scoring: %d blocked pairs hold a flagged record, "
-                    "%d records of %d", pairs.count(), subset.count(), frame.count())
+        logger.info("Stitch focused scoring: %d pairs (of them %d of last run), "
+                    "%d records of %d", pairs.count(),
+                    pairs.where(F.col("match_key") == RESCORED_KEY).count(),
+                    subset.count(), frame.count())
     linker = Linker(db_api.register(subset), settings, log_level=logging.WARNING)
     linker.table_management.register_blocked_pairs_for_predict(db_api.register(pairs))
     with timings.part("focus: term frequencies"):

@@ -44,16 +44,20 @@ def scored_pairs(
     names: bool = True,
     focus: str | None = None,
     timings: Timings | None = None,
+    rescore: "DataFrame | None" = None,
 ) -> "DataFrame":
     """Splink pairs with probability >= `threshold`, contradictions dropped:
     record_id_l < record_id_r, match_probability, match_weight, explanation. With `focus`
     (a string column of `df`, '1' on the records to score) only pairs holding such a
-    record are scored; term frequencies still come from every record of `df` (the
-    seconds of that set-up go to `timings`)."""
+    record are scored, and the pairs `rescore` names (record_id_l, record_id_r); term
+    frequencies still come from every record of `df` (the seconds of that set-up go to
+    `timings`)."""
     from pyspark.sql import functions as F
 
     settings = json.loads(settings_json) if isinstance(settings_json, str) else settings_json
-    linker = (focused_linker(df, settings, spark, focus, timings) if focus
+    if rescore is not None and not focus:
+        raise ValueError("scored_pairs: rescore names pairs for a focused scoring only")
+    linker = (focused_linker(df, settings, spark, focus, timings, also=rescore) if focus
               else make_linker(df, settings, spark))
     scored = linker.inference.predict(
         threshold_match_probability=threshold, warning_mode="never"

@@ -81,6 +81,46 @@ def test_focused_scoring_scores_a_flagged_records_pairs_as_a_full_scoring_does(s
         assert focused[key].explanation == pytest.approx(edge.explanation), key
 
 
+def test_an_incremental_run_scores_last_runs_pairs_with_this_runs_term_frequencies(spark):
+    """A pair of records that did not change keeps neither last run's weight nor its
+    probability: the term frequencies it was scored with moved when other records came.
+    Every pair ends as a scoring of all records scores it, deterministic ones included."""
+    from pyspark.sql import functions as F
+
+    from cdp_pipelines.stitch.incremental import incremental_edges
+
+    rows = [
+        ("crm", "2", "mary", "jones", None, "+61400000002", "1975-05-05", "3000", None),
+        ("pos", "2", "mary", "jones", None, "+61400000002", "1975-05-05", "3000", None),
+        ("pos", "3", "mary", "jones", None, None, "1975-05-05", "3000", None),
+        ("crm", "5", "anna", "smith", None, None, "1970-01-01", "7000", None),
+        ("web", "5", "anna", "smith", None, None, "1970-01-01", "7000", None),
+        # Came this run: one more Smith and one more Jones shift both surnames' weights.
+        ("web", "6", "bob", "smith", None, None, "1971-01-01", "7100", None),
+        ("web", "7", "carl", "jones", None, None, "1972-01-01", "7200", None),
+    ]
+    df = matching.with_record_id(frame(spark, rows))
+    settings = with_fixed_parameters(matching.build_settings(df.columns))
+    full = matching.predict_run(settings, df, spark, threshold=0.0)
+    new = ["web:6", "web:7"]
+    # Last run: these pairs as scored before the new records came (a weight a bit off).
+    last = (full.edges.where(~F.col("record_id_l").isin(*new) & ~F.col("record_id_r").isin(*new))
+            .withColumn("match_weight", F.col("match_weight") - 0.25)
+            .withColumn("match_probability", F.col("match_probability") * 0.9))
+    delta = spark.createDataFrame([(r, "new") for r in new], "record_id string, change string")
+
+    run = incremental_edges(settings, df, spark, last, full.oversized, delta, 0.0, names=False)
+
+    expected, got = pairs(full.edges), pairs(run.edges)
+    assert {("crm:5", "web:5"), ("pos:2", "pos:3"), ("crm:2", "pos:2")} <= set(expected)
+    assert set(got) == set(expected)
+    for key, edge in expected.items():
+        assert got[key].match_type == edge.match_type, key
+        assert got[key].match_probability == pytest.approx(edge.match_probability), key
+        if edge.match_weight is not None:
+            assert got[key].match_weight == pytest.approx(edge.match_weight), key
+
+
 def test_focused_pairs_are_splinks_own_blocked_pairs_of_the_flagged_records(spark):
     """Same pairs, orientation and match_key (first rule making the pair) as Splink's
     blocking of every record, for rules of equalities, a rule comparing one column with
