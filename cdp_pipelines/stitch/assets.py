@@ -368,7 +368,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 plan = _plan_scoring(context.run.tags, lake, df, settings, model_hash,
                                       trained=loaded is None, names=names, link_at=link_at)
                 s.note = plan.decision.describe()
-            threshold = min(link_at, 0.5)
+            threshold = matching.stored_from(link_at)
             with stage(context.log, "stitch: scoring pairs") as s:
                 if plan.decision.mode == "incremental":
                     with timings.part("previous edges"):

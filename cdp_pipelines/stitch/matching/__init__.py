@@ -44,7 +44,7 @@ from cdp_pipelines.stitch.matching.predict import (
     scored_pairs,
 )
 from cdp_pipelines.stitch.matching.records import with_record_id
-from cdp_pipelines.stitch.matching.scores import score_0_5, with_scores
+from cdp_pipelines.stitch.matching.scores import score_0_5, stored_from, with_scores
 from cdp_pipelines.stitch.matching.settings import build_settings
 from cdp_pipelines.stitch.matching.splink_backend import (
     release_splink_views,
@@ -80,6 +80,7 @@ __all__ = [
     "scored_pairs",
     "splink_db_api",
     "splink_views_released",
+    "stored_from",
     "surname_letters_sql",
     "train",
     "training_steps",

@@ -84,7 +84,8 @@ def test_focused_scoring_scores_a_flagged_records_pairs_as_a_full_scoring_does(s
 def test_an_incremental_run_scores_last_runs_pairs_with_this_runs_term_frequencies(spark):
     """A pair of records that did not change keeps neither last run's weight nor its
     probability: the term frequencies it was scored with moved when other records came.
-    Every pair ends as a scoring of all records scores it, deterministic ones included."""
+    Every pair ends as a scoring of all records scores it; a deterministic one keeps last
+    run's weight, which does not decide its link."""
     from pyspark.sql import functions as F
 
     from cdp_pipelines.stitch.incremental import incremental_edges
@@ -117,8 +118,11 @@ def test_an_incremental_run_scores_last_runs_pairs_with_this_runs_term_frequenci
     for key, edge in expected.items():
         assert got[key].match_type == edge.match_type, key
         assert got[key].match_probability == pytest.approx(edge.match_probability), key
-        if edge.match_weight is not None:
+        if edge.match_type == "probabilistic":
             assert got[key].match_weight == pytest.approx(edge.match_weight), key
+    assert expected[("crm:2", "pos:2")].match_type == "deterministic"
+    assert got[("crm:2", "pos:2")].match_weight == pytest.approx(
+        expected[("crm:2", "pos:2")].match_weight - 0.25)
 
 
 def test_focused_pairs_are_splinks_own_blocked_pairs_of_the_flagged_records(spark):
