@@ -96,7 +96,6 @@ def test_domain_tables_record_their_change_feed_from_their_first_write(spark,
                        ("2", "c@x.com", "insert")}
 
 
-
 def test_table_identity_changes_with_each_commit_and_each_re_creation(spark, tmp_path) -> None:
     import shutil
 
