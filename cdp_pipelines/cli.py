@@ -6,6 +6,8 @@
     cdp demo tenant [--dir DIR] [--user U]  the demo's tenant as a git repository with roles
     cdp validate                      load and check the tenant configuration
     cdp materialize [--select SEL]    run assets (all by default) into the Dagster instance
+    cdp stitch [--full|--incremental] run Stitch (its group's assets), as stitch.yaml's mode
+                                      says or as asked for this run
     cdp trino start|stop|status       the embedded local Trino server
     cdp query "SQL" [--user U]        run SQL on Trino as analyst (or U) and print the rows
     cdp collect serve [--port P]      the event collector (Segment HTTP Tracking API)
@@ -149,6 +151,30 @@ def _next_steps(result) -> list[str]:
 
 
 def _materialize(args: argparse.Namespace) -> int:
+    return _run_assets(args.select, args.select or "every asset")
+
+
+def stitch_run_tags(args: argparse.Namespace) -> dict[str, str]:
+    """The run tags of ``cdp stitch``: the mode asked for, else none (stitch.yaml's)."""
+    from cdp_pipelines.keys import STITCH_MODE_TAG
+
+    mode = "full" if args.full else "incremental" if args.incremental else None
+    return {STITCH_MODE_TAG: mode} if mode else {}
+
+
+def _stitch(args: argparse.Namespace) -> int:
+    from dagster import AssetSelection
+
+    from cdp_pipelines.keys import STITCH_GROUP
+
+    tags = stitch_run_tags(args)
+    mode = next(iter(tags.values()), "the mode stitch.yaml sets")
+    return _run_assets(AssetSelection.groups(STITCH_GROUP), f"Stitch ({mode})", tags)
+
+
+def _run_assets(selection, what: str, tags: dict[str, str] | None = None) -> int:
+    """Materialize `selection` into the Dagster instance, print what was built and checked,
+    and what to do next."""
     from dagster import DagsterInstance, materialize
 
     from cdp_pipelines.definitions import build_definitions
@@ -158,8 +184,7 @@ def _materialize(args: argparse.Namespace) -> int:
     log_file = _quiet_libraries()
     defs = build_definitions()
     assets = list(defs.assets or [])
-    print(f"materializing {args.select or 'every asset'} (library logs: {log_file})",
-          flush=True)
+    print(f"materializing {what} (library logs: {log_file})", flush=True)
     instance = DagsterInstance.get()
     ensure_pool_slots(instance, (pool for node in defs.get_repository_def().asset_graph.asset_nodes
                                  for pool in node.pools or ()))
@@ -167,8 +192,9 @@ def _materialize(args: argparse.Namespace) -> int:
         assets,
         instance=instance,
         resources=defs.resources,
-        selection=args.select,
+        selection=selection,
         raise_on_error=False,
+        tags=tags or None,
         # The run's own INFO lines (stages, counts, seconds), not every engine event.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
@@ -310,6 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     mat = sub.add_parser("materialize", help="materialize assets (all by default)")
     mat.add_argument("--select", default="*", help="Dagster asset selection, e.g. 'domain/*'")
     mat.set_defaults(func=_materialize)
+
+    stitch = sub.add_parser("stitch", help="run Stitch (the stitch group's assets), in the "
+                                           "mode stitch.yaml sets unless asked otherwise")
+    modes = stitch.add_mutually_exclusive_group()
+    modes.add_argument("--full", action="store_true",
+                       help="rebuild every record's scores and clusters this run")
+    modes.add_argument("--incremental", action="store_true",
+                       help="build on the last run where it can (a changed model or "
+                            "settings still mean a full run)")
+    stitch.set_defaults(func=_stitch)
 
     trino = sub.add_parser("trino", help="the embedded local Trino server (init-rules: an "
                                          "external Trino's access rules file)")
