@@ -5,14 +5,17 @@ A 1M-record `stitch_scale` run takes about an hour; this one repeats only its ch
 incremental Stitch (about 5 minutes at 1M), on a fresh copy of WORK/lake_churned each
 time, so a change to the incremental path is measured on the same records. With --full it
 also runs a full Stitch on another copy, the reference of the share (else compare with the
-full run the stitch_scale log printed, on a machine as quiet).
+full run the stitch_scale log printed, on a machine as quiet). With --unchanged it then runs
+an incremental Stitch once more on the same lake, with no record changed since: the floor
+of an incremental run, its passes over what did not change, and a check that no id moved.
 
-    python benchmarks/stitch_incremental_again.py --work WORK [--full]
+    python benchmarks/stitch_incremental_again.py --work WORK [--full] [--unchanged]
         [--driver-memory 5g] [--shuffle-partitions 50]
 
 Reads WORK/ids_first (ids before the churn day), WORK/ids_full (the full run's ids after
 it, from stitch_scale) and WORK/demo/drop/pos (the churn day is its newest customers file);
-writes WORK/lake_again, WORK/ids_again, WORK/changes_again (and WORK/lake_again_full).
+writes WORK/lake_again, WORK/ids_again, WORK/changes_again (and WORK/lake_again_full;
+with --unchanged WORK/ids_unchanged and WORK/changes_unchanged).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from stitch_scale import (  # noqa: E402
     print_phases,
     read_pairs,
     run_stitch,
+    say,
     snapshot,
     stand_ins_and_spark,
 )
@@ -48,17 +52,26 @@ def churn_day_records(drop: Path, ids_first: Path) -> tuple[set[str], list[str]]
 
 
 def stitch_alone(work: Path, records: int, args: argparse.Namespace, mode: str,
-                 lake: Path) -> dict:
+                 lake: Path, label: str = "again") -> dict:
     """In a child: Stitch in `mode` on `lake`, its phase figures; an incremental run's ids
-    and change log are kept in WORK/ids_again and WORK/changes_again. The Stitch assets read
-    only the lake; the stand-ins are started because the demo tenant's sources name them."""
+    and change log are kept in WORK/ids_<label> and WORK/changes_<label>. The Stitch assets
+    read only the lake; the stand-ins are started because the demo tenant's sources name
+    them."""
     with stand_ins_and_spark(work, records, args) as (services, spark, exclude):
         phase = run_stitch({**services.env, "CDP_LAKE_ROOT": str(lake)}, exclude, mode=mode)
         if mode == "incremental":
-            snapshot(spark, lake, "unified_coalesced", work / "ids_again")
-            snapshot(spark, lake, "unified_changes_pks", work / "changes_again",
+            snapshot(spark, lake, "unified_coalesced", work / f"ids_{label}")
+            snapshot(spark, lake, "unified_changes_pks", work / f"changes_{label}",
                      ("record_id", "old_id", "new_id"))
     return phase
+
+
+def unchanged_figures(before: Path, after: Path, changes: Path) -> dict:
+    """In a child: how a run with nothing changed left the ids."""
+    first = read_pairs(before, "record_id", "amperity_id")
+    then = read_pairs(after, "record_id", "amperity_id")
+    return {"records": len(then), "kept": sum(then.get(r) == i for r, i in first.items()),
+            "before": len(first), "logged": len(read_pairs(changes, "record_id", "new_id"))}
 
 
 def again(args: argparse.Namespace, work: Path) -> None:
@@ -89,6 +102,15 @@ def again(args: argparse.Namespace, work: Path) -> None:
     print_churn(figures, added, phases["stitch incremental"]["seconds"],
                 phases["stitch full"]["seconds"] if args.full else None,
                 against="stitch_scale's full run")
+    if args.unchanged:
+        unchanged = in_child(stitch_alone, work, records, args, "incremental",
+                             lakes["incremental"], "unchanged")
+        ids = in_child(unchanged_figures, after, work / "ids_unchanged",
+                       work / "changes_unchanged")
+        print_phases("nothing changed since: incremental again", ids["records"],
+                     {"stitch incremental": unchanged})
+        say(f"  ids kept: {ids['kept']:,} of {ids['before']:,}; change log: "
+            f"{ids['logged']:,} records")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                              "--keep-churned-lake run")
     parser.add_argument("--full", action="store_true",
                         help="also a full Stitch on another copy, the reference of the share")
+    parser.add_argument("--unchanged", action="store_true",
+                        help="then an incremental Stitch again with nothing changed")
     parser.add_argument("--driver-memory", help="Spark driver memory, e.g. 5g")
     parser.add_argument("--shuffle-partitions", type=int)
     args = parser.parse_args(argv)
