@@ -27,7 +27,7 @@ from cdp_pipelines.deployment import Deployment
 from cdp_pipelines.keys import STITCH_GROUP, domain_key, stitch_key
 from cdp_pipelines.observability import Timings, forward_python_logs, stage
 from cdp_pipelines.pools import STITCH_POOL
-from cdp_pipelines.resources.delta_io import DeltaLake
+from cdp_pipelines.resources.delta_io import DeltaLake, WriteStats
 from cdp_pipelines.resources.lake_files import lake_path
 from cdp_pipelines.stitch.inputs import stitch_tables, unified_input
 from cdp_pipelines.stitch.transactions import build_transaction_assets
@@ -205,6 +205,7 @@ class _ScoringPlan(NamedTuple):
     delta: "DataFrame | None"  # (record_id, change) when incremental
     fingerprint: dict
     rescored: int  # records whose pairs are scored this run
+    changed: int  # records new, changed or deleted since the last run (incremental only)
 
 
 def _plan_scoring(run_tags: dict[str, str], lake: DeltaLake, df, settings: StitchSpec,
@@ -233,7 +234,7 @@ def _plan_scoring(run_tags: dict[str, str], lake: DeltaLake, df, settings: Stitc
     rescored = records
     if decision.mode == "incremental":
         rescored = changed - deleted
-    return _ScoringPlan(decision, hashes, delta, fingerprint, rescored)
+    return _ScoringPlan(decision, hashes, delta, fingerprint, rescored, changed)
 
 
 def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
@@ -370,7 +371,12 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                 s.note = plan.decision.describe()
             threshold = matching.stored_from(link_at)
             with stage(context.log, "stitch: scoring pairs") as s:
-                if plan.decision.mode == "incremental":
+                # Nothing new, changed or deleted: the matching frame is last run's, and so
+                # are its term frequencies, pairs and weights; the tables stay as they are.
+                unchanged = plan.decision.mode == "incremental" and plan.changed == 0
+                if unchanged:
+                    lake.overwrite(plan.delta, "stitch", *incremental.SEEDS_TABLE)
+                elif plan.decision.mode == "incremental":
                     with timings.part("previous edges"):
                         previous_edges = lake.read("stitch", "unified_scores").localCheckpoint(
                             eager=True)
@@ -396,13 +402,15 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                          "fingerprint": plan.fingerprint}
                 incremental.save_state(lake, {**state, "mode": "unfinished"})
                 with timings.part("write scores"):
-                    stats = lake.overwrite(edges, "stitch", "unified_scores")
+                    stats = (WriteStats(None, lake.version("stitch", "unified_scores"), {})
+                             if unchanged else lake.overwrite(edges, "stitch", "unified_scores"))
                 with timings.part("write hashes"):
                     # Whole even when incremental: at 1M records a MERGE of the delta's
                     # hashes into this narrow table (the first, deletion vectors turned on
                     # with it) took 19.8 s, the overwrite 5.7 s in another run.
-                    lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
-                    lake.overwrite(oversized, "stitch", *incremental.OVERSIZED_TABLE)
+                    if not unchanged:
+                        lake.overwrite(plan.hashes, "stitch", *incremental.HASHES_TABLE)
+                        lake.overwrite(oversized, "stitch", *incremental.OVERSIZED_TABLE)
                 incremental.save_state(lake, {**state, "mode": plan.decision.mode,
                                               "decision": plan.decision.describe()})
                 df.unpersist()

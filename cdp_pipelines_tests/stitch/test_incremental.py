@@ -142,6 +142,18 @@ def test_incremental_run_ends_where_a_full_run_ends(tmp_path: Path, spark,
     for name in ("unified_changes_pks", "unified_changes_clusters"):
         assert changes(lake, name) == changes(full_lake, name)
 
+    # (c') Nothing changed since: no pair is scored and the edges' table is not rewritten;
+    # every id stays, and the change log is empty.
+    version = DeltaTable.forPath(spark, f"{lake}/prod/stitch/unified_scores").history(1)
+    idle = _run(defs, STITCH, mode="incremental")
+    assert _meta(idle, "unified_scores", "stitch_mode") == "incremental (0.0% changed)"
+    assert _meta(idle, "unified_scores", "records_rescored") == 0
+    assert DeltaTable.forPath(spark, f"{lake}/prod/stitch/unified_scores").history(
+        1).first()["version"] == version.first()["version"]
+    assert edges(lake) == edges(full_lake)
+    assert _ids(spark, lake) == after and not _table(spark, lake, "unified_changes_pks")
+    assert _meta(idle, "unified_coalesced", "records_reclustered") == 0
+
     # (d) A changed stored model means a full run, even when incremental is asked for;
     # (e) the run tag forces a full run, even with nothing changed. (Scoring decides.)
     from cdp_pipelines.stitch.matching import load_model, save_model
