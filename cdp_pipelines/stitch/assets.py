@@ -556,7 +556,7 @@ def build_stitch_assets(config: Tenant, deployment: Deployment) -> list:
                            for name, frame in (("unified_changes_clusters", changes_clusters),
                                                ("unified_changes_pks", changes_pks))}
             s.count(stats.rows, "records")
-            s.count(changes["unified_changes_clusters"].rows, "changed clusters")
+            s.count(changes["unified_changes_clusters"].rows, "rows in unified_changes_clusters")
         if state is not None and state.get("mode") != "unfinished":
             # These clusters are of the last scored edges: the next run may build on them.
             incremental.save_state(lake, {**state, "clustered_run": state["scored_run"]})
